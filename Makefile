@@ -1,0 +1,47 @@
+# The README's two commands: `make run` and `make test`. Both set everything up from a fresh clone.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+# Tests run with production settings (DEBUG off) on plain HTTP, with a throwaway key.
+TEST_ENV := SECRET_KEY=$${SECRET_KEY:-test-only-secret-key-not-for-production-0123456789abcdef} \
+	DEBUG=0 USE_TLS=0
+
+.PHONY: run test lint format install clean lock
+
+install: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml requirements.lock
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test]'
+	touch $(INSTALLED)
+
+run: $(INSTALLED)
+	mkdir -p var
+	DEBUG=1 USE_TLS=0 $(BIN)/python manage.py migrate --noinput
+	DEBUG=1 USE_TLS=0 $(BIN)/python manage.py seed_demo
+	DEBUG=1 USE_TLS=0 $(BIN)/python manage.py runserver 127.0.0.1:8000
+
+test: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(TEST_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(INSTALLED)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# Re-pin every dependency after changing pyproject.toml.
+lock:
+	rm -rf /tmp/portcullis-lock && $(PYTHON) -m venv /tmp/portcullis-lock
+	/tmp/portcullis-lock/bin/pip install --quiet -e '.[test]'
+	/tmp/portcullis-lock/bin/pip freeze --exclude-editable > requirements.lock
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,102 @@
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models.functions import Lower
+from django.utils import timezone
+
+from teams.models import Role, Tenant, TenantQuerySet
+
+
+def normalize_email(email: str) -> str:
+    """Emails are compared as typed by people: surrounding spaces and letter case don't matter."""
+    return (email or "").strip().lower()
+
+
+class UserQuerySet(TenantQuerySet):
+    pass
+
+
+class UserManager(BaseUserManager.from_queryset(UserQuerySet)):
+    use_in_migrations = True
+
+    def get_by_natural_key(self, email: str) -> "User":
+        return self.get(email=normalize_email(email))
+
+    def create_user(self, email: str, password: str | None = None, **fields) -> "User":
+        user = self.model(email=normalize_email(email), **fields)
+        user.set_password(password)
+        user.full_clean(exclude=["password"])
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **fields) -> "User":
+        fields.update(is_staff=True, is_superuser=True, tenant=None, role=None)
+        return self.create_user(email, password, **fields)
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    """A person who signs in by email: a technician of one tenant, or a platform operator.
+
+    Operators are superusers with no tenant; everybody else belongs to exactly one tenant and
+    holds one of its roles.
+    """
+
+    email = models.EmailField("email address", max_length=254, unique=True)
+    full_name = models.CharField(max_length=150, blank=True)
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.PROTECT, null=True, blank=True, related_name="people"
+    )
+    role = models.ForeignKey(
+        Role, on_delete=models.PROTECT, null=True, blank=True, related_name="people"
+    )
+    is_active = models.BooleanField(default=True)
+    is_staff = models.BooleanField(
+        default=False, help_text="Platform operators only: may use the admin across tenants."
+    )
+    date_joined = models.DateTimeField(default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: list[str] = []
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(email=Lower("email")), name="user_email_stored_lowercase"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(tenant__isnull=True, role__isnull=True)
+                | models.Q(tenant__isnull=False, role__isnull=False),
+                name="user_tenant_and_role_together",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def clean(self) -> None:
+        super().clean()
+        self.email = normalize_email(self.email)
+        if self.role_id and self.role.tenant_id != self.tenant_id:
+            raise ValidationError(
+                {"role": "The role must belong to the person's own tenant."}, code="foreign_role"
+            )
+        if not self.is_superuser and self.tenant_id is None:
+            raise ValidationError(
+                {"tenant": "Everybody but platform operators belongs to a tenant."},
+                code="tenant_required",
+            )
+
+    def get_full_name(self) -> str:
+        return self.full_name or self.email
+
+    def get_short_name(self) -> str:
+        return self.full_name.split(" ")[0] if self.full_name else self.email
+
+    @property
+    def display_name(self) -> str:
+        return self.get_full_name()

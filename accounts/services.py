@@ -1,0 +1,79 @@
+from django.contrib.auth import login, logout
+from django.db import transaction
+from django.http import HttpRequest
+
+from accounts.models import User, normalize_email
+from audit.events import AuditEventType
+from audit.services import audit_event_record
+from teams.models import Role, Tenant
+
+EMAIL_LABEL_MAX_LENGTH = 254
+
+
+def user_create(
+    *,
+    tenant: Tenant,
+    email: str,
+    role: Role,
+    actor: User | None,
+    full_name: str = "",
+    password: str | None = None,
+) -> User:
+    """Add a person to a tenant. Without a password they can't sign in until they set one."""
+    with transaction.atomic():
+        user = User.objects.create_user(
+            email, password, full_name=full_name, tenant=tenant, role=role
+        )
+        audit_event_record(
+            event=AuditEventType.PERSON_INVITED,
+            actor=actor,
+            tenant=tenant,
+            target=user,
+            details={"role": role.name},
+        )
+    return user
+
+
+def user_sign_in(*, request: HttpRequest, user: User) -> None:
+    """Start a session after a correct password; Django's login() rotates the session key."""
+    with transaction.atomic():
+        login(request, user)
+        audit_event_record(
+            event=AuditEventType.SIGN_IN_SUCCEEDED,
+            actor=user,
+            tenant=user.tenant,
+            target=user,
+            request=request,
+        )
+
+
+def sign_in_failure_record(*, request: HttpRequest | None, email: str) -> None:
+    """Audit a failed sign-in against whichever account the email names, if any.
+
+    The email as typed is kept (normalised and cut to length) so owners can see what was tried;
+    the password never is.
+    """
+    tried = normalize_email(email)[:EMAIL_LABEL_MAX_LENGTH]
+    target = User.objects.filter(email=tried).select_related("tenant").first() if tried else None
+    audit_event_record(
+        event=AuditEventType.SIGN_IN_FAILED,
+        actor=None,
+        tenant=target.tenant if target else None,
+        target=target,
+        request=request,
+        details={"email": tried},
+    )
+
+
+def user_sign_out(*, request: HttpRequest) -> None:
+    user = request.user
+    with transaction.atomic():
+        if user.is_authenticated:
+            audit_event_record(
+                event=AuditEventType.SIGNED_OUT,
+                actor=user,
+                tenant=user.tenant,
+                target=user,
+                request=request,
+            )
+        logout(request)

@@ -1,0 +1,22 @@
+from django.contrib import admin
+
+from audit.models import AuditEvent
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only: the audit log is written by the application alone."""
+
+    list_display = ["created_at", "event", "tenant", "actor_label", "target_label", "ip"]
+    list_filter = ["event", "tenant"]
+    list_select_related = ["tenant"]
+    search_fields = ["actor_label", "target_label", "ip"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,44 @@
+from django.db import models
+
+
+class AuditEventType(models.IntegerChoices):
+    """Every kind of audit event, grouped by area in blocks of 100.
+
+    Values are stored in the log forever: add new members, never renumber or reuse one.
+    """
+
+    SIGN_IN_SUCCEEDED = 100, "Sign-in succeeded"
+    SIGN_IN_FAILED = 101, "Sign-in failed"
+    ACCOUNT_LOCKED = 102, "Account locked"
+    ACCOUNT_UNLOCKED = 103, "Account unlocked"
+    SIGNED_OUT = 104, "Signed out"
+    UNUSUAL_SIGN_IN = 105, "Unusual sign-in"
+    FAILURE_BURST = 106, "Burst of failed sign-ins"
+
+    MFA_ENROLLED = 200, "MFA factor enrolled"
+    MFA_REMOVED = 201, "MFA factor removed"
+    MFA_VERIFIED = 202, "Second step passed"
+    MFA_FAILED = 203, "Second step failed"
+    BACKUP_CODE_USED = 204, "Backup code used"
+    BACKUP_CODES_REGENERATED = 205, "Backup codes regenerated"
+    MFA_RESET = 206, "MFA factors reset"
+
+    PASSWORD_RESET_REQUESTED = 300, "Password reset requested"
+    PASSWORD_RESET_COMPLETED = 301, "Password reset completed"
+    PASSWORD_CHANGED = 302, "Password changed"
+
+    SESSION_STARTED = 400, "Session started"
+    SESSION_EXPIRED = 401, "Session expired"
+    SESSION_REVOKED = 402, "Session revoked"
+
+    PERSON_INVITED = 500, "Person invited"
+    PERSON_DEACTIVATED = 501, "Person deactivated"
+    PERSON_REACTIVATED = 502, "Person reactivated"
+    ROLE_CHANGED = 503, "Person's role changed"
+
+    ROLE_CREATED = 600, "Role created"
+    ROLE_EDITED = 601, "Role edited"
+    TENANT_CREATED = 602, "Tenant created"
+    TENANT_POLICY_CHANGED = 603, "Tenant policy changed"
+
+    ADMIN_ACTION = 700, "Admin action"

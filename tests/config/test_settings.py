@@ -1,0 +1,122 @@
+"""Settings come from the environment; each case starts a fresh interpreter to read them."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+PRODUCTION_KEY = "k7#Qz!v9@Lm2$Xw8&Rt5^Pb1*Nc4(Hd6)Fj3_Gs0+Ye7=Ua2-Io9~Kl5%Mn8"
+PRINT_SETTINGS = """
+import django, json
+django.setup()
+from django.conf import settings
+from config.celery import app
+print(json.dumps({
+    "cache": settings.CACHES["default"]["BACKEND"],
+    "sessions": settings.SESSION_ENGINE,
+    "broker": app.conf.broker_url,
+    "eager": app.conf.task_always_eager,
+    "database": settings.DATABASES["default"]["ENGINE"],
+    "hosts": settings.ALLOWED_HOSTS,
+    "site_url": settings.SITE_URL,
+    "lockout": [settings.LOCKOUT_FAILURES, settings.LOCKOUT_MINUTES, settings.LOCKOUT_IP_FAILURES],
+    "reset_limits": [settings.RESET_LIMIT_PER_ACCOUNT, settings.RESET_LIMIT_PER_IP],
+    "reset_timeout": settings.PASSWORD_RESET_TIMEOUT,
+    "secure_cookies": settings.SESSION_COOKIE_SECURE,
+    "hsts": settings.SECURE_HSTS_SECONDS,
+    "first_hasher": settings.PASSWORD_HASHERS[0],
+}))
+"""
+
+
+def run_python(code: str, **environment: str) -> subprocess.CompletedProcess:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key
+        not in {
+            "SECRET_KEY",
+            "DEBUG",
+            "USE_TLS",
+            "REDIS_URL",
+            "DATABASE_URL",
+            "ALLOWED_HOSTS",
+            "SITE_URL",
+        }
+    }
+    env.update(DJANGO_SETTINGS_MODULE="config.settings", **environment)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def read_settings(**environment: str) -> dict:
+    result = run_python(PRINT_SETTINGS, **environment)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_production_refuses_to_start_without_secret_key():
+    result = run_python("import django; django.setup()")
+
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_defaults_match_the_interface_table():
+    values = read_settings(DEBUG="1")
+
+    assert values["database"] == "django.db.backends.sqlite3"
+    assert values["cache"] == "django.core.cache.backends.locmem.LocMemCache"
+    assert values["sessions"] == "django.contrib.sessions.backends.db"
+    assert values["broker"] == "memory://"
+    assert values["eager"] is True
+    assert values["hosts"] == ["localhost", "127.0.0.1"]
+    assert values["site_url"] == "http://localhost:8000"
+    assert values["lockout"] == [5, 15.0, 50]
+    assert values["reset_limits"] == [5, 20]
+    assert values["reset_timeout"] == 3600
+    assert values["secure_cookies"] is False
+    assert values["first_hasher"] == "django.contrib.auth.hashers.Argon2PasswordHasher"
+
+
+def test_redis_url_switches_broker_cache_and_cached_sessions():
+    values = read_settings(DEBUG="1", REDIS_URL="redis://127.0.0.1:6379/3")
+
+    assert values["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert values["sessions"] == "django.contrib.sessions.backends.cached_db"
+    assert values["broker"] == "redis://127.0.0.1:6379/3"
+    assert values["eager"] is False
+
+
+def test_environment_overrides_are_read():
+    values = read_settings(
+        SECRET_KEY=PRODUCTION_KEY,
+        ALLOWED_HOSTS="portcullis.example,www.portcullis.example",
+        SITE_URL="https://portcullis.example/",
+        LOCKOUT_MINUTES="2.5",
+        DATABASE_URL="postgres://app@db.internal:5432/portcullis",
+    )
+
+    assert values["hosts"] == ["portcullis.example", "www.portcullis.example"]
+    assert values["site_url"] == "https://portcullis.example"
+    assert values["lockout"][1] == 2.5
+    assert values["database"] == "django.db.backends.postgresql"
+    assert values["secure_cookies"] is True
+    assert values["hsts"] == 31536000
+
+
+def test_check_deploy_is_clean_with_tls_on():
+    result = run_python(
+        "import sys; from django.core.management import execute_from_command_line; "
+        "execute_from_command_line(['manage.py', 'check', '--deploy', '--fail-level', 'WARNING'])",
+        SECRET_KEY=PRODUCTION_KEY,
+        USE_TLS="1",
+        ALLOWED_HOSTS="portcullis.example",
+        SITE_URL="https://portcullis.example",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout

@@ -1,0 +1,96 @@
+import os
+
+import pytest
+import redis
+from django.core.cache import cache
+
+from config.celery import app as celery_app
+from teams import scopes
+from tests.factories import DEFAULT_PASSWORD, TenantFactory, UserFactory
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def service_missing(message: str) -> None:
+    """In CI a missing service is a failure; on a laptop without it the test is skipped."""
+    if IN_CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hasher(request, settings):
+    """Argon2 is deliberately slow; tests that are about hashing ask for `real_hashers`."""
+    if "real_hashers" not in request.keywords:
+        settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def clean_cache():
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def tasks_in_process():
+    """Tasks run in the test's own process unless a test starts a real worker."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def redis_url() -> str:
+    url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        service_missing(f"Redis is not answering at {url}: {error}")
+    finally:
+        client.close()
+    return url
+
+
+@pytest.fixture
+def password() -> str:
+    return DEFAULT_PASSWORD
+
+
+@pytest.fixture
+def tenant(db):
+    return TenantFactory(name="Northwind IT")
+
+
+@pytest.fixture
+def other_tenant(db):
+    return TenantFactory(name="Contoso Support")
+
+
+@pytest.fixture
+def owner(tenant):
+    return UserFactory(tenant=tenant, builtin=scopes.OWNER, email="owner@northwind.example")
+
+
+@pytest.fixture
+def technician(tenant):
+    return UserFactory(tenant=tenant, email="tech@northwind.example", full_name="Tess Tech")
+
+
+@pytest.fixture
+def client_signed_in(client, technician, password):
+    response = client.post("/accounts/login/", {"username": technician.email, "password": password})
+    assert response.status_code == 302, response.content
+    return client
+
+
+def pytest_collection_modifyitems(config, items):
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        return
+    skip = pytest.mark.skip(reason="PostgreSQL only: runs when DATABASE_URL points at Postgres")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)

@@ -1,0 +1,64 @@
+import factory
+from django.utils.text import slugify
+from factory.django import DjangoModelFactory
+
+from accounts.models import User
+from teams import scopes
+from teams.models import Role, Tenant
+from teams.services import builtin_roles_create
+
+DEFAULT_PASSWORD = "correct-horse-battery-staple"
+
+
+class TenantFactory(DjangoModelFactory):
+    class Meta:
+        model = Tenant
+        skip_postgeneration_save = True
+
+    name = factory.Sequence(lambda n: f"MSP {n}")
+    slug = factory.LazyAttribute(lambda tenant: slugify(tenant.name))
+
+    @factory.post_generation
+    def builtin_roles(tenant, create, extracted, **kwargs):
+        if create:
+            builtin_roles_create(tenant=tenant)
+
+
+def builtin_role(tenant: Tenant, builtin: scopes.BuiltinRole) -> Role:
+    return Role.objects.for_tenant(tenant).get(name=builtin.name)
+
+
+class UserFactory(DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    class Params:
+        builtin = scopes.TECHNICIAN
+
+    email = factory.Sequence(lambda n: f"person{n}@example.com")
+    full_name = factory.Faker("name")
+    tenant = factory.SubFactory(TenantFactory)
+    role = factory.LazyAttribute(lambda user: builtin_role(user.tenant, user.builtin))
+    password = factory.PostGenerationMethodCall("set_password", DEFAULT_PASSWORD)
+
+    @factory.post_generation
+    def saved(user, create, extracted, **kwargs):
+        if create:
+            user.save()
+
+
+class OperatorFactory(DjangoModelFactory):
+    class Meta:
+        model = User
+        skip_postgeneration_save = True
+
+    email = factory.Sequence(lambda n: f"operator{n}@platform.example")
+    is_staff = True
+    is_superuser = True
+    password = factory.PostGenerationMethodCall("set_password", DEFAULT_PASSWORD)
+
+    @factory.post_generation
+    def saved(user, create, extracted, **kwargs):
+        if create:
+            user.save()
