@@ -34,9 +34,9 @@ def test_healthz_is_503_when_the_database_does_not_answer(client, db, monkeypatc
     def refuse(*args, **kwargs):
         raise DatabaseError("connection refused")
 
-    monkeypatch.setattr(CursorWrapper, "execute", refuse)
-
-    response = client.get("/healthz")
+    with monkeypatch.context() as patched:
+        patched.setattr(CursorWrapper, "execute", refuse)
+        response = client.get("/healthz")
 
     assert response.status_code == 503
     assert response.json()["database"] == "down"

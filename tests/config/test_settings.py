@@ -44,6 +44,7 @@ def run_python(code: str, **environment: str) -> subprocess.CompletedProcess:
             "DATABASE_URL",
             "ALLOWED_HOSTS",
             "SITE_URL",
+            "DJANGO_ALLOW_ASYNC_UNSAFE",
         }
     }
     env.update(DJANGO_SETTINGS_MODULE="config.settings", **environment)
