@@ -5,39 +5,16 @@ from django.http import HttpRequest
 from accounts.models import User, normalize_email
 from audit.events import AuditEventType
 from audit.services import audit_event_record
-from teams.models import Role, Tenant
+from teams.services import session_forget, session_track
 
 EMAIL_LABEL_MAX_LENGTH = 254
-
-
-def user_create(
-    *,
-    tenant: Tenant,
-    email: str,
-    role: Role,
-    actor: User | None,
-    full_name: str = "",
-    password: str | None = None,
-) -> User:
-    """Add a person to a tenant. Without a password they can't sign in until they set one."""
-    with transaction.atomic():
-        user = User.objects.create_user(
-            email, password, full_name=full_name, tenant=tenant, role=role
-        )
-        audit_event_record(
-            event=AuditEventType.PERSON_INVITED,
-            actor=actor,
-            tenant=tenant,
-            target=user,
-            details={"role": role.name},
-        )
-    return user
 
 
 def user_sign_in(*, request: HttpRequest, user: User) -> None:
     """Start a session after a correct password; Django's login() rotates the session key."""
     with transaction.atomic():
         login(request, user)
+        session_track(request=request, user=user)
         audit_event_record(
             event=AuditEventType.SIGN_IN_SUCCEEDED,
             actor=user,
@@ -76,4 +53,5 @@ def user_sign_out(*, request: HttpRequest) -> None:
                 target=user,
                 request=request,
             )
+        session_forget(session_key=request.session.session_key)
         logout(request)

@@ -18,6 +18,42 @@ class Tenant(models.Model):
     slug = models.SlugField(max_length=60, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    require_mfa = models.BooleanField(
+        "require MFA for everyone", default=False, help_text="Everybody must enrol a second factor."
+    )
+    password_max_age_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Send people to change an older password after sign-in. Empty: never "
+        "(NIST SP 800-63B advises against forced rotation).",
+    )
+    password_history_count = models.PositiveSmallIntegerField(
+        default=0, help_text="Refuse reuse of this many previous passwords. 0: off."
+    )
+    idle_timeout_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Tenant-wide cap on idle time; the stricter of this and "
+        "the role's limit applies.",
+    )
+    session_lifetime_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Tenant-wide cap on a session's absolute lifetime."
+    )
+    max_sessions = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Tenant-wide cap on concurrent sessions per person."
+    )
+    deactivate_after_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Deactivate people with no sign-in for this many days. Empty: off.",
+    )
+    audit_retention_months = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Remove audit events older than this. Empty: keep forever."
+    )
+    alert_owners_on_unusual_sign_in = models.BooleanField(
+        default=False, help_text="Send owners a copy of unusual sign-in alerts."
+    )
+
     class Meta:
         ordering = ["name"]
 
@@ -44,6 +80,10 @@ class Role(models.Model):
     name = models.CharField(max_length=80)
     scopes = models.JSONField(default=list, blank=True, validators=[validate_scope_keys])
     is_builtin = models.BooleanField(default=False, editable=False)
+    require_mfa = models.BooleanField("require MFA", default=False)
+    idle_timeout_minutes = models.PositiveIntegerField(default=30)
+    session_lifetime_minutes = models.PositiveIntegerField(default=12 * 60)
+    max_sessions = models.PositiveSmallIntegerField(default=5)
 
     objects = TenantQuerySet.as_manager()
 
@@ -59,3 +99,32 @@ class Role(models.Model):
     @property
     def scope_set(self) -> frozenset[str]:
         return frozenset(self.scopes) & scopes.ALL_SCOPES
+
+
+class UserSession(models.Model):
+    """One signed-in browser session of a person, mirrored from Django's session store.
+
+    Django's sessions table can't be queried by person; this row can, so sessions can be listed,
+    capped and ended by person, tenant or age.
+    """
+
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="sessions"
+    )
+    user = models.ForeignKey(
+        "accounts.User", on_delete=models.CASCADE, related_name="tracked_sessions"
+    )
+    session_key = models.CharField(max_length=40, unique=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    started_at = models.DateTimeField()
+    last_active_at = models.DateTimeField()
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-last_active_at"]
+        indexes = [models.Index(fields=["user", "started_at"], name="session_user_started")]
+
+    def __str__(self) -> str:
+        return f"{self.user} since {self.started_at:%Y-%m-%d %H:%M}"

@@ -1,14 +1,17 @@
+from django.contrib.sessions.models import Session
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email, validate_slug
 from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import User, normalize_email
-from accounts.services import user_create
+from audit.client import client_ip, user_agent
 from audit.events import AuditEventType
 from audit.services import audit_event_record
 from teams import scopes
-from teams.models import Role, Tenant
+from teams.models import Role, Tenant, UserSession
 
 SLUG_MAX_LENGTH = Tenant._meta.get_field("slug").max_length
 
@@ -21,6 +24,30 @@ def builtin_roles_create(*, tenant: Tenant) -> dict[str, Role]:
         )
         for builtin in scopes.BUILTIN_ROLES
     }
+
+
+def person_create(
+    *,
+    tenant: Tenant,
+    email: str,
+    role: Role,
+    actor: User | None,
+    full_name: str = "",
+    password: str | None = None,
+) -> User:
+    """Add a person to a tenant. Without a password they can't sign in until they set one."""
+    with transaction.atomic():
+        user = User.objects.create_user(
+            email, password, full_name=full_name, tenant=tenant, role=role
+        )
+        audit_event_record(
+            event=AuditEventType.PERSON_INVITED,
+            actor=actor,
+            tenant=tenant,
+            target=user,
+            details={"role": role.name},
+        )
+    return user
 
 
 def tenant_create(
@@ -66,7 +93,7 @@ def tenant_create(
             tenant=tenant,
             details={"name": name, "slug": slug},
         )
-        user_create(
+        person_create(
             tenant=tenant,
             email=owner_email,
             full_name=owner_full_name,
@@ -74,3 +101,51 @@ def tenant_create(
             actor=actor,
         )
     return tenant
+
+
+def session_track(*, request: HttpRequest, user: User) -> UserSession:
+    """Remember the session that `login()` just started, so it can be listed and ended."""
+    now = timezone.now()
+    return UserSession.objects.create(
+        tenant=user.tenant,
+        user=user,
+        session_key=request.session.session_key,
+        ip=client_ip(request),
+        user_agent=user_agent(request),
+        started_at=now,
+        last_active_at=now,
+    )
+
+
+def session_forget(*, session_key: str | None) -> None:
+    """Drop the tracking row of a session that is ending through sign-out."""
+    if session_key:
+        UserSession.objects.filter(session_key=session_key).delete()
+
+
+def user_sessions_end(
+    *,
+    user: User,
+    actor: User | None,
+    reason: str,
+    request: HttpRequest | None = None,
+    keep_session_key: str | None = None,
+) -> int:
+    """End every session of a person at once (except `keep_session_key`): their old cookies are
+    anonymous on the next request. Records one event naming the reason and how many ended."""
+    with transaction.atomic():
+        tracked = UserSession.objects.filter(user=user)
+        if keep_session_key:
+            tracked = tracked.exclude(session_key=keep_session_key)
+        keys = list(tracked.values_list("session_key", flat=True))
+        Session.objects.filter(session_key__in=keys).delete()
+        tracked.delete()
+        audit_event_record(
+            event=AuditEventType.SESSION_REVOKED,
+            actor=actor,
+            tenant=user.tenant,
+            target=user,
+            request=request,
+            details={"reason": reason, "sessions": len(keys)},
+        )
+    return len(keys)

@@ -67,10 +67,10 @@ def test_create_tenant_refuses_bad_input_with_exit_status_2_and_leaves_nothing(d
 
 
 def test_create_tenant_is_all_or_nothing_when_the_owner_cannot_be_made(db, monkeypatch):
-    def broken_user_create(**kwargs):
+    def broken_person_create(**kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr("teams.services.user_create", broken_user_create)
+    monkeypatch.setattr("teams.services.person_create", broken_person_create)
 
     with pytest.raises(RuntimeError):
         run("Halfway MSP", "--owner-email", "half@way.example")

@@ -5,10 +5,9 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from accounts.models import User
-from accounts.services import user_create
 from teams import scopes
 from teams.models import Role, Tenant
-from teams.services import tenant_create
+from teams.services import person_create, tenant_create
 
 DEMO_SLUG = "demo-msp"
 DEMO_OWNER = ("owner@demo.example", "Olivia Owner")
@@ -47,7 +46,7 @@ class Command(BaseCommand):
             technician_role = Role.objects.for_tenant(tenant).get(name=scopes.TECHNICIAN.name)
             for email, full_name in DEMO_TECHNICIANS:
                 if not User.objects.filter(email=email).exists():
-                    user_create(
+                    person_create(
                         tenant=tenant,
                         email=email,
                         full_name=full_name,

@@ -1,0 +1,94 @@
+"""The mail outbox: every outgoing mail is a row first, and is sent from the row after commit."""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import transaction
+from django.template.loader import render_to_string
+from django.utils import timezone
+
+from accounts.models import OutboxMail
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+RETRY_BASE_SECONDS = 30
+
+
+def mail_enqueue(*, to: str, kind: str, context: dict) -> OutboxMail:
+    """Write a mail to the outbox inside the caller's transaction and send it once that commits.
+
+    `kind` names the templates `mail/<kind>.subject.txt`, `mail/<kind>.txt` and
+    `mail/<kind>.html`. They are rendered now, so the mail says what was true at the change.
+    """
+    context = {**context, "SITE_URL": settings.SITE_URL}
+    mail = OutboxMail.objects.create(
+        kind=kind,
+        to=to,
+        subject=" ".join(render_to_string(f"mail/{kind}.subject.txt", context).split()),
+        body_text=render_to_string(f"mail/{kind}.txt", context),
+        body_html=render_to_string(f"mail/{kind}.html", context),
+    )
+    transaction.on_commit(lambda: _queue_send(mail.pk))
+    return mail
+
+
+def _queue_send(mail_id: int) -> None:
+    from accounts.tasks import send_outbox_mail
+
+    try:
+        send_outbox_mail.delay(mail_id)
+    except Exception:  # noqa: BLE001 - the broker may be down; the sweep sends the row later
+        logger.warning("Could not queue outbox mail %s; the sweep will send it", mail_id)
+
+
+def outbox_mail_send(*, mail_id: int) -> bool:
+    """Send one pending mail if it is due. True when it went out now.
+
+    The row is locked (and skipped if another sender holds it), so a worker and the sweep
+    racing for the same mail send it once.
+    """
+    with transaction.atomic():
+        mail = (
+            OutboxMail.objects.select_for_update(skip_locked=True)
+            .filter(pk=mail_id, status=OutboxMail.Status.PENDING)
+            .first()
+        )
+        if mail is None:
+            return False
+        message = EmailMultiAlternatives(
+            subject=mail.subject,
+            body=mail.body_text,
+            from_email=settings.DEFAULT_FROM_EMAIL,
+            to=[mail.to],
+        )
+        if mail.body_html:
+            message.attach_alternative(mail.body_html, "text/html")
+        mail.attempts += 1
+        try:
+            message.send()
+        except Exception as error:  # noqa: BLE001 - any delivery error means "try again later"
+            mail.last_error = f"{type(error).__name__}: {error}"[:500]
+            if mail.attempts >= MAX_ATTEMPTS:
+                mail.status = OutboxMail.Status.FAILED
+            else:
+                delay = RETRY_BASE_SECONDS * 2 ** (mail.attempts - 1)
+                mail.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+            mail.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
+            logger.warning("Outbox mail %s failed (attempt %s): %s", mail.pk, mail.attempts, error)
+            return False
+        mail.status = OutboxMail.Status.SENT
+        mail.sent_at = timezone.now()
+        mail.last_error = ""
+        mail.save(update_fields=["attempts", "status", "sent_at", "last_error"])
+        return True
+
+
+def outbox_due_ids() -> list[int]:
+    return list(
+        OutboxMail.objects.filter(
+            status=OutboxMail.Status.PENDING, next_attempt_at__lte=timezone.now()
+        ).values_list("pk", flat=True)[:500]
+    )
