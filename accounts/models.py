@@ -55,6 +55,11 @@ class User(AbstractBaseUser, PermissionsMixin):
         default=False, help_text="Platform operators only: may use the admin across tenants."
     )
     date_joined = models.DateTimeField(default=timezone.now)
+    password_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    password_change_required = models.BooleanField(
+        default=False,
+        help_text="Send the person to choose a new password right after their next sign-in.",
+    )
 
     objects = UserManager()
 

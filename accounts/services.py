@@ -24,16 +24,22 @@ def user_sign_in(*, request: HttpRequest, user: User) -> None:
         )
 
 
-def sign_in_failure_record(*, request: HttpRequest | None, email: str) -> None:
-    """Audit a failed sign-in against whichever account the email names, if any.
+def sign_in_failure_record(
+    *,
+    request: HttpRequest | None,
+    email: str,
+    event: AuditEventType = AuditEventType.SIGN_IN_FAILED,
+) -> None:
+    """Audit a failed sign-in step against whichever account the email names, if any.
 
-    The email as typed is kept (normalised and cut to length) so owners can see what was tried;
-    the password never is.
+    Both steps fail through here (a wrong password, or `MFA_FAILED` for a wrong code), so both
+    count the same way. The email as typed is kept (normalised and cut to length) so owners can
+    see what was tried; the password or code never is.
     """
     tried = normalize_email(email)[:EMAIL_LABEL_MAX_LENGTH]
     target = User.objects.filter(email=tried).select_related("tenant").first() if tried else None
     audit_event_record(
-        event=AuditEventType.SIGN_IN_FAILED,
+        event=event,
         actor=None,
         tenant=target.tenant if target else None,
         target=target,

@@ -1,4 +1,8 @@
+from importlib import import_module
+
+from django.conf import settings
 from django.contrib.sessions.models import Session
+from django.core.cache import caches
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email, validate_slug
 from django.db import transaction
@@ -123,6 +127,17 @@ def session_forget(*, session_key: str | None) -> None:
         UserSession.objects.filter(session_key=session_key).delete()
 
 
+def sessions_delete(session_keys: list[str]) -> None:
+    """Delete sessions from the store in bulk, including any cached copy in front of it."""
+    Session.objects.filter(session_key__in=session_keys).delete()
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    cache_key_prefix = getattr(store, "cache_key_prefix", None)
+    if cache_key_prefix and session_keys:
+        caches[settings.SESSION_CACHE_ALIAS].delete_many(
+            [cache_key_prefix + key for key in session_keys]
+        )
+
+
 def user_sessions_end(
     *,
     user: User,
@@ -138,7 +153,7 @@ def user_sessions_end(
         if keep_session_key:
             tracked = tracked.exclude(session_key=keep_session_key)
         keys = list(tracked.values_list("session_key", flat=True))
-        Session.objects.filter(session_key__in=keys).delete()
+        sessions_delete(keys)
         tracked.delete()
         audit_event_record(
             event=AuditEventType.SESSION_REVOKED,
