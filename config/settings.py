@@ -139,7 +139,6 @@ RESET_LIMIT_PER_IP = env.int("RESET_LIMIT_PER_IP", default=20)
 # 30-second steps, 6 digits, one step of skew either side of the phone's tracked drift.
 OTP_TOTP_SYNC = True
 OTP_TOTP_THROTTLE_FACTOR = 1
-OTP_ADMIN_HIDE_SENSITIVE_DATA = True
 MFA_ISSUER = "Portcullis"
 MFA_BACKUP_CODE_THROTTLE_FACTOR = 1
 MFA_FRESH_PROOF_MINUTES = 5

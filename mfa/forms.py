@@ -1,7 +1,10 @@
+import math
+
 from django import forms
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from accounts.forms import PASSWORD_MAX_LENGTH
@@ -37,7 +40,7 @@ class CodeForm(forms.Form):
     error_messages = {
         "wrong": "That code didn't work. Type the code your app shows now; if codes keep "
         "failing, check your phone's clock (see below).",
-        "throttled": "Too many wrong codes in a row. Wait %(seconds)s seconds, then try again.",
+        "throttled": "Too many wrong codes in a row. Wait %(wait)s, then try again.",
         "locked": "This account is locked after too many failed attempts. Try again later, or "
         "ask your tenant's owner for help.",
     }
@@ -46,7 +49,8 @@ class CodeForm(forms.Form):
         params = {}
         if check.reason == THROTTLED:
             wait = (check.retry_at - timezone.now()).total_seconds() if check.retry_at else 1
-            params["seconds"] = max(1, round(wait))
+            seconds = max(1, math.ceil(wait))
+            params["wait"] = f"{seconds} second{pluralize(seconds)}"
         message = self.error_messages.get(check.reason, self.error_messages["wrong"])
         field = None if check.reason == LOCKED else "otp_token"
         self.add_error(field, ValidationError(message, code=check.reason, params=params))

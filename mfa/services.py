@@ -30,7 +30,7 @@ from teams.services import session_key_cycle, user_sessions_end
 
 TOTP_DEVICE_NAME = "Authenticator app"
 BACKUP_DEVICE_NAME = "Backup codes"
-TOTP_TOKEN_PATTERN = re.compile(r"\d{6}")
+TOTP_TOKEN_PATTERN = re.compile(r"[0-9]{6}")
 
 # Why a code was refused; the views turn these into messages.
 WRONG = "wrong"
