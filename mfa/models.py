@@ -2,10 +2,11 @@
 
 Authenticator apps use django-otp's own `TOTPDevice` (django_otp.plugins.otp_totp). Backup codes
 use the device below instead of django-otp's `StaticDevice`, which keeps its codes in clear: here
-only a short lookup prefix is stored readable and the rest of each code is hashed with the
-password hasher, so a database dump does not reveal a usable code.
+only a short lookup prefix is stored readable and the rest of each code is hashed with Argon2
+(mfa.hashers), so a database dump does not reveal a usable code.
 """
 
+import functools
 import secrets
 
 from django.conf import settings
@@ -13,6 +14,8 @@ from django.contrib.auth.hashers import check_password, make_password
 from django.db import models
 from django.utils import timezone
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
+
+from mfa.hashers import backup_code_hasher
 
 # No 0/o, 1/l/i: codes are read off paper and typed by hand.
 BACKUP_CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
@@ -35,6 +38,11 @@ def backup_code_format(code: str) -> str:
     """How a code is shown: two groups of five, like `abcde-fghjk`."""
     half = BACKUP_CODE_LENGTH // 2
     return f"{code[:half]}-{code[half:]}"
+
+
+@functools.cache
+def _stand_in_hash(hasher_class: type) -> str:
+    return make_password(_random_code(), hasher=hasher_class())
 
 
 def _random_code() -> str:
@@ -69,11 +77,12 @@ class BackupCodeDevice(ThrottlingMixin, TimestampMixin, Device):
             code = _random_code()
             # The lookup prefix must pick out one code of the set.
             codes.setdefault(code[:BACKUP_CODE_LOOKUP_LENGTH], code)
+        hasher = backup_code_hasher()
         BackupCode.objects.bulk_create(
             BackupCode(
                 device=self,
                 lookup=lookup,
-                code_hash=make_password(code[BACKUP_CODE_LOOKUP_LENGTH:]),
+                code_hash=make_password(code[BACKUP_CODE_LOOKUP_LENGTH:], hasher=hasher),
             )
             for lookup, code in codes.items()
         )
@@ -89,8 +98,8 @@ class BackupCodeDevice(ThrottlingMixin, TimestampMixin, Device):
         lookup, secret = code[:BACKUP_CODE_LOOKUP_LENGTH], code[BACKUP_CODE_LOOKUP_LENGTH:]
         match = self.codes.filter(lookup=lookup, used_at__isnull=True).first()
         if match is None:
-            # Hash anyway, so the time taken does not tell whether the prefix exists.
-            make_password(secret)
+            # Check against a stand-in, so the time taken does not tell whether the prefix exists.
+            check_password(secret, _stand_in_hash(type(backup_code_hasher())))
             verified = False
         else:
             verified = check_password(secret, match.code_hash) and bool(
