@@ -31,6 +31,10 @@ class SecondStepMiddleware:
     every page but the second step and sign-out sends them to the second step. A person whose
     tenant or role requires MFA and who has none is sent to enrolment, including people already
     signed in when the requirement was switched on. Runs after django-otp's OTPMiddleware.
+
+    Middleware that sends signed-in people somewhere else (an expired password, say) must come
+    after this one and act only once `sign_in_stage()` is COMPLETE, or the two redirect each
+    other in a loop.
     """
 
     def __init__(self, get_response):

@@ -8,10 +8,11 @@ import re
 
 import pytest
 from django.test import Client
-from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.urls.resolvers import RegexPattern, RoutePattern
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from mfa.middleware import ALLOWED_WHILE_ENROLMENT_DUE, ALLOWED_WHILE_SECOND_STEP_DUE
 from tests.factories import OperatorFactory
 from tests.mfa.helpers import SETUP, VERIFY, password_step, totp_code
 
@@ -92,6 +93,11 @@ def test_the_walk_covers_the_whole_site_including_the_admin(db):
         *REACHABLE_WHILE_ENROLMENT_DUE,
     ]:
         assert expected in paths
+
+
+def test_allow_lists_name_real_pages():
+    for name in ALLOWED_WHILE_SECOND_STEP_DUE | ALLOWED_WHILE_ENROLMENT_DUE:
+        assert reverse(name)
 
 
 @pytest.fixture
