@@ -1,6 +1,46 @@
-from django.contrib import admin
+from urllib.parse import urlencode
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
+from django.utils.html import format_html
 
 from accounts.models import User
+from mfa.selectors import proof_is_fresh
+from mfa.services import mfa_factors_reset
+
+
+@admin.action(description="Reset two-factor authentication", permissions=["mfa_reset"])
+def reset_mfa(modeladmin: admin.ModelAdmin, request, queryset) -> None:
+    """Remove the selected people's second factors (they enrol again); needs a fresh password."""
+    if not proof_is_fresh(request=request):
+        query = urlencode({"next": request.get_full_path()})
+        confirm_url = f"{reverse('mfa:reauthenticate')}?{query}"
+        modeladmin.message_user(
+            request,
+            format_html(
+                'Resetting factors needs your password first: <a href="{}">confirm it</a>, '
+                "then run the action again.",
+                confirm_url,
+            ),
+            messages.ERROR,
+        )
+        return
+    for person in queryset:
+        try:
+            reset = mfa_factors_reset(target=person, actor=request.user, request=request)
+        except (PermissionDenied, ValidationError) as error:
+            message = " ".join(getattr(error, "messages", [str(error)]))
+            modeladmin.message_user(request, f"{person}: {message}", messages.ERROR)
+            continue
+        if reset:
+            modeladmin.message_user(
+                request, f"{person}: two-factor authentication reset; they were mailed."
+            )
+        else:
+            modeladmin.message_user(
+                request, f"{person} had no second factor to reset.", messages.WARNING
+            )
 
 
 @admin.register(User)
@@ -14,3 +54,7 @@ class UserAdmin(admin.ModelAdmin):
     search_fields = ["email", "full_name"]
     fields = ["email", "full_name", "tenant", "role", "is_active", "last_login", "date_joined"]
     readonly_fields = ["last_login", "date_joined"]
+    actions = [reset_mfa]
+
+    def has_mfa_reset_permission(self, request) -> bool:
+        return request.user.has_perm("mfa:reset")

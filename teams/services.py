@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email, validate_slug
 from django.db import transaction
 from django.http import HttpRequest
+from django.middleware.csrf import rotate_token
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -119,6 +120,18 @@ def session_track(*, request: HttpRequest, user: User) -> UserSession:
         started_at=now,
         last_active_at=now,
     )
+
+
+def session_key_cycle(*, request: HttpRequest) -> None:
+    """Give a signed-in session a new key (and CSRF token) when it gains rights without a
+    login() call, e.g. at the second sign-in step; its tracking row follows the new key."""
+    old_key = request.session.session_key
+    request.session.cycle_key()
+    rotate_token(request)
+    if old_key:
+        UserSession.objects.filter(session_key=old_key).update(
+            session_key=request.session.session_key
+        )
 
 
 def session_forget(*, session_key: str | None) -> None:
