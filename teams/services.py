@@ -164,3 +164,9 @@ def user_sessions_end(
             details={"reason": reason, "sessions": len(keys)},
         )
     return len(keys)
+
+
+def session_rekey(*, old_key: str | None, new_key: str | None) -> None:
+    """Follow a session whose key changed without a new sign-in (a password change cycles it)."""
+    if old_key and new_key and old_key != new_key:
+        UserSession.objects.filter(session_key=old_key).update(session_key=new_key)
