@@ -347,10 +347,10 @@ class LockoutHandler(AxesDatabaseHandler):
                 and row.failures_since_start
                 >= (settings.LOCKOUT_FAILURES if row.username else settings.LOCKOUT_IP_FAILURES)
             ]
-            count, _ = rows.delete()
+            _, deleted = rows.delete()
             for row in locked:
                 unlock_record(email=row.username or "", ip=row.ip_address, actor=None)
-        return count
+        return deleted.get(AccessAttempt._meta.label, 0)
 
 
 def unlock_record(*, email: str, ip: str | None, actor: User | None, request=None) -> None:
