@@ -9,7 +9,6 @@ from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
-from kombu.exceptions import KombuError
 
 from accounts.models import OutboxMail
 
@@ -52,7 +51,7 @@ def task_queue_on_commit(task: Task, *args) -> None:
 def _queue(task: Task, *args) -> None:
     try:
         task.delay(*args)
-    except (KombuError, OSError) as error:
+    except Exception as error:  # noqa: BLE001 - whatever the broker says, the sweep runs it later
         logger.warning("Could not queue %s%r (%s); the sweep will run it", task.name, args, error)
 
 

@@ -141,7 +141,11 @@ class SetPasswordView(auth_views.PasswordResetConfirmView):
 
     def dispatch(self, *args, **kwargs) -> HttpResponse:
         response = super().dispatch(*args, **kwargs)
-        response["Referrer-Policy"] = "no-referrer"
+        if kwargs.get("token") != self.reset_url_token:
+            # This address holds the token: let nothing pass it on as a referrer. The form page
+            # keeps the site's same-origin policy, since "no-referrer" makes browsers send
+            # `Origin: null` with the form, which the CSRF check refuses.
+            response["Referrer-Policy"] = "no-referrer"
         return response
 
     def get_user(self, uidb64: str) -> User | None:

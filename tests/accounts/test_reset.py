@@ -127,9 +127,10 @@ def test_link_sets_a_new_password_and_the_token_leaves_the_address_bar(
     assert landing.status_code == 302
     assert landing.url.endswith("/set-password/")
     assert token not in landing.url
+    assert landing["Referrer-Policy"] == "no-referrer"
     assert form_page.status_code == 200
     assert 'name="new_password1"' in form_page.content.decode()
-    assert form_page["Referrer-Policy"] == "no-referrer"
+    assert form_page["Referrer-Policy"] == "same-origin"
     assert "no-store" in form_page["Cache-Control"]
 
     done = client.post(landing.url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
