@@ -292,6 +292,17 @@ def test_axes_reset_ip_command_lifts_an_ip_lock(settings, technician, password):
     assert unlocked.details == {"ip": "198.51.100.9"}
 
 
+def test_axes_reset_command_clears_every_counter(technician, password):
+    lock_out(Client(REMOTE_ADDR="192.0.2.8"), technician.email)
+    lock_out(Client(REMOTE_ADDR="192.0.2.9"), "ghost@example.com")
+
+    call_command("axes_reset", stdout=StringIO())
+
+    assert not AccessAttempt.objects.exists()
+    assert attempt(Client(), technician.email, password).status_code == 302
+    assert AuditEvent.objects.filter(event=AuditEventType.ACCOUNT_UNLOCKED).count() == 2
+
+
 def test_axes_admin_lists_the_counters(client, technician):
     lock_out(Client(), technician.email)
     client.force_login(OperatorFactory())
