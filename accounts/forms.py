@@ -1,5 +1,13 @@
 from django import forms
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
+from django.views.decorators.debug import sensitive_variables
+
+from accounts.lockout import lock_for
+from accounts.services import sign_in_failure_record
+from audit.client import client_ip
 
 PASSWORD_MAX_LENGTH = 4096
 
@@ -23,3 +31,81 @@ class SignInForm(AuthenticationForm):
         )
         self.fields["password"].max_length = PASSWORD_MAX_LENGTH
         self.fields["password"].widget.attrs["maxlength"] = PASSWORD_MAX_LENGTH
+
+
+def _limit_password_fields(form: forms.Form, *names: str) -> None:
+    """Long passphrases are welcome; megabytes of input to hash are not."""
+    for name in names:
+        form.fields[name].max_length = PASSWORD_MAX_LENGTH
+        form.fields[name].widget.attrs["maxlength"] = PASSWORD_MAX_LENGTH
+        form.fields[name].validators.append(MaxLengthValidator(PASSWORD_MAX_LENGTH))
+
+
+class PasswordResetRequestForm(forms.Form):
+    email = forms.EmailField(
+        label="Email",
+        max_length=254,
+        widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
+        error_messages={
+            "required": "Enter the email address you sign in with.",
+            "invalid": "Enter a whole email address, like name@example.com.",
+        },
+    )
+
+
+class NewPasswordForm(auth_forms.SetPasswordForm):
+    """A new password, typed twice, checked by every validator (length, common passwords,
+    context words, the tenant's history)."""
+
+    error_messages = {
+        "password_mismatch": "The two passwords don't match. Type the same password in both.",
+    }
+
+    def __init__(self, user, *args, **kwargs):
+        super().__init__(user, *args, **kwargs)
+        self.fields["new_password1"].label = "New password"
+        self.fields["new_password2"].label = "New password again"
+        self.fields["new_password2"].help_text = ""
+        _limit_password_fields(self, "new_password1", "new_password2")
+
+
+class PasswordChangeForm(NewPasswordForm):
+    """The current password, then a new one. Wrong current passwords count toward the sign-in
+    lockout, so this form can't be used to guess a password either."""
+
+    error_messages = {
+        **NewPasswordForm.error_messages,
+        "password_incorrect": "That isn't your current password. Type it again.",
+        "locked": "Too many wrong passwords: try again in %(minutes)s minutes, or use "
+        "“Forgot password?” from the sign-in page.",
+    }
+
+    old_password = forms.CharField(
+        label="Current password",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
+    )
+
+    field_order = ["old_password", "new_password1", "new_password2"]
+
+    def __init__(self, user, *args, request=None, **kwargs):
+        self.request = request
+        super().__init__(user, *args, **kwargs)
+        _limit_password_fields(self, "old_password")
+
+    @sensitive_variables("old_password")
+    def clean_old_password(self) -> str:
+        old_password = self.cleaned_data["old_password"]
+        lock = lock_for(email=self.user.email, ip=client_ip(self.request))
+        if lock is not None:
+            raise ValidationError(
+                self.error_messages["locked"],
+                code="locked",
+                params={"minutes": lock.minutes_left()},
+            )
+        if not self.user.check_password(old_password):
+            sign_in_failure_record(request=self.request, email=self.user.email)
+            raise ValidationError(
+                self.error_messages["password_incorrect"], code="password_incorrect"
+            )
+        return old_password

@@ -96,6 +96,11 @@ class User(AbstractBaseUser, PermissionsMixin):
                 code="tenant_required",
             )
 
+    def set_password(self, raw_password: str | None) -> None:
+        super().set_password(raw_password)
+        if raw_password is not None:
+            self.password_changed_at = timezone.now()
+
     def get_full_name(self) -> str:
         return self.full_name or self.email
 
@@ -137,3 +142,48 @@ class OutboxMail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} to {self.to} ({self.status})"
+
+
+class PasswordHistory(models.Model):
+    """A hash of a password a person had, so a tenant's policy can refuse its reuse.
+
+    Only kept while the person's tenant keeps a history (`Tenant.password_history_count`), and
+    only that many.
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="password_history")
+    password = models.CharField(max_length=128)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="password_history_user")]
+        verbose_name_plural = "password history"
+
+    def __str__(self) -> str:
+        return f"{self.user} until {self.created_at:%Y-%m-%d}"
+
+
+class PasswordResetRequest(models.Model):
+    """A reset asked for on the reset page, kept until a task has looked the email up.
+
+    The page answers the same whether or not the email has an account, so the lookup, the
+    token and the mail happen later, in `accounts.tasks`; this row makes that survive a broker
+    outage (the sweep picks it up) and is what the per-IP limit counts.
+    """
+
+    email = models.CharField(max_length=254)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["ip", "created_at"], name="reset_request_ip_time"),
+            models.Index(fields=["processed_at", "created_at"], name="reset_request_pending"),
+        ]
+
+    def __str__(self) -> str:
+        return f"reset for {self.email} at {self.created_at:%Y-%m-%d %H:%M}"

@@ -3,6 +3,7 @@
 import logging
 from datetime import timedelta
 
+from celery import Task
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
@@ -31,29 +32,44 @@ def mail_enqueue(*, to: str, kind: str, context: dict) -> OutboxMail:
         body_text=render_to_string(f"mail/{kind}.txt", context),
         body_html=render_to_string(f"mail/{kind}.html", context),
     )
-    transaction.on_commit(lambda: _queue_send(mail.pk))
+    from accounts.tasks import send_outbox_mail  # accounts.tasks imports this module
+
+    task_queue_on_commit(send_outbox_mail, mail.pk)
     return mail
 
 
-def _queue_send(mail_id: int) -> None:
-    from accounts.tasks import send_outbox_mail
+def task_queue_on_commit(task: Task, *args) -> None:
+    """Queue a task once the current transaction commits, without ever failing the request.
 
+    The task's work is already a committed row (an outbox mail, a reset request) that a beat
+    sweep picks up, so a broker that is down only delays it. Publishing gives up within a couple
+    of seconds (CELERY_TASK_PUBLISH_RETRY_POLICY and the broker timeouts in settings).
+    """
+    transaction.on_commit(lambda: _queue(task, *args))
+
+
+def _queue(task: Task, *args) -> None:
     try:
-        send_outbox_mail.delay(mail_id)
-    except Exception:  # noqa: BLE001 - the broker may be down; the sweep sends the row later
-        logger.warning("Could not queue outbox mail %s; the sweep will send it", mail_id)
+        task.delay(*args)
+    except Exception as error:  # noqa: BLE001 - whatever the broker says, the sweep runs it later
+        logger.warning("Could not queue %s%r (%s); the sweep will run it", task.name, args, error)
 
 
 def outbox_mail_send(*, mail_id: int) -> bool:
     """Send one pending mail if it is due. True when it went out now.
 
-    The row is locked (and skipped if another sender holds it), so a worker and the sweep
-    racing for the same mail send it once.
+    The row stays locked while it is sent, and another sender skips a locked row, so a worker
+    and the sweep racing for the same mail send it once; a sent row is never pending again.
+    (SQLite has no row locks; there each transaction holds the database, see settings.)
+    A failed attempt is retried by the sweep after an exponential backoff: 30 s, 1, 2, 4 ...
+    minutes, until MAX_ATTEMPTS, when the mail is marked failed.
     """
     with transaction.atomic():
         mail = (
             OutboxMail.objects.select_for_update(skip_locked=True)
-            .filter(pk=mail_id, status=OutboxMail.Status.PENDING)
+            .filter(
+                pk=mail_id, status=OutboxMail.Status.PENDING, next_attempt_at__lte=timezone.now()
+            )
             .first()
         )
         if mail is None:

@@ -1,12 +1,16 @@
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
+from django.utils import timezone
 from django_otp import user_has_device
 
 from accounts.models import User
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from mfa.selectors import backup_codes_left_for_user
+from teams.models import Role, Tenant
+
+UNLOCK_SCOPE = "lockout:unlock"
 
 
 @dataclass(frozen=True)
@@ -30,3 +34,29 @@ def security_status_for_user(*, user: User) -> SecurityStatus:
         previous_sign_in_ip=previous.ip if previous else None,
         backup_codes_left=backup_codes_left_for_user(user=user),
     )
+
+
+def unlock_contact_for_tenant(*, tenant: Tenant | None, exclude: User | None = None) -> User | None:
+    """Who a person of this tenant should ask to be unlocked: its first active person whose role
+    may unlock (normally the Owner who set the tenant up)."""
+    if tenant is None:
+        return None
+    roles = [role.pk for role in Role.objects.for_tenant(tenant) if UNLOCK_SCOPE in role.scope_set]
+    people = User.objects.for_tenant(tenant).filter(role__in=roles, is_active=True)
+    if exclude is not None:
+        people = people.exclude(pk=exclude.pk)
+    return people.order_by("date_joined", "pk").first()
+
+
+def password_change_reason(*, user: User) -> str | None:
+    """Why this person must choose a new password before anything else, if they must:
+    "required" (set on their account) or "expired" (older than their tenant allows)."""
+    if user.password_change_required:
+        return "required"
+    tenant = user.tenant
+    if tenant is None or not tenant.password_max_age_days or not user.has_usable_password():
+        return None
+    changed_at = user.password_changed_at or user.date_joined
+    if timezone.now() - changed_at > timedelta(days=tenant.password_max_age_days):
+        return "expired"
+    return None

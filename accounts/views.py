@@ -1,15 +1,61 @@
+from datetime import timedelta
 from urllib.parse import urlencode
 
+from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse_lazy
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+from django.utils.decorators import method_decorator
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
+from django.views.generic import FormView, TemplateView
 
-from accounts.forms import SignInForm
-from accounts.selectors import security_status_for_user
-from accounts.services import user_sign_in, user_sign_out
+from accounts import lockout
+from accounts.forms import (
+    NewPasswordForm,
+    PasswordChangeForm,
+    PasswordResetRequestForm,
+    SignInForm,
+)
+from accounts.models import User
+from accounts.selectors import (
+    password_change_reason,
+    security_status_for_user,
+    unlock_contact_for_tenant,
+)
+from accounts.services import (
+    password_change,
+    password_reset_request,
+    password_set_from_link,
+    user_sign_in,
+    user_sign_out,
+)
+from audit.client import client_ip
+from teams.models import Tenant
+
+# After a sign-in, this browser remembers the person's tenant (signed, not secret), so the
+# sign-in page and the lock notice can name who to ask for help without the typed email ever
+# deciding what they show.
+REMEMBERED_TENANT_COOKIE = "portcullis_tenant"
+REMEMBERED_TENANT_SALT = "accounts.remembered-tenant"
+REMEMBERED_TENANT_MAX_AGE = timedelta(days=365)
+
+
+def remembered_contact(request: HttpRequest) -> User | None:
+    tenant_id = request.get_signed_cookie(
+        REMEMBERED_TENANT_COOKIE,
+        default=None,
+        salt=REMEMBERED_TENANT_SALT,
+        max_age=REMEMBERED_TENANT_MAX_AGE,
+    )
+    if not tenant_id or not tenant_id.isdigit():
+        return None
+    return unlock_contact_for_tenant(tenant=Tenant.objects.filter(pk=tenant_id).first())
 
 
 class SignInView(auth_views.LoginView):
@@ -17,11 +63,146 @@ class SignInView(auth_views.LoginView):
     template_name = "accounts/login.html"
     redirect_authenticated_user = True
 
+    def get_context_data(self, **kwargs) -> dict:
+        return {**super().get_context_data(**kwargs), "contact": remembered_contact(self.request)}
+
     def form_valid(self, form: SignInForm) -> HttpResponse:
-        step_due = user_sign_in(request=self.request, user=form.get_user())
+        user = form.get_user()
+        step_due = user_sign_in(request=self.request, user=user)
         if step_due is not None:
-            return redirect(f"{step_due}?{urlencode({'next': self.get_success_url()})}")
-        return redirect(self.get_success_url())
+            response = redirect(f"{step_due}?{urlencode({'next': self.get_success_url()})}")
+        else:
+            response = redirect(self.get_success_url())
+        if user.tenant_id:
+            response.set_signed_cookie(
+                REMEMBERED_TENANT_COOKIE,
+                str(user.tenant_id),
+                salt=REMEMBERED_TENANT_SALT,
+                max_age=REMEMBERED_TENANT_MAX_AGE,
+                secure=settings.SESSION_COOKIE_SECURE,
+                httponly=True,
+                samesite="Lax",
+            )
+        return response
+
+
+def lockout_notice(
+    request: HttpRequest, response: HttpResponse | None = None, credentials: dict | None = None
+) -> HttpResponse:
+    """AXES_LOCKOUT_CALLABLE: the answer to an attempt refused or stopped by a lock.
+
+    It says the same for an email with an account and one without: nothing in it depends on
+    who the email belongs to.
+    """
+    lock = getattr(request, "lockout", None)
+    if lock is None:
+        email = lockout.email_key_from_credentials(request, credentials) or ""
+        lock = lockout.lock_for(email=email, ip=client_ip(request)) or lockout.Lock(
+            ends_at=timezone.now() + lockout.lock_duration()
+        )
+    notice = render(
+        request,
+        "accounts/locked.html",
+        {"lock": lock, "minutes": lock.minutes_left(), "contact": remembered_contact(request)},
+        status=429,
+    )
+    notice["Retry-After"] = str(lock.seconds_left())
+    add_never_cache_headers(notice)
+    return notice
+
+
+@method_decorator(never_cache, name="dispatch")
+class PasswordResetRequestView(FormView):
+    """Ask for a link. Every email gets the same answer, at the same speed."""
+
+    form_class = PasswordResetRequestForm
+    template_name = "accounts/password_reset.html"
+    success_url = reverse_lazy("accounts:password_reset_sent")
+
+    def form_valid(self, form: PasswordResetRequestForm) -> HttpResponse:
+        password_reset_request(request=self.request, email=form.cleaned_data["email"])
+        return super().form_valid(form)
+
+
+@method_decorator(never_cache, name="dispatch")
+class PasswordResetSentView(TemplateView):
+    template_name = "accounts/password_reset_sent.html"
+
+    def get_context_data(self, **kwargs) -> dict:
+        return {**super().get_context_data(**kwargs), "contact": remembered_contact(self.request)}
+
+
+class SetPasswordView(auth_views.PasswordResetConfirmView):
+    """Choose a password from an emailed link (a reset, or an invitation).
+
+    Django's view checks the token, keeps it in the session and redirects to `.../set-password/`
+    so it leaves the address bar. A deactivated person's link is dead.
+    """
+
+    form_class = NewPasswordForm
+    template_name = "accounts/password_reset_confirm.html"
+    success_url = reverse_lazy("accounts:login")
+
+    def dispatch(self, *args, **kwargs) -> HttpResponse:
+        response = super().dispatch(*args, **kwargs)
+        if kwargs.get("token") != self.reset_url_token:
+            # This address holds the token: let nothing pass it on as a referrer. The form page
+            # keeps the site's same-origin policy, since "no-referrer" makes browsers send
+            # `Origin: null` with the form, which the CSRF check refuses.
+            response["Referrer-Policy"] = "no-referrer"
+        return response
+
+    def get_user(self, uidb64: str) -> User | None:
+        user = super().get_user(uidb64)
+        return user if user is not None and user.is_active else None
+
+    def form_valid(self, form: NewPasswordForm) -> HttpResponse:
+        first = not self.user.has_usable_password()
+        password_set_from_link(
+            request=self.request, user=self.user, password=form.cleaned_data["new_password1"]
+        )
+        # Every session of the person has ended; this browser's, holding the token, goes too.
+        self.request.session.flush()
+        messages.success(
+            self.request,
+            "Your password is set. Sign in with it now."
+            if first
+            else "Your password is changed and you are signed out everywhere. Sign in with the "
+            "new password.",
+        )
+        return redirect(self.success_url)
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    form_class = PasswordChangeForm
+    template_name = "accounts/password_change.html"
+    success_url = reverse_lazy("dashboard")
+
+    @method_decorator(never_cache)
+    def dispatch(self, *args, **kwargs) -> HttpResponse:
+        return super().dispatch(*args, **kwargs)
+
+    def get_form_kwargs(self) -> dict:
+        return {**super().get_form_kwargs(), "request": self.request}
+
+    def get_context_data(self, **kwargs) -> dict:
+        return {
+            **super().get_context_data(**kwargs),
+            "reason": password_change_reason(user=self.request.user),
+            "max_age_days": getattr(self.request.user.tenant, "password_max_age_days", None),
+        }
+
+    def form_valid(self, form: PasswordChangeForm) -> HttpResponse:
+        ended = password_change(request=self.request, password=form.cleaned_data["new_password1"])
+        if ended:
+            messages.success(
+                self.request,
+                f"Your password is changed. {ended} other session"
+                f"{'s were' if ended != 1 else ' was'} signed out.",
+            )
+        else:
+            messages.success(self.request, "Your password is changed.")
+        return redirect(self.success_url)
 
 
 @never_cache

@@ -14,6 +14,8 @@ class AuditEventType(models.IntegerChoices):
     SIGNED_OUT = 104, "Signed out"
     UNUSUAL_SIGN_IN = 105, "Unusual sign-in"
     FAILURE_BURST = 106, "Burst of failed sign-ins"
+    IP_LOCKED = 107, "Client IP locked"
+    IP_UNLOCKED = 108, "Client IP unlocked"
 
     MFA_ENROLLED = 200, "MFA factor enrolled"
     MFA_REMOVED = 201, "MFA factor removed"
@@ -27,6 +29,7 @@ class AuditEventType(models.IntegerChoices):
     PASSWORD_RESET_REQUESTED = 300, "Password reset requested"
     PASSWORD_RESET_COMPLETED = 301, "Password reset completed"
     PASSWORD_CHANGED = 302, "Password changed"
+    PASSWORD_SET = 303, "First password set"
 
     SESSION_STARTED = 400, "Session started"
     SESSION_EXPIRED = 401, "Session expired"

@@ -3,6 +3,7 @@
 The defaults and meanings are the table in ../shared/INTERFACE.md (mirrored in README.md).
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -40,6 +41,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "axes",
     "csp",
     "accounts",
     "teams",
@@ -59,6 +61,9 @@ MIDDLEWARE = [
     "mfa.middleware.SecondStepMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "accounts.middleware.PasswordChangeRequiredMiddleware",
+    # Last, so it can swap any response for the lock notice when a sign-in step hits the lock.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -86,6 +91,10 @@ DATABASES = {
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Each transaction takes SQLite's write lock when it begins, so read-then-write sections
+    # (lockout counters, mail sending) are serialised instead of failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault("transaction_mode", "IMMEDIATE")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis is optional: without it the cache is per-process memory and Celery runs tasks in-process.
@@ -106,7 +115,8 @@ else:
     SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 AUTH_USER_MODEL = "accounts.User"
-AUTHENTICATION_BACKENDS = ["teams.backends.ScopeBackend"]
+# Email + password and scopes (teams.backends.ScopeBackend), behind the sign-in lockout.
+AUTHENTICATION_BACKENDS = ["accounts.backends.SignInBackend"]
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "accounts:login"
@@ -126,6 +136,8 @@ AUTH_PASSWORD_VALIDATORS = [
     },
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "accounts.validators.ContextWordsValidator"},
+    {"NAME": "accounts.validators.PasswordHistoryValidator"},
 ]
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)
 
@@ -143,6 +155,23 @@ MFA_ISSUER = "Portcullis"
 MFA_BACKUP_CODE_THROTTLE_FACTOR = 1
 MFA_FRESH_PROOF_MINUTES = 5
 MFA_SETUP_MINUTES = 15
+
+# django-axes keeps the lockout counters (its AccessAttempt rows, admin and axes_reset commands);
+# accounts/lockout.py does the counting. See docs/credentials.md.
+AXES_HANDLER = "accounts.lockout.LockoutHandler"
+AXES_LOCKOUT_CALLABLE = "accounts.views.lockout_notice"
+AXES_CLIENT_IP_CALLABLE = "audit.client.client_ip"
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_USERNAME_CALLABLE = "accounts.lockout.email_key_from_credentials"
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+# A callable limit: the account and the IP have different limits, so axes' admin shows no
+# single-limit "status" column that would be wrong for one of them.
+AXES_FAILURE_LIMIT = "accounts.lockout.account_failure_limit"
+AXES_COOLOFF_TIME = timedelta(minutes=LOCKOUT_MINUTES)
+AXES_USE_ATTEMPT_EXPIRATION = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_DISABLE_ACCESS_LOG = True
+AXES_VERBOSE = False
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -217,9 +246,22 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
+# Publishing gives up quickly when the broker is down (celery #4296): the request that queued
+# the task has already committed its outbox row, and the beat sweep sends it later.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
+}
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "sweep-outbox": {"task": "accounts.tasks.sweep_outbox", "schedule": 60.0},
+    "sweep-password-reset-requests": {
+        "task": "accounts.tasks.sweep_password_reset_requests",
+        "schedule": 60.0,
+    },
+    "clean-expired-lockouts": {"task": "accounts.tasks.clean_expired_lockouts", "schedule": 3600.0},
 }
 
 LOGGING = {

@@ -52,17 +52,6 @@ def sign_in_stage(*, user) -> SignInStage:
     return SignInStage.COMPLETE
 
 
-def account_is_locked(*, user: User) -> bool:
-    """Whether the credentials lockout refuses this account right now.
-
-    The lock itself (counting both steps' failures per normalised email) belongs to the
-    credentials feature; this is the one place the second step asks it, so a locked account
-    gets no code checked even from a session that passed the password step before the lock.
-    Until that feature provides the check, nothing is locked.
-    """
-    return False
-
-
 def proof_is_fresh(*, request: HttpRequest) -> bool:
     """Whether this session proved the password recently enough to change factors."""
     proved_at = request.session.get(PROOF_AT_SESSION_KEY)

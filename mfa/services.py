@@ -13,6 +13,7 @@ from django_otp import login as otp_login
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.lockout import attempt_begin, attempt_succeeded
 from accounts.models import User
 from accounts.outbox import mail_enqueue
 from accounts.services import sign_in_failure_record, user_sign_in_complete
@@ -23,7 +24,6 @@ from mfa.selectors import (
     PENDING_SIGN_IN_SESSION_KEY,
     PROOF_AT_SESSION_KEY,
     SETUP_DEVICE_SESSION_KEY,
-    account_is_locked,
     mfa_required_for,
 )
 from teams.services import session_key_cycle, user_sessions_end
@@ -125,10 +125,11 @@ def second_step_verify(*, request: HttpRequest, user: User, token: str) -> CodeC
 
     Each kind of code goes only to its own device, so a TOTP sign-in never touches (or
     throttles) the backup codes. The device row is locked while the code is checked and used,
-    so parallel requests with one code get exactly one success. Every refused code counts as
-    a failed sign-in toward the account lockout.
+    so parallel requests with one code get exactly one success. Like a password, each code
+    takes its lockout slot before it is checked (so a parallel burst can't outrun the limit),
+    and every refused code counts as a failed sign-in toward the account lockout.
     """
-    if account_is_locked(user=user):
+    if attempt_begin(request=request, email=user.email) is not None:
         return CodeCheck(verified=False, reason=LOCKED)
     compact = _token_compact(token)
     if TOTP_TOKEN_PATTERN.fullmatch(compact):
@@ -155,6 +156,7 @@ def second_step_verify(*, request: HttpRequest, user: User, token: str) -> CodeC
             )
             if isinstance(device, BackupCodeDevice):
                 _backup_code_use_record(request=request, user=user, device=device)
+            attempt_succeeded(request=request)
             _second_factor_proved(request=request, user=user, device=device, method=method)
     if not check.verified:
         sign_in_failure_record(request=request, email=user.email, event=AuditEventType.MFA_FAILED)

@@ -128,10 +128,13 @@ def session_key_cycle(*, request: HttpRequest) -> None:
     old_key = request.session.session_key
     request.session.cycle_key()
     rotate_token(request)
-    if old_key:
-        UserSession.objects.filter(session_key=old_key).update(
-            session_key=request.session.session_key
-        )
+    session_rekey(old_key=old_key, new_key=request.session.session_key)
+
+
+def session_rekey(*, old_key: str | None, new_key: str | None) -> None:
+    """Follow a session whose key changed without a new sign-in (a password change cycles it)."""
+    if old_key and new_key and old_key != new_key:
+        UserSession.objects.filter(session_key=old_key).update(session_key=new_key)
 
 
 def session_forget(*, session_key: str | None) -> None:

@@ -1,8 +1,10 @@
 """Helpers for MFA tests: real codes computed from a device's key, as an authenticator app does,
 and the password step alone."""
 
+import threading
 from datetime import UTC, datetime
 
+from django.db import connection
 from django.test import Client
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -38,3 +40,31 @@ def password_step(user, password: str, client: Client | None = None, **extra) ->
     response = client.post(LOGIN, {"username": user.email, "password": password}, **extra)
     assert response.status_code == 302, response.content
     return client
+
+
+def submit_all_at_once(clients, data: dict) -> list[int]:
+    """POST `data` to the second step from every client at the same instant."""
+    barrier = threading.Barrier(len(clients))
+    statuses: list[int] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def submit(client) -> None:
+        try:
+            barrier.wait(timeout=30)
+            status = client.post(VERIFY, data).status_code
+            with lock:
+                statuses.append(status)
+        except BaseException as error:  # noqa: BLE001 - re-raised in the test thread below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    if errors:
+        raise errors[0]
+    return statuses

@@ -1,46 +1,26 @@
 """One code, many requests at the same moment: exactly one gets in (PostgreSQL, real threads)."""
 
-import threading
-
 import pytest
-from django.db import connection
 
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from mfa.models import BackupCodeDevice
-from tests.mfa.helpers import VERIFY, backup_codes_issue, password_step, totp_code
+from tests.mfa.helpers import (
+    backup_codes_issue,
+    password_step,
+    submit_all_at_once,
+    totp_code,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 PARALLEL = 20
 
 
-def submit_all_at_once(clients, data: dict) -> list[int]:
-    """POST `data` to the second step from every client at the same instant."""
-    barrier = threading.Barrier(len(clients))
-    statuses: list[int] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-
-    def submit(client) -> None:
-        try:
-            barrier.wait(timeout=30)
-            status = client.post(VERIFY, data).status_code
-            with lock:
-                statuses.append(status)
-        except BaseException as error:  # noqa: BLE001 - re-raised in the test thread below
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=submit, args=(client,)) for client in clients]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    if errors:
-        raise errors[0]
-    return statuses
+@pytest.fixture(autouse=True)
+def lockout_out_of_the_way(settings):
+    """Every request must reach the code check, so the replay guard is what is tested here."""
+    settings.LOCKOUT_FAILURES = PARALLEL * 5
 
 
 def test_twenty_parallel_submissions_of_one_totp_code_give_exactly_one_success(

@@ -148,7 +148,8 @@ def test_wrong_codes_are_throttled_then_allowed_again(half_signed_in, user_with_
     assert TOTPDevice.objects.get(user=user_with_totp).throttling_failure_count == 0
 
 
-def test_throttle_doubles_with_each_wrong_code(half_signed_in, user_with_totp, clock):
+def test_throttle_doubles_with_each_wrong_code(half_signed_in, user_with_totp, clock, settings):
+    settings.LOCKOUT_FAILURES = 50
     for _ in range(3):
         half_signed_in.post(VERIFY, {"otp_token": "000000"})
         clock.shift(60)
@@ -177,15 +178,21 @@ def test_every_wrong_code_counts_toward_the_account_lockout(
     assert {call["email"] for call in counted} == {user_with_totp.email}
 
 
-def test_locked_account_gets_no_code_checked(half_signed_in, user_with_totp, monkeypatch):
-    monkeypatch.setattr(mfa.services, "account_is_locked", lambda *, user: True)
+def test_wrong_codes_lock_the_account_and_then_no_code_is_checked(
+    half_signed_in, user_with_totp, clock, settings
+):
+    for attempt in range(settings.LOCKOUT_FAILURES):
+        response = half_signed_in.post(VERIFY, {"otp_token": f"{attempt:06d}"})
+        clock.shift(60)
+    assert response.status_code == 429
 
     response = half_signed_in.post(VERIFY, {"otp_token": totp_code(user_with_totp)})
 
-    assert response.status_code == 200
-    assert "This account is locked" in response.content.decode()
+    assert response.status_code == 429
+    assert "Retry-After" in response
     assert TOTPDevice.objects.get(user=user_with_totp).last_t == -1
     assert not events(AuditEventType.MFA_VERIFIED).exists()
+    assert events(AuditEventType.ACCOUNT_LOCKED).count() == 1
 
 
 def test_successful_and_failed_totp_codes_never_throttle_backup_codes(
@@ -295,3 +302,31 @@ def test_sign_out_works_from_the_second_step(half_signed_in):
 
     assert response.status_code == 302
     assert SESSION_KEY not in half_signed_in.session
+
+
+def test_a_right_password_does_not_restart_the_count_of_guessed_codes(
+    half_signed_in, user_with_totp, password, clock, settings
+):
+    for attempt in range(settings.LOCKOUT_FAILURES - 1):
+        half_signed_in.post(VERIFY, {"otp_token": f"{attempt:06d}"})
+        clock.shift(60)
+
+    again = password_step(user_with_totp, password)
+    response = again.post(VERIFY, {"otp_token": "999999"})
+
+    assert response.status_code == 429
+
+
+def test_a_completed_sign_in_restarts_the_count(
+    half_signed_in, user_with_totp, password, clock, settings
+):
+    for attempt in range(settings.LOCKOUT_FAILURES - 1):
+        half_signed_in.post(VERIFY, {"otp_token": f"{attempt:06d}"})
+        clock.shift(60)
+    half_signed_in.post(VERIFY, {"otp_token": totp_code(user_with_totp)})
+    clock.shift(60)
+
+    again = password_step(user_with_totp, password)
+    response = again.post(VERIFY, {"otp_token": "999999"})
+
+    assert response.status_code == 200

@@ -1,13 +1,14 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from teams.services import tenant_create
+from accounts.services import tenant_onboard
 
 
 class Command(BaseCommand):
     help = (
         "Make a tenant (an MSP) with its built-in roles (Owner, Admin, Technician, Read-only) "
-        "and its first Owner, then print the tenant's slug."
+        "and its first Owner, email the Owner a link to choose their password, then print the "
+        "tenant's slug."
     )
 
     def add_arguments(self, parser) -> None:
@@ -20,7 +21,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options) -> None:
         try:
-            tenant = tenant_create(
+            tenant = tenant_onboard(
                 name=options["name"],
                 owner_email=options["owner_email"],
                 owner_full_name=options["owner_name"],

@@ -1,0 +1,79 @@
+"""Password validators for AUTH_PASSWORD_VALIDATORS: context words and the tenant's history."""
+
+import re
+
+from django.contrib.auth.hashers import check_password, is_password_usable
+from django.core.exceptions import ValidationError
+
+SITE_WORDS = ("portcullis",)
+MIN_CONTEXT_WORD_LENGTH = 4
+
+
+def _tenant_words(user) -> list[str]:
+    tenant = getattr(user, "tenant", None) if user is not None else None
+    if tenant is None:
+        return []
+    words = [word for word in re.split(r"[\W_]+", tenant.name.lower()) if word]
+    return [*words, "".join(words), tenant.slug.replace("-", "")]
+
+
+class ContextWordsValidator:
+    """Refuse passwords that contain the person's MSP name or the site's name.
+
+    They are the first words an attacker tries against an MSP's people. The person's own email
+    and name are Django's UserAttributeSimilarityValidator's job.
+    """
+
+    def validate(self, password: str, user=None) -> None:
+        typed = re.sub(r"[\W_]+", "", password.lower())
+        for word in (*_tenant_words(user), *SITE_WORDS):
+            if len(word) >= MIN_CONTEXT_WORD_LENGTH and word in typed:
+                raise ValidationError(
+                    "Your password can't contain “%(word)s”: names of your MSP and of this "
+                    "site are among the first words an attacker tries.",
+                    code="password_has_context_word",
+                    params={"word": word},
+                )
+
+    def get_help_text(self) -> str:
+        return "Your password can't contain your MSP's name or the name of this site."
+
+
+def history_count(user) -> int:
+    tenant = getattr(user, "tenant", None) if user is not None else None
+    return tenant.password_history_count if tenant is not None else 0
+
+
+class PasswordHistoryValidator:
+    """Refuse the person's last N passwords, N being their tenant's `password_history_count`.
+
+    `password_changed` (called by Django when a user with a new password is saved) keeps the
+    hashes: only while the tenant keeps a history, and only the last N.
+    """
+
+    def validate(self, password: str, user=None) -> None:
+        count = history_count(user)
+        if not count or user.pk is None:
+            return
+        hashes = list(user.password_history.values_list("password", flat=True)[:count])
+        if is_password_usable(user.password) and user.password not in hashes:
+            hashes = [user.password, *hashes][:count]
+        if any(check_password(password, encoded) for encoded in hashes):
+            raise ValidationError(
+                "You have used this password recently. Your MSP asks for one that isn't among "
+                "your last %(count)d.",
+                code="password_reused",
+                params={"count": count},
+            )
+
+    def password_changed(self, password: str, user=None) -> None:
+        from accounts.models import PasswordHistory
+
+        count = history_count(user)
+        if count:
+            PasswordHistory.objects.create(user=user, password=user.password)
+        keep = user.password_history.values_list("pk", flat=True)[:count]
+        user.password_history.exclude(pk__in=list(keep)).delete()
+
+    def get_help_text(self) -> str:
+        return "If your MSP keeps a password history, you can't reuse a recent password."

@@ -1,0 +1,24 @@
+"""A burst of wrong codes can't outrun the account lockout (PostgreSQL, real threads)."""
+
+import pytest
+
+from audit.events import AuditEventType
+from audit.models import AuditEvent
+from tests.mfa.helpers import VERIFY, password_step, submit_all_at_once, totp_code
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+
+def test_twenty_parallel_wrong_codes_never_let_a_right_code_in(
+    clock, user_with_totp, password, settings
+):
+    clients = [password_step(user_with_totp, password) for _ in range(20)]
+
+    statuses = submit_all_at_once(clients, {"otp_token": "000000"})
+
+    checked = AuditEvent.objects.filter(event=AuditEventType.MFA_FAILED).count()
+    assert checked == settings.LOCKOUT_FAILURES
+    assert statuses.count(429) >= 20 - settings.LOCKOUT_FAILURES
+    response = clients[0].post(VERIFY, {"otp_token": totp_code(user_with_totp)})
+    assert response.status_code == 429
+    assert not AuditEvent.objects.filter(event=AuditEventType.MFA_VERIFIED).exists()
