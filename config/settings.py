@@ -107,7 +107,7 @@ if REDIS_URL:
         }
     }
     # The database stays the source of truth so a Redis restart signs nobody out.
-    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+    SESSION_ENGINE = "teams.session_store"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     # A per-process cache in front of sessions would let a revoked session live on in other

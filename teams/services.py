@@ -1,3 +1,4 @@
+import logging
 from importlib import import_module
 
 from django.conf import settings
@@ -17,6 +18,8 @@ from audit.events import AuditEventType
 from audit.services import audit_event_record
 from teams import scopes
 from teams.models import Role, Tenant, UserSession
+
+logger = logging.getLogger(__name__)
 
 SLUG_MAX_LENGTH = Tenant._meta.get_field("slug").max_length
 
@@ -149,9 +152,12 @@ def sessions_delete(session_keys: list[str]) -> None:
     store = import_module(settings.SESSION_ENGINE).SessionStore
     cache_key_prefix = getattr(store, "cache_key_prefix", None)
     if cache_key_prefix and session_keys:
-        caches[settings.SESSION_CACHE_ALIAS].delete_many(
-            [cache_key_prefix + key for key in session_keys]
-        )
+        try:
+            caches[settings.SESSION_CACHE_ALIAS].delete_many(
+                [cache_key_prefix + key for key in session_keys]
+            )
+        except Exception:  # noqa: BLE001 - the tracking rows are gone, so stale copies are refused
+            logger.warning("Session cache unavailable; ended sessions may stay cached")
 
 
 def user_sessions_end(
