@@ -6,6 +6,7 @@ The defaults and meanings are the table in ../shared/INTERFACE.md (mirrored in R
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -31,7 +32,7 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 REDIS_URL = env.str("REDIS_URL", default="")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "teams.apps.PortcullisAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -56,6 +57,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "teams.middleware.SessionLimitsMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
@@ -73,6 +75,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "config.context_processors.site",
+                "teams.context_processors.admin_access",
             ],
         },
     },
@@ -209,6 +212,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout"
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "sweep-outbox": {"task": "accounts.tasks.sweep_outbox", "schedule": 60.0},
+    "expire-idle-sessions": {"task": "teams.tasks.expire_idle_sessions", "schedule": 60.0},
+    "apply-inactivity-policy": {
+        "task": "teams.tasks.apply_inactivity_policy",
+        "schedule": crontab(hour=3, minute=17),
+    },
 }
 
 LOGGING = {
