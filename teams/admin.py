@@ -31,6 +31,7 @@ class TenantAdmin(TenantScopedAdmin):
     }
     list_display = ["name", "slug", "people_count", "created_at"]
     search_fields = ["name", "slug"]
+    ordering = ["name"]
     fieldsets = [
         (None, {"fields": ["name", "slug", "created_at"]}),
         ("Sign-in", {"fields": ["require_mfa", "password_max_age_days", "password_history_count"]}),
@@ -95,6 +96,7 @@ class RoleAdmin(TenantScopedAdmin):
     list_filter = ["is_builtin", "tenant"]
     list_select_related = ["tenant"]
     search_fields = ["name"]
+    ordering = ["tenant__name", "name"]
     fields = [
         "tenant",
         "name",
