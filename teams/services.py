@@ -429,6 +429,9 @@ def tenant_policy_update(
 # --- Sessions -----------------------------------------------------------------------------------
 
 
+SESSION_STORE_GRACE = timedelta(hours=1)
+
+
 def session_track(*, request: HttpRequest, user: User) -> UserSession:
     """Remember the session that `login()` just started, so it can be listed, capped and ended.
 
@@ -477,7 +480,9 @@ def session_track(*, request: HttpRequest, user: User) -> UserSession:
                     "sessions": ended,
                 },
             )
-    request.session.set_expiry(now + policy.lifetime)
+    # The store keeps the session a little past its lifetime, so that the middleware, not the
+    # store, ends it and can say why; the store's expiry is only the backstop.
+    request.session.set_expiry(now + policy.lifetime + SESSION_STORE_GRACE)
     return tracked
 
 
