@@ -1,18 +1,9 @@
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import (
-    DateTimeField,
-    Exists,
-    ExpressionWrapper,
-    F,
-    OuterRef,
-    Q,
-    QuerySet,
-    Subquery,
-    Value,
-)
-from django.db.models.functions import Coalesce, Greatest, Least
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce, Greatest
 from django.http import Http404
 
 from accounts.models import User
@@ -66,38 +57,43 @@ def session_policy_for_user(*, user: User) -> SessionPolicy:
     )
 
 
-def _stricter_minutes_expression(field: str, default: int):
-    """`_stricter` in SQL, over a UserSession's person's role and the session's tenant."""
-    role_value = Coalesce(F(f"user__role__{field}"), Value(default))
-    return Least(role_value, Coalesce(F(f"tenant__{field}"), role_value))
-
-
 def sessions_past_limits(*, now: datetime) -> dict[str, QuerySet[UserSession]]:
     """Tracked sessions that are over their idle timeout or lifetime, by reason.
 
-    The same rule as `session_policy_for_user`, computed by the database so expiry needs no
-    query per session. A session over both limits is counted once, as past its lifetime.
+    The limits come from `_stricter`, the rule `session_policy_for_user` applies, worked out per
+    role (roles are few) and turned into one condition per distinct limit, so ending any number
+    of sessions takes a fixed number of queries. A session over both limits counts as past its
+    lifetime.
     """
-    minute = Value(timedelta(minutes=1))
-    sessions = UserSession.objects.annotate(
-        idle_ends_at=ExpressionWrapper(
-            F("last_active_at")
-            + _stricter_minutes_expression("idle_timeout_minutes", DEFAULT_IDLE_TIMEOUT_MINUTES)
-            * minute,
-            output_field=DateTimeField(),
-        ),
-        lifetime_ends_at=ExpressionWrapper(
-            F("started_at")
-            + _stricter_minutes_expression(
-                "session_lifetime_minutes", DEFAULT_SESSION_LIFETIME_MINUTES
+    idle: dict[int, list[int]] = defaultdict(list)
+    lifetime: dict[int, list[int]] = defaultdict(list)
+    for role_id, role_idle, role_lifetime, tenant_idle, tenant_lifetime in Role.objects.values_list(
+        "pk",
+        "idle_timeout_minutes",
+        "session_lifetime_minutes",
+        "tenant__idle_timeout_minutes",
+        "tenant__session_lifetime_minutes",
+    ):
+        idle[_stricter(role_idle, tenant_idle, DEFAULT_IDLE_TIMEOUT_MINUTES)].append(role_id)
+        lifetime[
+            _stricter(role_lifetime, tenant_lifetime, DEFAULT_SESSION_LIFETIME_MINUTES)
+        ].append(role_id)
+
+    def past(field: str, by_minutes: dict[int, list[int]], default: int) -> Q:
+        condition = Q(
+            user__role__isnull=True, **{f"{field}__lte": now - timedelta(minutes=default)}
+        )
+        for minutes, role_ids in by_minutes.items():
+            condition |= Q(
+                user__role_id__in=role_ids, **{f"{field}__lte": now - timedelta(minutes=minutes)}
             )
-            * minute,
-            output_field=DateTimeField(),
-        ),
-    )
+        return condition
+
+    past_lifetime = past("started_at", lifetime, DEFAULT_SESSION_LIFETIME_MINUTES)
+    past_idle = past("last_active_at", idle, DEFAULT_IDLE_TIMEOUT_MINUTES)
     return {
-        "lifetime": sessions.filter(lifetime_ends_at__lte=now),
-        "idle": sessions.filter(idle_ends_at__lte=now, lifetime_ends_at__gt=now),
+        "lifetime": UserSession.objects.filter(past_lifetime),
+        "idle": UserSession.objects.filter(past_idle).exclude(past_lifetime),
     }
 
 
@@ -142,16 +138,5 @@ def people_with_last_activity() -> QuerySet[User]:
         active_at=Greatest(
             Coalesce("last_login", "date_joined"),
             Coalesce(reactivated_at, "date_joined"),
-        )
-    )
-
-
-def inactivity_warning_since_activity() -> Exists:
-    """Whether the person was warned of deactivation since they were last active."""
-    return Exists(
-        AuditEvent.objects.filter(
-            target=OuterRef("pk"),
-            event=AuditEventType.INACTIVITY_WARNING_SENT,
-            created_at__gte=OuterRef("active_at"),
         )
     )
