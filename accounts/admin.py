@@ -77,10 +77,27 @@ class UserAdmin(TenantScopedAdmin):
             '<a href="{}?user__id__exact={}">{}</a>', url, person.pk, person.session_count
         )
 
-    def get_fields(self, request, obj=None):
+    def get_fieldsets(self, request, obj=None):
         if obj is None:
-            return ["email", "full_name", "tenant", "role"]
-        return ["email", "full_name", "tenant", "role", "is_active", "last_login", "date_joined"]
+            fields = ["email", "full_name", "tenant", "role"]
+            description = "They choose their own password: nobody sets or sees it here."
+        else:
+            fields = [
+                "email",
+                "full_name",
+                "tenant",
+                "role",
+                "is_active",
+                "last_login",
+                "date_joined",
+            ]
+            description = (
+                "Change the role, deactivate or reactivate, and end sessions with the actions of "
+                "the people list: they end the person's sessions and are audited."
+            )
+        return self.without_tenant(
+            request, [(None, {"fields": fields, "description": description})]
+        )
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:

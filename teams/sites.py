@@ -217,6 +217,10 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return [name for name in super().get_fields(request, obj) if not self._hides(request, name)]
 
     def get_fieldsets(self, request, obj=None):
+        return self.without_tenant(request, super().get_fieldsets(request, obj))
+
+    def without_tenant(self, request: HttpRequest, fieldsets) -> list:
+        """`fieldsets` without the tenant field, for people who only ever see their own."""
         return [
             (
                 title,
@@ -225,7 +229,7 @@ class TenantScopedAdmin(admin.ModelAdmin):
                     "fields": [n for n in options["fields"] if not self._hides(request, n)],
                 },
             )
-            for title, options in super().get_fieldsets(request, obj)
+            for title, options in fieldsets
         ]
 
     def get_exclude(self, request, obj=None):
