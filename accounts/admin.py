@@ -151,6 +151,7 @@ class UserAdmin(TenantScopedAdmin):
             full_name=person.full_name,
             role=person.role,
             actor=request.user,
+            request=request,
         )
 
     def save_related(self, request, form, formsets, change) -> None:

@@ -59,6 +59,7 @@ def person_create(
     actor: User | None,
     full_name: str = "",
     password: str | None = None,
+    request: HttpRequest | None = None,
 ) -> User:
     """Add a person to a tenant. Without a password they can't sign in until they set one.
 
@@ -78,6 +79,7 @@ def person_create(
             actor=actor,
             tenant=tenant,
             target=user,
+            request=request,
             details={"role": role.name},
         )
     return user
@@ -311,7 +313,7 @@ def role_create(
             actor=actor,
             tenant=tenant,
             request=request,
-            details={"role": role.name, **_role_values(role)},
+            details=_role_values(role),
         )
     return role
 
@@ -406,7 +408,9 @@ def tenant_policy_update(
     refuse_other_tenant(actor=actor, tenant=tenant)
     unknown = set(values) - set(TENANT_POLICY_FIELDS) - {"name"}
     if unknown:
-        raise ValidationError("Not a policy setting: %(names)s.", params={"names": unknown})
+        raise ValidationError(
+            "Not a policy setting: %(names)s.", code="unknown_setting", params={"names": unknown}
+        )
     with transaction.atomic():
         tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
         changed = _changes({name: getattr(tenant, name) for name in values}, values)

@@ -9,7 +9,7 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from teams import scopes
 from teams.models import UserSession
-from tests.factories import UserFactory, builtin_role
+from tests.factories import OperatorFactory, UserFactory, builtin_role
 
 PEOPLE = "/admin/accounts/user/"
 
@@ -279,3 +279,29 @@ def test_people_list_query_count_does_not_grow_with_people(owner, tenant, sign_i
 
     assert User.objects.for_tenant(tenant).count() == 1000
     assert at_10 == at_1000
+
+
+def test_operators_invite_into_any_tenant_with_that_tenants_role(tenant, other_tenant, sign_in):
+    client = sign_in(OperatorFactory())
+
+    mismatch = client.post(
+        PEOPLE + "add/",
+        {
+            "email": "mixed@contoso.example",
+            "tenant": other_tenant.pk,
+            "role": builtin_role(tenant, scopes.TECHNICIAN).pk,
+        },
+    )
+    made = client.post(
+        PEOPLE + "add/",
+        {
+            "email": "carl@contoso.example",
+            "tenant": other_tenant.pk,
+            "role": builtin_role(other_tenant, scopes.ADMIN).pk,
+        },
+    )
+
+    assert "The role must belong to the person&#x27;s own tenant." in mismatch.content.decode()
+    assert made.status_code == 302
+    person = User.objects.get(email="carl@contoso.example")
+    assert (person.tenant, person.role.name) == (other_tenant, "Admin")
