@@ -5,6 +5,7 @@ from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from teams import notices
 from teams.models import UserSession
 from teams.selectors import session_policy_for_user
 from teams.services import session_expire, session_rekey, session_touch
@@ -14,24 +15,15 @@ from teams.services import session_expire, session_rekey, session_touch
 TOUCH_INTERVAL = timedelta(minutes=1)
 
 
-def duration_in_words(duration: timedelta) -> str:
-    minutes = int(duration.total_seconds() // 60)
-    hours, minutes = divmod(minutes, 60)
-    parts = []
-    if hours:
-        parts.append(f"{hours} hour{'s' if hours != 1 else ''}")
-    if minutes or not hours:
-        parts.append(f"{minutes} minute{'s' if minutes != 1 else ''}")
-    return " ".join(parts)
-
-
 class SessionLimitsMiddleware:
     """Hold every signed-in request to its session's limits.
 
     A session whose tracking row is gone was revoked, so it is signed out. One past its idle
     timeout or its lifetime is ended, audited and signed out with a message saying why; the
     request then carries on anonymous (so a protected page sends the person to sign in).
-    Otherwise the session's `last_active_at` moves on, at most once a minute.
+    Otherwise the session's `last_active_at` moves on, at most once a minute. A session ended
+    server-side (by beat, an owner, a newer sign-in) left a note in its place, which the next
+    request shows.
     """
 
     def __init__(self, get_response) -> None:
@@ -52,6 +44,9 @@ class SessionLimitsMiddleware:
     def check(self, request: HttpRequest) -> UserSession | None:
         user = request.user
         if not user.is_authenticated:
+            note = request.session.pop(notices.ENDED_NOTE_KEY, None)
+            if note:
+                messages.warning(request, note)
             return None
         tracked = (
             UserSession.objects.filter(session_key=request.session.session_key, user=user)
@@ -60,26 +55,18 @@ class SessionLimitsMiddleware:
         )
         if tracked is None:
             logout(request)
-            messages.warning(request, "This session was ended. Sign in again to continue.")
+            messages.warning(request, notices.SESSION_ENDED)
             return None
         policy = session_policy_for_user(user=user)
         now = timezone.now()
-        if now >= tracked.started_at + policy.lifetime:
-            session_expire(request=request, tracked=tracked, reason="lifetime")
-            messages.warning(
-                request,
-                f"You were signed out because a session lasts at most "
-                f"{duration_in_words(policy.lifetime)}. Sign in again to continue.",
-            )
-            return None
-        if now >= tracked.last_active_at + policy.idle_timeout:
-            session_expire(request=request, tracked=tracked, reason="idle")
-            messages.warning(
-                request,
-                f"You were signed out after {duration_in_words(policy.idle_timeout)} without "
-                f"activity. Sign in again to continue.",
-            )
-            return None
+        for reason, limit, since in (
+            ("lifetime", policy.lifetime, tracked.started_at),
+            ("idle", policy.idle_timeout, tracked.last_active_at),
+        ):
+            if now >= since + limit:
+                session_expire(request=request, tracked=tracked, reason=reason)
+                messages.warning(request, notices.session_expired(reason=reason, limit=limit))
+                return None
         if now - tracked.last_active_at >= TOUCH_INTERVAL:
             session_touch(tracked=tracked, now=now)
         return tracked

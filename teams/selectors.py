@@ -2,7 +2,17 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import (
+    Case,
+    CharField,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce, Greatest
 from django.http import Http404
 
@@ -57,13 +67,13 @@ def session_policy_for_user(*, user: User) -> SessionPolicy:
     )
 
 
-def sessions_past_limits(*, now: datetime) -> dict[str, QuerySet[UserSession]]:
-    """Tracked sessions that are over their idle timeout or lifetime, by reason.
+def sessions_past_limits(*, now: datetime) -> QuerySet[UserSession]:
+    """Tracked sessions over their idle timeout or lifetime, annotated with which one
+    (`limit_reason`: "lifetime" or "idle") and how many minutes it is (`limit_minutes`).
 
     The limits come from `_stricter`, the rule `session_policy_for_user` applies, worked out per
-    role (roles are few) and turned into one condition per distinct limit, so ending any number
-    of sessions takes a fixed number of queries. A session over both limits counts as past its
-    lifetime.
+    role (roles are few) and grouped by value into one condition each, so finding any number of
+    sessions is one query. A session over both limits counts as past its lifetime.
     """
     idle: dict[int, list[int]] = defaultdict(list)
     lifetime: dict[int, list[int]] = defaultdict(list)
@@ -78,23 +88,22 @@ def sessions_past_limits(*, now: datetime) -> dict[str, QuerySet[UserSession]]:
         lifetime[
             _stricter(role_lifetime, tenant_lifetime, DEFAULT_SESSION_LIFETIME_MINUTES)
         ].append(role_id)
-
-    def past(field: str, by_minutes: dict[int, list[int]], default: int) -> Q:
-        condition = Q(
-            user__role__isnull=True, **{f"{field}__lte": now - timedelta(minutes=default)}
-        )
-        for minutes, role_ids in by_minutes.items():
-            condition |= Q(
-                user__role_id__in=role_ids, **{f"{field}__lte": now - timedelta(minutes=minutes)}
-            )
-        return condition
-
-    past_lifetime = past("started_at", lifetime, DEFAULT_SESSION_LIFETIME_MINUTES)
-    past_idle = past("last_active_at", idle, DEFAULT_IDLE_TIMEOUT_MINUTES)
-    return {
-        "lifetime": UserSession.objects.filter(past_lifetime),
-        "idle": UserSession.objects.filter(past_idle).exclude(past_lifetime),
-    }
+    limits = [
+        ("lifetime", "started_at", None, DEFAULT_SESSION_LIFETIME_MINUTES),
+        *(("lifetime", "started_at", ids, minutes) for minutes, ids in lifetime.items()),
+        ("idle", "last_active_at", None, DEFAULT_IDLE_TIMEOUT_MINUTES),
+        *(("idle", "last_active_at", ids, minutes) for minutes, ids in idle.items()),
+    ]
+    reasons, minutes_by_limit = [], []
+    for reason, field, role_ids, minutes in limits:
+        held_by = Q(user__role__isnull=True) if role_ids is None else Q(user__role_id__in=role_ids)
+        past = held_by & Q(**{f"{field}__lte": now - timedelta(minutes=minutes)})
+        reasons.append(When(past, then=Value(reason)))
+        minutes_by_limit.append(When(past, then=Value(minutes)))
+    return UserSession.objects.annotate(
+        limit_reason=Case(*reasons, output_field=CharField()),
+        limit_minutes=Case(*minutes_by_limit, output_field=IntegerField()),
+    ).filter(limit_reason__isnull=False)
 
 
 def sessions_for_user(*, user: User) -> QuerySet[UserSession]:

@@ -23,7 +23,7 @@ from audit.client import client_ip, user_agent
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from audit.services import AuditRow, audit_event_record, audit_events_record_many
-from teams import scopes
+from teams import notices, scopes
 from teams.models import INACTIVITY_WARNING_DAYS, Role, Tenant, UserSession
 from teams.rules import (
     refuse_above,
@@ -470,7 +470,11 @@ def session_track(*, request: HttpRequest, user: User) -> UserSession:
                 .values_list("pk", flat=True)[policy.max_sessions :]
             )
         )
-        ended = len(tracked_sessions_delete(oldest))
+        ended = len(
+            tracked_sessions_delete(
+                oldest, note=notices.session_limit_reached(limit=policy.max_sessions)
+            )
+        )
         if ended:
             audit_event_record(
                 event=AuditEventType.SESSION_REVOKED,
@@ -520,25 +524,36 @@ def sessions_delete(session_keys: list[str]) -> None:
 
 
 def _session_cache_forget(session_keys: list[str]) -> None:
-    store = import_module(settings.SESSION_ENGINE).SessionStore
-    cache_key_prefix = getattr(store, "cache_key_prefix", None)
+    cache_key_prefix = getattr(_session_store(), "cache_key_prefix", None)
     if cache_key_prefix and session_keys:
         caches[settings.SESSION_CACHE_ALIAS].delete_many(
             [cache_key_prefix + key for key in session_keys]
         )
 
 
-def tracked_sessions_delete(tracked: QuerySet[UserSession]) -> list[tuple[int, str]]:
-    """End the given tracked sessions in the session store and forget them, in a fixed number of
-    queries however many there are. Returns (person id, session key) of each one ended."""
+def tracked_sessions_delete(
+    tracked: QuerySet[UserSession], *, note: str = notices.SESSION_ENDED
+) -> list[tuple[int, str]]:
+    """End the given tracked sessions and forget them, in a fixed number of queries however many
+    there are. Returns (person id, session key) of each one ended.
+
+    Each session's data in the store is replaced by `note` alone: the cookie is anonymous from
+    its next request, which is told why it was signed out.
+    """
     with transaction.atomic():
         ended = list(tracked.values_list("user_id", "session_key"))
         if not ended:
             return []
-        Session.objects.filter(session_key__in=tracked.values("session_key")).delete()
+        Session.objects.filter(session_key__in=tracked.values("session_key")).update(
+            session_data=_session_store()().encode({notices.ENDED_NOTE_KEY: note})
+        )
         UserSession.objects.filter(pk__in=tracked.values("pk")).delete()
     _session_cache_forget([key for _, key in ended])
     return ended
+
+
+def _session_store():
+    return import_module(settings.SESSION_ENGINE).SessionStore
 
 
 def _user_sessions_delete(*, user: User, keep_session_key: str | None = None) -> int:
@@ -617,7 +632,8 @@ def sessions_expire(*, now: datetime | None = None) -> dict[str, int]:
     """End, server-side and in bulk, every session past its idle timeout or lifetime.
 
     One event per session ended, written in one statement. Rows another run holds are skipped,
-    so overlapping runs never end (or audit) a session twice. Returns counts by reason.
+    so overlapping runs never end (or audit) a session twice. The session store's own expired
+    rows are cleared too. Returns counts by reason.
     """
     now = now or timezone.now()
     counts = dict.fromkeys(("idle", "lifetime"), 0)
@@ -626,7 +642,9 @@ def sessions_expire(*, now: datetime | None = None) -> dict[str, int]:
         for reason, count in batch.items():
             counts[reason] += count
         if sum(batch.values()) < EXPIRY_BATCH_SIZE:
-            return counts
+            break
+    _session_store().clear_expired()
+    return counts
 
 
 # Expired sessions are ended this many at a time, each batch in its own transaction, so a
@@ -635,24 +653,31 @@ EXPIRY_BATCH_SIZE = 5000
 
 
 def _sessions_expire_batch(*, now: datetime) -> dict[str, int]:
-    counts = {}
-    rows = []
+    counts = dict.fromkeys(("idle", "lifetime"), 0)
     with transaction.atomic():
-        for reason, sessions in sessions_past_limits(now=now).items():
-            chosen = list(
-                sessions.select_for_update(skip_locked=True, of=("self",))
-                .order_by("pk")
-                .values_list("pk", "tenant_id", "user_id", "user__email", "ip")[
-                    : EXPIRY_BATCH_SIZE - len(rows)
-                ]
-            )
-            counts[reason] = len(chosen)
-            tracked_sessions_delete(UserSession.objects.filter(pk__in=[row[0] for row in chosen]))
-            rows += [
+        chosen = list(
+            sessions_past_limits(now=now)
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("pk")
+            .values_list(
+                "pk", "tenant_id", "user_id", "user__email", "ip", "limit_reason", "limit_minutes"
+            )[:EXPIRY_BATCH_SIZE]
+        )
+        by_note: dict[str, list[int]] = {}
+        for pk, _, _, _, _, reason, minutes in chosen:
+            note = notices.session_expired(reason=reason, limit=timedelta(minutes=minutes))
+            by_note.setdefault(note, []).append(pk)
+            counts[reason] += 1
+        for note, pks in by_note.items():
+            tracked_sessions_delete(UserSession.objects.filter(pk__in=pks), note=note)
+        audit_events_record_many(
+            event=AuditEventType.SESSION_EXPIRED,
+            actor=None,
+            rows=(
                 AuditRow(tenant_id, user_id, email, {"reason": reason, "ip": ip})
-                for _, tenant_id, user_id, email, ip in chosen
-            ]
-        audit_events_record_many(event=AuditEventType.SESSION_EXPIRED, actor=None, rows=rows)
+                for _, tenant_id, user_id, email, ip, reason, _ in chosen
+            ),
+        )
     return counts
 
 

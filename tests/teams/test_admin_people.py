@@ -153,7 +153,8 @@ def test_deactivate_ends_sessions_at_once_with_one_event(owner, technician, sign
     assert not technician.is_active
     assert not UserSession.objects.filter(user=technician).exists()
     for browser in (laptop, phone):
-        assert browser.get("/").status_code == 302
+        response = browser.get("/", follow=True)
+        assert "This session was ended. Sign in again to continue." in response.content.decode()
         assert SESSION_KEY not in browser.session
     [deactivated] = events(AuditEventType.PERSON_DEACTIVATED)
     assert (deactivated.actor, deactivated.target) == (owner, technician)

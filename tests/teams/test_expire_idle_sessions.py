@@ -3,6 +3,7 @@ from io import StringIO
 
 import time_machine
 from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.core.management import call_command
 
 from audit.events import AuditEventType
@@ -50,6 +51,30 @@ def test_command_ends_idle_and_expired_sessions_and_audits_each(technician, owne
     idle_event = expired.get(target=technician)
     assert idle_event.details["ip"] == "192.0.2.9"
     assert idle_event.tenant == technician.tenant and idle_event.actor is None
+
+
+def test_the_next_request_of_a_session_ended_by_beat_is_told_why(technician, sign_in):
+    technician.tenant.idle_timeout_minutes = 10
+    technician.tenant.save()
+    with time_machine.travel(START, tick=False) as clock:
+        client = sign_in(technician)
+        clock.shift(11 * 60)
+        sessions_expire()
+
+        response = client.get("/", follow=True)
+        again = client.get("/accounts/login/")
+
+    assert "You were signed out after 10 minutes without activity." in response.content.decode()
+    assert "without activity" not in again.content.decode()
+
+
+def test_the_session_store_forgets_expired_rows(technician, sign_in):
+    with time_machine.travel(START, tick=False) as clock:
+        sign_in(technician)
+        clock.shift(14 * 60 * 60)
+        sessions_expire()
+
+        assert not Session.objects.exists()
 
 
 def test_tenant_caps_and_operator_defaults_apply_in_bulk(technician, db, sign_in):
