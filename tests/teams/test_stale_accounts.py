@@ -174,6 +174,7 @@ def test_the_last_owner_is_kept_even_when_every_owner_is_stale(tenant, owner):
         (["--days", "0"], "invalid number of days"),
         (["--days", "-4"], "invalid number of days"),
         (["--days", "soon"], "invalid number of days"),
+        (["--days", "99999999999"], "invalid number of days"),
         ([], "the following arguments are required: --days"),
         (["--days", "30", "--tenant", "nowhere"], "No tenant with the slug 'nowhere'"),
     ],

@@ -4,18 +4,20 @@ from django.core.management.base import BaseCommand, CommandError
 from teams.models import Tenant
 from teams.services import stale_accounts_deactivate
 
+MAX_DAYS = 36_500
+
 
 def positive_days(value: str) -> int:
     try:
         days = int(value)
     except ValueError:
         days = 0
-    if days < 1:
+    if not 1 <= days <= MAX_DAYS:
         raise ValueError(value)
     return days
 
 
-positive_days.__name__ = "number of days (1 or more)"
+positive_days.__name__ = f"number of days (1 to {MAX_DAYS})"
 
 
 class Command(BaseCommand):
@@ -31,9 +33,12 @@ class Command(BaseCommand):
             "--days",
             type=positive_days,
             required=True,
+            metavar="N",
             help="Deactivate after this many days without a sign-in (1 or more).",
         )
-        parser.add_argument("--tenant", default=None, help="Only this tenant (its slug).")
+        parser.add_argument(
+            "--tenant", default=None, metavar="SLUG", help="Only this tenant (its slug)."
+        )
         parser.add_argument(
             "--dry-run",
             action="store_true",
