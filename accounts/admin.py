@@ -1,11 +1,16 @@
-from django.contrib import admin
+from urllib.parse import urlencode
+
+from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
 from accounts.models import User
+from mfa.selectors import proof_is_fresh
+from mfa.services import mfa_factors_reset
 from teams.forms import ChangeRoleForm, InviteForm, PersonForm
 from teams.models import Role
 from teams.rules import is_above
@@ -18,6 +23,39 @@ from teams.services import (
     user_sessions_end,
 )
 from teams.sites import TenantScopedAdmin, scoped
+
+
+@admin.action(description="Reset two-factor authentication", permissions=["mfa_reset"])
+def reset_mfa(modeladmin: admin.ModelAdmin, request, queryset) -> None:
+    """Remove the selected people's second factors (they enrol again); needs a fresh password."""
+    if not proof_is_fresh(request=request):
+        query = urlencode({"next": request.get_full_path()})
+        confirm_url = f"{reverse('mfa:reauthenticate')}?{query}"
+        modeladmin.message_user(
+            request,
+            format_html(
+                'Resetting factors needs your password first: <a href="{}">confirm it</a>, '
+                "then run the action again.",
+                confirm_url,
+            ),
+            messages.ERROR,
+        )
+        return
+    for person in queryset:
+        try:
+            reset = mfa_factors_reset(target=person, actor=request.user, request=request)
+        except (PermissionDenied, ValidationError) as error:
+            message = " ".join(getattr(error, "messages", [str(error)]))
+            modeladmin.message_user(request, f"{person}: {message}", messages.ERROR)
+            continue
+        if reset:
+            modeladmin.message_user(
+                request, f"{person}: two-factor authentication reset; they were mailed."
+            )
+        else:
+            modeladmin.message_user(
+                request, f"{person} had no second factor to reset.", messages.WARNING
+            )
 
 
 @admin.register(User)
@@ -46,6 +84,7 @@ class UserAdmin(TenantScopedAdmin):
         "deactivate": frozenset({"members:deactivate"}),
         "role": frozenset({"members:write"}),
         "revoke": frozenset({"sessions:revoke"}),
+        "mfa_reset": frozenset({"mfa:reset"}),
     }
     form = PersonForm
     add_form = InviteForm
@@ -63,7 +102,7 @@ class UserAdmin(TenantScopedAdmin):
     search_fields = ["email", "full_name"]
     ordering = ["email"]
     show_full_result_count = False
-    actions = ["deactivate", "reactivate", "change_role", "revoke_sessions"]
+    actions = ["deactivate", "reactivate", "change_role", "revoke_sessions", reset_mfa]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(session_count=Count("tracked_sessions"))
@@ -127,6 +166,9 @@ class UserAdmin(TenantScopedAdmin):
 
     def has_revoke_permission(self, request) -> bool:
         return self.is_operator(request) or self.holds_scope_for(request, "revoke")
+
+    def has_mfa_reset_permission(self, request) -> bool:
+        return self.is_operator(request) or self.holds_scope_for(request, "mfa_reset")
 
     # --- saving goes through the services
 

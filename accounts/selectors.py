@@ -6,6 +6,7 @@ from django_otp import user_has_device
 from accounts.models import User
 from audit.events import AuditEventType
 from audit.models import AuditEvent
+from mfa.selectors import backup_codes_left_for_user
 
 
 @dataclass(frozen=True)
@@ -13,6 +14,7 @@ class SecurityStatus:
     mfa_enabled: bool
     previous_sign_in_at: datetime | None
     previous_sign_in_ip: str | None
+    backup_codes_left: int | None = None
 
 
 def security_status_for_user(*, user: User) -> SecurityStatus:
@@ -26,4 +28,5 @@ def security_status_for_user(*, user: User) -> SecurityStatus:
         mfa_enabled=user_has_device(user, confirmed=True),
         previous_sign_in_at=previous.created_at if previous else None,
         previous_sign_in_ip=previous.ip if previous else None,
+        backup_codes_left=backup_codes_left_for_user(user=user),
     )

@@ -10,17 +10,38 @@ from teams.services import session_forget, session_track
 EMAIL_LABEL_MAX_LENGTH = 254
 
 
-def user_sign_in(*, request: HttpRequest, user: User) -> None:
-    """Start a session after a correct password; Django's login() rotates the session key."""
+def user_sign_in(*, request: HttpRequest, user: User) -> str | None:
+    """Start a session after a correct password; Django's login() rotates the session key.
+
+    Returns the address of the step still due (the second factor, or enrolling one when MFA is
+    required), or None when the password completes the sign-in.
+    """
+    # mfa builds on accounts, so it is imported here rather than at the top of the module.
+    from mfa.services import sign_in_second_step_begin
+
     with transaction.atomic():
         login(request, user)
         session_track(request=request, user=user)
+        step_due = sign_in_second_step_begin(request=request, user=user)
+        if step_due is None:
+            user_sign_in_complete(request=request, user=user, second_factor=None)
+    return step_due
+
+
+def user_sign_in_complete(*, request: HttpRequest, user: User, second_factor: str | None) -> None:
+    """The one moment a sign-in is complete: right after the password for people with no
+    second step due, or when the second step (or a required enrolment) succeeds.
+
+    Whatever must happen once per completed sign-in hooks here and nowhere else.
+    """
+    with transaction.atomic():
         audit_event_record(
             event=AuditEventType.SIGN_IN_SUCCEEDED,
             actor=user,
             tenant=user.tenant,
             target=user,
             request=request,
+            details={"second_factor": second_factor or "none"},
         )
 
 

@@ -1,3 +1,5 @@
+from urllib.parse import urlencode
+
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -16,7 +18,9 @@ class SignInView(auth_views.LoginView):
     redirect_authenticated_user = True
 
     def form_valid(self, form: SignInForm) -> HttpResponse:
-        user_sign_in(request=self.request, user=form.get_user())
+        step_due = user_sign_in(request=self.request, user=form.get_user())
+        if step_due is not None:
+            return redirect(f"{step_due}?{urlencode({'next': self.get_success_url()})}")
         return redirect(self.get_success_url())
 
 

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_otp",
+    "django_otp.plugins.otp_totp",
     "csp",
     "accounts",
     "teams",
@@ -56,6 +57,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "mfa.middleware.SecondStepMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "teams.middleware.SessionLimitsMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -135,6 +137,15 @@ LOCKOUT_MINUTES = env.float("LOCKOUT_MINUTES", default=15)
 LOCKOUT_IP_FAILURES = env.int("LOCKOUT_IP_FAILURES", default=50)
 RESET_LIMIT_PER_ACCOUNT = env.int("RESET_LIMIT_PER_ACCOUNT", default=5)
 RESET_LIMIT_PER_IP = env.int("RESET_LIMIT_PER_IP", default=20)
+
+# Second factors (the mfa app). Authenticator codes use django-otp's TOTPDevice defaults:
+# 30-second steps, 6 digits, one step of skew either side of the phone's tracked drift.
+OTP_TOTP_SYNC = True
+OTP_TOTP_THROTTLE_FACTOR = 1
+MFA_ISSUER = "Portcullis"
+MFA_BACKUP_CODE_THROTTLE_FACTOR = 1
+MFA_FRESH_PROOF_MINUTES = 5
+MFA_SETUP_MINUTES = 15
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"

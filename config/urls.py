@@ -10,6 +10,7 @@ urlpatterns = [
     path("", dashboard, name="dashboard"),
     path("accounts/", include("accounts.urls")),
     path("accounts/sessions/", include("teams.urls")),
+    path("mfa/", include("mfa.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
 ]

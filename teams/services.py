@@ -13,6 +13,7 @@ from django.core.validators import validate_email, validate_slug
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.http import HttpRequest
+from django.middleware.csrf import rotate_token
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import slugify
@@ -494,6 +495,18 @@ def session_track(*, request: HttpRequest, user: User) -> UserSession:
     return tracked
 
 
+def session_key_cycle(*, request: HttpRequest) -> None:
+    """Give a signed-in session a new key (and CSRF token) when it gains rights without a
+    login() call, e.g. at the second sign-in step; its tracking row follows the new key."""
+    old_key = request.session.session_key
+    request.session.cycle_key()
+    rotate_token(request)
+    if old_key:
+        UserSession.objects.filter(session_key=old_key).update(
+            session_key=request.session.session_key
+        )
+
+
 def session_forget(*, session_key: str | None) -> None:
     """Drop the tracking row of a session that is ending through sign-out."""
     if session_key:
@@ -505,13 +518,19 @@ def session_touch(*, tracked: UserSession, now: datetime) -> None:
 
 
 def session_rekey(*, tracked: UserSession, session_key: str | None) -> None:
-    """Follow a session whose key changed mid-request (a key rotation), or forget one that ended.
+    """Follow a session whose key changed mid-request without `session_key_cycle` (which moves
+    the row itself), or forget one that ended.
 
     A rotated key still signed in as the same person keeps its row, so the session is not taken
     for revoked on its next request.
     """
     with transaction.atomic():
-        if session_key and not UserSession.objects.filter(session_key=session_key).exists():
+        holder = (
+            UserSession.objects.filter(session_key=session_key).first() if session_key else None
+        )
+        if holder is not None and holder.pk == tracked.pk:
+            return
+        if session_key and holder is None:
             UserSession.objects.filter(pk=tracked.pk).update(session_key=session_key)
         else:
             UserSession.objects.filter(pk=tracked.pk).delete()

@@ -3,6 +3,7 @@ import os
 import pytest
 import redis
 from django.core.cache import cache
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from config.celery import app as celery_app
 from teams import scopes
@@ -76,6 +77,13 @@ def owner(tenant):
 @pytest.fixture
 def technician(tenant):
     return UserFactory(tenant=tenant, email="tech@northwind.example", full_name="Tess Tech")
+
+
+@pytest.fixture
+def user_with_totp(technician):
+    """The technician with a confirmed authenticator app (codes: `tests.mfa.helpers.totp_code`)."""
+    TOTPDevice.objects.create(user=technician, name="Authenticator app", confirmed=True)
+    return technician
 
 
 @pytest.fixture

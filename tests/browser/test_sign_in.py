@@ -25,3 +25,12 @@ def test_wrong_password_shows_the_message_in_the_browser(page, technician):
     page.get_by_role("button", name="Sign in").click()
 
     expect(page.get_by_role("alert")).to_contain_text("don't match an active account")
+
+
+def test_stylesheet_loads_under_the_content_security_policy(page, db):
+    page.goto("/accounts/login/")
+
+    header_colour = page.locator(".site-header").evaluate(
+        "element => getComputedStyle(element).backgroundColor"
+    )
+    assert header_colour == "rgb(8, 58, 115)"

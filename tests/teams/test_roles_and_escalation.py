@@ -1,8 +1,10 @@
 import pytest
 from django.core.exceptions import ValidationError
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.events import AuditEventType
 from audit.models import AuditEvent
+from mfa.services import mfa_factors_reset
 from teams import scopes
 from teams.models import Role
 from teams.services import (
@@ -325,3 +327,10 @@ def test_admin_without_security_write_only_reads_the_policy(tenant_admin, tenant
     assert page.status_code == 200
     assert 'name="max_sessions"' not in page.content.decode()
     assert posted.status_code == 403
+
+
+def test_nobody_resets_the_second_factor_of_a_person_above_them(tenant_admin, owner):
+    TOTPDevice.objects.create(user=owner, name="Authenticator app", confirmed=True)
+
+    assert refused_code(lambda: mfa_factors_reset(target=owner, actor=tenant_admin)) == "above_you"
+    assert TOTPDevice.objects.filter(user=owner).exists()

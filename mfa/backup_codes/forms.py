@@ -1,0 +1,10 @@
+from django import forms
+
+
+class BackupCodesRegenerateForm(forms.Form):
+    confirm = forms.BooleanField(
+        label="I understand my old backup codes stop working",
+        error_messages={
+            "required": "Tick the box to confirm: a new set replaces every old code at once."
+        },
+    )

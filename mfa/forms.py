@@ -1,0 +1,97 @@
+import math
+
+from django import forms
+from django.contrib.auth import authenticate
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest
+from django.template.defaultfilters import pluralize
+from django.utils import timezone
+
+from accounts.forms import PASSWORD_MAX_LENGTH
+from mfa.services import LOCKED, THROTTLED, CodeCheck
+
+TOKEN_MAX_LENGTH = 64
+
+
+def otp_token_field(*, label: str, help_text: str) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        help_text=help_text,
+        max_length=TOKEN_MAX_LENGTH,
+        error_messages={
+            "required": "Enter the code.",
+            "max_length": "That is longer than any code. Enter just the code.",
+        },
+        widget=forms.TextInput(
+            attrs={
+                "autocomplete": "one-time-code",
+                "autocapitalize": "none",
+                "spellcheck": "false",
+                "autofocus": True,
+                "maxlength": TOKEN_MAX_LENGTH,
+            }
+        ),
+    )
+
+
+class CodeForm(forms.Form):
+    """A code from an authenticator app (or a backup code); refusals come from a service."""
+
+    error_messages = {
+        "wrong": "That code didn't work. Type the code your app shows now; if codes keep "
+        "failing, check your phone's clock (see below).",
+        "throttled": "Too many wrong codes in a row. Wait %(wait)s, then try again.",
+        "locked": "This account is locked after too many failed attempts. Try again later, or "
+        "ask your tenant's owner for help.",
+    }
+
+    def refusal_add(self, check: CodeCheck) -> None:
+        params = {}
+        if check.reason == THROTTLED:
+            wait = (check.retry_at - timezone.now()).total_seconds() if check.retry_at else 1
+            seconds = max(1, math.ceil(wait))
+            params["wait"] = f"{seconds} second{pluralize(seconds)}"
+        message = self.error_messages.get(check.reason, self.error_messages["wrong"])
+        field = None if check.reason == LOCKED else "otp_token"
+        self.add_error(field, ValidationError(message, code=check.reason, params=params))
+
+
+class SecondStepForm(CodeForm):
+    otp_token = otp_token_field(
+        label="Code",
+        help_text="The 6-digit code from your authenticator app, or one of your backup codes.",
+    )
+
+
+class ReauthenticateForm(forms.Form):
+    """The current password, asked again before a person's factors change."""
+
+    error_messages = {
+        "wrong_password": "That password is not right. Type your current password.",
+    }
+
+    password = forms.CharField(
+        label="Current password",
+        strip=False,
+        max_length=PASSWORD_MAX_LENGTH,
+        error_messages={"required": "Enter your current password."},
+        widget=forms.PasswordInput(
+            attrs={
+                "autocomplete": "current-password",
+                "autofocus": True,
+                "maxlength": PASSWORD_MAX_LENGTH,
+            }
+        ),
+    )
+
+    def __init__(self, *args, request: HttpRequest, **kwargs):
+        self.request = request
+        super().__init__(*args, **kwargs)
+
+    def clean_password(self) -> str:
+        password = self.cleaned_data["password"]
+        # authenticate() signals a failure like any wrong password, so it is audited and counted.
+        user = authenticate(self.request, username=self.request.user.email, password=password)
+        if user is None or user.pk != self.request.user.pk:
+            raise ValidationError(self.error_messages["wrong_password"], code="wrong_password")
+        return password

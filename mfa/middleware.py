@@ -1,0 +1,64 @@
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import Resolver404, resolve, reverse
+
+from mfa.selectors import SignInStage, sign_in_stage
+
+# The only views a session may reach while its sign-in is incomplete. Everything else, the admin
+# included, answers with a redirect to the step that is due. Static files are served by
+# whitenoise before any of this runs; the prefix is here for servers without it.
+ALLOWED_WHILE_SECOND_STEP_DUE = frozenset({"mfa:verify", "accounts:logout", "healthz"})
+ALLOWED_WHILE_ENROLMENT_DUE = frozenset(
+    {"mfa:totp-setup", "mfa:reauthenticate", "accounts:logout", "healthz"}
+)
+STEP_URL_NAMES = {
+    SignInStage.SECOND_STEP_DUE: "mfa:verify",
+    SignInStage.ENROLMENT_DUE: "mfa:totp-setup",
+}
+ALLOWED_VIEWS = {
+    SignInStage.SECOND_STEP_DUE: ALLOWED_WHILE_SECOND_STEP_DUE,
+    SignInStage.ENROLMENT_DUE: ALLOWED_WHILE_ENROLMENT_DUE,
+}
+
+
+class SecondStepMiddleware:
+    """Hold a session whose sign-in is incomplete at the step it still needs.
+
+    After the password alone a person with a second factor is authenticated but not verified:
+    every page but the second step and sign-out sends them to the second step. A person whose
+    tenant or role requires MFA and who has none is sent to enrolment, including people already
+    signed in when the requirement was switched on. Runs after django-otp's OTPMiddleware.
+
+    Middleware that sends signed-in people somewhere else (an expired password, say) must come
+    after this one and act only once `sign_in_stage()` is COMPLETE, or the two redirect each
+    other in a loop.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        stage = sign_in_stage(user=request.user)
+        if stage in ALLOWED_VIEWS and not self._allowed(request, ALLOWED_VIEWS[stage]):
+            return self._to_step(request, STEP_URL_NAMES[stage])
+        return self.get_response(request)
+
+    @staticmethod
+    def _allowed(request: HttpRequest, view_names: frozenset[str]) -> bool:
+        if request.path_info.startswith("/" + settings.STATIC_URL.lstrip("/")):
+            return True
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return False
+        return match.view_name in view_names
+
+    @staticmethod
+    def _to_step(request: HttpRequest, url_name: str) -> HttpResponse:
+        url = reverse(url_name)
+        if request.method in ("GET", "HEAD"):
+            url = f"{url}?{urlencode({'next': request.get_full_path()})}"
+        return redirect(url)

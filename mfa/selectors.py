@@ -1,0 +1,143 @@
+import enum
+import time
+from base64 import b32encode
+from dataclasses import dataclass
+from urllib.parse import quote, urlencode
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils import timezone
+from django_otp import user_has_device
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import User
+from mfa.models import BackupCodeDevice
+
+PENDING_SIGN_IN_SESSION_KEY = "mfa_sign_in_pending"
+PROOF_AT_SESSION_KEY = "mfa_proof_at"
+SETUP_DEVICE_SESSION_KEY = "mfa_setup_device"
+
+
+class SignInStage(enum.Enum):
+    """Where a session stands with its second factor."""
+
+    ANONYMOUS = "anonymous"
+    COMPLETE = "complete"
+    SECOND_STEP_DUE = "second_step_due"
+    ENROLMENT_DUE = "enrolment_due"
+
+
+def mfa_required_for(*, user: User) -> bool:
+    """A person must have a second factor when their tenant or their role says so."""
+    tenant_requires = user.tenant is not None and user.tenant.require_mfa
+    role_requires = user.role is not None and user.role.require_mfa
+    return tenant_requires or role_requires
+
+
+def sign_in_stage(*, user) -> SignInStage:
+    """Read from the database on every request, so a factor added elsewhere or a requirement
+    switched on applies to sessions that are already open.
+
+    `user` is `request.user` after django-otp's middleware: `is_verified()` is true once this
+    session passed the second step (or confirmed a factor).
+    """
+    if not user.is_authenticated:
+        return SignInStage.ANONYMOUS
+    if user.is_verified():
+        return SignInStage.COMPLETE
+    if user_has_device(user, confirmed=True):
+        return SignInStage.SECOND_STEP_DUE
+    if mfa_required_for(user=user):
+        return SignInStage.ENROLMENT_DUE
+    return SignInStage.COMPLETE
+
+
+def account_is_locked(*, user: User) -> bool:
+    """Whether the credentials lockout refuses this account right now.
+
+    The lock itself (counting both steps' failures per normalised email) belongs to the
+    credentials feature; this is the one place the second step asks it, so a locked account
+    gets no code checked even from a session that passed the password step before the lock.
+    Until that feature provides the check, nothing is locked.
+    """
+    return False
+
+
+def proof_is_fresh(*, request: HttpRequest) -> bool:
+    """Whether this session proved the password recently enough to change factors."""
+    proved_at = request.session.get(PROOF_AT_SESSION_KEY)
+    if not isinstance(proved_at, int | float):
+        return False
+    return 0 <= time.time() - proved_at <= settings.MFA_FRESH_PROOF_MINUTES * 60
+
+
+def totp_device_for_user(*, user: User) -> TOTPDevice | None:
+    return TOTPDevice.objects.filter(user=user, confirmed=True).first()
+
+
+def backup_codes_left_for_user(*, user: User) -> int | None:
+    """Unused backup codes, or None when the person has no set."""
+    device = BackupCodeDevice.objects.filter(user=user, confirmed=True).first()
+    return device.codes_left() if device else None
+
+
+@dataclass(frozen=True)
+class MfaOverview:
+    totp_device: TOTPDevice | None
+    backup_codes_left: int | None
+    required: bool
+
+
+def mfa_overview_for_user(*, user: User) -> MfaOverview:
+    return MfaOverview(
+        totp_device=totp_device_for_user(user=user),
+        backup_codes_left=backup_codes_left_for_user(user=user),
+        required=mfa_required_for(user=user),
+    )
+
+
+def totp_issuer_for_user(*, user: User) -> str:
+    """The name the authenticator app shows: the site, and the tenant when there is one.
+
+    Colons separate issuer from account in the otpauth label, so none may appear in the issuer.
+    """
+    issuer = settings.MFA_ISSUER
+    if user.tenant is not None:
+        issuer = f"{issuer} ({user.tenant.name})"
+    return issuer.replace(":", "")
+
+
+def totp_secret_for_display(*, device: TOTPDevice) -> str:
+    """The key in base32, grouped in fours for typing into an app by hand."""
+    secret = b32encode(device.bin_key).decode().rstrip("=")
+    return " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
+
+
+def totp_config_uri(*, device: TOTPDevice) -> str:
+    """The otpauth:// URI of the Key URI Format that authenticator apps read from the QR code."""
+    issuer = totp_issuer_for_user(user=device.user)
+    label = quote(f"{issuer}:{device.user.email}")
+    params = urlencode(
+        {
+            "secret": b32encode(device.bin_key).decode().rstrip("="),
+            "issuer": issuer,
+            "algorithm": "SHA1",
+            "digits": device.digits,
+            "period": device.step,
+        },
+        quote_via=quote,
+    )
+    return f"otpauth://totp/{label}?{params}"
+
+
+def totp_setup_device_for_request(*, request: HttpRequest) -> TOTPDevice | None:
+    """The unconfirmed device this session is setting up, while it is recent enough to finish."""
+    device_id = request.session.get(SETUP_DEVICE_SESSION_KEY)
+    if not isinstance(device_id, int):
+        return None
+    device = TOTPDevice.objects.filter(pk=device_id, user=request.user, confirmed=False).first()
+    if device is None or device.created_at is None:
+        return None
+    if (timezone.now() - device.created_at).total_seconds() > settings.MFA_SETUP_MINUTES * 60:
+        return None
+    return device

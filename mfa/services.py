@@ -1,0 +1,349 @@
+"""Writes for second factors: the sign-in step, enrolment, removal, backup codes, owner reset."""
+
+import re
+import time
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import HttpRequest
+from django.urls import reverse
+from django_otp import login as otp_login
+from django_otp.models import Device
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import User
+from accounts.outbox import mail_enqueue
+from accounts.services import sign_in_failure_record, user_sign_in_complete
+from audit.events import AuditEventType
+from audit.services import audit_event_record
+from mfa.models import BackupCodeDevice, backup_code_is_well_formed
+from mfa.selectors import (
+    PENDING_SIGN_IN_SESSION_KEY,
+    PROOF_AT_SESSION_KEY,
+    SETUP_DEVICE_SESSION_KEY,
+    account_is_locked,
+    mfa_required_for,
+)
+from teams.rules import refuse_above
+from teams.services import session_key_cycle, user_sessions_end
+
+TOTP_DEVICE_NAME = "Authenticator app"
+BACKUP_DEVICE_NAME = "Backup codes"
+TOTP_TOKEN_PATTERN = re.compile(r"[0-9]{6}")
+
+# Why a code was refused; the views turn these into messages.
+WRONG = "wrong"
+THROTTLED = "throttled"
+LOCKED = "locked"
+
+
+@dataclass(frozen=True)
+class CodeCheck:
+    """The outcome of checking a code: verified, or why not (and until when, if throttled)."""
+
+    verified: bool
+    reason: str = ""
+    retry_at: datetime | None = None
+    backup_codes: list[str] | None = None
+
+
+def _token_compact(token: str) -> str:
+    return "".join(str(token).split()).replace("-", "")
+
+
+def _notice(*, user: User, subject: str, message: str) -> None:
+    mail_enqueue(
+        to=user.email,
+        kind="notice",
+        context={
+            "subject": subject,
+            "message": f"{message}\n\nIf this wasn't you, sign in, change your password and "
+            "tell your tenant's owner straight away.",
+        },
+    )
+
+
+def _device_token_check(device: Device | None, token: str) -> CodeCheck:
+    """Check a code against a device loaded for update; throttling comes before the code."""
+    if device is None:
+        return CodeCheck(verified=False, reason=WRONG)
+    allowed, info = device.verify_is_allowed()
+    if not allowed:
+        retry_at = (info or {}).get("locked_until")
+        return CodeCheck(verified=False, reason=THROTTLED, retry_at=retry_at)
+    if device.verify_token(token):
+        return CodeCheck(verified=True)
+    return CodeCheck(verified=False, reason=WRONG)
+
+
+def proof_record(*, request: HttpRequest) -> None:
+    """Note that this session has just proved the password: changing factors needs that recently."""
+    request.session[PROOF_AT_SESSION_KEY] = int(time.time())
+
+
+def sign_in_second_step_begin(*, request: HttpRequest, user: User) -> str | None:
+    """Called right after the password step's login(). Returns the address of the step due.
+
+    A person with a confirmed factor stays half signed in (authenticated, not OTP-verified) until
+    the second step; a person who must have MFA and has none goes to enrolment. Either way the
+    sign-in is not complete yet, and is recorded as such.
+    """
+    proof_record(request=request)
+    if TOTPDevice.objects.filter(user=user, confirmed=True).exists() or (
+        BackupCodeDevice.objects.filter(user=user, confirmed=True).exists()
+    ):
+        step, url = "verify", reverse("mfa:verify")
+    elif mfa_required_for(user=user):
+        step, url = "enrol", reverse("mfa:totp-setup")
+    else:
+        return None
+    request.session[PENDING_SIGN_IN_SESSION_KEY] = True
+    audit_event_record(
+        event=AuditEventType.SECOND_STEP_DUE,
+        actor=user,
+        tenant=user.tenant,
+        target=user,
+        request=request,
+        details={"step": step},
+    )
+    return url
+
+
+def _second_factor_proved(*, request: HttpRequest, user: User, device: Device, method: str) -> None:
+    """Mark the session verified by `device`. django_otp.login() leaves the session key as it
+    was, so it is rotated here, as login() does after a password."""
+    pending = bool(request.session.pop(PENDING_SIGN_IN_SESSION_KEY, False))
+    session_key_cycle(request=request)
+    otp_login(request, device)
+    if pending:
+        user_sign_in_complete(request=request, user=user, second_factor=method)
+
+
+def second_step_verify(*, request: HttpRequest, user: User, token: str) -> CodeCheck:
+    """The second sign-in step: an authenticator code or a backup code, told apart by shape.
+
+    Each kind of code goes only to its own device, so a TOTP sign-in never touches (or
+    throttles) the backup codes. The device row is locked while the code is checked and used,
+    so parallel requests with one code get exactly one success. Every refused code counts as
+    a failed sign-in toward the account lockout.
+    """
+    if account_is_locked(user=user):
+        return CodeCheck(verified=False, reason=LOCKED)
+    compact = _token_compact(token)
+    if TOTP_TOKEN_PATTERN.fullmatch(compact):
+        model, method = TOTPDevice, "totp"
+    elif backup_code_is_well_formed(compact):
+        model, method = BackupCodeDevice, "backup_code"
+    else:
+        model, method = None, ""
+    with transaction.atomic():
+        device = (
+            model.objects.select_for_update().filter(user=user, confirmed=True).first()
+            if model
+            else None
+        )
+        check = _device_token_check(device, compact)
+        if check.verified:
+            audit_event_record(
+                event=AuditEventType.MFA_VERIFIED,
+                actor=user,
+                tenant=user.tenant,
+                target=user,
+                request=request,
+                details={"method": method},
+            )
+            if isinstance(device, BackupCodeDevice):
+                _backup_code_use_record(request=request, user=user, device=device)
+            _second_factor_proved(request=request, user=user, device=device, method=method)
+    if not check.verified:
+        sign_in_failure_record(request=request, email=user.email, event=AuditEventType.MFA_FAILED)
+    return check
+
+
+def _backup_code_use_record(*, request: HttpRequest, user: User, device: BackupCodeDevice) -> None:
+    left = device.codes_left()
+    audit_event_record(
+        event=AuditEventType.BACKUP_CODE_USED,
+        actor=user,
+        tenant=user.tenant,
+        target=user,
+        request=request,
+        details={"codes_left": left},
+    )
+    _notice(
+        user=user,
+        subject="A backup code was used to sign in",
+        message=f"One of your backup codes was just used to sign in to your account. "
+        f"You have {left} left; each works once. If your authenticator app is gone, set up a "
+        "new one on the two-factor page.",
+    )
+
+
+def totp_device_setup_start(*, request: HttpRequest, user: User) -> TOTPDevice:
+    """Start enrolling an authenticator app: a new unconfirmed device replaces any abandoned one.
+
+    An unconfirmed device verifies nothing (django-otp ignores it everywhere) until a code from
+    the app confirms it.
+    """
+    with transaction.atomic():
+        TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+        device = TOTPDevice.objects.create(user=user, name=TOTP_DEVICE_NAME, confirmed=False)
+    request.session[SETUP_DEVICE_SESSION_KEY] = device.pk
+    return device
+
+
+def totp_device_confirm(
+    *, request: HttpRequest, user: User, device: TOTPDevice, token: str
+) -> CodeCheck:
+    """Confirm an authenticator app with a code from it; it then replaces any previous app.
+
+    On the first confirmation (no backup codes yet) ten backup codes are made and returned in
+    clear, to be shown once. Confirming proves the factor, so the session counts as verified;
+    when this enrolment was what a sign-in still needed, the sign-in completes here.
+    """
+    compact = _token_compact(token)
+    with transaction.atomic():
+        locked_device = (
+            TOTPDevice.objects.select_for_update()
+            .filter(pk=device.pk, user=user, confirmed=False)
+            .first()
+        )
+        check = _device_token_check(
+            locked_device if TOTP_TOKEN_PATTERN.fullmatch(compact) else None, compact
+        )
+        if not check.verified:
+            return check
+        replaced = TOTPDevice.objects.filter(user=user, confirmed=True).delete()[0] > 0
+        locked_device.confirmed = True
+        locked_device.save(update_fields=["confirmed"])
+        backup_codes = None
+        if not BackupCodeDevice.objects.filter(user=user).exists():
+            backup_device = BackupCodeDevice.objects.create(user=user, name=BACKUP_DEVICE_NAME)
+            backup_codes = backup_device.codes_replace()
+        request.session.pop(SETUP_DEVICE_SESSION_KEY, None)
+        audit_event_record(
+            event=AuditEventType.MFA_ENROLLED,
+            actor=user,
+            tenant=user.tenant,
+            target=user,
+            request=request,
+            details={
+                "factor": "totp",
+                "replaced": replaced,
+                "backup_codes_issued": len(backup_codes or []),
+            },
+        )
+        _notice(
+            user=user,
+            subject="Authenticator app replaced" if replaced else "Authenticator app added",
+            message="A new authenticator app now signs in to your account"
+            + (", and the previous one no longer works." if replaced else "."),
+        )
+        _second_factor_proved(request=request, user=user, device=locked_device, method="totp")
+    return CodeCheck(verified=True, backup_codes=backup_codes)
+
+
+def totp_device_remove(*, request: HttpRequest, user: User) -> None:
+    """Turn two-factor off: remove the authenticator app and the backup codes with it.
+
+    Backup codes alone are not a factor to keep: they exist to stand in for a lost app.
+    Refused while the tenant or role requires MFA (replace the app instead).
+    """
+    if mfa_required_for(user=user):
+        raise ValidationError(
+            "Your organisation requires two-factor authentication, so your authenticator app "
+            "can be replaced but not removed.",
+            code="mfa_required",
+        )
+    with transaction.atomic():
+        if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+            raise ValidationError("There is no authenticator app to remove.", code="no_factor")
+        TOTPDevice.objects.filter(user=user).delete()
+        codes_removed = BackupCodeDevice.objects.filter(user=user).delete()[0] > 0
+        audit_event_record(
+            event=AuditEventType.MFA_REMOVED,
+            actor=user,
+            tenant=user.tenant,
+            target=user,
+            request=request,
+            details={"factor": "totp", "backup_codes_removed": codes_removed},
+        )
+        _notice(
+            user=user,
+            subject="Two-factor authentication turned off",
+            message="Your authenticator app and backup codes were removed. Signing in now "
+            "needs only your password.",
+        )
+
+
+def backup_codes_regenerate(*, request: HttpRequest, user: User) -> list[str]:
+    """A new set of ten backup codes; every code of the old set stops working at once."""
+    with transaction.atomic():
+        if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
+            raise ValidationError(
+                "Set up an authenticator app first: backup codes stand in for it.",
+                code="no_factor",
+            )
+        device = BackupCodeDevice.objects.select_for_update().filter(user=user).first()
+        if device is None:
+            device = BackupCodeDevice.objects.create(user=user, name=BACKUP_DEVICE_NAME)
+        codes = device.codes_replace()
+        device.throttle_reset(commit=True)
+        audit_event_record(
+            event=AuditEventType.BACKUP_CODES_REGENERATED,
+            actor=user,
+            tenant=user.tenant,
+            target=user,
+            request=request,
+            details={"codes": len(codes)},
+        )
+        _notice(
+            user=user,
+            subject="New backup codes",
+            message="A new set of backup codes was made for your account. The old codes no "
+            "longer work.",
+        )
+    return codes
+
+
+def mfa_factors_reset(*, target: User, actor: User, request: HttpRequest | None = None) -> bool:
+    """An owner (scope `mfa:reset`) removes a person's second factors, within their own tenant.
+
+    For a person who lost their phone and their backup codes. The person is mailed, their
+    sessions end, and they enrol again at their next sign-in (at once if MFA is required).
+    Returns False when the person had no factor, in which case nothing changes.
+    """
+    same_tenant = actor.tenant_id is not None and actor.tenant_id == target.tenant_id
+    if not actor.has_perm("mfa:reset") or not (actor.is_superuser or same_tenant):
+        raise PermissionDenied("You can't reset this person's two-factor authentication.")
+    if actor.pk == target.pk:
+        raise ValidationError(
+            "Use your own two-factor page to change your own factors.", code="own_factors"
+        )
+    refuse_above(actor=actor, role=target.role, what="their two-factor authentication")
+    with transaction.atomic():
+        had_app = TOTPDevice.objects.filter(user=target, confirmed=True).exists()
+        had_codes = BackupCodeDevice.objects.filter(user=target, confirmed=True).exists()
+        if not (had_app or had_codes):
+            return False
+        TOTPDevice.objects.filter(user=target).delete()
+        BackupCodeDevice.objects.filter(user=target).delete()
+        audit_event_record(
+            event=AuditEventType.MFA_RESET,
+            actor=actor,
+            tenant=target.tenant,
+            target=target,
+            request=request,
+            details={"authenticator_app": had_app, "backup_codes": had_codes},
+        )
+        _notice(
+            user=target,
+            subject="Your two-factor authentication was reset",
+            message=f"{actor.get_full_name()} reset the two-factor authentication of your "
+            "account: your authenticator app and backup codes no longer work, and you were "
+            "signed out everywhere. Set up an authenticator app again after you sign in.",
+        )
+        user_sessions_end(user=target, actor=actor, reason="mfa_reset", request=request)
+    return True

@@ -1,0 +1,13 @@
+from mfa.forms import CodeForm, otp_token_field
+
+
+class TOTPConfirmForm(CodeForm):
+    error_messages = {
+        **CodeForm.error_messages,
+        "wrong": "That code didn't match. Check the app shows Portcullis with your email, and "
+        "type the code it shows now. If it still fails, check your phone's clock.",
+    }
+
+    otp_token = otp_token_field(
+        label="Code from the app", help_text="The 6-digit code your app shows for this account."
+    )

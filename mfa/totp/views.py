@@ -1,0 +1,91 @@
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_http_methods
+
+from mfa.backup_codes.views import backup_codes_shown_once
+from mfa.selectors import (
+    mfa_overview_for_user,
+    totp_config_uri,
+    totp_secret_for_display,
+    totp_setup_device_for_request,
+)
+from mfa.services import totp_device_confirm, totp_device_remove, totp_device_setup_start
+from mfa.totp.forms import TOTPConfirmForm
+from mfa.totp.qr import qr_code_svg
+from mfa.views import fresh_proof_required, next_url_for
+
+
+@never_cache
+@login_required
+@fresh_proof_required
+@require_http_methods(["GET", "POST"])
+def setup(request: HttpRequest) -> HttpResponse:
+    """Enrol an authenticator app: QR code and secret, then a code from the app to confirm.
+
+    A reload keeps the same secret (the person may have scanned it already); a setup left
+    longer than MFA_SETUP_MINUTES, or begun in another session, is replaced by a new one.
+    """
+    next_url = next_url_for(request, default="mfa:overview")
+    device = totp_setup_device_for_request(request=request)
+    if request.method == "POST":
+        form = TOTPConfirmForm(request.POST)
+        if device is None:
+            messages.error(request, "That setup had expired. Scan this new QR code instead.")
+            return redirect(f"{reverse('mfa:totp-setup')}?{urlencode({'next': next_url})}")
+        if form.is_valid():
+            check = totp_device_confirm(
+                request=request,
+                user=request.user,
+                device=device,
+                token=form.cleaned_data["otp_token"],
+            )
+            if check.verified:
+                if check.backup_codes:
+                    return backup_codes_shown_once(request, check.backup_codes, next_url)
+                messages.success(request, "Your authenticator app is set up.")
+                return redirect(next_url)
+            form.refusal_add(check)
+    else:
+        form = TOTPConfirmForm()
+        if device is None:
+            device = totp_device_setup_start(request=request, user=request.user)
+    overview = mfa_overview_for_user(user=request.user)
+    return render(
+        request,
+        "mfa/totp_setup.html",
+        {
+            "form": form,
+            "next": next_url,
+            "qr_code": qr_code_svg(totp_config_uri(device=device)),
+            "secret": totp_secret_for_display(device=device),
+            "replacing": overview.totp_device is not None,
+            "required": overview.required,
+            "device": device,
+        },
+    )
+
+
+@never_cache
+@login_required
+@fresh_proof_required
+@require_http_methods(["GET", "POST"])
+def remove(request: HttpRequest) -> HttpResponse:
+    overview = mfa_overview_for_user(user=request.user)
+    if overview.totp_device is None:
+        return redirect("mfa:overview")
+    if request.method == "POST":
+        try:
+            totp_device_remove(request=request, user=request.user)
+        except ValidationError as error:
+            messages.error(request, " ".join(error.messages))
+        else:
+            messages.success(request, "Two-factor authentication is off.")
+        return redirect("mfa:overview")
+    return render(request, "mfa/totp_remove.html", {"mfa": overview})

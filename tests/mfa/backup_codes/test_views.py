@@ -1,0 +1,180 @@
+import re
+from urllib.parse import unquote
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from audit.events import AuditEventType
+from audit.models import AuditEvent
+from mfa.models import BackupCode, BackupCodeDevice, backup_code_format
+from tests.factories import UserFactory
+from tests.mfa.helpers import VERIFY, backup_codes_issue, password_step, totp_code
+
+CODES = "/mfa/backup-codes/"
+
+
+@pytest.fixture
+def codes(user_with_totp) -> list[str]:
+    return backup_codes_issue(user_with_totp)
+
+
+def signed_in_fully(user, password):
+    client = password_step(user, password)
+    assert client.post(VERIFY, {"otp_token": totp_code(user)}).status_code == 302
+    return client
+
+
+def test_codes_are_stored_hashed_never_in_clear(codes):
+    stored = list(BackupCode.objects.values_list("lookup", "code_hash"))
+
+    assert len(stored) == 10
+    for code in codes:
+        secret_part = code[3:]
+        assert all(secret_part not in code_hash for _, code_hash in stored)
+        assert all(code not in code_hash for _, code_hash in stored)
+    assert {lookup for lookup, _ in stored} == {code[:3] for code in codes}
+
+
+def test_backup_code_passes_the_second_step_once(
+    clock, user_with_totp, password, codes, django_capture_on_commit_callbacks
+):
+    client = password_step(user_with_totp, password)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(VERIFY, {"otp_token": codes[0]})
+
+    assert response.status_code == 302
+    assert client.get("/").status_code == 200
+    assert AuditEvent.objects.get(event=AuditEventType.MFA_VERIFIED).details == {
+        "method": "backup_code"
+    }
+    used = AuditEvent.objects.get(event=AuditEventType.BACKUP_CODE_USED)
+    assert used.details == {"codes_left": 9}
+    assert codes[0] not in str(used.details)
+    assert AuditEvent.objects.get(event=AuditEventType.SIGN_IN_SUCCEEDED).details == {
+        "second_factor": "backup_code"
+    }
+    assert [message.subject for message in mail.outbox] == ["A backup code was used to sign in"]
+
+    again = password_step(user_with_totp, password)
+    assert again.post(VERIFY, {"otp_token": codes[0]}).status_code == 200
+    assert AuditEvent.objects.filter(event=AuditEventType.MFA_FAILED).count() == 1
+
+
+@pytest.mark.parametrize("typed", ["upper", "formatted", "spaced"])
+def test_backup_code_is_accepted_however_it_is_typed(clock, user_with_totp, password, codes, typed):
+    code = {
+        "upper": codes[1].upper(),
+        "formatted": backup_code_format(codes[1]),
+        "spaced": " " + " ".join(codes[1]) + " ",
+    }[typed]
+    client = password_step(user_with_totp, password)
+
+    assert client.post(VERIFY, {"otp_token": code}).status_code == 302
+
+
+def test_someone_elses_backup_code_does_not_work(clock, user_with_totp, password, codes):
+    stranger = UserFactory(tenant=user_with_totp.tenant)
+    TOTPDevice.objects.create(user=stranger, name="Authenticator app", confirmed=True)
+    client = password_step(stranger, password)
+
+    assert client.post(VERIFY, {"otp_token": codes[0]}).status_code == 200
+    assert BackupCodeDevice.objects.get(user=user_with_totp).codes_left() == 10
+
+
+def test_wrong_backup_codes_are_throttled_without_touching_the_app(
+    clock, user_with_totp, password, codes
+):
+    client = password_step(user_with_totp, password)
+    client.post(VERIFY, {"otp_token": "zzzzz-zzzzz"})
+
+    throttled = client.post(VERIFY, {"otp_token": codes[0]})
+
+    assert "Too many wrong codes" in throttled.content.decode()
+    assert BackupCodeDevice.objects.get(user=user_with_totp).codes_left() == 10
+    assert client.post(VERIFY, {"otp_token": totp_code(user_with_totp)}).status_code == 302
+
+
+def test_status_page_shows_codes_left_but_never_the_codes(clock, user_with_totp, password, codes):
+    client = signed_in_fully(user_with_totp, password)
+
+    response = client.get(CODES)
+
+    page = response.content.decode()
+    assert "no-store" in response["Cache-Control"]
+    assert "<strong>10</strong> unused backup codes" in page
+    assert not any(code in page for code in codes)
+
+
+def test_regenerate_shows_a_new_set_once_and_the_old_codes_die(
+    clock, user_with_totp, password, codes, django_capture_on_commit_callbacks
+):
+    client = signed_in_fully(user_with_totp, password)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(CODES, {"confirm": "on"})
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "no-store" in response["Cache-Control"]
+    new_codes = re.findall(r"<li><code>([a-z2-9]{5}-[a-z2-9]{5})</code></li>", page)
+    assert len(new_codes) == 10
+    download = unquote(re.search(r'href="data:text/plain;charset=utf-8,([^"]+)"', page).group(1))
+    assert all(code in download for code in new_codes)
+    regenerated = AuditEvent.objects.get(event=AuditEventType.BACKUP_CODES_REGENERATED)
+    assert regenerated.details == {"codes": 10}
+    assert [message.subject for message in mail.outbox] == ["New backup codes"]
+
+    clock.shift(30)
+    old = password_step(user_with_totp, password)
+    assert old.post(VERIFY, {"otp_token": codes[2]}).status_code == 200
+    clock.shift(60)
+    assert old.post(VERIFY, {"otp_token": new_codes[2]}).status_code == 302
+
+
+def test_regenerate_needs_the_box_ticked(clock, user_with_totp, password, codes):
+    client = signed_in_fully(user_with_totp, password)
+
+    response = client.post(CODES, {})
+
+    assert response.status_code == 200
+    assert "Tick the box to confirm" in response.content.decode()
+    assert not AuditEvent.objects.filter(event=AuditEventType.BACKUP_CODES_REGENERATED).exists()
+
+
+def test_regenerate_needs_a_fresh_password(clock, user_with_totp, password, codes, settings):
+    client = signed_in_fully(user_with_totp, password)
+    clock.shift(settings.MFA_FRESH_PROOF_MINUTES * 60 + 1)
+
+    response = client.post(CODES, {"confirm": "on"})
+
+    assert response.status_code == 302
+    assert response.url.startswith("/mfa/confirm-password/")
+    assert not AuditEvent.objects.filter(event=AuditEventType.BACKUP_CODES_REGENERATED).exists()
+    client.post("/mfa/confirm-password/", {"password": password})
+    assert client.post(CODES, {"confirm": "on"}).status_code == 200
+
+
+def test_regenerate_without_an_app_is_refused(client_signed_in):
+    response = client_signed_in.post(CODES, {"confirm": "on"}, follow=True)
+
+    assert "Set up an authenticator app first" in response.content.decode()
+    assert not BackupCodeDevice.objects.exists()
+
+
+@pytest.mark.parametrize("left, warned", [(3, False), (2, True), (0, True)])
+def test_dashboard_warns_when_two_or_fewer_codes_are_left(
+    clock, user_with_totp, password, codes, left, warned
+):
+    client = signed_in_fully(user_with_totp, password)
+    unused = BackupCode.objects.filter(device__user=user_with_totp)
+    unused.filter(pk__in=list(unused.values_list("pk", flat=True))[left:]).update(
+        used_at=timezone.now()
+    )
+
+    page = client.get("/").content.decode()
+
+    assert (f"You have {left} backup code" in page) is warned
+    assert ('href="/mfa/backup-codes/"' in page) is warned

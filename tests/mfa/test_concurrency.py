@@ -1,0 +1,86 @@
+"""One code, many requests at the same moment: exactly one gets in (PostgreSQL, real threads)."""
+
+import threading
+
+import pytest
+from django.db import connection
+
+from audit.events import AuditEventType
+from audit.models import AuditEvent
+from mfa.models import BackupCodeDevice
+from tests.mfa.helpers import VERIFY, backup_codes_issue, password_step, totp_code
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+PARALLEL = 20
+
+
+@pytest.fixture(autouse=True)
+def room_for_every_client(user_with_totp):
+    """One person signed in twenty times: more sessions than a role allows by default."""
+    user_with_totp.role.max_sessions = PARALLEL
+    user_with_totp.role.save()
+
+
+def submit_all_at_once(clients, data: dict) -> list[int]:
+    """POST `data` to the second step from every client at the same instant."""
+    barrier = threading.Barrier(len(clients))
+    statuses: list[int] = []
+    errors: list[BaseException] = []
+    lock = threading.Lock()
+
+    def submit(client) -> None:
+        try:
+            barrier.wait(timeout=30)
+            status = client.post(VERIFY, data).status_code
+            with lock:
+                statuses.append(status)
+        except BaseException as error:  # noqa: BLE001 - re-raised in the test thread below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=submit, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    if errors:
+        raise errors[0]
+    return statuses
+
+
+def test_twenty_parallel_submissions_of_one_totp_code_give_exactly_one_success(
+    clock, user_with_totp, password
+):
+    clients = [password_step(user_with_totp, password) for _ in range(PARALLEL)]
+
+    statuses = submit_all_at_once(clients, {"otp_token": totp_code(user_with_totp)})
+
+    assert sorted(statuses) == [200] * (PARALLEL - 1) + [302]
+    assert AuditEvent.objects.filter(event=AuditEventType.MFA_VERIFIED).count() == 1
+    assert AuditEvent.objects.filter(event=AuditEventType.MFA_FAILED).count() == PARALLEL - 1
+
+
+def test_twenty_parallel_submissions_of_one_backup_code_give_exactly_one_success(
+    clock, user_with_totp, password
+):
+    codes = backup_codes_issue(user_with_totp)
+    clients = [password_step(user_with_totp, password) for _ in range(PARALLEL)]
+
+    statuses = submit_all_at_once(clients, {"otp_token": codes[0]})
+
+    assert sorted(statuses) == [200] * (PARALLEL - 1) + [302]
+    assert BackupCodeDevice.objects.get(user=user_with_totp).codes_left() == 9
+    assert AuditEvent.objects.filter(event=AuditEventType.BACKUP_CODE_USED).count() == 1
+
+
+def test_two_requests_with_one_backup_code_at_the_same_moment_get_one_success(
+    clock, user_with_totp, password
+):
+    codes = backup_codes_issue(user_with_totp)
+    clients = [password_step(user_with_totp, password) for _ in range(2)]
+
+    statuses = submit_all_at_once(clients, {"otp_token": codes[3]})
+
+    assert sorted(statuses) == [200, 302]
