@@ -97,9 +97,7 @@ def audit_events_record_many(*, event: AuditEventType, actor, rows: Iterable[Aud
         if connection.vendor in BULK_INSERT_FROM_JSON:
             with connection.cursor() as cursor:
                 cursor.execute(
-                    BULK_INSERT_FROM_JSON[connection.vendor].format(
-                        table=AuditEvent._meta.db_table
-                    ),
+                    BULK_INSERT_FROM_JSON[connection.vendor],
                     [
                         int(event),
                         connection.ops.adapt_datetimefield_value(now),

@@ -2,6 +2,7 @@ import pytest
 from django.contrib import admin
 from django.test import RequestFactory
 
+import audit.services
 from accounts.models import OutboxMail, User
 from audit.events import AuditEventType
 from audit.models import AuditEvent
@@ -127,7 +128,12 @@ def test_force_login_sessions_are_tracked_too(client, technician):
     assert UserSession.objects.filter(user=technician).count() == 1
 
 
-def test_the_bulk_audit_writer_escapes_control_characters(tenant, technician):
+@pytest.mark.parametrize("one_statement", [True, False])
+def test_the_bulk_audit_writer_escapes_control_characters(
+    tenant, technician, monkeypatch, one_statement
+):
+    if not one_statement:
+        monkeypatch.setattr(audit.services, "BULK_INSERT_FROM_JSON", {})
     written = audit_events_record_many(
         event=AuditEventType.PERSON_DEACTIVATED,
         actor=None,
