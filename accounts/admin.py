@@ -1,15 +1,30 @@
 from urllib.parse import urlencode
 
+from axes.models import AccessFailureLog, AccessLog
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count
+from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
 from accounts.models import User
 from accounts.selectors import UNLOCK_SCOPE
-from accounts.services import lockout_unlock, person_invite
+from accounts.services import lockout_unlock, password_reset_link_send, person_invite
 from mfa.selectors import proof_is_fresh
 from mfa.services import mfa_factors_reset
+from teams.forms import ChangeRoleForm, InviteForm, PersonForm
+from teams.models import Role
+from teams.rules import is_above
+from teams.services import (
+    person_deactivate,
+    person_reactivate,
+    person_role_change,
+    person_update,
+    user_sessions_end,
+)
+from teams.sites import TenantScopedAdmin, scoped
 
 
 @admin.action(description="Reset two-factor authentication", permissions=["mfa_reset"])
@@ -46,52 +61,265 @@ def reset_mfa(modeladmin: admin.ModelAdmin, request, queryset) -> None:
 
 
 @admin.register(User)
-class UserAdmin(admin.ModelAdmin):
-    """People, for platform operators. Passwords are never set or shown here: people set their own
-    through an emailed link."""
+class UserAdmin(TenantScopedAdmin):
+    """A tenant's people. Passwords are never set or shown here: people set their own through an
+    emailed link.
 
-    list_display = ["email", "full_name", "tenant", "role", "is_active", "last_login"]
-    list_filter = ["is_active", "tenant"]
+    Every action is a service: one audit event per person acted on, and the rules of
+    `teams.rules` (no one above you, the last Owner stays). An action named `x` is allowed by
+    `has_x_permission`, which reads the scopes listed under `x` in `scope_permissions`.
+    """
+
+    scope_permissions = {
+        "view": frozenset(
+            {
+                "members:read",
+                "members:write",
+                "members:deactivate",
+                "sessions:revoke",
+                "mfa:reset",
+                "lockout:unlock",
+            }
+        ),
+        "add": frozenset({"members:write"}),
+        "change": frozenset({"members:write"}),
+        "deactivate": frozenset({"members:deactivate"}),
+        "role": frozenset({"members:write"}),
+        "revoke": frozenset({"sessions:revoke"}),
+        "mfa_reset": frozenset({"mfa:reset"}),
+        "unlock": frozenset({UNLOCK_SCOPE}),
+        "send_reset": frozenset({"members:write"}),
+    }
+    form = PersonForm
+    add_form = InviteForm
+    list_display = [
+        "email",
+        "full_name",
+        "tenant",
+        "role",
+        "is_active",
+        "last_login",
+        "session_count",
+    ]
+    list_filter = ["is_active", "role", "tenant"]
     list_select_related = ["tenant", "role"]
     search_fields = ["email", "full_name"]
-    fields = ["email", "full_name", "tenant", "role", "is_active", "last_login", "date_joined"]
-    readonly_fields = ["last_login", "date_joined"]
-    actions = [reset_mfa, "unlock"]
+    ordering = ["email"]
+    show_full_result_count = False
+    actions = [
+        "deactivate",
+        "reactivate",
+        "change_role",
+        "revoke_sessions",
+        reset_mfa,
+        "unlock",
+        "send_reset_link",
+    ]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(session_count=Count("tracked_sessions"))
+
+    @admin.display(description="sessions", ordering="session_count")
+    def session_count(self, person: User):
+        if not person.session_count:
+            return 0
+        url = reverse("admin:teams_usersession_changelist", current_app=self.admin_site.name)
+        return format_html(
+            '<a href="{}?user__id__exact={}">{}</a>', url, person.pk, person.session_count
+        )
+
+    def get_fieldsets(self, request, obj=None):
+        if obj is None:
+            fields = ["email", "full_name", "tenant", "role"]
+            description = "They choose their own password: nobody sets or sees it here."
+        else:
+            fields = [
+                "email",
+                "full_name",
+                "tenant",
+                "role",
+                "is_active",
+                "last_login",
+                "date_joined",
+            ]
+            description = (
+                "Change the role, deactivate or reactivate, and end sessions with the actions of "
+                "the people list: they end the person's sessions and are audited."
+            )
+        return self.without_tenant(
+            request, [(None, {"fields": fields, "description": description})]
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
+        return ["tenant", "role", "is_active", "last_login", "date_joined"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = self.add_form
+        return super().get_form(request, obj, change, **kwargs)
+
+    # --- permissions
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        allowed = super().has_change_permission(request, obj)
+        return allowed and (obj is None or not is_above(actor=request.user, role=obj.role))
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        """People are deactivated, never deleted: their audit trail keeps naming them."""
+        return False
+
+    def has_deactivate_permission(self, request) -> bool:
+        return self.is_operator(request) or self.holds_scope_for(request, "deactivate")
+
+    def has_role_permission(self, request) -> bool:
+        return self.is_operator(request) or self.holds_scope_for(request, "role")
+
+    def has_revoke_permission(self, request) -> bool:
+        return self.is_operator(request) or self.holds_scope_for(request, "revoke")
 
     def has_mfa_reset_permission(self, request) -> bool:
-        return request.user.has_perm("mfa:reset")
-
-    def save_model(self, request, obj: User, form, change: bool) -> None:
-        """Adding a person invites them: they get a link to choose their own password."""
-        if change:
-            super().save_model(request, obj, form, change)
-            return
-        invited = person_invite(
-            tenant=obj.tenant,
-            email=obj.email,
-            role=obj.role,
-            full_name=obj.full_name,
-            actor=request.user,
-        )
-        obj.pk = invited.pk
-        obj._state.adding = False
+        return self.is_operator(request) or self.holds_scope_for(request, "mfa_reset")
 
     def has_unlock_permission(self, request) -> bool:
-        return request.user.has_perm(UNLOCK_SCOPE)
+        return self.is_operator(request) or self.holds_scope_for(request, "unlock")
+
+    def has_send_reset_permission(self, request) -> bool:
+        return self.is_operator(request) or self.holds_scope_for(request, "send_reset")
+
+    # --- saving goes through the services
+
+    def save_model(self, request, obj, form, change) -> None:
+        if change:
+            person_update(
+                person=obj,
+                actor=request.user,
+                email=form.cleaned_data["email"],
+                full_name=form.cleaned_data["full_name"],
+                request=request,
+            )
+            return
+        invited = self.invite(request, obj)
+        obj.pk, obj._state.adding = invited.pk, False
+
+    def invite(self, request, person: User) -> User:
+        """The one place the admin adds a person."""
+        return person_invite(
+            tenant=person.tenant,
+            email=person.email,
+            full_name=person.full_name,
+            role=person.role,
+            actor=request.user,
+            request=request,
+        )
+
+    def save_related(self, request, form, formsets, change) -> None:
+        """People have no related rows edited here; the service saved everything."""
+
+    # --- actions
 
     @admin.action(
-        description="Unlock selected people (after failed sign-ins)", permissions=["unlock"]
+        description="Deactivate the selected people (ends their sessions)",
+        permissions=["deactivate"],
+    )
+    def deactivate(self, request, queryset) -> None:
+        self.run_for_each(
+            request,
+            queryset.filter(is_active=True),
+            lambda person: person_deactivate(person=person, actor=request.user, request=request),
+            lambda count: f"Deactivated {count} people and ended their sessions.",
+        )
+
+    @admin.action(description="Reactivate the selected people", permissions=["deactivate"])
+    def reactivate(self, request, queryset) -> None:
+        self.run_for_each(
+            request,
+            queryset.filter(is_active=False),
+            lambda person: person_reactivate(person=person, actor=request.user, request=request),
+            lambda count: f"Reactivated {count} people.",
+        )
+
+    @admin.action(description="Change the role of the selected people", permissions=["role"])
+    def change_role(self, request, queryset):
+        form = ChangeRoleForm(
+            request.POST if "apply" in request.POST else None,
+            actor=request.user,
+            roles=scoped(Role.objects.all(), request),
+        )
+        if form.is_valid():
+            role = form.cleaned_data["role"]
+            self.run_for_each(
+                request,
+                queryset,
+                lambda person: person_role_change(
+                    person=person, role=role, actor=request.user, request=request
+                ),
+                lambda count: f"Gave {count} people the role {role.name} and ended their sessions.",
+            )
+            return None
+        return TemplateResponse(
+            request,
+            "teams/admin/change_role.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": "Change role",
+                "opts": self.opts,
+                "people": queryset,
+                "form": form,
+                "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                "select_across": request.POST.get("select_across") == "1",
+            },
+        )
+
+    @admin.action(description="End all sessions of the selected people", permissions=["revoke"])
+    def revoke_sessions(self, request, queryset) -> None:
+        self.run_for_each(
+            request,
+            queryset,
+            lambda person: user_sessions_end(
+                user=person,
+                actor=request.user,
+                reason="revoked by an administrator",
+                request=request,
+            ),
+            lambda count: f"Ended every session of {count} people.",
+        )
+
+    @admin.action(
+        description="Unlock the selected people (after failed sign-ins)", permissions=["unlock"]
     )
     def unlock(self, request, queryset) -> None:
         unlocked = []
-        try:
-            for person in queryset:
-                if lockout_unlock(user=person, actor=request.user, request=request):
-                    unlocked.append(person.email)
-        except PermissionDenied as refused:
-            self.message_user(request, str(refused), messages.ERROR)
-            return
-        if unlocked:
-            self.message_user(request, f"Unlocked: {', '.join(unlocked)}.", messages.SUCCESS)
-        else:
-            self.message_user(request, "None of them was locked.", messages.INFO)
+
+        def unlock_one(person: User) -> None:
+            if lockout_unlock(user=person, actor=request.user, request=request):
+                unlocked.append(person.email)
+
+        self.run_for_each(
+            request,
+            queryset,
+            unlock_one,
+            lambda count: (
+                f"Unlocked: {', '.join(unlocked)}." if unlocked else "None of them was locked."
+            ),
+        )
+
+    @admin.action(
+        description="Mail the selected people a password-reset link", permissions=["send_reset"]
+    )
+    def send_reset_link(self, request, queryset) -> None:
+        self.run_for_each(
+            request,
+            queryset.filter(is_active=True),
+            lambda person: password_reset_link_send(
+                user=person, actor=request.user, request=request
+            ),
+            lambda count: f"Mailed a password-reset link to {count} people.",
+        )
+
+
+# Sign-in history lives in the audit log; axes' own logs are switched off, so their empty admin
+# pages would only mislead.
+admin.site.unregister(AccessLog)
+admin.site.unregister(AccessFailureLog)

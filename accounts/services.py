@@ -4,7 +4,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import login, logout, update_session_auth_hash
 from django.contrib.auth.tokens import default_token_generator
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.urls import reverse
@@ -23,10 +23,11 @@ from audit.client import client_ip, user_agent
 from audit.events import AuditEventType
 from audit.services import audit_event_record
 from teams.models import Role, Tenant, UserSession
+from teams.rules import refuse_other_tenant
 from teams.services import (
     person_create,
     session_forget,
-    session_rekey,
+    session_key_moved,
     session_track,
     tenant_create,
     user_sessions_end,
@@ -192,16 +193,56 @@ def _invitation_enqueue(*, person: User, invited_by: User | None) -> None:
 
 
 def person_invite(
-    *, tenant: Tenant, email: str, role: Role, actor: User | None, full_name: str = ""
+    *,
+    tenant: Tenant,
+    email: str,
+    role: Role,
+    actor: User | None,
+    full_name: str = "",
+    request: HttpRequest | None = None,
 ) -> User:
     """Add a person to a tenant and mail them a link to choose their own password, together:
     if the mail can't be written to the outbox, the person isn't added either."""
     with transaction.atomic():
         person = person_create(
-            tenant=tenant, email=email, role=role, actor=actor, full_name=full_name
+            tenant=tenant,
+            email=email,
+            role=role,
+            actor=actor,
+            full_name=full_name,
+            request=request,
         )
         _invitation_enqueue(person=person, invited_by=actor)
     return person
+
+
+def password_reset_link_send(
+    *, user: User, actor: User, request: HttpRequest | None = None
+) -> None:
+    """Mail a person a password-reset link on an owner's say-so (`members:write`, own tenant).
+
+    Their current password keeps working until they use the link; the link follows the same
+    rules as one they asked for themselves.
+    """
+    refuse_other_tenant(actor=actor, tenant=user.tenant)
+    if not actor.has_perm("members:write"):
+        raise PermissionDenied("Sending reset links needs the members:write scope.")
+    if not user.is_active:
+        raise ValidationError(
+            "%(email)s is deactivated: reactivate them first.",
+            code="inactive",
+            params={"email": user.email},
+        )
+    with transaction.atomic():
+        mail_enqueue(to=user.email, kind=RESET_MAIL_KIND, context=_link_mail_context(user=user))
+        audit_event_record(
+            event=AuditEventType.PASSWORD_RESET_REQUESTED,
+            actor=actor,
+            tenant=user.tenant,
+            target=user,
+            request=request,
+            details={"email": user.email, "outcome": "sent", "by": "administrator"},
+        )
 
 
 def tenant_onboard(
@@ -387,7 +428,7 @@ def password_change(*, request: HttpRequest, password: str) -> int:
         old_key = request.session.session_key
         update_session_auth_hash(request, user)
         current_key = request.session.session_key
-        session_rekey(old_key=old_key, new_key=current_key)
+        session_key_moved(old_key=old_key, new_key=current_key)
         ended = 0
         if UserSession.objects.filter(user=user).exclude(session_key=current_key).exists():
             ended = user_sessions_end(

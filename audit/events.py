@@ -39,10 +39,13 @@ class AuditEventType(models.IntegerChoices):
     PERSON_DEACTIVATED = 501, "Person deactivated"
     PERSON_REACTIVATED = 502, "Person reactivated"
     ROLE_CHANGED = 503, "Person's role changed"
+    PERSON_EDITED = 504, "Person's details changed"
+    INACTIVITY_WARNING_SENT = 505, "Warned of deactivation for inactivity"
 
     ROLE_CREATED = 600, "Role created"
     ROLE_EDITED = 601, "Role edited"
     TENANT_CREATED = 602, "Tenant created"
     TENANT_POLICY_CHANGED = 603, "Tenant policy changed"
+    ROLE_DELETED = 604, "Role deleted"
 
     ADMIN_ACTION = 700, "Admin action"

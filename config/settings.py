@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
@@ -32,7 +33,7 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 REDIS_URL = env.str("REDIS_URL", default="")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "teams.apps.PortcullisAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -60,6 +61,7 @@ MIDDLEWARE = [
     "django_otp.middleware.OTPMiddleware",
     "mfa.middleware.SecondStepMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "teams.middleware.SessionLimitsMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "accounts.middleware.PasswordChangeRequiredMiddleware",
     # Last, so it can swap any response for the lock notice when a sign-in step hits the lock.
@@ -80,6 +82,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "config.context_processors.site",
+                "teams.context_processors.admin_access",
             ],
         },
     },
@@ -262,6 +265,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
     },
     "clean-expired-lockouts": {"task": "accounts.tasks.clean_expired_lockouts", "schedule": 3600.0},
+    "expire-idle-sessions": {"task": "teams.tasks.expire_idle_sessions", "schedule": 60.0},
+    "apply-inactivity-policy": {
+        "task": "teams.tasks.apply_inactivity_policy",
+        "schedule": crontab(hour=3, minute=17),
+    },
 }
 
 LOGGING = {

@@ -26,6 +26,7 @@ from mfa.selectors import (
     SETUP_DEVICE_SESSION_KEY,
     mfa_required_for,
 )
+from teams.rules import refuse_above
 from teams.services import session_key_cycle, user_sessions_end
 
 TOTP_DEVICE_NAME = "Authenticator app"
@@ -323,6 +324,7 @@ def mfa_factors_reset(*, target: User, actor: User, request: HttpRequest | None 
         raise ValidationError(
             "Use your own two-factor page to change your own factors.", code="own_factors"
         )
+    refuse_above(actor=actor, role=target.role, what="their two-factor authentication")
     with transaction.atomic():
         had_app = TOTPDevice.objects.filter(user=target, confirmed=True).exists()
         had_codes = BackupCodeDevice.objects.filter(user=target, confirmed=True).exists()

@@ -1,7 +1,17 @@
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from teams import scopes
+
+# Session limits: at least a minute and one session (zero would lock everybody out), and at most
+# a day idle, thirty days in all and fifty sessions, beyond which a "limit" means nothing.
+IDLE_TIMEOUT_VALIDATORS = [MinValueValidator(1), MaxValueValidator(24 * 60)]
+SESSION_LIFETIME_VALIDATORS = [MinValueValidator(1), MaxValueValidator(30 * 24 * 60)]
+MAX_SESSIONS_VALIDATORS = [MinValueValidator(1), MaxValueValidator(50)]
+# People are warned this many days before an inactivity deactivation, so the setting must leave
+# room for the warning.
+INACTIVITY_WARNING_DAYS = 7
 
 
 class TenantQuerySet(models.QuerySet):
@@ -33,19 +43,28 @@ class Tenant(models.Model):
     idle_timeout_minutes = models.PositiveIntegerField(
         null=True,
         blank=True,
+        validators=IDLE_TIMEOUT_VALIDATORS,
         help_text="Tenant-wide cap on idle time; the stricter of this and "
         "the role's limit applies.",
     )
     session_lifetime_minutes = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Tenant-wide cap on a session's absolute lifetime."
+        null=True,
+        blank=True,
+        validators=SESSION_LIFETIME_VALIDATORS,
+        help_text="Tenant-wide cap on a session's absolute lifetime.",
     )
     max_sessions = models.PositiveSmallIntegerField(
-        null=True, blank=True, help_text="Tenant-wide cap on concurrent sessions per person."
+        null=True,
+        blank=True,
+        validators=MAX_SESSIONS_VALIDATORS,
+        help_text="Tenant-wide cap on concurrent sessions per person.",
     )
     deactivate_after_days = models.PositiveIntegerField(
         null=True,
         blank=True,
-        help_text="Deactivate people with no sign-in for this many days. Empty: off.",
+        validators=[MinValueValidator(INACTIVITY_WARNING_DAYS + 1), MaxValueValidator(3650)],
+        help_text="Deactivate people with no sign-in for this many days; they are mailed a "
+        f"warning {INACTIVITY_WARNING_DAYS} days before. Empty: off.",
     )
     audit_retention_months = models.PositiveIntegerField(
         null=True, blank=True, help_text="Remove audit events older than this. Empty: keep forever."
@@ -73,6 +92,12 @@ def validate_scope_keys(value: list) -> None:
         )
 
 
+class RoleQuerySet(TenantQuerySet):
+    def owner(self) -> "RoleQuerySet":
+        """The built-in Owner role of each tenant."""
+        return self.filter(is_builtin=True, name=scopes.OWNER.name)
+
+
 class Role(models.Model):
     """A named set of scopes within one tenant."""
 
@@ -81,11 +106,23 @@ class Role(models.Model):
     scopes = models.JSONField(default=list, blank=True, validators=[validate_scope_keys])
     is_builtin = models.BooleanField(default=False, editable=False)
     require_mfa = models.BooleanField("require MFA", default=False)
-    idle_timeout_minutes = models.PositiveIntegerField(default=30)
-    session_lifetime_minutes = models.PositiveIntegerField(default=12 * 60)
-    max_sessions = models.PositiveSmallIntegerField(default=5)
+    idle_timeout_minutes = models.PositiveIntegerField(
+        default=30,
+        validators=IDLE_TIMEOUT_VALIDATORS,
+        help_text="Sign people out after this many minutes without a request.",
+    )
+    session_lifetime_minutes = models.PositiveIntegerField(
+        default=12 * 60,
+        validators=SESSION_LIFETIME_VALIDATORS,
+        help_text="Sign people out this many minutes after they signed in, however active.",
+    )
+    max_sessions = models.PositiveSmallIntegerField(
+        default=5,
+        validators=MAX_SESSIONS_VALIDATORS,
+        help_text="Concurrent sessions per person; a new sign-in ends the oldest.",
+    )
 
-    objects = TenantQuerySet.as_manager()
+    objects = RoleQuerySet.as_manager()
 
     class Meta:
         ordering = ["tenant", "name"]
@@ -99,6 +136,11 @@ class Role(models.Model):
     @property
     def scope_set(self) -> frozenset[str]:
         return frozenset(self.scopes) & scopes.ALL_SCOPES
+
+    @property
+    def is_owner(self) -> bool:
+        """The tenant's built-in Owner role, of which a tenant always keeps one active holder."""
+        return self.is_builtin and self.name == scopes.OWNER.name
 
 
 class UserSession(models.Model):

@@ -29,6 +29,20 @@ CATALOGUE: tuple[Scope, ...] = (
 SCOPES_BY_KEY: dict[str, Scope] = {scope.key: scope for scope in CATALOGUE}
 ALL_SCOPES: frozenset[str] = frozenset(SCOPES_BY_KEY)
 
+# Holding any of these opens the admin: they are the jobs done there. Reading people or the
+# audit trail alone does not; those have their own pages.
+ADMIN_SCOPES: frozenset[str] = frozenset(
+    {
+        "members:write",
+        "members:deactivate",
+        "roles:write",
+        "security:write",
+        "sessions:revoke",
+        "mfa:reset",
+        "lockout:unlock",
+    }
+)
+
 
 @dataclass(frozen=True)
 class BuiltinRole:

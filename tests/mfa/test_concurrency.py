@@ -23,6 +23,13 @@ def lockout_out_of_the_way(settings):
     settings.LOCKOUT_FAILURES = PARALLEL * 5
 
 
+@pytest.fixture(autouse=True)
+def room_for_every_client(user_with_totp):
+    """One person signed in twenty times: more sessions than a role allows by default."""
+    user_with_totp.role.max_sessions = PARALLEL
+    user_with_totp.role.save()
+
+
 def test_twenty_parallel_submissions_of_one_totp_code_give_exactly_one_success(
     clock, user_with_totp, password
 ):

@@ -1,0 +1,159 @@
+from django import forms
+from django.core.exceptions import ValidationError
+
+from accounts.models import User, normalize_email
+from teams import scopes
+from teams.models import Role
+from teams.rules import refuse_granting_more
+from teams.selectors import user_scopes
+
+
+def grantable_roles(*, actor: User, roles):
+    """Of `roles`, those the actor may hand out: holding no scope the actor lacks."""
+    held = user_scopes(user=actor)
+    return roles.filter(pk__in=[role.pk for role in roles if role.scope_set <= held])
+
+
+class RoleChoiceField(forms.ModelChoiceField):
+    """Roles by name; operators, who see every tenant's, also by tenant."""
+
+    show_tenant = False
+
+    def label_from_instance(self, role: Role) -> str:
+        return f"{role.tenant.name} · {role.name}" if self.show_tenant else role.name
+
+
+class RoleForm(forms.ModelForm):
+    """A role: its name, the scopes it grants (from the catalogue) and its session limits."""
+
+    actor: User
+
+    scopes = forms.MultipleChoiceField(
+        choices=scopes.scope_choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text="You can grant only scopes your own role holds.",
+    )
+
+    error_messages = {
+        "idle_over_lifetime": "The idle timeout can't be longer than the session lifetime.",
+        "duplicate_name": "This tenant already has a role called %(name)s.",
+    }
+
+    class Meta:
+        model = Role
+        fields = [
+            "name",
+            "scopes",
+            "require_mfa",
+            "idle_timeout_minutes",
+            "session_lifetime_minutes",
+            "max_sessions",
+        ]
+
+    def clean_scopes(self) -> list[str]:
+        chosen = sorted(set(self.cleaned_data["scopes"]))
+        refuse_granting_more(actor=self.actor, granted=chosen)
+        return chosen
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        tenant_id = cleaned["tenant"].pk if cleaned.get("tenant") else self.instance.tenant_id
+        name = cleaned.get("name")
+        if (
+            name
+            and tenant_id
+            and Role.objects.filter(tenant_id=tenant_id, name__iexact=name)
+            .exclude(pk=self.instance.pk)
+            .exists()
+        ):
+            self.add_error(
+                "name",
+                ValidationError(
+                    self.error_messages["duplicate_name"],
+                    code="duplicate_name",
+                    params={"name": name},
+                ),
+            )
+        idle = cleaned.get("idle_timeout_minutes")
+        lifetime = cleaned.get("session_lifetime_minutes")
+        if idle and lifetime and idle > lifetime:
+            raise ValidationError(
+                self.error_messages["idle_over_lifetime"], code="idle_over_lifetime"
+            )
+        return cleaned
+
+
+class InviteForm(forms.ModelForm):
+    """Adding a person: who they are and their role. Never a password: they set their own
+    through the emailed link."""
+
+    actor: User
+
+    error_messages = {
+        "duplicate_email": "%(email)s already has an account.",
+    }
+
+    class Meta:
+        model = User
+        fields = ["email", "full_name", "tenant", "role"]
+        field_classes = {"role": RoleChoiceField}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        role = self.fields["role"]
+        role.required = True
+        role.queryset = grantable_roles(actor=self.actor, roles=role.queryset)
+        role.help_text = "You can give only roles holding no scope your own role lacks."
+        if "tenant" in self.fields:
+            self.fields["tenant"].required = True
+            role.queryset = role.queryset.select_related("tenant")
+            role.show_tenant = True
+
+    def clean_email(self) -> str:
+        email = normalize_email(self.cleaned_data["email"])
+        if User.objects.filter(email=email).exists():
+            raise ValidationError(
+                self.error_messages["duplicate_email"],
+                code="duplicate_email",
+                params={"email": email},
+            )
+        return email
+
+
+class PersonForm(forms.ModelForm):
+    """A person's details. Their role and whether they are active change through the actions,
+    which end their sessions and check the rules."""
+
+    actor: User
+
+    class Meta:
+        model = User
+        fields = ["email", "full_name"]
+
+    def clean_email(self) -> str:
+        return normalize_email(self.cleaned_data["email"])
+
+
+class ChangeRoleForm(forms.Form):
+    """The admin's "change role" step: which role the selected people get."""
+
+    role = RoleChoiceField(
+        queryset=Role.objects.none(),
+        empty_label=None,
+        error_messages={"invalid_choice": "Choose one of the roles listed."},
+    )
+
+    def __init__(self, *args, actor: User, roles, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        role = self.fields["role"]
+        role.queryset = grantable_roles(actor=actor, roles=roles).select_related("tenant")
+        role.show_tenant = actor.is_superuser
+
+
+class RevokeSessionForm(forms.Form):
+    """Which of one's sessions to end: a session's id, or all but the current one."""
+
+    OTHERS = "others"
+
+    revoke = forms.RegexField(regex=r"^(others|[0-9]{1,18})$")

@@ -1,0 +1,18 @@
+from django.core.management.base import BaseCommand
+
+from teams.services import sessions_expire
+
+
+class Command(BaseCommand):
+    help = (
+        "End every session past its idle timeout or absolute lifetime (the stricter of its "
+        "role's and its tenant's limits), audit each, and print how many ended. Celery beat "
+        "runs the same every minute."
+    )
+
+    def handle(self, *args, **options) -> None:
+        counts = sessions_expire()
+        self.stdout.write(
+            f"Ended {counts['idle'] + counts['lifetime']} sessions: {counts['idle']} idle, "
+            f"{counts['lifetime']} past their lifetime."
+        )

@@ -1,0 +1,39 @@
+"""What a person is told when their session ends without them signing out."""
+
+from datetime import timedelta
+
+# Kept in the session store in place of an ended session's data, so the person's next request
+# (anonymous by then) can be told why.
+ENDED_NOTE_KEY = "_portcullis_session_ended"
+
+SESSION_ENDED = "This session was ended. Sign in again to continue."
+
+
+def duration_in_words(duration: timedelta) -> str:
+    minutes = int(duration.total_seconds() // 60)
+    hours, minutes = divmod(minutes, 60)
+    parts = []
+    if hours:
+        parts.append(f"{hours} hour{'s' if hours != 1 else ''}")
+    if minutes or not hours:
+        parts.append(f"{minutes} minute{'s' if minutes != 1 else ''}")
+    return " ".join(parts)
+
+
+def session_expired(*, reason: str, limit: timedelta) -> str:
+    if reason == "lifetime":
+        return (
+            f"You were signed out because a session lasts at most {duration_in_words(limit)}. "
+            "Sign in again to continue."
+        )
+    return (
+        f"You were signed out after {duration_in_words(limit)} without activity. "
+        "Sign in again to continue."
+    )
+
+
+def session_limit_reached(*, limit: int) -> str:
+    return (
+        f"You were signed out here because you signed in elsewhere, and at most {limit} "
+        f"session{'s' if limit != 1 else ''} may be open at once. Sign in again to continue."
+    )

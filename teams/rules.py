@@ -1,0 +1,62 @@
+"""The rules every change to people and roles obeys, checked by forms and again by services.
+
+Each raises a ValidationError saying what is refused and why.
+"""
+
+from collections.abc import Iterable
+
+from django.core.exceptions import ValidationError
+
+from accounts.models import User
+from teams.models import Role, Tenant
+from teams.selectors import owners_for_tenant, user_scopes
+
+
+def refuse_other_tenant(*, actor: User, tenant: Tenant | None) -> None:
+    if not actor.is_superuser and actor.tenant_id != (tenant.pk if tenant else None):
+        raise ValidationError("That belongs to another tenant.", code="other_tenant")
+
+
+def refuse_granting_more(*, actor: User, granted: Iterable[str]) -> None:
+    """Nobody grants a scope they don't hold themselves."""
+    lacking = sorted(set(granted) - user_scopes(user=actor))
+    if lacking:
+        raise ValidationError(
+            "You can't grant scopes you don't hold yourself: %(scopes)s.",
+            code="scope_not_held",
+            params={"scopes": ", ".join(lacking)},
+        )
+
+
+def is_above(*, actor: User, role: Role | None) -> bool:
+    """A role is "above" a person when it holds a scope they lack."""
+    return role is not None and not role.scope_set <= user_scopes(user=actor)
+
+
+def refuse_above(*, actor: User, role: Role | None, what: str) -> None:
+    """Nobody manages a role, or a person holding one, above their own."""
+    if is_above(actor=actor, role=role):
+        raise ValidationError(
+            "You can't change %(what)s: the role %(role)s holds scopes you don't.",
+            code="above_you",
+            params={"what": what, "role": role.name},
+        )
+
+
+def refuse_removing_last_owner(*, person: User) -> None:
+    """A tenant always keeps one active Owner, or nobody could manage it any more.
+
+    The tenant row is locked first, so two owners demoting each other at the same moment are
+    decided one after the other and the second one is refused.
+    """
+    if person.tenant_id is None or not person.is_active:
+        return
+    if not (person.role and person.role.is_owner):
+        return
+    tenant = Tenant.objects.select_for_update().get(pk=person.tenant_id)
+    if not owners_for_tenant(tenant=tenant).exclude(pk=person.pk).exists():
+        raise ValidationError(
+            "%(person)s is the last Owner of %(tenant)s; make someone else an Owner first.",
+            code="last_owner",
+            params={"person": person.email, "tenant": tenant.name},
+        )

@@ -1,0 +1,151 @@
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import (
+    Case,
+    CharField,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Greatest
+from django.http import Http404
+
+from accounts.models import User
+from audit.events import AuditEventType
+from audit.models import AuditEvent
+from teams import scopes
+from teams.models import Role, Tenant, UserSession
+
+# Operators have no role; their sessions follow the same defaults as a new role's.
+DEFAULT_IDLE_TIMEOUT_MINUTES: int = Role._meta.get_field("idle_timeout_minutes").default
+DEFAULT_SESSION_LIFETIME_MINUTES: int = Role._meta.get_field("session_lifetime_minutes").default
+DEFAULT_MAX_SESSIONS: int = Role._meta.get_field("max_sessions").default
+
+# The built-in Owner role of a tenant, as a lookup on people.
+HOLDS_OWNER_ROLE = Q(role__is_builtin=True, role__name=scopes.OWNER.name)
+
+
+@dataclass(frozen=True)
+class SessionPolicy:
+    idle_timeout: timedelta
+    lifetime: timedelta
+    max_sessions: int
+
+
+def _stricter(role_value: int | None, tenant_cap: int | None, default: int) -> int:
+    value = default if role_value is None else role_value
+    return value if tenant_cap is None else min(value, tenant_cap)
+
+
+def session_policy_for_user(*, user: User) -> SessionPolicy:
+    """The limits on a person's sessions: their role's, tightened by any tenant-wide cap."""
+    role, tenant = user.role, user.tenant
+    return SessionPolicy(
+        idle_timeout=timedelta(
+            minutes=_stricter(
+                role and role.idle_timeout_minutes,
+                tenant and tenant.idle_timeout_minutes,
+                DEFAULT_IDLE_TIMEOUT_MINUTES,
+            )
+        ),
+        lifetime=timedelta(
+            minutes=_stricter(
+                role and role.session_lifetime_minutes,
+                tenant and tenant.session_lifetime_minutes,
+                DEFAULT_SESSION_LIFETIME_MINUTES,
+            )
+        ),
+        max_sessions=_stricter(
+            role and role.max_sessions, tenant and tenant.max_sessions, DEFAULT_MAX_SESSIONS
+        ),
+    )
+
+
+def sessions_past_limits(*, now: datetime) -> QuerySet[UserSession]:
+    """Tracked sessions over their idle timeout or lifetime, annotated with which one
+    (`limit_reason`: "lifetime" or "idle") and how many minutes it is (`limit_minutes`).
+
+    The limits come from `_stricter`, the rule `session_policy_for_user` applies, worked out per
+    role (roles are few) and grouped by value into one condition each, so finding any number of
+    sessions is one query. A session over both limits counts as past its lifetime.
+    """
+    idle: dict[int, list[int]] = defaultdict(list)
+    lifetime: dict[int, list[int]] = defaultdict(list)
+    for role_id, role_idle, role_lifetime, tenant_idle, tenant_lifetime in Role.objects.values_list(
+        "pk",
+        "idle_timeout_minutes",
+        "session_lifetime_minutes",
+        "tenant__idle_timeout_minutes",
+        "tenant__session_lifetime_minutes",
+    ):
+        idle[_stricter(role_idle, tenant_idle, DEFAULT_IDLE_TIMEOUT_MINUTES)].append(role_id)
+        lifetime[
+            _stricter(role_lifetime, tenant_lifetime, DEFAULT_SESSION_LIFETIME_MINUTES)
+        ].append(role_id)
+    limits = [
+        ("lifetime", "started_at", None, DEFAULT_SESSION_LIFETIME_MINUTES),
+        *(("lifetime", "started_at", ids, minutes) for minutes, ids in lifetime.items()),
+        ("idle", "last_active_at", None, DEFAULT_IDLE_TIMEOUT_MINUTES),
+        *(("idle", "last_active_at", ids, minutes) for minutes, ids in idle.items()),
+    ]
+    reasons, minutes_by_limit = [], []
+    for reason, field, role_ids, minutes in limits:
+        held_by = Q(user__role__isnull=True) if role_ids is None else Q(user__role_id__in=role_ids)
+        past = held_by & Q(**{f"{field}__lte": now - timedelta(minutes=minutes)})
+        reasons.append(When(past, then=Value(reason)))
+        minutes_by_limit.append(When(past, then=Value(minutes)))
+    return UserSession.objects.annotate(
+        limit_reason=Case(*reasons, output_field=CharField()),
+        limit_minutes=Case(*minutes_by_limit, output_field=IntegerField()),
+    ).filter(limit_reason__isnull=False)
+
+
+def sessions_for_user(*, user: User) -> QuerySet[UserSession]:
+    return UserSession.objects.filter(user=user).order_by("-last_active_at", "-id")
+
+
+def session_for_user_by_id(*, user: User, session_id: int) -> UserSession:
+    """One of the person's own sessions; anybody else's is the same 404 as a missing one."""
+    session = sessions_for_user(user=user).filter(pk=session_id).first()
+    if session is None:
+        raise Http404("No such session.")
+    return session
+
+
+def user_scopes(*, user: User) -> frozenset[str]:
+    """Every scope the person holds: what they may grant and whom they may manage."""
+    if not user.is_active:
+        return frozenset()
+    if user.is_superuser:
+        return scopes.ALL_SCOPES
+    return user.role.scope_set if user.role_id else frozenset()
+
+
+def owners_for_tenant(*, tenant: Tenant) -> QuerySet[User]:
+    """The tenant's active Owners: there must always be at least one."""
+    return User.objects.for_tenant(tenant).filter(HOLDS_OWNER_ROLE, is_active=True)
+
+
+def people_with_last_activity() -> QuerySet[User]:
+    """People annotated with `active_at`: their last sign-in, joining or reactivation.
+
+    A deactivated and reactivated person gets a fresh start, so the latest reactivation counts
+    as activity; it is read from the audit trail, where every reactivation is recorded.
+    """
+    reactivated_at = Subquery(
+        AuditEvent.objects.filter(target=OuterRef("pk"), event=AuditEventType.PERSON_REACTIVATED)
+        .order_by("-created_at")
+        .values("created_at")[:1]
+    )
+    return User.objects.annotate(
+        active_at=Greatest(
+            Coalesce("last_login", "date_joined"),
+            Coalesce(reactivated_at, "date_joined"),
+        )
+    )

@@ -1,0 +1,361 @@
+"""The admin site and the one mixin that scopes every ModelAdmin to the signed-in person's tenant.
+
+Owners and admins of a tenant use the admin for their own tenant only; operators (superusers)
+see every tenant. Everything registered on the site is scoped the same way, by configuration:
+a model's path to its tenant is found from its fields (or named in `TENANT_PATHS`), and what a
+tenant's people may do with it is a set of scopes (`scope_permissions`, or
+`SCOPE_PERMISSIONS` for models whose admin another app or library defines). A model with no
+known path to a tenant is for operators only.
+"""
+
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin.utils import get_fields_from_path
+from django.contrib.auth import REDIRECT_FIELD_NAME, get_user_model
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
+from django.db import models
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from teams import scopes
+from teams.models import Tenant
+
+ScopePermissions = dict[str, frozenset[str]]
+
+
+class EmailOf:
+    """A tenant path for rows that name a person by email rather than by foreign key (django-axes
+    keeps the email typed at sign-in as `username`)."""
+
+    def __init__(self, field: str) -> None:
+        self.field = field
+
+    def filter(self, queryset: models.QuerySet, tenant: Tenant) -> models.QuerySet:
+        people = get_user_model().objects.for_tenant(tenant).values("email")
+        return queryset.filter(**{f"{self.field}__in": people})
+
+
+TenantPath = str | EmailOf
+
+# Models whose admin is defined outside this project, keyed by "app_label.model_name".
+TENANT_PATHS: dict[str, TenantPath] = {
+    "axes.accessattempt": EmailOf("username"),
+    "axes.accesslog": EmailOf("username"),
+    "axes.accessfailurelog": EmailOf("username"),
+}
+SCOPE_PERMISSIONS: dict[str, ScopePermissions] = {
+    "audit.auditevent": {"view": frozenset({"audit:read"})},
+    "axes.accessattempt": {"view": frozenset({"lockout:unlock"})},
+    "axes.accesslog": {"view": frozenset({"lockout:unlock"})},
+    "axes.accessfailurelog": {"view": frozenset({"lockout:unlock"})},
+}
+
+
+def tenant_path_for(model: type[models.Model]) -> TenantPath | None:
+    """How rows of `model` lead to their tenant, or None when they don't."""
+    if model._meta.label_lower in TENANT_PATHS:
+        return TENANT_PATHS[model._meta.label_lower]
+    if model is Tenant:
+        return "pk"
+    relations = [
+        field
+        for field in model._meta.get_fields()
+        if field.many_to_one and field.concrete and field.related_model is not None
+    ]
+    for field in relations:
+        if field.related_model is Tenant:
+            return field.name
+    to_people = [field for field in relations if field.related_model is get_user_model()]
+    if len(to_people) == 1:
+        return f"{to_people[0].name}__tenant"
+    return None
+
+
+def scoped(
+    queryset: models.QuerySet, request: HttpRequest, path: TenantPath | None = None
+) -> models.QuerySet:
+    """`queryset` narrowed to what the signed-in person may see: everything for operators, their
+    own tenant's rows for everybody else, and nothing when the rows have no tenant."""
+    user = request.user
+    if user.is_active and user.is_superuser:
+        return queryset
+    path = path or tenant_path_for(queryset.model)
+    if path is None or not user.is_active or user.tenant_id is None:
+        return queryset.none()
+    if isinstance(path, EmailOf):
+        return path.filter(queryset, user.tenant)
+    return queryset.filter(**{path: user.tenant_id})
+
+
+class TenantScopedAdmin(admin.ModelAdmin):
+    """Scopes a ModelAdmin to the signed-in person's tenant, in every way the admin reaches rows.
+
+    Covered: the change list and search, change/delete/history pages (another tenant's id is a
+    404), actions (they run on the scoped list), foreign-key and many-to-many choices (and so
+    autocomplete, which reads the related model's scoped admin), list filters (related filters
+    offer only values present in the scoped list; the tenant filter is for operators), and new
+    rows (pinned to the person's tenant whatever was posted).
+
+    A tenant's people are allowed what `scope_permissions` says: for "view", "add", "change"
+    and "delete", the scopes of which any one is enough. Operators are allowed what the
+    ModelAdmin itself allows.
+    """
+
+    scope_permissions: ScopePermissions | None = None
+    tenant_path: TenantPath | None = None
+    view_on_site = False
+    save_as = False
+
+    # --- who may do what
+
+    def is_operator(self, request: HttpRequest) -> bool:
+        return request.user.is_active and request.user.is_superuser
+
+    def holds_scope_for(self, request: HttpRequest, action: str) -> bool:
+        configured = self.scope_permissions
+        if configured is None:
+            configured = SCOPE_PERMISSIONS.get(self.opts.label_lower, {})
+        return any(request.user.has_perm(scope) for scope in configured.get(action, ()))
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        if self.is_operator(request):
+            return super().has_view_permission(request, obj)
+        return self.holds_scope_for(request, "view") or self.has_change_permission(request, obj)
+
+    def has_add_permission(self, request) -> bool:
+        if self.is_operator(request):
+            return super().has_add_permission(request)
+        return self.holds_scope_for(request, "add")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if self.is_operator(request):
+            return super().has_change_permission(request, obj)
+        return self.holds_scope_for(request, "change")
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if self.is_operator(request):
+            return super().has_delete_permission(request, obj)
+        return self.holds_scope_for(request, "delete")
+
+    def has_module_permission(self, request) -> bool:
+        if self.is_operator(request):
+            return super().has_module_permission(request)
+        return self.has_view_permission(request) or self.has_add_permission(request)
+
+    # --- which rows
+
+    def get_tenant_path(self) -> TenantPath | None:
+        return self.tenant_path or tenant_path_for(self.model)
+
+    def get_queryset(self, request):
+        return scoped(super().get_queryset(request), request, self.get_tenant_path())
+
+    def get_object(self, request, object_id, from_field=None):
+        """Another tenant's row is the same 404 as a missing one, not the admin's redirect."""
+        obj = super().get_object(request, object_id, from_field)
+        if obj is None:
+            raise Http404(f"No {self.opts.verbose_name} with that id.")
+        return obj
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        """The form, knowing who is acting (forms check the rules in `teams.rules`), and with a
+        new row already in the person's own tenant, whatever was posted, so the model's own
+        validation sees the tenant it will be saved in."""
+        form = super().get_form(request, obj, change, **kwargs)
+        path = self.get_tenant_path()
+        pinned = (
+            path
+            if isinstance(path, str)
+            and "__" not in path
+            and path != "pk"
+            and not self.is_operator(request)
+            else None
+        )
+        actor = request.user
+
+        def __init__(self, *args, **kwargs):
+            form.__init__(self, *args, **kwargs)
+            if pinned and self.instance._state.adding:
+                setattr(self.instance, f"{pinned}_id", actor.tenant_id)
+
+        return type(form.__name__, (form,), {"actor": actor, "__init__": __init__})
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
+        return self._scope_choices(formfield, request)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        formfield = super().formfield_for_manytomany(db_field, request, **kwargs)
+        return self._scope_choices(formfield, request)
+
+    def _scope_choices(self, formfield, request: HttpRequest):
+        if formfield is not None and hasattr(formfield, "queryset"):
+            formfield.queryset = scoped(formfield.queryset, request)
+        return formfield
+
+    # --- what tenant people see of the tenant itself
+
+    def _hides(self, request: HttpRequest, name) -> bool:
+        return (
+            not self.is_operator(request)
+            and isinstance(name, str)
+            and self.get_tenant_path() == name
+            and name != "pk"
+        )
+
+    def get_list_display(self, request):
+        return [
+            name for name in super().get_list_display(request) if not self._hides(request, name)
+        ]
+
+    def get_fields(self, request, obj=None):
+        return [name for name in super().get_fields(request, obj) if not self._hides(request, name)]
+
+    def get_fieldsets(self, request, obj=None):
+        return self.without_tenant(request, super().get_fieldsets(request, obj))
+
+    def without_tenant(self, request: HttpRequest, fieldsets) -> list:
+        """`fieldsets` without the tenant field, for people who only ever see their own."""
+        return [
+            (
+                title,
+                {
+                    **options,
+                    "fields": [n for n in options["fields"] if not self._hides(request, n)],
+                },
+            )
+            for title, options in fieldsets
+        ]
+
+    def get_exclude(self, request, obj=None):
+        excluded = list(super().get_exclude(request, obj) or [])
+        path = self.get_tenant_path()
+        if not self.is_operator(request) and isinstance(path, str) and path != "pk":
+            excluded.append(path.split("__")[0])
+        return excluded
+
+    def get_list_filter(self, request):
+        """Related filters offer only the values present in the (scoped) list, for operators too:
+        a filter listing every person of every tenant would be both a leak and a long page."""
+        narrowed = []
+        for entry in super().get_list_filter(request):
+            if self._hides(request, entry):
+                continue
+            if isinstance(entry, str) and self._is_relation(entry):
+                entry = (entry, admin.RelatedOnlyFieldListFilter)
+            narrowed.append(entry)
+        return narrowed
+
+    def _is_relation(self, path: str) -> bool:
+        try:
+            return get_fields_from_path(self.model, path)[-1].is_relation
+        except FieldDoesNotExist:
+            return False
+
+    # --- services refuse with a ValidationError; show it rather than fail
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ValidationError as refusal:
+            return self.refused(request, refusal)
+
+    def delete_view(self, request, object_id, extra_context=None):
+        try:
+            return super().delete_view(request, object_id, extra_context)
+        except ValidationError as refusal:
+            return self.refused(request, refusal)
+
+    def refused(self, request: HttpRequest, refusal: ValidationError) -> HttpResponse:
+        for message in refusal.messages:
+            self.message_user(request, message, messages.ERROR)
+        return HttpResponseRedirect(request.get_full_path())
+
+    def run_for_each(
+        self,
+        request: HttpRequest,
+        queryset,
+        service: Callable[[models.Model], object],
+        done: Callable[[int], str],
+    ) -> None:
+        """Run a service on each selected row, then say how many it did (`done(count)`) and why
+        any were refused."""
+        count = 0
+        for obj in queryset:
+            try:
+                service(obj)
+            except ValidationError as refusal:
+                self.message_user(request, f"{obj}: {' '.join(refusal.messages)}", messages.ERROR)
+            except PermissionDenied as refusal:
+                self.message_user(request, f"{obj}: {refusal}", messages.ERROR)
+            else:
+                count += 1
+        if count:
+            self.message_user(request, done(count), messages.SUCCESS)
+
+
+class PortcullisAdminSite(admin.AdminSite):
+    """The admin, open to operators and to people whose role holds an admin scope.
+
+    There is no admin sign-in form: people sign in through /accounts/login/, so its checks (and
+    later factors) guard the admin too. Every ModelAdmin registered here is tenant-scoped.
+    """
+
+    site_header = "Portcullis administration"
+    site_title = "Portcullis"
+    index_title = "Administration"
+
+    def __init__(self, name: str = "admin") -> None:
+        super().__init__(name)
+        # Deleting in bulk would skip the services (and their audit events); nothing here needs it.
+        self.disable_action("delete_selected")
+
+    def register(self, model_or_iterable, admin_class=None, **options) -> None:
+        admin_class = admin_class or admin.ModelAdmin
+        if not issubclass(admin_class, TenantScopedAdmin):
+            admin_class = type(
+                admin_class.__name__,
+                (TenantScopedAdmin, admin_class),
+                {"__module__": admin_class.__module__},
+            )
+        super().register(model_or_iterable, admin_class, **options)
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        user = request.user
+        return user.is_active and (
+            user.is_superuser or any(user.has_perm(scope) for scope in scopes.ADMIN_SCOPES)
+        )
+
+    def login(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        target = request.GET.get(REDIRECT_FIELD_NAME, "")
+        if not url_has_allowed_host_and_scheme(
+            target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        ):
+            target = reverse("admin:index", current_app=self.name)
+        if not request.user.is_authenticated:
+            return redirect_to_login(target, settings.LOGIN_URL)
+        if not self.has_permission(request):
+            raise PermissionDenied
+        return HttpResponseRedirect(target)
+
+    def logout(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        """The one sign-out, audited and forgetting the session's tracking row."""
+        return redirect("accounts:logout") if request.method != "POST" else self._sign_out(request)
+
+    def _sign_out(self, request: HttpRequest) -> HttpResponse:
+        from accounts.services import user_sign_out
+
+        user_sign_out(request=request)
+        return redirect(settings.LOGOUT_REDIRECT_URL)
+
+    def password_change(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        """Passwords change in one place, which ends the other sessions and audits it."""
+        return HttpResponseRedirect("/accounts/password/change/")
+
+    def password_change_done(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        return HttpResponseRedirect(reverse("admin:index", current_app=self.name))

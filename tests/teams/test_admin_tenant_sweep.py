@@ -1,0 +1,289 @@
+"""The admin tenant sweep: as an Owner of tenant A, walk every registered ModelAdmin and every
+URL of the admin, and prove nothing of tenant B (or of no tenant) is visible or reachable.
+
+New models or admin URLs make this test fail until it is told about them, so the sweep stays
+complete as the admin grows.
+"""
+
+import re
+
+import pytest
+from axes.models import AccessAttempt
+from django.contrib import admin
+from django.contrib.admin import helpers
+from django.contrib.contenttypes.models import ContentType
+from django.db.models import ForeignKey, ManyToManyField
+from django.forms.models import model_to_dict
+from django.test import Client
+from django.urls import URLPattern, URLResolver
+
+from accounts.models import User
+from audit.models import AuditEvent
+from teams import scopes
+from teams.models import Role, Tenant, UserSession
+from teams.services import role_create
+from tests.factories import OperatorFactory, UserFactory
+
+B_MARKERS = ("contoso", "Contoso", "203.0.113.99", "Secret Role", "platform.example")
+
+
+def tenant_a_rows(model, tenant) -> set:
+    """What an Owner of `tenant` may see of `model`, defined independently of the admin code."""
+    rows = {
+        User: User.objects.filter(tenant=tenant),
+        Role: Role.objects.filter(tenant=tenant),
+        Tenant: Tenant.objects.filter(pk=tenant.pk),
+        UserSession: UserSession.objects.filter(user__tenant=tenant),
+        AuditEvent: AuditEvent.objects.filter(tenant=tenant),
+        AccessAttempt: AccessAttempt.objects.filter(
+            username__in=User.objects.filter(tenant=tenant).values("email")
+        ),
+    }
+    if model not in rows:
+        pytest.fail(f"{model.__name__} is registered in the admin: add it to the tenant sweep.")
+    return set(rows[model].values_list("pk", flat=True))
+
+
+@pytest.fixture
+def world(tenant, other_tenant, owner, technician, other_owner, sign_in, password):
+    """Two tenants with people, a custom role, sessions and audit events each, and an operator."""
+    UserFactory(tenant=other_tenant, email="tech@contoso.example", full_name="Carl Contoso")
+    role_create(
+        tenant=other_tenant,
+        actor=other_owner,
+        values={"name": "Contoso Secret Role", "scopes": ["members:read"]},
+    )
+    role_create(
+        tenant=tenant, actor=owner, values={"name": "Northwind Helpdesk", "scopes": ["audit:read"]}
+    )
+    for email, ip in (("tech@contoso.example", "203.0.113.99"), (technician.email, "198.51.100.7")):
+        Client().post(
+            "/accounts/login/", {"username": email, "password": "not-it-at-all"}, REMOTE_ADDR=ip
+        )
+    sign_in(other_owner, REMOTE_ADDR="203.0.113.99")
+    sign_in(technician, REMOTE_ADDR="198.51.100.7")
+    sign_in(OperatorFactory(email="root@platform.example"), REMOTE_ADDR="203.0.113.99")
+    client = sign_in(owner)
+    forbidden = {}
+    for model in admin.site._registry:
+        every = set(model._default_manager.values_list("pk", flat=True))
+        forbidden[model] = every - tenant_a_rows(model, tenant)
+        assert forbidden[model], f"the sweep needs rows of {model.__name__} outside tenant A"
+    return client, forbidden
+
+
+def admin_patterns(resolver_patterns=None, prefix=""):
+    """Every URL pattern of the admin, as (route, pattern)."""
+    for entry in resolver_patterns if resolver_patterns is not None else admin.site.get_urls():
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            yield from admin_patterns(entry.url_patterns, route)
+        else:
+            assert isinstance(entry, URLPattern)
+            yield route, entry
+
+
+def assert_nothing_of_b(response) -> None:
+    assert response.status_code != 500
+    content = response.content.decode(errors="replace")
+    for marker in B_MARKERS:
+        assert marker not in content, f"{marker!r} leaked into {response.request['PATH_INFO']}"
+
+
+def listed_pks(response) -> set[str]:
+    return set(
+        re.findall(
+            rf'name="{helpers.ACTION_CHECKBOX_NAME}" value="([^"]+)"',
+            response.content.decode(),
+        )
+    )
+
+
+def options_of(response, field_name: str) -> set[str]:
+    select = re.search(
+        rf'<select name="{field_name}"[^>]*>(.*?)</select>', response.content.decode(), re.S
+    )
+    return set(re.findall(r'<option value="([^"]+)"', select.group(1))) if select else set()
+
+
+def model_url(model, suffix: str = "") -> str:
+    return f"/admin/{model._meta.app_label}/{model._meta.model_name}/{suffix}"
+
+
+def test_every_registered_model_admin_is_tenant_scoped(db):
+    from teams.sites import TenantScopedAdmin
+
+    for model, model_admin in admin.site._registry.items():
+        assert isinstance(model_admin, TenantScopedAdmin), model
+
+
+def test_owner_of_tenant_a_reaches_nothing_of_tenant_b_by_any_admin_url(world):
+    client, forbidden = world
+    covered = set()
+
+    for route, pattern in admin_patterns():
+        params = set(pattern.pattern.converters) | set(pattern.pattern.regex.groupindex)
+        if not params:
+            url = "/admin/" + route.lstrip("^").rstrip("$")
+            response = client.get(url)
+            assert_nothing_of_b(response)
+            model_admin = getattr(pattern.callback, "model_admin", None)
+            if model_admin is not None:
+                assert not listed_pks(response) & {str(pk) for pk in forbidden[model_admin.model]}
+            covered.add(route)
+        elif params == {"object_id"}:
+            model = pattern.callback.model_admin.model
+            for pk in forbidden[model]:
+                url = "/admin/" + route.replace("<path:object_id>", str(pk))
+                # `<id>/` only redirects to `<id>/change/`, for any id: follow it.
+                assert client.get(url, follow=True).status_code == 404, url
+                posted = client.post(url, {"email": "x@y.example", "post": "yes"}, follow=True)
+                assert posted.status_code == 404, url
+            covered.add(route)
+        elif params == {"content_type_id", "object_id"}:
+            for model, pks in forbidden.items():
+                content_type = ContentType.objects.get_for_model(model)
+                for pk in pks:
+                    url = f"/admin/r/{content_type.pk}/{pk}/"
+                    assert client.get(url).status_code == 404, url
+            covered.add(route)
+        elif params == {"app_label"}:
+            for app_label in {model._meta.app_label for model in admin.site._registry}:
+                response = client.get(f"/admin/{app_label}/")
+                assert_nothing_of_b(response)
+            covered.add(route)
+        elif params == {"url"}:
+            assert client.get("/admin/teams/nothing-here/").status_code == 404
+            covered.add(route)
+        else:
+            pytest.fail(f"Admin URL {route} takes {params}: teach the tenant sweep about it.")
+
+    assert len(covered) == len(list(admin_patterns()))
+
+
+def test_owner_sees_only_own_tenant_in_every_list_filter_and_search(world):
+    client, forbidden = world
+
+    for model in admin.site._registry:
+        changelist = model_url(model)
+        queries = [{"q": "Carl"}, {"q": "113.99"}, {"q": "Secret"}, {"_facets": "1"}]
+        for field in model._meta.get_fields():
+            if field.many_to_one and field.related_model in forbidden:
+                for pk in forbidden[field.related_model]:
+                    queries.append({f"{field.name}__id__exact": pk})
+        for query in queries:
+            response = client.get(changelist, query)
+            assert response.status_code in {200, 302, 400}, (changelist, query)
+            assert_nothing_of_b(response)
+            assert not listed_pks(response) & {str(pk) for pk in forbidden[model]}
+
+
+def test_foreign_key_choices_and_autocomplete_offer_nothing_of_tenant_b(world, tenant):
+    client, forbidden = world
+
+    for model in admin.site._registry:
+        pages = [model_url(model, "add/")]
+        pages += [model_url(model, f"{pk}/change/") for pk in tenant_a_rows(model, tenant)]
+        relations = [
+            field
+            for field in model._meta.get_fields()
+            if isinstance(field, ForeignKey | ManyToManyField)
+        ]
+        for page in pages:
+            response = client.get(page)
+            assert response.status_code in {200, 403}, page
+            assert_nothing_of_b(response)
+            for field in relations:
+                offered = options_of(response, field.name)
+                assert not offered & {str(pk) for pk in forbidden.get(field.related_model, ())}
+        for field in relations:
+            response = client.get(
+                "/admin/autocomplete/",
+                {
+                    "app_label": model._meta.app_label,
+                    "model_name": model._meta.model_name,
+                    "field_name": field.name,
+                    "term": "",
+                },
+            )
+            assert response.status_code in {200, 403, 404}
+            if response.status_code == 200:
+                ids = {result["id"] for result in response.json()["results"]}
+                assert ids, "the autocomplete should offer tenant A's own rows"
+                assert not ids & {str(pk) for pk in forbidden[field.related_model]}
+
+
+def snapshot(forbidden) -> dict:
+    return {
+        (model, pk): model_to_dict(model._default_manager.get(pk=pk))
+        for model, pks in forbidden.items()
+        for pk in pks
+    }
+
+
+def test_actions_on_tenant_b_rows_change_nothing(world):
+    client, forbidden = world
+    before = snapshot(forbidden)
+    sessions_before = UserSession.objects.count()
+    events_before = AuditEvent.objects.exclude(tenant__slug="northwind-it").count()
+
+    for model, model_admin in admin.site._registry.items():
+        request = client.get(model_url(model)).wsgi_request
+        for action in model_admin.get_actions(request):
+            for extra in (
+                {},
+                {
+                    "apply": "1",
+                    "role": Role.objects.get(name="Technician", tenant__slug="northwind-it").pk,
+                },
+            ):
+                response = client.post(
+                    model_url(model),
+                    {
+                        "action": action,
+                        "index": 0,
+                        helpers.ACTION_CHECKBOX_NAME: [str(pk) for pk in forbidden[model]],
+                        **extra,
+                    },
+                )
+                assert response.status_code in {200, 302}
+                assert_nothing_of_b(response)
+
+    assert snapshot(forbidden) == before
+    assert UserSession.objects.count() == sessions_before
+    assert AuditEvent.objects.exclude(tenant__slug="northwind-it").count() == events_before
+
+
+def test_operator_sees_every_tenant(world, sign_in):
+    operator = User.objects.get(email="root@platform.example")
+    client = sign_in(operator)
+
+    people = client.get(model_url(User)).content.decode()
+
+    assert "owner@contoso.example" in people
+    assert "owner@northwind.example" in people
+    assert client.get(model_url(Tenant)).content.decode().count("Contoso Support") >= 1
+
+
+def test_owner_sees_own_rows_in_every_list(world, tenant):
+    client, _ = world
+
+    for model in admin.site._registry:
+        own = {str(pk) for pk in tenant_a_rows(model, tenant)}
+        listed = listed_pks(client.get(model_url(model)))
+        if model_admin_lists_checkboxes(model):
+            assert own <= listed, model
+        else:
+            assert client.get(model_url(model)).status_code == 200
+
+
+def model_admin_lists_checkboxes(model) -> bool:
+    return bool(admin.site._registry[model].actions)
+
+
+@pytest.mark.parametrize("builtin", [scopes.TECHNICIAN, scopes.READ_ONLY])
+def test_people_without_an_admin_scope_cannot_open_the_admin(tenant, sign_in, builtin):
+    client = sign_in(UserFactory(tenant=tenant, builtin=builtin))
+
+    assert client.get("/admin/", follow=True).status_code == 403
+    assert client.get(model_url(User), follow=True).status_code == 403

@@ -1,0 +1,156 @@
+from datetime import datetime, timedelta
+from io import StringIO
+
+import time_machine
+from django.conf import settings
+from django.contrib.sessions.models import Session
+from django.core.management import call_command
+
+from audit.events import AuditEventType
+from audit.models import AuditEvent
+from teams import services
+from teams.models import UserSession
+from teams.services import sessions_expire
+from teams.tasks import expire_idle_sessions
+from tests.factories import OperatorFactory, UserFactory
+from tests.teams.queries import statements_run
+
+START = datetime.fromisoformat("2026-03-02 09:00:00+00:00")
+
+
+def run() -> str:
+    out = StringIO()
+    call_command("expire_idle_sessions", stdout=out)
+    return out.getvalue()
+
+
+def test_command_ends_idle_and_expired_sessions_and_audits_each(technician, owner, sign_in):
+    owner.role.session_lifetime_minutes = 60
+    owner.role.save()
+    with time_machine.travel(START, tick=False) as clock:
+        idle = sign_in(technician, REMOTE_ADDR="192.0.2.9")
+        busy = sign_in(technician)
+        long_lived = sign_in(owner)
+        for _ in range(2):
+            clock.shift(20 * 60)
+            busy.get("/")
+            long_lived.get("/")
+        clock.shift(21 * 60)
+
+        output = run()
+
+        assert "Ended 2 sessions: 1 idle, 1 past their lifetime." in output
+        assert idle.get("/").status_code == 302
+        assert long_lived.get("/").status_code == 302
+        assert busy.get("/").status_code == 200
+    expired = AuditEvent.objects.filter(event=AuditEventType.SESSION_EXPIRED)
+    assert sorted((event.target_label, event.details["reason"]) for event in expired) == [
+        (owner.email, "lifetime"),
+        (technician.email, "idle"),
+    ]
+    idle_event = expired.get(target=technician)
+    assert idle_event.details["ip"] == "192.0.2.9"
+    assert idle_event.tenant == technician.tenant and idle_event.actor is None
+
+
+def test_the_next_request_of_a_session_ended_by_beat_is_told_why(technician, sign_in):
+    technician.tenant.idle_timeout_minutes = 10
+    technician.tenant.save()
+    with time_machine.travel(START, tick=False) as clock:
+        client = sign_in(technician)
+        clock.shift(11 * 60)
+        sessions_expire()
+
+        response = client.get("/", follow=True)
+        again = client.get("/accounts/login/")
+
+    assert "You were signed out after 10 minutes without activity." in response.content.decode()
+    assert "without activity" not in again.content.decode()
+
+
+def test_the_session_store_forgets_expired_rows(technician, sign_in):
+    with time_machine.travel(START, tick=False) as clock:
+        sign_in(technician)
+        clock.shift(14 * 60 * 60)
+        sessions_expire()
+
+        assert not Session.objects.exists()
+
+
+def test_tenant_caps_and_operator_defaults_apply_in_bulk(technician, db, sign_in):
+    technician.tenant.idle_timeout_minutes = 5
+    technician.tenant.save()
+    with time_machine.travel(START, tick=False) as clock:
+        capped = sign_in(technician)
+        operator = sign_in(OperatorFactory())
+        clock.shift(6 * 60)
+
+        assert sessions_expire() == {"idle": 1, "lifetime": 0}
+        assert capped.get("/").status_code == 302
+        assert operator.get("/").status_code == 200
+
+        clock.shift(30 * 60)
+        assert sessions_expire() == {"idle": 1, "lifetime": 0}
+
+
+def test_running_twice_ends_and_audits_each_session_once(technician, sign_in):
+    with time_machine.travel(START, tick=False) as clock:
+        sign_in(technician)
+        clock.shift(31 * 60)
+
+        assert sessions_expire() == {"idle": 1, "lifetime": 0}
+        assert sessions_expire() == {"idle": 0, "lifetime": 0}
+
+    assert AuditEvent.objects.filter(event=AuditEventType.SESSION_EXPIRED).count() == 1
+
+
+def make_idle_sessions(count: int, tenant) -> None:
+    people = UserFactory.create_batch(3, tenant=tenant)
+    UserSession.objects.bulk_create(
+        UserSession(
+            tenant=tenant,
+            user=people[n % 3],
+            session_key=f"bulk-{count}-{n}",
+            started_at=START,
+            last_active_at=START,
+        )
+        for n in range(count)
+    )
+
+
+def expiry_queries() -> int:
+    return statements_run(lambda: sessions_expire(now=START + timedelta(hours=1)))
+
+
+def test_expiry_is_a_fixed_number_of_queries_however_many_sessions(tenant, monkeypatch):
+    monkeypatch.setattr(services, "EXPIRY_BATCH_SIZE", 10_000)
+    make_idle_sessions(5, tenant)
+    few = expiry_queries()
+    make_idle_sessions(500, tenant)
+    many = expiry_queries()
+
+    assert few == many
+    assert AuditEvent.objects.filter(event=AuditEventType.SESSION_EXPIRED).count() == 505
+
+
+def test_a_backlog_is_ended_in_batches(tenant, monkeypatch):
+    monkeypatch.setattr(services, "EXPIRY_BATCH_SIZE", 7)
+    make_idle_sessions(30, tenant)
+
+    counts = sessions_expire(now=START + timedelta(minutes=45))
+
+    assert counts == {"idle": 30, "lifetime": 0}
+    assert not UserSession.objects.exists()
+
+
+def test_beat_runs_the_expiry_every_minute(technician, sign_in):
+    schedule = settings.CELERY_BEAT_SCHEDULE["expire-idle-sessions"]
+    assert schedule == {"task": "teams.tasks.expire_idle_sessions", "schedule": 60.0}
+
+    with time_machine.travel(START, tick=False) as clock:
+        client = sign_in(technician)
+        clock.shift(31 * 60)
+        expire_idle_sessions.delay()
+
+        assert client.get("/").status_code == 302
+    assert not UserSession.objects.exists()
