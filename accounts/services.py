@@ -3,6 +3,7 @@ from django.db import transaction
 from django.http import HttpRequest
 
 from accounts.models import User, normalize_email
+from audit.alerts import sign_in_failure_burst_check, sign_in_unusual_check
 from audit.events import AuditEventType
 from audit.services import audit_event_record
 from teams.services import session_forget, session_track
@@ -22,6 +23,7 @@ def user_sign_in(*, request: HttpRequest, user: User) -> None:
             target=user,
             request=request,
         )
+        sign_in_unusual_check(request=request, user=user)
 
 
 def sign_in_failure_record(
@@ -46,6 +48,7 @@ def sign_in_failure_record(
         request=request,
         details={"email": tried},
     )
+    sign_in_failure_burst_check(request=request, user=target)
 
 
 def user_sign_out(*, request: HttpRequest) -> None:

@@ -14,6 +14,7 @@ class AuditEventType(models.IntegerChoices):
     SIGNED_OUT = 104, "Signed out"
     UNUSUAL_SIGN_IN = 105, "Unusual sign-in"
     FAILURE_BURST = 106, "Burst of failed sign-ins"
+    SIGN_IN_REPORTED = 107, "Sign-in reported as not me"
 
     MFA_ENROLLED = 200, "MFA factor enrolled"
     MFA_REMOVED = 201, "MFA factor removed"
@@ -42,3 +43,6 @@ class AuditEventType(models.IntegerChoices):
     TENANT_POLICY_CHANGED = 603, "Tenant policy changed"
 
     ADMIN_ACTION = 700, "Admin action"
+
+    AUDIT_EXPORTED = 800, "Audit trail exported"
+    AUDIT_RETENTION_APPLIED = 801, "Old audit events removed"

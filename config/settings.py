@@ -209,6 +209,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout"
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "sweep-outbox": {"task": "accounts.tasks.sweep_outbox", "schedule": 60.0},
+    "audit-retention": {"task": "audit.tasks.apply_audit_retention", "schedule": 24 * 60 * 60.0},
 }
 
 LOGGING = {

@@ -14,6 +14,7 @@ admin.site.site_title = "Portcullis"
 urlpatterns = [
     path("", dashboard, name="dashboard"),
     path("accounts/", include("accounts.urls")),
+    path("audit/", include("audit.urls")),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
 ]

@@ -1,0 +1,134 @@
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from functools import cached_property
+
+from django.core.paginator import Paginator
+from django.db.models import Q, QuerySet
+
+from accounts.models import User
+from audit.devices import Device, device_from_user_agent
+from audit.events import AuditEventType
+from audit.models import AuditEvent
+from teams.models import Tenant
+
+SIGN_IN_HISTORY_EVENTS = (
+    AuditEventType.SIGN_IN_SUCCEEDED,
+    AuditEventType.SIGN_IN_FAILED,
+    AuditEventType.MFA_FAILED,
+    AuditEventType.ACCOUNT_LOCKED,
+    AuditEventType.FAILURE_BURST,
+)
+SUCCESS_EVENTS = (AuditEventType.SIGN_IN_SUCCEEDED,)
+
+
+class CappedPaginator(Paginator):
+    """A paginator that counts at most `cap` rows.
+
+    Counting a million matching events takes longer than showing a page of them; nobody pages
+    through more than `cap` rows, they narrow the filters. Page numbers past the cap (or junk)
+    land on the last page or the first, never an error.
+    """
+
+    def __init__(self, object_list, per_page: int, *, cap: int = 10_000) -> None:
+        super().__init__(object_list, per_page)
+        self.cap = cap
+
+    @cached_property
+    def _bounded_count(self) -> int:
+        return self.object_list[: self.cap + 1].count()
+
+    @cached_property
+    def count(self) -> int:
+        return min(self._bounded_count, self.cap)
+
+    @property
+    def capped(self) -> bool:
+        return self._bounded_count > self.cap
+
+
+def audit_events_visible_to(*, viewer: User) -> QuerySet[AuditEvent]:
+    """Every event a person may read in the trail: their tenant's, or all for operators."""
+    if viewer.is_superuser:
+        return AuditEvent.objects.all()
+    if viewer.tenant_id is None:
+        return AuditEvent.objects.none()
+    return AuditEvent.objects.for_tenant(viewer.tenant)
+
+
+def people_visible_to(*, viewer: User, tenant: Tenant | None = None) -> QuerySet[User]:
+    if viewer.is_superuser:
+        people = User.objects.all()
+        return people.for_tenant(tenant) if tenant else people
+    return User.objects.for_tenant(viewer.tenant) if viewer.tenant_id else User.objects.none()
+
+
+def audit_trail(
+    *,
+    viewer: User,
+    tenant: Tenant | None = None,
+    event: int | None = None,
+    person: User | None = None,
+    ip: str | None = None,
+    since: date | None = None,
+    until: date | None = None,
+) -> QuerySet[AuditEvent]:
+    """The trail a person may read, newest first, narrowed by the filters given.
+
+    `person` matches events they did or that were done to them. Dates are whole UTC days,
+    both ends included.
+    """
+    events = audit_events_visible_to(viewer=viewer).select_related("tenant")
+    if tenant is not None:
+        events = events.for_tenant(tenant)
+    if event is not None:
+        events = events.filter(event=event)
+    if person is not None:
+        events = events.filter(Q(actor=person) | Q(target=person))
+    if ip:
+        events = events.filter(ip=ip)
+    if since is not None:
+        events = events.filter(created_at__gte=datetime.combine(since, time.min, tzinfo=UTC))
+    if until is not None:
+        events = events.filter(created_at__lte=datetime.combine(until, time.max, tzinfo=UTC))
+    return events.order_by("-created_at", "-id")
+
+
+@dataclass(frozen=True)
+class SignInRow:
+    event: AuditEvent
+    device: Device
+    unusual: bool
+    reported: bool
+
+    @property
+    def succeeded(self) -> bool:
+        return self.event.event in SUCCESS_EVENTS
+
+
+def sign_ins_for_user(*, user: User) -> QuerySet[AuditEvent]:
+    """A person's own sign-in history: successes and failures against their account."""
+    return AuditEvent.objects.filter(target=user, event__in=SIGN_IN_HISTORY_EVENTS).order_by(
+        "-created_at", "-id"
+    )
+
+
+def sign_in_rows(*, user: User, events: list[AuditEvent]) -> list[SignInRow]:
+    """One page of sign-ins, each with its device in words and whether it was flagged."""
+    ids = [event.pk for event in events if event.event in SUCCESS_EVENTS]
+    flags = AuditEvent.objects.filter(
+        target=user,
+        event__in=[AuditEventType.UNUSUAL_SIGN_IN, AuditEventType.SIGN_IN_REPORTED],
+        details__sign_in__in=ids,
+    ).values_list("event", "details")
+    unusual, reported = set(), set()
+    for kind, details in flags:
+        (unusual if kind == AuditEventType.UNUSUAL_SIGN_IN else reported).add(details["sign_in"])
+    return [
+        SignInRow(
+            event=event,
+            device=device_from_user_agent(event.user_agent),
+            unusual=event.pk in unusual,
+            reported=event.pk in reported,
+        )
+        for event in events
+    ]
