@@ -74,7 +74,10 @@ def test_database_refuses_truncate(event):
 
 @pytest.mark.postgres
 def test_the_retention_setting_only_lets_deletes_through(event):
-    with pytest.raises(DatabaseError, match="append-only: UPDATE"), transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT set_config('portcullis.audit_retention', 'on', true)")
-            cursor.execute("UPDATE audit_auditevent SET target_label = 'x'")
+    with (
+        pytest.raises(DatabaseError, match="append-only: UPDATE"),
+        transaction.atomic(),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute("SELECT set_config('portcullis.audit_retention', 'on', true)")
+        cursor.execute("UPDATE audit_auditevent SET target_label = 'x'")
