@@ -197,7 +197,11 @@ def sign_in_report(*, alert: AuditEvent, request: HttpRequest) -> bool:
     from teams.services import user_sessions_end
 
     with transaction.atomic():
-        user = User.objects.select_for_update().select_related("tenant").get(pk=alert.target_id)
+        user = (
+            User.objects.select_for_update(of=("self",))
+            .select_related("tenant")
+            .get(pk=alert.target_id)
+        )
         if sign_in_already_reported(alert=alert):
             return False
         ended = user_sessions_end(
