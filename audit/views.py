@@ -19,7 +19,13 @@ from audit.alerts import (
 from audit.devices import device_from_user_agent
 from audit.events import AuditEventType
 from audit.forms import TrailFilterForm
-from audit.selectors import CappedPaginator, audit_trail, sign_in_rows, sign_ins_for_user
+from audit.selectors import (
+    CappedPaginator,
+    audit_trail,
+    audit_trail_page_source,
+    sign_in_rows,
+    sign_ins_for_user,
+)
 from audit.services import audit_event_record
 
 SIGN_INS_PER_PAGE = 25
@@ -71,7 +77,7 @@ def trail(request: HttpRequest) -> HttpResponse:
     context = {"form": form, "can_export": request.user.has_perm("audit:export")}
     if form.is_valid():
         paginator = CappedPaginator(
-            audit_trail(viewer=request.user, **form.filters()), TRAIL_PER_PAGE
+            audit_trail_page_source(viewer=request.user, **form.filters()), TRAIL_PER_PAGE
         )
         page = paginator.get_page(request.GET.get("page"))
         events = list(page.object_list)

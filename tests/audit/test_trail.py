@@ -266,3 +266,28 @@ def test_trail_agent_in_words(owner_client, tenant, technician, password):
     sign_in(technician, password, agent=CHROME_WINDOWS)
 
     assert "Chrome on Windows" in rows_of(owner_client.get(TRAIL))
+
+
+def test_person_trail_pages_match_the_plain_or_query(tenant, owner, technician):
+    from audit.selectors import CappedPaginator, audit_trail, audit_trail_page_source
+
+    colleague = UserFactory(tenant=tenant)
+    pairs = [(owner, technician), (technician, technician), (technician, colleague)]
+    for number in range(40):
+        actor, target = pairs[number % 3]
+        audit_event_record(
+            event=AuditEventType.ADMIN_ACTION, actor=actor, tenant=tenant, target=target
+        )
+    audit_event_record(
+        event=AuditEventType.ADMIN_ACTION, actor=owner, tenant=tenant, target=colleague
+    )
+    expected = list(audit_trail(viewer=owner, person=technician).values_list("pk", flat=True))
+
+    source = audit_trail_page_source(viewer=owner, person=technician)
+    paginator = CappedPaginator(source, 7, cap=30)
+    seen = [event.pk for number in paginator.page_range for event in paginator.page(number)]
+
+    assert len(expected) == 40
+    assert paginator.capped
+    assert seen == expected[:30]
+    assert CappedPaginator(source, 7).count == 40
