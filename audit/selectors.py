@@ -81,6 +81,8 @@ class PersonTrail:
         self.sides = (events.filter(actor=person), events.filter(target=person))
 
     def count_up_to(self, limit: int) -> int:
+        if any(side.order_by()[:limit].count() >= limit for side in self.sides):
+            return limit
         ids: set[int] = set()
         for side in self.sides:
             ids.update(side.order_by().values_list("id", flat=True)[:limit])
