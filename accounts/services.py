@@ -19,6 +19,7 @@ from accounts.lockout import Lock
 from accounts.models import OutboxMail, PasswordResetRequest, User, normalize_email
 from accounts.outbox import mail_enqueue, task_queue_on_commit
 from accounts.selectors import UNLOCK_SCOPE, unlock_contact_for_tenant
+from audit.alerts import sign_in_failure_burst_check, sign_in_unusual_check
 from audit.client import client_ip, user_agent
 from audit.events import AuditEventType
 from audit.services import audit_event_record
@@ -77,6 +78,7 @@ def user_sign_in_complete(*, request: HttpRequest, user: User, second_factor: st
             request=request,
             details={"second_factor": second_factor or "none"},
         )
+        sign_in_unusual_check(request=request, user=user)
 
 
 def sign_in_failure_record(
@@ -125,6 +127,7 @@ def sign_in_failure_record(
                     **({} if lock.network else {"email": tried}),
                 },
             )
+    sign_in_failure_burst_check(request=request, user=target)
     return outcome.lock
 
 

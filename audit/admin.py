@@ -11,6 +11,21 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_filter = ["event", "tenant"]
     list_select_related = ["tenant"]
     search_fields = ["actor_label", "target_label", "ip"]
+    # Counting every event of a large log on each list page would be the slowest part of it.
+    show_full_result_count = False
+    fields = [
+        "created_at",
+        "event",
+        "tenant",
+        "actor_label",
+        "target_label",
+        "ip",
+        "user_agent",
+        "details",
+        "sequence",
+        "hash",
+    ]
+    readonly_fields = fields
 
     def has_add_permission(self, request) -> bool:
         return False

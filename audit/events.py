@@ -16,6 +16,7 @@ class AuditEventType(models.IntegerChoices):
     FAILURE_BURST = 106, "Burst of failed sign-ins"
     IP_LOCKED = 107, "Client IP locked"
     IP_UNLOCKED = 108, "Client IP unlocked"
+    SIGN_IN_REPORTED = 109, "Sign-in reported as not me"
 
     MFA_ENROLLED = 200, "MFA factor enrolled"
     MFA_REMOVED = 201, "MFA factor removed"
@@ -49,3 +50,6 @@ class AuditEventType(models.IntegerChoices):
     ROLE_DELETED = 604, "Role deleted"
 
     ADMIN_ACTION = 700, "Admin action"
+
+    AUDIT_EXPORTED = 800, "Audit trail exported"
+    AUDIT_RETENTION_APPLIED = 801, "Old audit events removed"

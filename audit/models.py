@@ -5,35 +5,137 @@ from audit.events import AuditEventType
 from teams.models import TenantQuerySet
 
 
+class AppendOnlyError(Exception):
+    """Audit events are written once and never changed or removed through the application."""
+
+
+class AuditEventQuerySet(TenantQuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("Audit events can't be changed.")
+
+    def bulk_update(self, objs, fields, batch_size=None):
+        raise AppendOnlyError("Audit events can't be changed.")
+
+    def delete(self):
+        raise AppendOnlyError(
+            "Audit events can't be deleted; only the retention task removes old ones."
+        )
+
+    delete.queryset_only = True
+
+
 class AuditEvent(models.Model):
-    """One security-relevant thing that happened, written once by `audit_event_record`."""
+    """One security-relevant thing that happened, written once by `audit_event_record`.
+
+    Each event is a link in its tenant's hash chain (platform events without a tenant form a
+    chain of their own): `sequence` is its place in the chain, `hash` covers its content and the
+    previous link's hash (see audit/chain.py). The ORM refuses to change or delete events; on
+    PostgreSQL a trigger refuses it in SQL too.
+    """
 
     tenant = models.ForeignKey(
         "teams.Tenant", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     event = models.PositiveSmallIntegerField(choices=AuditEventType.choices)
-    created_at = models.DateTimeField(db_index=True)
-    # The labels keep who it was readable after the person is deleted.
+    created_at = models.DateTimeField()
+    # No database constraint and no cascade: deleting a person must not rewrite their events.
+    # The id stays (ids are never reused) and the labels keep who it was readable.
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
     )
     actor_label = models.CharField(max_length=254, blank=True)
     target = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        null=True,
+        blank=True,
+        related_name="+",
     )
     target_label = models.CharField(max_length=254, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
     details = models.JSONField(default=dict, blank=True)
+    sequence = models.PositiveBigIntegerField(editable=False)
+    hash = models.CharField(max_length=64, editable=False)
 
-    objects = TenantQuerySet.as_manager()
+    objects = AuditEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "sequence"],
+                condition=models.Q(tenant__isnull=False),
+                name="audit_tenant_chain_sequence",
+            ),
+            models.UniqueConstraint(
+                fields=["sequence"],
+                condition=models.Q(tenant__isnull=True),
+                name="audit_platform_chain_sequence",
+            ),
+        ]
         indexes = [
-            models.Index(fields=["tenant", "-created_at"], name="audit_tenant_time"),
+            # The trail: newest first within a tenant, optionally narrowed by one filter.
+            models.Index(fields=["tenant", "-created_at", "-id"], name="audit_tenant_time"),
+            models.Index(
+                fields=["tenant", "actor", "-created_at", "-id"], name="audit_tenant_actor_time"
+            ),
+            models.Index(
+                fields=["tenant", "target", "-created_at", "-id"], name="audit_tenant_target_time"
+            ),
+            models.Index(fields=["tenant", "event", "-created_at"], name="audit_tenant_event_time"),
+            models.Index(fields=["tenant", "ip", "-created_at"], name="audit_tenant_ip_time"),
+            # A person's own sign-in history and the sign-in checks.
             models.Index(fields=["target", "event", "-created_at"], name="audit_target_event_time"),
+            # Operators read across tenants.
+            models.Index(fields=["-created_at", "-id"], name="audit_time"),
         ]
 
     def __str__(self) -> str:
         return f"{self.get_event_display()} at {self.created_at:%Y-%m-%d %H:%M:%S} UTC"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("Audit events can't be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError(
+            "Audit events can't be deleted; only the retention task removes old ones."
+        )
+
+
+class AuditChain(models.Model):
+    """The head of one hash chain: the lock writers queue on, and where the chain ends.
+
+    `key` is the tenant's id, or 0 for platform events. Writers lock this row before linking a
+    new event, so two writers never link to the same predecessor. `length` and `head_hash` are
+    kept by a database trigger on every insert into the events table (so recording stays at two
+    queries); verification checks them against the last event, which shows a truncated tail.
+
+    Retention removes the oldest events and leaves a checkpoint: the sequence and hash of the
+    last removed event, signed with the SECRET_KEY, where verification starts again.
+    """
+
+    key = models.PositiveBigIntegerField(primary_key=True)
+    tenant = models.OneToOneField(
+        "teams.Tenant", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    length = models.PositiveBigIntegerField(default=0)
+    head_hash = models.CharField(max_length=64)
+    checkpoint_sequence = models.PositiveBigIntegerField(default=0)
+    checkpoint_hash = models.CharField(max_length=64, blank=True)
+    checkpoint_signature = models.CharField(max_length=200, blank=True)
+    checkpoint_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["key"]
+
+    def __str__(self) -> str:
+        return f"Audit chain {self.key} ({self.length} events)"

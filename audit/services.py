@@ -1,18 +1,25 @@
+import calendar
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NamedTuple
 
-from django.core.serializers.json import DjangoJSONEncoder
+from django.core import signing
 from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from audit.client import client_ip, user_agent
+from audit.chain import GENESIS_HASH, chain_key, event_hash
+from audit.client import USER_AGENT_MAX_LENGTH, client_ip, user_agent
 from audit.events import AuditEventType
-from audit.models import AuditEvent
+from audit.models import AuditChain, AuditEvent
 from teams.models import Tenant
 
 CONTROL_CHARACTERS = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)}
+LABEL_MAX_LENGTH = AuditEvent._meta.get_field("actor_label").max_length
+# Large enough that bulk jobs of realistic size take one INSERT per chain.
+BULK_BATCH_SIZE = 50_000
 
 
 def escape_control_characters(value: Any) -> Any:
@@ -29,6 +36,88 @@ def escape_control_characters(value: Any) -> Any:
     return value
 
 
+@dataclass(frozen=True)
+class AuditEventSpec:
+    """One event for `audit_events_record_bulk`: the arguments of `audit_event_record`."""
+
+    event: AuditEventType
+    tenant: Tenant | None
+    actor: Any = None
+    target: Any = None
+    request: HttpRequest | None = None
+    details: dict[str, Any] | None = None
+
+
+def chain_lock(*, tenant_id: int | None) -> tuple[int, str]:
+    """Lock a chain's head row, creating it on first use; return its length and head hash.
+
+    The lock is held until the caller's transaction ends.
+    """
+    return chains_lock(tenant_ids=[tenant_id])[chain_key(tenant_id)]
+
+
+def chains_lock(*, tenant_ids: Iterable[int | None]) -> dict[int, tuple[int, str]]:
+    """Lock the head rows of several chains in one statement; return each one's length and head
+    hash by chain key.
+
+    One statement both creates and locks: `ON CONFLICT DO UPDATE` waits for a writer holding
+    a row and then returns the row as that writer committed it, so the next link is always
+    made to the true head, never to a stale one. Rows are taken in key order, so two writers
+    locking overlapping chains never wait for each other in a cycle.
+    """
+    heads = sorted({chain_key(tenant_id): tenant_id for tenant_id in tenant_ids}.items())
+    table = connection.ops.quote_name(AuditChain._meta.db_table)
+    values = ", ".join(["(%s, %s, 0, %s, 0, '', '')"] * len(heads))
+    params = [value for key, tenant_id in heads for value in (key, tenant_id, GENESIS_HASH)]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (key, tenant_id, length, head_hash, checkpoint_sequence, "  # noqa: S608 - names are ours
+            f"checkpoint_hash, checkpoint_signature) VALUES {values} "
+            f"ON CONFLICT (key) DO UPDATE SET length = {table}.length "
+            "RETURNING key, length, head_hash",
+            params,
+        )
+        return {key: (length, head_hash) for key, length, head_hash in cursor.fetchall()}
+
+
+def _user_or_none(user) -> Any:
+    return user if getattr(user, "is_authenticated", False) else None
+
+
+def _event_fields(
+    *,
+    spec: AuditEventSpec,
+    sequence: int,
+    previous_hash: str,
+    created_at: datetime,
+) -> dict[str, Any]:
+    """The stored columns of one event, its hash included."""
+    actor = _user_or_none(spec.actor)
+    target = spec.target
+    request = spec.request
+    fields = {
+        "tenant_id": spec.tenant.pk if spec.tenant else None,
+        "event": int(spec.event),
+        "created_at": created_at,
+        "actor_id": actor.pk if actor else None,
+        "actor_label": escape_control_characters(actor.email if actor else "")[:LABEL_MAX_LENGTH],
+        "target_id": target.pk if target else None,
+        "target_label": escape_control_characters(target.email if target else "")[
+            :LABEL_MAX_LENGTH
+        ],
+        "ip": client_ip(request) if request is not None else None,
+        "user_agent": (
+            escape_control_characters(user_agent(request))[:USER_AGENT_MAX_LENGTH]
+            if request is not None
+            else ""
+        ),
+        "details": escape_control_characters(spec.details or {}),
+        "sequence": sequence,
+    }
+    fields["hash"] = event_hash(previous_hash=previous_hash, **fields)
+    return fields
+
+
 def audit_event_record(
     *,
     event: AuditEventType,
@@ -42,94 +131,224 @@ def audit_event_record(
 
     `actor` is the person who acted (None for the system or an anonymous visitor), `target` the
     person acted upon. Callers pass no secrets in `details`: never a password, code or token.
+
+    The event joins the caller's transaction without a savepoint, so it commits or rolls back
+    with the change it describes, and if it can't be written the change fails too. It costs two
+    queries: locking the chain's head (which returns the previous hash) and the insert (a
+    trigger moves the head). The head stays locked until the caller's transaction ends, so
+    keep long work out of a transaction after recording.
     """
-    actor = actor if getattr(actor, "is_authenticated", False) else None
-    with transaction.atomic():
-        return AuditEvent.objects.create(
-            tenant=tenant,
-            event=event,
-            created_at=timezone.now(),
-            actor=actor,
-            actor_label=escape_control_characters(actor.email if actor else ""),
-            target=target,
-            target_label=escape_control_characters(target.email if target else ""),
-            ip=client_ip(request) if request is not None else None,
-            user_agent=escape_control_characters(user_agent(request)) if request else "",
-            details=escape_control_characters(details or {}),
-        )
-
-
-class AuditRow(NamedTuple):
-    """One event of a bulk write: the tenant, the person it is about, and what to say."""
-
-    tenant_id: int | None
-    target_id: int | None
-    target_label: str
-    details: dict[str, Any]
-
-
-def audit_events_record_many(*, event: AuditEventType, actor, rows: Iterable[AuditRow]) -> int:
-    """Record one event per row in one statement, for jobs that act on many people at once.
-
-    The bulk form of `audit_event_record`, with the same rules, for commands and beat tasks that
-    end thousands of sessions or accounts: no request (so no IP or user agent), one actor and
-    one time for all rows. Returns how many events were written.
-
-    The rows travel to the database as one JSON document that the INSERT reads as a table, so
-    100,000 events cost one statement and no model instances (on Postgres and SQLite; other
-    databases use `bulk_create`).
-    """
-    actor = actor if getattr(actor, "is_authenticated", False) else None
-    actor_label = escape_control_characters(actor.email if actor else "")
-    now = timezone.now()
-    payload = [
-        {
-            "tenant_id": row.tenant_id,
-            "target_id": row.target_id,
-            "target_label": escape_control_characters(row.target_label),
-            "details": escape_control_characters(row.details),
-        }
-        for row in rows
-    ]
-    if not payload:
-        return 0
-    with transaction.atomic():
-        if connection.vendor in BULK_INSERT_FROM_JSON:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    BULK_INSERT_FROM_JSON[connection.vendor],
-                    [
-                        int(event),
-                        connection.ops.adapt_datetimefield_value(now),
-                        actor.pk if actor else None,
-                        actor_label,
-                        json.dumps(payload, cls=DjangoJSONEncoder),
-                    ],
-                )
-        else:
-            AuditEvent.objects.bulk_create(
-                AuditEvent(
-                    event=event, created_at=now, actor=actor, actor_label=actor_label, **fields
-                )
-                for fields in payload
+    spec = AuditEventSpec(
+        event=event, tenant=tenant, actor=actor, target=target, request=request, details=details
+    )
+    with transaction.atomic(savepoint=False):
+        length, head_hash = chain_lock(tenant_id=spec.tenant.pk if spec.tenant else None)
+        record = AuditEvent(
+            **_event_fields(
+                spec=spec,
+                sequence=length + 1,
+                previous_hash=head_hash,
+                created_at=timezone.now(),
             )
-    return len(payload)
+        )
+        record.save(force_insert=True)
+    return record
 
 
-# The same INSERT per database: the columns of AuditEvent, filled from a JSON array of rows.
-BULK_INSERT_FROM_JSON = {
+def audit_events_record_bulk(
+    specs: Sequence[AuditEventSpec], *, batch_size: int = BULK_BATCH_SIZE
+) -> int:
+    """Record many events at once (say, 100,000 expired sessions), keeping every chain intact.
+
+    All of it happens in one transaction with the caller's change, with one time for every
+    event: one query locks every chain involved (in a fixed order, so bulk writers can't
+    deadlock each other), then one INSERT per `batch_size` events, whose rows travel as one
+    JSON document (on Postgres and SQLite) rather than as model instances.
+    Specs may carry `TenantRef` and `PersonRef` in place of model instances, so callers acting
+    on thousands of rows need not load them. Returns how many events were recorded.
+    """
+    by_chain: dict[int, list[AuditEventSpec]] = {}
+    tenant_ids = set()
+    for spec in specs:
+        tenant_id = spec.tenant.pk if spec.tenant else None
+        tenant_ids.add(tenant_id)
+        by_chain.setdefault(chain_key(tenant_id), []).append(spec)
+    if not by_chain:
+        return 0
+    created_at = timezone.now()
+    rows = []
+    with transaction.atomic(savepoint=False):
+        heads = chains_lock(tenant_ids=tenant_ids)
+        for key, chain_specs in by_chain.items():
+            length, previous_hash = heads[key]
+            for offset, spec in enumerate(chain_specs, start=1):
+                fields = _event_fields(
+                    spec=spec,
+                    sequence=length + offset,
+                    previous_hash=previous_hash,
+                    created_at=created_at,
+                )
+                previous_hash = fields["hash"]
+                rows.append(fields)
+        for start in range(0, len(rows), batch_size):
+            _events_insert(rows[start : start + batch_size], created_at=created_at)
+    return len(rows)
+
+
+class TenantRef(NamedTuple):
+    """A tenant by id, for bulk specs."""
+
+    pk: int
+
+
+class PersonRef(NamedTuple):
+    """A person by id and email, for bulk specs."""
+
+    pk: int
+    email: str
+
+
+# One INSERT per batch: the columns of AuditEvent, read from a JSON array of rows. Every row of
+# a batch shares `created_at`, passed once.
+INSERT_FROM_JSON = {
     "postgresql": (
         "INSERT INTO audit_auditevent (tenant_id, event, created_at, actor_id, actor_label, "
-        "target_id, target_label, ip, user_agent, details) "
-        "SELECT r.tenant_id, %s, %s, %s, %s, r.target_id, r.target_label, NULL, '', r.details "
-        "FROM jsonb_to_recordset(%s::jsonb) "
-        "AS r(tenant_id bigint, target_id bigint, target_label text, details jsonb)"
+        "target_id, target_label, ip, user_agent, details, sequence, hash) "
+        "SELECT r.tenant_id, r.event, %s, r.actor_id, r.actor_label, r.target_id, "
+        "r.target_label, r.ip, r.user_agent, r.details, r.sequence, r.hash "
+        "FROM jsonb_to_recordset(%s::jsonb) AS r(tenant_id bigint, event smallint, "
+        "actor_id bigint, actor_label text, target_id bigint, target_label text, ip inet, "
+        "user_agent text, details jsonb, sequence bigint, hash text)"
     ),
     "sqlite": (
         "INSERT INTO audit_auditevent (tenant_id, event, created_at, actor_id, actor_label, "
-        "target_id, target_label, ip, user_agent, details) "
-        "SELECT json_extract(value, '$.tenant_id'), %s, %s, %s, %s, "
-        "json_extract(value, '$.target_id'), json_extract(value, '$.target_label'), NULL, '', "
-        "json_extract(value, '$.details') FROM json_each(%s)"
+        "target_id, target_label, ip, user_agent, details, sequence, hash) "
+        "SELECT json_extract(value, '$.tenant_id'), json_extract(value, '$.event'), %s, "
+        "json_extract(value, '$.actor_id'), json_extract(value, '$.actor_label'), "
+        "json_extract(value, '$.target_id'), json_extract(value, '$.target_label'), "
+        "json_extract(value, '$.ip'), json_extract(value, '$.user_agent'), "
+        "json_extract(value, '$.details'), json_extract(value, '$.sequence'), "
+        "json_extract(value, '$.hash') FROM json_each(%s)"
     ),
 }
+
+
+def _events_insert(rows: list[dict[str, Any]], *, created_at: datetime) -> None:
+    if connection.vendor not in INSERT_FROM_JSON:
+        AuditEvent.objects.bulk_create(AuditEvent(**fields) for fields in rows)
+        return
+    document = json.dumps(
+        [{key: value for key, value in fields.items() if key != "created_at"} for fields in rows]
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            INSERT_FROM_JSON[connection.vendor],
+            [connection.ops.adapt_datetimefield_value(created_at), document],
+        )
+
+
+RETENTION_BATCH_SIZE = 50_000
+RETENTION_SETTING = "portcullis.audit_retention"
+CHECKPOINT_SALT = "audit.checkpoint"
+
+
+def months_before(moment: datetime, months: int) -> datetime | None:
+    """The same day and time `months` calendar months earlier (the month's last day if the
+    day doesn't exist then); None when that is before year 1."""
+    year, month_index = divmod(moment.year * 12 + moment.month - 1 - months, 12)
+    if year < 1:
+        return None
+    month = month_index + 1
+    day = min(moment.day, calendar.monthrange(year, month)[1])
+    return moment.replace(year=year, month=month, day=day)
+
+
+def checkpoint_signature(*, key: int, sequence: int, hash: str) -> str:
+    """A checkpoint signed with the SECRET_KEY: rows in the database alone can't forge one."""
+    return signing.Signer(salt=CHECKPOINT_SALT).sign(f"{key}:{sequence}:{hash}")
+
+
+def _events_remove(*, tenant_id: int, up_to_sequence: int) -> int:
+    """Delete a tenant's events up to a sequence: the one deletion the trigger lets through."""
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT set_config(%s, 'on', true)", [RETENTION_SETTING])
+        cursor.execute(
+            f"DELETE FROM {table} WHERE tenant_id = %s AND sequence <= %s",  # noqa: S608 - ours
+            [tenant_id, up_to_sequence],
+        )
+        removed = cursor.rowcount
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT set_config(%s, 'off', true)", [RETENTION_SETTING])
+    return removed
+
+
+def audit_retention_apply(*, tenant: Tenant, now: datetime | None = None) -> int:
+    """Remove a tenant's events older than its `audit_retention_months`; return how many.
+
+    The oldest events go first, in batches of one transaction each, so the chain always starts
+    at a checkpoint: the sequence and hash of the last removed event, signed with the
+    SECRET_KEY, from which `verify_audit_log` checks the rest. Events from the first one at or
+    after the cutoff onwards are all kept. One AUDIT_RETENTION_APPLIED event records the run.
+    """
+    if not tenant.audit_retention_months:
+        return 0
+    cutoff = months_before(now or timezone.now(), tenant.audit_retention_months)
+    if cutoff is None:
+        return 0
+    first_kept = (
+        AuditEvent.objects.for_tenant(tenant)
+        .filter(created_at__gte=cutoff)
+        .order_by("created_at", "id")
+        .values_list("sequence", flat=True)
+        .first()
+    )
+    if first_kept is None:
+        # Everything is old: remove up to today's end of the chain, not what arrives meanwhile.
+        chain = AuditChain.objects.filter(key=chain_key(tenant.pk)).first()
+        last_old = chain.length if chain else 0
+    else:
+        last_old = first_kept - 1
+    removed_total = 0
+    while True:
+        with transaction.atomic():
+            chain_lock(tenant_id=tenant.pk)
+            chain = AuditChain.objects.get(key=chain_key(tenant.pk))
+            up_to = min(last_old, chain.checkpoint_sequence + RETENTION_BATCH_SIZE)
+            if up_to <= chain.checkpoint_sequence:
+                return removed_total
+            last_removed_hash = (
+                AuditEvent.objects.for_tenant(tenant)
+                .filter(sequence=up_to)
+                .values_list("hash", flat=True)
+                .get()
+            )
+            removed_total += _events_remove(tenant_id=tenant.pk, up_to_sequence=up_to)
+            chain.checkpoint_sequence = up_to
+            chain.checkpoint_hash = last_removed_hash
+            chain.checkpoint_signature = checkpoint_signature(
+                key=chain.key, sequence=up_to, hash=last_removed_hash
+            )
+            chain.checkpoint_at = timezone.now()
+            chain.save(
+                update_fields=[
+                    "checkpoint_sequence",
+                    "checkpoint_hash",
+                    "checkpoint_signature",
+                    "checkpoint_at",
+                ]
+            )
+            if up_to == last_old:
+                audit_event_record(
+                    event=AuditEventType.AUDIT_RETENTION_APPLIED,
+                    actor=None,
+                    tenant=tenant,
+                    details={
+                        "removed": removed_total,
+                        "before": cutoff.isoformat(),
+                        "months": tenant.audit_retention_months,
+                        "checkpoint_sequence": up_to,
+                    },
+                )
+                return removed_total

@@ -270,6 +270,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "teams.tasks.apply_inactivity_policy",
         "schedule": crontab(hour=3, minute=17),
     },
+    "audit-retention": {"task": "audit.tasks.apply_audit_retention", "schedule": 24 * 60 * 60.0},
 }
 
 LOGGING = {

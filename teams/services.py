@@ -24,7 +24,13 @@ from accounts.outbox import mail_enqueue
 from audit.client import client_ip, user_agent
 from audit.events import AuditEventType
 from audit.models import AuditEvent
-from audit.services import AuditRow, audit_event_record, audit_events_record_many
+from audit.services import (
+    AuditEventSpec,
+    PersonRef,
+    TenantRef,
+    audit_event_record,
+    audit_events_record_bulk,
+)
 from teams import notices, scopes
 from teams.models import INACTIVITY_WARNING_DAYS, Role, Tenant, UserSession
 from teams.rules import (
@@ -698,13 +704,16 @@ def _sessions_expire_batch(*, now: datetime) -> dict[str, int]:
             counts[reason] += 1
         for note, pks in by_note.items():
             tracked_sessions_delete(UserSession.objects.filter(pk__in=pks), note=note)
-        audit_events_record_many(
-            event=AuditEventType.SESSION_EXPIRED,
-            actor=None,
-            rows=(
-                AuditRow(tenant_id, user_id, email, {"reason": reason, "ip": ip})
+        audit_events_record_bulk(
+            [
+                AuditEventSpec(
+                    event=AuditEventType.SESSION_EXPIRED,
+                    tenant=TenantRef(tenant_id) if tenant_id else None,
+                    target=PersonRef(user_id, email),
+                    details={"reason": reason, "ip": ip},
+                )
                 for _, tenant_id, user_id, email, ip, reason, _ in chosen
-            ),
+            ]
         )
     return counts
 
@@ -804,19 +813,20 @@ def stale_accounts_deactivate(
             tracked = UserSession.objects.filter(user__in=chosen.values("pk"))
             sessions_ended.update(user_id for user_id, _ in tracked_sessions_delete(tracked))
             chosen.update(is_active=False)
-            audit_events_record_many(
-                event=AuditEventType.PERSON_DEACTIVATED,
-                actor=None,
-                rows=(
-                    AuditRow(
-                        tenant_id,
-                        pk,
-                        email,
-                        {"reason": f"no sign-in for {days} days", "sessions": sessions_ended[pk]},
+            audit_events_record_bulk(
+                [
+                    AuditEventSpec(
+                        event=AuditEventType.PERSON_DEACTIVATED,
+                        tenant=TenantRef(tenant_id),
+                        target=PersonRef(pk, email),
+                        details={
+                            "reason": f"no sign-in for {days} days",
+                            "sessions": sessions_ended[pk],
+                        },
                     )
                     for pk, email, tenant_id, _, _ in candidates
                     if pk not in kept
-                ),
+                ]
             )
     tenants = Tenant.objects.in_bulk({tenant_id for _, _, tenant_id, _, _ in candidates})
     summaries: dict[int, StaleSummary] = {}
@@ -866,13 +876,16 @@ def inactivity_warnings_send(*, tenant: Tenant, now: datetime | None = None) -> 
                     "sign_in_url": sign_in_url,
                 },
             )
-        audit_events_record_many(
-            event=AuditEventType.INACTIVITY_WARNING_SENT,
-            actor=None,
-            rows=(
-                AuditRow(tenant.pk, pk, email, {"deactivate_on": deactivate_on.isoformat()})
+        audit_events_record_bulk(
+            [
+                AuditEventSpec(
+                    event=AuditEventType.INACTIVITY_WARNING_SENT,
+                    tenant=tenant,
+                    target=PersonRef(pk, email),
+                    details={"deactivate_on": deactivate_on.isoformat()},
+                )
                 for pk, email, _, _, _ in warned
-            ),
+            ]
         )
     return len(warned)
 

@@ -26,6 +26,16 @@ def chromium_path() -> str | None:
     return os.environ.get("CHROMIUM_PATH") or shutil.which("chromium")
 
 
+@pytest.fixture(autouse=True)
+def plain_static_files(settings):
+    """The live server answers /static/ from the finders, which know no hashed names: without
+    this the browser gets 404 for every stylesheet and script."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
 @pytest.fixture(scope="session")
 def browser():
     path = chromium_path()

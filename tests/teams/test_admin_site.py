@@ -6,7 +6,7 @@ import audit.services
 from accounts.models import OutboxMail, User
 from audit.events import AuditEventType
 from audit.models import AuditEvent
-from audit.services import AuditRow, audit_events_record_many
+from audit.services import AuditEventSpec, PersonRef, TenantRef, audit_events_record_bulk
 from teams import scopes
 from teams.models import UserSession
 from teams.services import role_create
@@ -133,11 +133,16 @@ def test_the_bulk_audit_writer_escapes_control_characters(
     tenant, technician, monkeypatch, one_statement
 ):
     if not one_statement:
-        monkeypatch.setattr(audit.services, "BULK_INSERT_FROM_JSON", {})
-    written = audit_events_record_many(
-        event=AuditEventType.PERSON_DEACTIVATED,
-        actor=None,
-        rows=[AuditRow(tenant.pk, technician.pk, "evil\n@example.com", {"why": "a\x1bb"})],
+        monkeypatch.setattr(audit.services, "INSERT_FROM_JSON", {})
+    written = audit_events_record_bulk(
+        [
+            AuditEventSpec(
+                event=AuditEventType.PERSON_DEACTIVATED,
+                tenant=TenantRef(tenant.pk),
+                target=PersonRef(technician.pk, "evil\n@example.com"),
+                details={"why": "a\x1bb"},
+            )
+        ]
     )
 
     assert written == 1
@@ -145,6 +150,4 @@ def test_the_bulk_audit_writer_escapes_control_characters(
     assert event.target_label == "evil\\x0a@example.com"
     assert event.details == {"why": "a\\x1bb"}
     assert (event.tenant, event.target, event.actor, event.ip) == (tenant, technician, None, None)
-    assert (
-        audit_events_record_many(event=AuditEventType.PERSON_DEACTIVATED, actor=None, rows=[]) == 0
-    )
+    assert audit_events_record_bulk([]) == 0

@@ -1,0 +1,227 @@
+"""Alerts on sign-ins: unusual successful ones, bursts of failures, and "this wasn't me".
+
+Each check is called with one line from the sign-in flow, inside its transaction, after the
+flow has recorded its own event.
+"""
+
+import math
+from datetime import timedelta
+
+from django.conf import settings
+from django.core import signing
+from django.db import transaction
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.outbox import mail_enqueue
+from audit.devices import device_from_user_agent, network_of
+from audit.events import AuditEventType
+from audit.models import AuditEvent
+from audit.services import audit_event_record, chain_lock
+from teams.models import Role, Tenant
+from teams.services import user_sessions_end
+
+UNUSUAL_LOOKBACK = timedelta(days=90)
+# Comparing against this many distinct (IP, browser) pairs is plenty for any real person.
+HISTORY_LIMIT = 1000
+REPORT_LINK_MAX_AGE = timedelta(days=7)
+REPORT_LINK_SALT = "audit.sign_in_report"
+# Who hears about a person's unusual sign-ins: those who run the tenant's security policy
+# (the built-in Owner role, and any custom role granted it).
+OWNER_SCOPE = "security:write"
+FAILURE_EVENTS = (AuditEventType.SIGN_IN_FAILED, AuditEventType.MFA_FAILED)
+
+
+class ReportLinkInvalid(Exception):
+    """A "this wasn't me" link that is forged, expired, or names an alert that doesn't exist."""
+
+
+def tenant_owners(*, tenant: Tenant | None, exclude: User | None = None) -> list[User]:
+    """The active people of a tenant whose role holds OWNER_SCOPE."""
+    if tenant is None:
+        return []
+    roles = Role.objects.for_tenant(tenant)
+    role_ids = [role.pk for role in roles if OWNER_SCOPE in role.scope_set]
+    owners = User.objects.for_tenant(tenant).filter(role__in=role_ids, is_active=True)
+    if exclude is not None:
+        owners = owners.exclude(pk=exclude.pk)
+    return list(owners.order_by("email"))
+
+
+def report_link_token(*, alert: AuditEvent) -> str:
+    return signing.TimestampSigner(salt=REPORT_LINK_SALT).sign(str(alert.pk))
+
+
+def report_link_url(*, alert: AuditEvent) -> str:
+    """The emailed "this wasn't me" address: from SITE_URL, never from the request's Host."""
+    path = reverse("audit:sign_in_report", kwargs={"token": report_link_token(alert=alert)})
+    return f"{settings.SITE_URL}{path}"
+
+
+def report_link_alert(*, token: str) -> AuditEvent:
+    """The unusual-sign-in alert a "this wasn't me" link names, if the link is genuine."""
+    try:
+        alert_id = signing.TimestampSigner(salt=REPORT_LINK_SALT).unsign(
+            token, max_age=REPORT_LINK_MAX_AGE
+        )
+    except signing.SignatureExpired as error:
+        raise ReportLinkInvalid("expired") from error
+    except signing.BadSignature as error:
+        raise ReportLinkInvalid("invalid") from error
+    alert = (
+        AuditEvent.objects.filter(pk=int(alert_id), event=AuditEventType.UNUSUAL_SIGN_IN)
+        .select_related("target", "tenant")
+        .first()
+    )
+    if alert is None or alert.target is None:
+        raise ReportLinkInvalid("invalid")
+    return alert
+
+
+def sign_in_already_reported(*, alert: AuditEvent) -> bool:
+    return AuditEvent.objects.filter(
+        target_id=alert.target_id, event=AuditEventType.SIGN_IN_REPORTED, details__alert=alert.pk
+    ).exists()
+
+
+def _mail_context(*, user: User, event: AuditEvent) -> dict:
+    return {
+        "person": user.get_full_name(),
+        "email": user.email,
+        "tenant": user.tenant.name if user.tenant else "",
+        "when": event.created_at,
+        "ip": event.ip or "unknown",
+        "device": str(device_from_user_agent(event.user_agent)),
+    }
+
+
+def sign_in_unusual_check(*, request: HttpRequest, user: User) -> AuditEvent | None:
+    """Flag the sign-in just recorded if both its device and its network are new to the person.
+
+    Call it right after the sign-in's SIGN_IN_SUCCEEDED event is recorded, in the same
+    transaction: the person's newest successful sign-in is the one checked. It is unusual when
+    neither its device (browser family and operating system) nor its network (/24 or /64) was
+    seen in their successful sign-ins of the last 90 days. A person's very first sign-in has
+    nothing to compare with and is not flagged; a first sign-in after 90 quiet days is.
+
+    An unusual sign-in records UNUSUAL_SIGN_IN and mails the person the time, IP and device
+    with a "this wasn't me" link; owners get a copy when the tenant asks for one.
+    """
+    with transaction.atomic():
+        sign_ins = AuditEvent.objects.filter(
+            target=user, event=AuditEventType.SIGN_IN_SUCCEEDED
+        ).order_by("-created_at", "-id")
+        current = sign_ins.first()
+        if current is None:
+            return None
+        earlier = sign_ins.exclude(pk=current.pk)
+        history = list(
+            earlier.filter(created_at__gte=current.created_at - UNUSUAL_LOOKBACK)
+            .order_by()
+            .values_list("ip", "user_agent")
+            .distinct()[:HISTORY_LIMIT]
+        )
+        if not history and not earlier.exists():
+            return None
+        device = device_from_user_agent(current.user_agent)
+        network = network_of(current.ip)
+        if any(
+            device_from_user_agent(agent).key == device.key or network_of(ip) == network
+            for ip, agent in history
+        ):
+            return None
+        alert = audit_event_record(
+            event=AuditEventType.UNUSUAL_SIGN_IN,
+            actor=None,
+            tenant=user.tenant,
+            target=user,
+            request=request,
+            details={"sign_in": current.pk, "device": str(device), "network": network},
+        )
+        context = _mail_context(user=user, event=current)
+        mail_enqueue(
+            to=user.email,
+            kind="unusual_sign_in",
+            context={**context, "report_url": report_link_url(alert=alert)},
+        )
+        if user.tenant and user.tenant.alert_owners_on_unusual_sign_in:
+            for owner in tenant_owners(tenant=user.tenant, exclude=user):
+                mail_enqueue(to=owner.email, kind="unusual_sign_in_owner", context=context)
+    return alert
+
+
+def sign_in_failure_burst_check(*, request: HttpRequest | None, user: User | None) -> None:
+    """Flag a burst of failed sign-ins against one account, once per lockout window.
+
+    A burst is at least half of LOCKOUT_FAILURES failures (either sign-in step) within
+    LOCKOUT_MINUTES. The chain's lock is taken first, so parallel failures flag it once.
+    The person is told, and owners get a copy when the tenant asks for one.
+    """
+    if user is None:
+        return
+    threshold = max(1, math.ceil(settings.LOCKOUT_FAILURES / 2))
+    with transaction.atomic():
+        chain_lock(tenant_id=user.tenant_id)
+        window_start = timezone.now() - timedelta(minutes=settings.LOCKOUT_MINUTES)
+        recent = AuditEvent.objects.filter(target=user, created_at__gte=window_start)
+        failures = recent.filter(event__in=FAILURE_EVENTS).count()
+        if failures < threshold or recent.filter(event=AuditEventType.FAILURE_BURST).exists():
+            return
+        burst = audit_event_record(
+            event=AuditEventType.FAILURE_BURST,
+            actor=None,
+            tenant=user.tenant,
+            target=user,
+            request=request,
+            details={"failures": failures, "minutes": settings.LOCKOUT_MINUTES},
+        )
+        if not user.is_active:
+            return
+        context = {**_mail_context(user=user, event=burst), "failures": failures}
+        context["minutes"] = settings.LOCKOUT_MINUTES
+        mail_enqueue(to=user.email, kind="failure_burst", context=context)
+        if user.tenant and user.tenant.alert_owners_on_unusual_sign_in:
+            for owner in tenant_owners(tenant=user.tenant, exclude=user):
+                mail_enqueue(to=owner.email, kind="failure_burst_owner", context=context)
+
+
+def sign_in_report(*, alert: AuditEvent, request: HttpRequest) -> bool:
+    """The person says an unusual sign-in wasn't them: lock the intruder out.
+
+    Ends all of the person's sessions, makes their password unusable so only the emailed
+    password reset lets anyone back in, records SIGN_IN_REPORTED and tells the owners. The
+    emailed link is the proof: the person may not be able to sign in any more. Returns False
+    when this alert was already reported (the link works once).
+    """
+    with transaction.atomic():
+        user = (
+            User.objects.select_for_update(of=("self",))
+            .select_related("tenant")
+            .get(pk=alert.target_id)
+        )
+        if sign_in_already_reported(alert=alert):
+            return False
+        ended = user_sessions_end(
+            user=user, actor=user, reason="sign-in reported as not me", request=request
+        )
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+        audit_event_record(
+            event=AuditEventType.SIGN_IN_REPORTED,
+            actor=user,
+            tenant=user.tenant,
+            target=user,
+            request=request,
+            details={
+                "alert": alert.pk,
+                "sign_in": alert.details.get("sign_in"),
+                "sessions_ended": ended,
+            },
+        )
+        sign_in = AuditEvent.objects.filter(pk=alert.details.get("sign_in")).first()
+        context = _mail_context(user=user, event=sign_in or alert)
+        for owner in tenant_owners(tenant=user.tenant, exclude=user):
+            mail_enqueue(to=owner.email, kind="sign_in_reported_owner", context=context)
+    return True

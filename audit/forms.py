@@ -1,0 +1,93 @@
+from django import forms
+from django.core.exceptions import ValidationError
+
+from accounts.models import User
+from audit.events import AuditEventType
+from audit.selectors import people_visible_to
+from teams.models import Tenant
+
+DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+class PersonChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: User) -> str:
+        if obj.full_name:
+            return f"{obj.full_name} <{obj.email}>"
+        return obj.email
+
+
+class TrailFilterForm(forms.Form):
+    """The trail's filters, read from the query string so a filtered view can be shared."""
+
+    error_messages = {
+        "dates_reversed": "The start date is after the end date.",
+    }
+
+    tenant = forms.ModelChoiceField(
+        queryset=Tenant.objects.none(),
+        required=False,
+        to_field_name="slug",
+        empty_label="All tenants",
+        error_messages={"invalid_choice": "Choose a tenant from the list."},
+    )
+    event = forms.TypedChoiceField(
+        label="Event",
+        choices=[("", "All events"), *AuditEventType.choices],
+        coerce=int,
+        required=False,
+        empty_value=None,
+        error_messages={"invalid_choice": "Choose an event type from the list."},
+    )
+    person = PersonChoiceField(
+        queryset=User.objects.none(),
+        required=False,
+        empty_label="Anyone",
+        help_text="Events they did or that were done to them.",
+        error_messages={"invalid_choice": "Choose a person from the list."},
+    )
+    ip = forms.GenericIPAddressField(
+        label="IP address",
+        required=False,
+        error_messages={"invalid": "Enter an IP address, like 203.0.113.7 or 2001:db8::1."},
+    )
+    since = forms.DateField(
+        label="From (UTC)",
+        required=False,
+        widget=DATE_INPUT,
+        error_messages={"invalid": "Enter the start date as YYYY-MM-DD."},
+    )
+    until = forms.DateField(
+        label="To (UTC)",
+        required=False,
+        widget=DATE_INPUT,
+        error_messages={"invalid": "Enter the end date as YYYY-MM-DD."},
+    )
+
+    def __init__(self, *args, viewer: User, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.viewer = viewer
+        if viewer.is_superuser:
+            self.fields["tenant"].queryset = Tenant.objects.order_by("name")
+        else:
+            del self.fields["tenant"]
+        tenant = self._chosen_tenant()
+        self.fields["person"].queryset = people_visible_to(viewer=viewer, tenant=tenant).order_by(
+            "email"
+        )
+
+    def _chosen_tenant(self) -> Tenant | None:
+        if "tenant" not in self.fields or not self.is_bound:
+            return None
+        slug = self.data.get("tenant")
+        return Tenant.objects.filter(slug=slug).first() if isinstance(slug, str) and slug else None
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        since, until = cleaned.get("since"), cleaned.get("until")
+        if since and until and since > until:
+            raise ValidationError(self.error_messages["dates_reversed"], code="dates_reversed")
+        return cleaned
+
+    def filters(self) -> dict:
+        """The cleaned filters as keyword arguments for `audit_trail`."""
+        return {key: value for key, value in self.cleaned_data.items() if value not in (None, "")}

@@ -1,0 +1,181 @@
+import csv
+import json
+from datetime import UTC
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods
+
+from audit.alerts import (
+    ReportLinkInvalid,
+    report_link_alert,
+    sign_in_already_reported,
+    sign_in_report,
+)
+from audit.devices import device_from_user_agent
+from audit.events import AuditEventType
+from audit.forms import TrailFilterForm
+from audit.selectors import (
+    CappedPaginator,
+    audit_trail,
+    audit_trail_page_source,
+    sign_in_rows,
+    sign_ins_for_user,
+)
+from audit.services import audit_event_record
+
+SIGN_INS_PER_PAGE = 25
+TRAIL_PER_PAGE = 50
+EXPORT_CHUNK_SIZE = 2000
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP: CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+EXPORT_COLUMNS = [
+    "time_utc",
+    "tenant",
+    "event",
+    "event_code",
+    "actor",
+    "target",
+    "ip",
+    "device",
+    "user_agent",
+    "details",
+    "sequence",
+    "hash",
+]
+
+
+def require_scope(request: HttpRequest, scope: str) -> None:
+    if not request.user.has_perm(scope):
+        raise PermissionDenied(f"You need the {scope} scope to see this page.")
+
+
+@never_cache
+@require_GET
+@login_required
+def sign_in_history(request: HttpRequest) -> HttpResponse:
+    paginator = CappedPaginator(sign_ins_for_user(user=request.user), SIGN_INS_PER_PAGE)
+    page = paginator.get_page(request.GET.get("page"))
+    rows = sign_in_rows(user=request.user, events=list(page.object_list))
+    return render(
+        request,
+        "audit/sign_in_history.html",
+        {"page": page, "paginator": paginator, "rows": rows},
+    )
+
+
+@never_cache
+@require_GET
+@login_required
+def trail(request: HttpRequest) -> HttpResponse:
+    require_scope(request, "audit:read")
+    form = TrailFilterForm(request.GET, viewer=request.user)
+    context = {"form": form, "can_export": request.user.has_perm("audit:export")}
+    if form.is_valid():
+        paginator = CappedPaginator(
+            audit_trail_page_source(viewer=request.user, **form.filters()), TRAIL_PER_PAGE
+        )
+        page = paginator.get_page(request.GET.get("page"))
+        events = list(page.object_list)
+        for event in events:
+            event.device = device_from_user_agent(event.user_agent)
+        context.update(page=page, paginator=paginator, events=events)
+    return render(request, "audit/trail.html", context)
+
+
+class _Echo:
+    """A file-like that hands back what csv.writer writes, so rows can be streamed."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_safe(value) -> str:
+    text = "" if value is None else str(value)
+    return f"'{text}" if text.startswith(FORMULA_PREFIXES) else text
+
+
+def _export_rows(events):
+    writer = csv.writer(_Echo())
+    yield writer.writerow(EXPORT_COLUMNS)
+    for event in events.iterator(chunk_size=EXPORT_CHUNK_SIZE):
+        yield writer.writerow(
+            [
+                csv_safe(value)
+                for value in (
+                    event.created_at.astimezone(UTC).isoformat(),
+                    event.tenant.slug if event.tenant else "",
+                    event.get_event_display(),
+                    event.event,
+                    event.actor_label,
+                    event.target_label,
+                    event.ip,
+                    device_from_user_agent(event.user_agent),
+                    event.user_agent,
+                    json.dumps(event.details, sort_keys=True, ensure_ascii=False),
+                    event.sequence,
+                    event.hash,
+                )
+            ]
+        )
+
+
+@never_cache
+@require_GET
+@login_required
+def export(request: HttpRequest) -> HttpResponse:
+    """The filtered trail as CSV, streamed row by row however long it is."""
+    require_scope(request, "audit:export")
+    form = TrailFilterForm(request.GET, viewer=request.user)
+    if not form.is_valid():
+        problems = "; ".join(message for errors in form.errors.values() for message in errors)
+        return HttpResponse(
+            f"Fix the filters: {problems}", status=400, content_type="text/plain; charset=utf-8"
+        )
+    filters = form.filters()
+    events = audit_trail(viewer=request.user, **filters)
+    audit_event_record(
+        event=AuditEventType.AUDIT_EXPORTED,
+        actor=request.user,
+        tenant=filters.get("tenant") or request.user.tenant,
+        request=request,
+        details={key: str(value) for key, value in request.GET.items() if key in form.fields},
+    )
+    tenant = filters.get("tenant") or request.user.tenant
+    filename = f"audit-{tenant.slug if tenant else 'all'}-{timezone.now():%Y%m%d-%H%M%S}.csv"
+    return StreamingHttpResponse(
+        _export_rows(events),
+        content_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def sign_in_report_view(request: HttpRequest, token: str) -> HttpResponse:
+    """ "This wasn't me": GET asks to confirm, POST locks the account. The link is the proof."""
+    try:
+        alert = report_link_alert(token=token)
+    except ReportLinkInvalid as error:
+        response = render(
+            request, "audit/report_invalid.html", {"expired": str(error) == "expired"}, status=400
+        )
+        response["Referrer-Policy"] = "no-referrer"
+        return response
+    context = {"alert": alert, "device": device_from_user_agent(alert.user_agent)}
+    if request.method == "POST":
+        done = sign_in_report(alert=alert, request=request)
+        template = "audit/report_done.html"
+        context["already"] = not done
+    elif sign_in_already_reported(alert=alert):
+        template = "audit/report_done.html"
+        context["already"] = True
+    else:
+        template = "audit/report_confirm.html"
+    response = render(request, template, context)
+    response["Referrer-Policy"] = "no-referrer"
+    return response

@@ -1,0 +1,228 @@
+"""Measure the audit log at scale on PostgreSQL: 1,000,000 events in one tenant.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/portcullis_bench \
+        .venv/bin/python scripts/audit_benchmark.py [--events 1000000]
+
+It makes a throwaway database (`test_<name of DATABASE_URL's database>`), migrates it, fills one
+tenant's chain through the bulk recording path (so the chain is valid), measures, and drops the
+database again, also when interrupted. See docs/audit.md for what it measures and the figures.
+"""
+
+import argparse
+import os
+import signal
+import statistics
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("SECRET_KEY", "benchmark-only-secret-key-not-for-production-0123456789")
+os.environ.setdefault("USE_TLS", "0")
+
+import django  # noqa: E402
+
+django.setup()
+
+import time_machine  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.test import Client, RequestFactory  # noqa: E402
+
+from audit.events import AuditEventType  # noqa: E402
+from audit.selectors import CappedPaginator, audit_trail_page_source  # noqa: E402
+from audit.services import (  # noqa: E402
+    AuditEventSpec,
+    audit_event_record,
+    audit_events_record_bulk,
+)
+from teams import scopes  # noqa: E402
+from teams.models import Role  # noqa: E402
+from teams.services import person_create, tenant_create  # noqa: E402
+
+PEOPLE = 50
+SPECS_PER_TRANSACTION = 10_000
+PAGE_RUNS = 25
+AGENTS = [
+    "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Version/17.5 Safari/605.1.15",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
+]
+EVENT_MIX = [
+    AuditEventType.SIGN_IN_SUCCEEDED,
+    AuditEventType.SIGN_IN_SUCCEEDED,
+    AuditEventType.SIGNED_OUT,
+    AuditEventType.SIGN_IN_FAILED,
+    AuditEventType.SESSION_EXPIRED,
+    AuditEventType.SESSION_REVOKED,
+    AuditEventType.MFA_VERIFIED,
+]
+START = datetime(2025, 1, 1, tzinfo=UTC)
+SPAN = timedelta(days=365)
+
+
+def median_ms(client: Client, path: str, runs: int = PAGE_RUNS) -> float:
+    timings = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        response = client.get(path)
+        timings.append((time.perf_counter() - began) * 1000)
+        assert response.status_code == 200, response.status_code
+    return statistics.median(timings)
+
+
+def median_sql_ms(source, runs: int = PAGE_RUNS) -> float:
+    """The trail's queries alone, without the view: the capped count and the first page."""
+    timings = []
+    for _ in range(runs):
+        began = time.perf_counter()
+        list(CappedPaginator(source, 50).page(1))
+        timings.append((time.perf_counter() - began) * 1000)
+    return statistics.median(timings)
+
+
+def fill(tenant, people, requests, total: int) -> float:
+    transactions = max(total // SPECS_PER_TRANSACTION, 1)
+    began = time.perf_counter()
+    made = 0
+    for number in range(transactions):
+        count = min(SPECS_PER_TRANSACTION, total - made)
+        specs = []
+        for index in range(count):
+            serial = made + index
+            person = people[serial % len(people)]
+            event = EVENT_MIX[serial % len(EVENT_MIX)]
+            actor = None if event == AuditEventType.SIGN_IN_FAILED else person
+            specs.append(
+                AuditEventSpec(
+                    event=event,
+                    tenant=tenant,
+                    actor=actor,
+                    target=person,
+                    request=requests[serial % len(requests)],
+                    details={"email": person.email} if actor is None else None,
+                )
+            )
+        with time_machine.travel(START + SPAN * number / transactions, tick=True):
+            audit_events_record_bulk(specs)
+        made += count
+        if number % 10 == 9:
+            rate = made / (time.perf_counter() - began)
+            print(f"  {made:>9,} events ({rate:,.0f}/s)", file=sys.stderr)
+    return made / (time.perf_counter() - began)
+
+
+def measure(total: int) -> dict:
+    tenant = tenant_create(name="Benchmark MSP", owner_email="owner@bench.example", actor=None)
+    owner = tenant.people.get()
+    technician_role = Role.objects.for_tenant(tenant).get(name=scopes.TECHNICIAN.name)
+    people = [
+        person_create(
+            tenant=tenant, email=f"tech{n}@bench.example", role=technician_role, actor=owner
+        )
+        for n in range(PEOPLE)
+    ]
+    factory = RequestFactory()
+    requests = [
+        factory.get("/", REMOTE_ADDR=f"198.51.{n % 7}.{n}", HTTP_USER_AGENT=AGENTS[n % 4])
+        for n in range(40)
+    ]
+    print(f"Filling one tenant with {total:,} events…", file=sys.stderr)
+    bulk_rate = fill(tenant, people, requests, total)
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE audit_auditevent")
+
+    single = 2000
+    began = time.perf_counter()
+    for _ in range(single):
+        with transaction.atomic():
+            audit_event_record(
+                event=AuditEventType.SIGN_IN_SUCCEEDED,
+                actor=people[0],
+                tenant=tenant,
+                target=people[0],
+                request=requests[0],
+            )
+    single_rate = single / (time.perf_counter() - began)
+
+    # Not setup_test_environment(): its template instrumentation would slow every page down.
+    client = Client(SERVER_NAME="localhost")
+    client.force_login(owner)
+    person = people[7]
+    week = START + SPAN / 2
+    results = {
+        "events": total,
+        "bulk_record_per_s": round(bulk_rate),
+        "single_record_per_s": round(single_rate),
+        "trail_first_page_ms": round(median_ms(client, "/audit/"), 1),
+        "trail_person_filter_ms": round(median_ms(client, f"/audit/?person={person.pk}"), 1),
+        "trail_date_filter_ms": round(
+            median_ms(
+                client,
+                f"/audit/?since={week:%Y-%m-%d}&until={week + timedelta(days=6):%Y-%m-%d}",
+            ),
+            1,
+        ),
+        "trail_person_and_date_ms": round(
+            median_ms(client, f"/audit/?person={person.pk}&since={week:%Y-%m-%d}"), 1
+        ),
+        "trail_event_filter_ms": round(
+            median_ms(client, f"/audit/?event={AuditEventType.SIGN_IN_FAILED.value}"), 1
+        ),
+    }
+
+    results["sql_person_filter_ms"] = round(
+        median_sql_ms(audit_trail_page_source(viewer=owner, person=person)), 1
+    )
+    results["sql_date_filter_ms"] = round(
+        median_sql_ms(
+            audit_trail_page_source(
+                viewer=owner, since=week.date(), until=(week + timedelta(days=6)).date()
+            )
+        ),
+        1,
+    )
+
+    began = time.perf_counter()
+    call_command("verify_audit_log", "--tenant", tenant.slug)
+    results["verify_s"] = round(time.perf_counter() - began, 1)
+
+    began = time.perf_counter()
+    response = client.get("/audit/export.csv")
+    rows = sum(chunk.count(b"\n") for chunk in response.streaming_content) - 1
+    elapsed = time.perf_counter() - began
+    results["export_rows"] = rows
+    results["export_rows_per_s"] = round(rows / elapsed)
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    arguments = parser.parse_args()
+    if connection.vendor != "postgresql":
+        parser.error("set DATABASE_URL to a PostgreSQL server: the figures are for PostgreSQL")
+    # Background jobs ignore SIGINT and SIGTERM would skip `finally`: both end the run cleanly.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    original_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    try:
+        results = measure(arguments.events)
+    finally:
+        connection.creation.destroy_test_db(original_name, verbosity=0)
+        print(f"Dropped the throwaway database test_{original_name}.", file=sys.stderr)
+    width = max(len(key) for key in results)
+    for key, value in results.items():
+        print(f"{key:<{width}}  {value:,}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

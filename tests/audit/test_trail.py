@@ -1,0 +1,293 @@
+import csv
+import io
+from datetime import UTC, datetime
+
+import pytest
+import time_machine
+from django.test import Client
+
+from audit.events import AuditEventType
+from audit.models import AuditEvent
+from audit.services import audit_event_record
+from teams import scopes
+from tests.audit.helpers import CHROME_WINDOWS, fail_sign_in, sign_in
+from tests.factories import OperatorFactory, UserFactory
+
+TRAIL = "/audit/"
+EXPORT = "/audit/export.csv"
+
+
+@pytest.fixture
+def owner_client(owner, password):
+    return sign_in(owner, password)
+
+
+@pytest.fixture
+def history(tenant, other_tenant, owner, technician, password):
+    """A few days of events in two tenants."""
+    with time_machine.travel(datetime(2026, 3, 1, 9, 0, tzinfo=UTC), tick=False):
+        sign_in(technician, password, ip="192.0.2.10")
+    with time_machine.travel(datetime(2026, 3, 2, 9, 0, tzinfo=UTC), tick=False):
+        fail_sign_in(technician.email, ip="198.51.100.5")
+    with time_machine.travel(datetime(2026, 3, 3, 9, 0, tzinfo=UTC), tick=False):
+        audit_event_record(
+            event=AuditEventType.PERSON_DEACTIVATED, actor=owner, tenant=tenant, target=technician
+        )
+    stranger = UserFactory(tenant=other_tenant, email="stranger@contoso.example")
+    with time_machine.travel(datetime(2026, 3, 2, 12, 0, tzinfo=UTC), tick=False):
+        sign_in(stranger, password, ip="192.0.2.10")
+    return stranger
+
+
+def rows_of(response) -> str:
+    return response.content.decode()
+
+
+def test_trail_needs_audit_read(client_signed_in, history):
+    assert client_signed_in.get(TRAIL).status_code == 403
+    assert client_signed_in.get(EXPORT).status_code == 403
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client, db):
+    for path in (TRAIL, EXPORT, "/audit/logins/"):
+        response = client.get(path)
+        assert response.status_code == 302
+        assert response.url.startswith("/accounts/login/")
+
+
+def test_trail_shows_only_the_tenants_own_events(owner_client, history, technician):
+    response = owner_client.get(TRAIL)
+
+    page = rows_of(response)
+    assert response.status_code == 200
+    assert "tech@northwind.example" in page
+    assert "Person deactivated" in page
+    assert "stranger@contoso.example" not in page
+
+
+def test_read_only_role_reads_but_cannot_export(tenant, history, password):
+    reader = UserFactory(tenant=tenant, builtin=scopes.READ_ONLY)
+    client = sign_in(reader, password)
+
+    assert client.get(TRAIL).status_code == 200
+    assert client.get(EXPORT).status_code == 403
+    assert "Download as CSV" not in rows_of(client.get(TRAIL))
+
+
+def test_filter_by_event_type(owner_client, history):
+    response = owner_client.get(TRAIL, {"event": AuditEventType.SIGN_IN_FAILED})
+
+    page = rows_of(response)
+    assert "Sign-in failed" in page
+    assert "Person deactivated</td>" not in page
+    assert "1 event," in page
+
+
+def test_filter_by_person_matches_actor_or_target(owner_client, history, owner, technician):
+    by_owner = rows_of(owner_client.get(TRAIL, {"person": owner.pk}))
+    about_technician = rows_of(owner_client.get(TRAIL, {"person": technician.pk}))
+
+    assert "Person deactivated</td>" in by_owner
+    assert "Sign-in failed</td>" not in by_owner
+    assert "Person deactivated</td>" in about_technician
+    assert "Sign-in failed</td>" in about_technician
+
+
+def test_filter_by_ip_and_dates(owner_client, history):
+    by_ip = rows_of(owner_client.get(TRAIL, {"ip": "198.51.100.5"}))
+    one_day = rows_of(owner_client.get(TRAIL, {"since": "2026-03-02", "until": "2026-03-02"}))
+
+    assert "Sign-in failed</td>" in by_ip
+    assert "Sign-in succeeded</td>" not in by_ip
+    assert "Sign-in failed</td>" in one_day
+    assert "Sign-in succeeded</td>" not in one_day
+    assert "Person deactivated</td>" not in one_day
+
+
+def test_filters_stay_in_the_page_links(owner_client, tenant, technician):
+    for _ in range(55):
+        audit_event_record(
+            event=AuditEventType.SIGNED_OUT, actor=technician, tenant=tenant, target=technician
+        )
+
+    page = rows_of(owner_client.get(TRAIL, {"event": AuditEventType.SIGNED_OUT}))
+
+    assert f'href="?event={AuditEventType.SIGNED_OUT.value}&amp;page=2"' in page
+    second = rows_of(owner_client.get(TRAIL, {"event": AuditEventType.SIGNED_OUT, "page": 2}))
+    assert second.count("Signed out</td>") == 5
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"event": "999"},
+        {"event": "sign-in"},
+        {"person": "abc"},
+        {"person": "99999999999999999999999"},
+        {"ip": "300.1.1.1"},
+        {"since": "yesterday"},
+        {"since": "2026-02-30"},
+        {"until": "99999-01-01"},
+        {"since": "2026-03-05", "until": "2026-03-01"},
+        {"tenant": "whatever"},
+        {"page": "99999999999999999999999999"},
+        {"page": "-1"},
+        {"page": "two"},
+        {"event": ["100", "101"], "ip": "\x00"},
+    ],
+)
+def test_bad_filters_get_a_message_never_a_crash(owner_client, history, query):
+    response = owner_client.get(TRAIL, query)
+
+    assert response.status_code == 200
+    export = owner_client.get(EXPORT, query)
+    assert export.status_code in (200, 400)
+
+
+def test_bad_filter_explains_itself(owner_client, history):
+    page = rows_of(owner_client.get(TRAIL, {"since": "2026-03-05", "until": "2026-03-01"}))
+
+    assert "The start date is after the end date." in page
+    assert "Fix the filters above" in page
+
+
+def test_extreme_dates_are_fine(owner_client, history):
+    response = owner_client.get(TRAIL, {"since": "0001-01-01", "until": "9999-12-31"})
+
+    assert "Sign-in failed</td>" in rows_of(response)
+
+
+def test_another_tenants_person_cannot_be_used_as_a_filter(owner_client, history):
+    response = owner_client.get(TRAIL, {"person": history.pk})
+
+    assert "Choose a person from the list." in rows_of(response)
+    assert "stranger@contoso.example" not in rows_of(response)
+    assert owner_client.get(EXPORT, {"person": history.pk}).status_code == 400
+
+
+def test_tenant_filter_is_for_operators_only(owner_client, history, other_tenant):
+    response = owner_client.get(TRAIL, {"tenant": other_tenant.slug})
+
+    assert "stranger@contoso.example" not in rows_of(response)
+
+
+def test_operators_read_every_tenant_and_can_narrow_to_one(history, password, other_tenant):
+    operator = OperatorFactory()
+    client = sign_in(operator, password)
+
+    everything = rows_of(client.get(TRAIL))
+    one = rows_of(client.get(TRAIL, {"tenant": other_tenant.slug}))
+
+    assert "stranger@contoso.example" in everything
+    assert "tech@northwind.example" in everything
+    assert "stranger@contoso.example" in one
+    assert "tech@northwind.example" not in one
+
+
+def export_rows(response) -> list[list[str]]:
+    body = b"".join(response.streaming_content).decode()
+    return list(csv.reader(io.StringIO(body)))
+
+
+def test_export_streams_the_filtered_rows(owner_client, history, owner):
+    response = owner_client.get(EXPORT, {"event": AuditEventType.SIGN_IN_FAILED})
+
+    assert response.status_code == 200
+    assert response.streaming
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"].startswith('attachment; filename="audit-northwind-it-')
+    rows = export_rows(response)
+    assert rows[0][:4] == ["time_utc", "tenant", "event", "event_code"]
+    assert [row[2] for row in rows[1:]] == ["Sign-in failed"]
+    assert rows[1][0] == "2026-03-02T09:00:00+00:00"
+    assert rows[1][7] == "Chrome on Windows"
+    exported = AuditEvent.objects.get(event=AuditEventType.AUDIT_EXPORTED)
+    assert exported.actor == owner
+    assert exported.tenant == owner.tenant
+    assert exported.details == {"event": str(AuditEventType.SIGN_IN_FAILED.value)}
+
+
+def test_export_never_includes_another_tenants_rows(owner_client, history):
+    rows = export_rows(owner_client.get(EXPORT))
+
+    assert all("contoso" not in cell for row in rows for cell in row)
+    assert len(rows) > 3
+
+
+def test_export_escapes_spreadsheet_formulas(owner_client, tenant):
+    for email in ["=1+2@example.com", "+1@example.com", "-2+3@example.com"]:
+        UserFactory(tenant=tenant, email=email)
+        Client().post(
+            "/accounts/login/",
+            {"username": email, "password": "wrong"},
+            HTTP_USER_AGENT="=cmd|' /C calc'!A0",
+        )
+    audit_event_record(
+        event=AuditEventType.ADMIN_ACTION,
+        actor=None,
+        tenant=tenant,
+        details={"note": "=1+2"},
+    )
+
+    rows = export_rows(owner_client.get(EXPORT))
+
+    assert {row[5] for row in rows[1:] if row[5]} >= {
+        "'=1+2@example.com",
+        "'+1@example.com",
+        "'-2+3@example.com",
+    }
+    assert "'=cmd|' /C calc'!A0" in {row[8] for row in rows[1:]}
+    assert all(
+        not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows for cell in row
+    )
+
+
+def test_csv_cells_starting_with_formula_characters_are_prefixed():
+    from audit.views import csv_safe
+
+    assert csv_safe("=1+2") == "'=1+2"
+    assert csv_safe("+1") == "'+1"
+    assert csv_safe("-1") == "'-1"
+    assert csv_safe("@x") == "'@x"
+    assert csv_safe("\tx") == "'\tx"
+    assert csv_safe("\rx") == "'\rx"
+    assert csv_safe("safe=1") == "safe=1"
+    assert csv_safe(None) == ""
+
+
+def test_sign_in_history_link_and_trail_link_in_the_navigation(owner_client, client_signed_in):
+    assert 'href="/audit/"' in rows_of(owner_client.get("/"))
+    assert 'href="/audit/logins/"' in rows_of(owner_client.get("/"))
+    assert 'href="/audit/"' not in rows_of(client_signed_in.get("/"))
+    assert 'href="/audit/logins/"' in rows_of(client_signed_in.get("/"))
+
+
+def test_trail_agent_in_words(owner_client, tenant, technician, password):
+    sign_in(technician, password, agent=CHROME_WINDOWS)
+
+    assert "Chrome on Windows" in rows_of(owner_client.get(TRAIL))
+
+
+def test_person_trail_pages_match_the_plain_or_query(tenant, owner, technician):
+    from audit.selectors import CappedPaginator, audit_trail, audit_trail_page_source
+
+    colleague = UserFactory(tenant=tenant)
+    pairs = [(owner, technician), (technician, technician), (technician, colleague)]
+    for number in range(40):
+        actor, target = pairs[number % 3]
+        audit_event_record(
+            event=AuditEventType.ADMIN_ACTION, actor=actor, tenant=tenant, target=target
+        )
+    audit_event_record(
+        event=AuditEventType.ADMIN_ACTION, actor=owner, tenant=tenant, target=colleague
+    )
+    expected = list(audit_trail(viewer=owner, person=technician).values_list("pk", flat=True))
+
+    source = audit_trail_page_source(viewer=owner, person=technician)
+    paginator = CappedPaginator(source, 7, cap=30)
+    seen = [event.pk for number in paginator.page_range for event in paginator.page(number)]
+
+    assert len(expected) == 40
+    assert paginator.capped
+    assert seen == expected[:30]
+    assert CappedPaginator(source, 7).count == 40

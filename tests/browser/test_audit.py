@@ -1,0 +1,68 @@
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.audit.helpers import FIREFOX_LINUX, sign_in
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+UTC_TITLE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$")
+
+
+def browser_sign_in(page, user, password) -> None:
+    page.goto("/accounts/login/")
+    page.get_by_label("Email").fill(user.email)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
+
+
+def test_unusual_sign_in_is_flagged_for_the_person_and_found_by_the_owner(
+    browser, live_server, settings, technician, owner, password
+):
+    settings.TRUSTED_PROXY_COUNT = 1
+    # Until now the technician has only used Firefox on Linux at the office.
+    sign_in(technician, password, ip="192.0.2.10", agent=FIREFOX_LINUX)
+    elsewhere = browser.new_context(
+        base_url=live_server.url, extra_http_headers={"X-Forwarded-For": "203.0.113.50"}
+    )
+    office = browser.new_context(
+        base_url=live_server.url,
+        extra_http_headers={"X-Forwarded-For": "192.0.2.20"},
+        locale="en-US",
+        timezone_id="Asia/Tokyo",
+    )
+    try:
+        page = elsewhere.new_page()
+        browser_sign_in(page, technician, password)
+        page.get_by_role("link", name="Sign-in history").click()
+
+        expect(page.get_by_role("heading", name="Your sign-in history")).to_be_visible()
+        flagged = page.locator("tr.row-flagged")
+        expect(flagged).to_have_count(1)
+        expect(flagged).to_contain_text("Unusual: new device and network")
+        expect(flagged).to_contain_text("203.0.113.50")
+        expect(page.get_by_text("Firefox on Linux")).to_be_visible()
+        expect(page.get_by_role("link", name="Audit trail")).to_have_count(0)
+
+        owner_page = office.new_page()
+        browser_sign_in(owner_page, owner, password)
+        owner_page.get_by_role("link", name="Audit trail").click()
+        owner_page.get_by_label("Event").select_option(label="Unusual sign-in")
+        owner_page.get_by_role("button", name="Filter").click()
+
+        expect(owner_page).to_have_url(
+            f"{live_server.url}/audit/?event=105&person=&ip=&since=&until="
+        )
+        rows = owner_page.locator("tbody tr")
+        expect(rows).to_have_count(1)
+        expect(rows).to_contain_text("Unusual sign-in")
+        expect(rows).to_contain_text(technician.email)
+        expect(rows).to_contain_text("203.0.113.0/24")
+        # The time is shown in the reader's own zone, with UTC on hover.
+        expect(rows.locator("time")).to_contain_text("GMT+9")
+        expect(rows.locator("time")).to_have_attribute("title", UTC_TITLE)
+    finally:
+        elsewhere.close()
+        office.close()
