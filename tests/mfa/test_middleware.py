@@ -17,8 +17,10 @@ from tests.factories import OperatorFactory
 from tests.mfa.helpers import SETUP, VERIFY, password_step, totp_code
 
 # What a half-signed-in session may reach; static files are checked separately.
-REACHABLE_WHILE_SECOND_STEP_DUE = {"/mfa/verify/", "/accounts/logout/", "/healthz"}
+HELP_PAGES = {"/help/", "/help/x/", "/recovery/", "/recovery/sent/"}
+REACHABLE_WHILE_SECOND_STEP_DUE = {"/mfa/verify/", "/accounts/logout/", "/healthz", *HELP_PAGES}
 REACHABLE_WHILE_ENROLMENT_DUE = {
+    *HELP_PAGES,
     "/mfa/totp/setup/",
     "/mfa/confirm-password/",
     "/accounts/logout/",

@@ -19,6 +19,7 @@ from django.urls import URLPattern, URLResolver
 
 from accounts.models import User
 from audit.models import AuditEvent
+from support.models import RecoveryRequest
 from teams import scopes
 from teams.models import Role, Tenant, UserSession
 from teams.services import role_create
@@ -35,6 +36,7 @@ def tenant_a_rows(model, tenant) -> set:
         Tenant: Tenant.objects.filter(pk=tenant.pk),
         UserSession: UserSession.objects.filter(user__tenant=tenant),
         AuditEvent: AuditEvent.objects.filter(tenant=tenant),
+        RecoveryRequest: RecoveryRequest.objects.filter(tenant=tenant),
         AccessAttempt: AccessAttempt.objects.filter(
             username__in=User.objects.filter(tenant=tenant).values("email")
         ),
@@ -59,6 +61,13 @@ def world(tenant, other_tenant, owner, technician, other_owner, sign_in, passwor
     for email, ip in (("tech@contoso.example", "203.0.113.99"), (technician.email, "198.51.100.7")):
         Client().post(
             "/accounts/login/", {"username": email, "password": "not-it-at-all"}, REMOTE_ADDR=ip
+        )
+    for email, ip, note in (
+        ("tech@contoso.example", "203.0.113.99", "Contoso Secret Role"),
+        (technician.email, "198.51.100.7", "Lost my phone"),
+    ):
+        Client().post(
+            "/recovery/", {"email": email, "reason": "locked_out", "note": note}, REMOTE_ADDR=ip
         )
     sign_in(other_owner, REMOTE_ADDR="203.0.113.99")
     sign_in(technician, REMOTE_ADDR="198.51.100.7")
