@@ -272,6 +272,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=17),
     },
     "audit-retention": {"task": "audit.tasks.apply_audit_retention", "schedule": 24 * 60 * 60.0},
+    "sweep-recovery-attempts": {"task": "support.tasks.sweep_recovery_attempts", "schedule": 60.0},
     "expire-recovery-requests": {
         "task": "support.tasks.expire_recovery_requests",
         "schedule": 3600.0,

@@ -41,12 +41,6 @@ class RecoveryRequestForm(forms.Form):
         error_messages={"max_length": "Keep the note under %(limit_value)d characters."},
     )
 
-    def clean_note(self) -> str:
-        note = self.cleaned_data["note"]
-        if "\x00" in note:
-            raise forms.ValidationError("The note contains characters we can't store.", code="nul")
-        return note.strip()
-
 
 class RecoveryResolveForm(forms.Form):
     action = forms.ChoiceField(

@@ -64,19 +64,27 @@ class RecoveryRequest(models.Model):
 
 
 class RecoveryAttempt(models.Model):
-    """Every submission of the recovery form, real email or not: what the rate limits count.
+    """Every submission of the recovery form, real email or not, kept until a task looks it up.
 
-    Counted in the database so the limit holds across processes and with Redis down.
+    The page answers the same, at the same speed, whatever the email: whether it names an
+    account is only looked up later, in `support.tasks` (the sweep picks up attempts whose task
+    never ran). These rows are also what the rate limits count, in the database, so the limits
+    hold across processes and with Redis down. Kept two days: they hold emails typed by anyone.
     """
 
     email = models.CharField(max_length=254)
+    reason = models.CharField(max_length=20, choices=RecoveryRequest.Reason.choices)
+    note = models.TextField(blank=True, max_length=1000)
     ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    processed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [
             models.Index(fields=["email", "created_at"], name="recovery_attempt_email"),
             models.Index(fields=["ip", "created_at"], name="recovery_attempt_ip"),
+            models.Index(fields=["processed_at", "created_at"], name="recovery_attempt_pending"),
         ]
 
     def __str__(self) -> str:

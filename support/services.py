@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from accounts.dblock import hold_lock
 from accounts.models import User, normalize_email
-from accounts.outbox import mail_enqueue
+from accounts.outbox import mail_enqueue, task_queue_on_commit
 from accounts.services import lockout_unlock, password_reset_link_send
 from audit.client import client_ip, user_agent
 from audit.events import AuditEventType
@@ -49,15 +49,15 @@ def _notice(*, to: str, subject: str, message: str) -> None:
 
 def recovery_request_submit(
     *, request: HttpRequest, email: str, reason: str, note: str = ""
-) -> RecoveryRequest | None:
-    """Take a "Can't sign in?" request; the page answers the same whatever happens here.
+) -> None:
+    """Take a "Can't sign in?" request the same way, at the same speed, whatever the email.
 
-    Every submission is counted (per email and per client IP, in the database, so the limits
-    hold across processes); beyond a limit nothing more is recorded or mailed. A request is
-    recorded only for a real, active account of a tenant, and that tenant's people who can
-    reset factors or unlock are mailed. One person has at most one open request: asking again
-    adds nothing new for the owners to handle.
+    Every submission is counted per email and per client IP in the database; beyond a limit it
+    is dropped here and the page says the same. Whether the email names an account is looked
+    up later, in a task (`recovery_attempt_process`).
     """
+    from support.tasks import process_recovery_attempt  # support.tasks imports us
+
     email_key = normalize_email(email)[:EMAIL_LABEL_MAX_LENGTH]
     ip = client_ip(request)
     now = timezone.now()
@@ -75,40 +75,72 @@ def recovery_request_submit(
             RecoveryAttempt.objects.filter(ip=ip, created_at__gte=now - RECOVERY_IP_WINDOW).count()
             >= settings.RECOVERY_LIMIT_PER_IP
         )
-        RecoveryAttempt.objects.create(email=email_key, ip=ip, created_at=now)
-        if over_email or over_ip:
-            logger.info("Recovery request dropped: %s limit", "email" if over_email else "IP")
-            return None
-        person = (
-            User.objects.select_related("tenant")
-            .filter(email=email_key, is_active=True, tenant__isnull=False)
-            .first()
-        )
-        if person is None:
-            return None
-        if RecoveryRequest.objects.open().filter(person=person).exists():
-            return None
-        recovery = RecoveryRequest.objects.create(
-            tenant=person.tenant,
-            person=person,
+        attempt = RecoveryAttempt.objects.create(
+            email=email_key,
             reason=reason,
             note=note,
             ip=ip,
             user_agent=user_agent(request),
             created_at=now,
+            processed_at=now if (over_email or over_ip) else None,
+        )
+        if over_email or over_ip:
+            logger.info("Recovery request dropped: %s limit", "email" if over_email else "IP")
+            return
+        task_queue_on_commit(process_recovery_attempt, attempt.pk)
+
+
+def _request_as_recorded(attempt: RecoveryAttempt) -> HttpRequest:
+    """A stand-in for the page request, so the event recorded later names that client."""
+    stand_in = HttpRequest()
+    stand_in.META = {"REMOTE_ADDR": attempt.ip or "", "HTTP_USER_AGENT": attempt.user_agent}
+    return stand_in
+
+
+def recovery_attempt_process(*, attempt_id: int) -> RecoveryRequest | None:
+    """Turn a form submission into a recovery request if its email names a real, active
+    account of a tenant, and mail that tenant's people who can reset factors or unlock.
+
+    Each attempt is processed once (another worker or the sweep may hold it). One person has at
+    most one open request: asking again adds nothing new for the owners to handle.
+    """
+    with transaction.atomic():
+        attempt = (
+            RecoveryAttempt.objects.select_for_update(skip_locked=True)
+            .filter(pk=attempt_id, processed_at__isnull=True)
+            .first()
+        )
+        if attempt is None:
+            return None
+        attempt.processed_at = timezone.now()
+        attempt.save(update_fields=["processed_at"])
+        person = (
+            User.objects.select_for_update(of=("self",))
+            .select_related("tenant")
+            .filter(email=attempt.email, is_active=True, tenant__isnull=False)
+            .first()
+        )
+        if person is None or RecoveryRequest.objects.open().filter(person=person).exists():
+            return None
+        recovery = RecoveryRequest.objects.create(
+            tenant=person.tenant,
+            person=person,
+            reason=attempt.reason,
+            note=attempt.note,
+            ip=attempt.ip,
+            user_agent=attempt.user_agent,
+            created_at=attempt.created_at,
         )
         audit_event_record(
             event=AuditEventType.RECOVERY_REQUESTED,
             actor=None,
             tenant=person.tenant,
             target=person,
-            request=request,
-            details={"reason": reason, "request": recovery.pk},
+            request=_request_as_recorded(attempt),
+            details={"reason": attempt.reason, "request": recovery.pk},
         )
         link = _site_link("support:recovery_detail", recovery.pk)
-        for handler in recovery_handlers_for_tenant(tenant=person.tenant):
-            if handler.pk == person.pk:
-                continue
+        for handler in recovery_handlers_for_tenant(tenant=person.tenant).exclude(pk=person.pk):
             _notice(
                 to=handler.email,
                 subject=f"{person.get_full_name()} can't sign in to Portcullis",
@@ -123,6 +155,14 @@ def recovery_request_submit(
                 ),
             )
     return recovery
+
+
+def recovery_attempts_due_ids() -> list[int]:
+    return list(
+        RecoveryAttempt.objects.filter(processed_at__isnull=True)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:500]
+    )
 
 
 OUTCOME_MESSAGES = {
@@ -243,7 +283,9 @@ def recovery_requests_expire(*, now: datetime | None = None) -> int:
                 details={"request": recovery.pk},
             )
             expired += 1
-        RecoveryAttempt.objects.filter(created_at__lt=now - RECOVERY_ATTEMPT_KEEP).delete()
+        RecoveryAttempt.objects.filter(
+            created_at__lt=now - RECOVERY_ATTEMPT_KEEP, processed_at__isnull=False
+        ).delete()
     return expired
 
 

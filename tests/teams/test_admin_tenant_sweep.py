@@ -47,7 +47,16 @@ def tenant_a_rows(model, tenant) -> set:
 
 
 @pytest.fixture
-def world(tenant, other_tenant, owner, technician, other_owner, sign_in, password):
+def world(
+    tenant,
+    other_tenant,
+    owner,
+    technician,
+    other_owner,
+    sign_in,
+    password,
+    django_capture_on_commit_callbacks,
+):
     """Two tenants with people, a custom role, sessions and audit events each, and an operator."""
     UserFactory(tenant=other_tenant, email="tech@contoso.example", full_name="Carl Contoso")
     role_create(
@@ -66,9 +75,10 @@ def world(tenant, other_tenant, owner, technician, other_owner, sign_in, passwor
         ("tech@contoso.example", "203.0.113.99", "Contoso Secret Role"),
         (technician.email, "198.51.100.7", "Lost my phone"),
     ):
-        Client().post(
-            "/recovery/", {"email": email, "reason": "locked_out", "note": note}, REMOTE_ADDR=ip
-        )
+        with django_capture_on_commit_callbacks(execute=True):
+            Client().post(
+                "/recovery/", {"email": email, "reason": "locked_out", "note": note}, REMOTE_ADDR=ip
+            )
     sign_in(other_owner, REMOTE_ADDR="203.0.113.99")
     sign_in(technician, REMOTE_ADDR="198.51.100.7")
     sign_in(OperatorFactory(email="root@platform.example"), REMOTE_ADDR="203.0.113.99")
