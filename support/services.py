@@ -26,6 +26,7 @@ from support.selectors import (
 )
 from teams.models import Tenant
 from teams.rules import refuse_above, refuse_other_tenant
+from teams.selectors import owners_for_tenant
 from teams.services import person_deactivate, user_sessions_end
 
 logger = logging.getLogger(__name__)
@@ -409,8 +410,6 @@ def _summary_message(*, tenant: Tenant, rows: list[AccessReviewRow]) -> str:
 
 def access_review_summaries_send() -> int:
     """The monthly reminder: mail each tenant's owners a summary of who has access."""
-    from teams.selectors import owners_for_tenant
-
     sent = 0
     for tenant in Tenant.objects.order_by("pk"):
         owners = list(owners_for_tenant(tenant=tenant))

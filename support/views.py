@@ -8,6 +8,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
+from accounts.selectors import unlock_contact_for_tenant
 from accounts.views import remembered_contact
 from support.forms import (
     AccessReviewFilterForm,
@@ -36,8 +37,6 @@ from teams.models import Role
 def _help_context(request: HttpRequest) -> dict:
     contact = None
     if request.user.is_authenticated and request.user.tenant_id:
-        from accounts.selectors import unlock_contact_for_tenant
-
         contact = unlock_contact_for_tenant(tenant=request.user.tenant, exclude=request.user)
     return {
         "guides": GUIDES,

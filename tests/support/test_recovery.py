@@ -162,7 +162,20 @@ def test_another_tenants_request_is_a_404(sign_in, other_owner, open_request):
 
 
 def test_missing_request_is_a_404(sign_in, owner):
-    assert sign_in(owner).get("/recovery/requests/999999/").status_code == 404
+    browser = sign_in(owner)
+
+    assert browser.get("/recovery/requests/999999/").status_code == 404
+    assert browser.get("/recovery/requests/99999999999999999999999/").status_code == 404
+    assert browser.post("/recovery/requests/99999999999999999999999/").status_code == 404
+
+
+def test_operators_without_a_tenant_get_a_refusal_not_an_error(client):
+    from tests.factories import OperatorFactory
+
+    operator = OperatorFactory()
+    client.force_login(operator)
+    for path in ("/recovery/requests/", "/recovery/requests/1/", "/access-review/"):
+        assert client.get(path).status_code in (302, 403)
 
 
 def _handle(sign_in, owner, recovery, action, capture):
