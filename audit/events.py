@@ -17,6 +17,10 @@ class AuditEventType(models.IntegerChoices):
     IP_LOCKED = 107, "Client IP locked"
     IP_UNLOCKED = 108, "Client IP unlocked"
     SIGN_IN_REPORTED = 109, "Sign-in reported as not me"
+    RECOVERY_REQUESTED = 110, "Account recovery requested"
+    RECOVERY_RESOLVED = 111, "Account recovery request resolved"
+    RECOVERY_DECLINED = 112, "Account recovery request declined"
+    RECOVERY_EXPIRED = 113, "Account recovery request expired"
 
     MFA_ENROLLED = 200, "MFA factor enrolled"
     MFA_REMOVED = 201, "MFA factor removed"
@@ -31,6 +35,7 @@ class AuditEventType(models.IntegerChoices):
     PASSWORD_RESET_COMPLETED = 301, "Password reset completed"
     PASSWORD_CHANGED = 302, "Password changed"
     PASSWORD_SET = 303, "First password set"
+    PASSWORD_CHANGE_REQUIRED = 304, "New password required at next sign-in"
 
     SESSION_STARTED = 400, "Session started"
     SESSION_EXPIRED = 401, "Session expired"
@@ -42,6 +47,7 @@ class AuditEventType(models.IntegerChoices):
     ROLE_CHANGED = 503, "Person's role changed"
     PERSON_EDITED = 504, "Person's details changed"
     INACTIVITY_WARNING_SENT = 505, "Warned of deactivation for inactivity"
+    ACCESS_REVIEW_COMPLETED = 506, "Access review completed"
 
     ROLE_CREATED = 600, "Role created"
     ROLE_EDITED = 601, "Role edited"

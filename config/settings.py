@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "teams",
     "mfa",
     "audit",
+    "support",
 ]
 
 MIDDLEWARE = [
@@ -271,7 +272,23 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=17),
     },
     "audit-retention": {"task": "audit.tasks.apply_audit_retention", "schedule": 24 * 60 * 60.0},
+    "sweep-recovery-attempts": {"task": "support.tasks.sweep_recovery_attempts", "schedule": 60.0},
+    "expire-recovery-requests": {
+        "task": "support.tasks.expire_recovery_requests",
+        "schedule": 3600.0,
+    },
+    "access-review-summaries": {
+        "task": "support.tasks.send_access_review_summaries",
+        "schedule": crontab(day_of_month=1, hour=6, minute=0),
+    },
 }
+
+# Account recovery requests ("Can't sign in?") and access reviews: see support/.
+RECOVERY_LIMIT_PER_EMAIL = env.int("RECOVERY_LIMIT_PER_EMAIL", default=3)
+RECOVERY_LIMIT_PER_IP = env.int("RECOVERY_LIMIT_PER_IP", default=10)
+RECOVERY_REQUEST_DAYS = 7
+ACCESS_REVIEW_MAX_SESSIONS = env.int("ACCESS_REVIEW_MAX_SESSIONS", default=3)
+ACCESS_REVIEW_STALE_DAYS = 30
 
 LOGGING = {
     "version": 1,

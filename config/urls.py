@@ -13,5 +13,6 @@ urlpatterns = [
     path("mfa/", include("mfa.urls")),
     path("audit/", include("audit.urls")),
     path("admin/", admin.site.urls),
+    path("", include("support.urls")),
     path("healthz", healthz, name="healthz"),
 ]

@@ -10,9 +10,13 @@ from mfa.selectors import SignInStage, sign_in_stage
 # The only views a session may reach while its sign-in is incomplete. Everything else, the admin
 # included, answers with a redirect to the step that is due. Static files are served by
 # whitenoise before any of this runs; the prefix is here for servers without it.
-ALLOWED_WHILE_SECOND_STEP_DUE = frozenset({"mfa:verify", "accounts:logout", "healthz"})
-ALLOWED_WHILE_ENROLMENT_DUE = frozenset(
-    {"mfa:totp-setup", "mfa:reauthenticate", "accounts:logout", "healthz"}
+# The help center and "Can't sign in?" are for exactly the people stuck at a step.
+HELP_VIEWS = frozenset(
+    {"support:help", "support:guide", "support:recovery", "support:recovery_sent"}
+)
+ALLOWED_WHILE_SECOND_STEP_DUE = frozenset({"mfa:verify", "accounts:logout", "healthz"}) | HELP_VIEWS
+ALLOWED_WHILE_ENROLMENT_DUE = (
+    frozenset({"mfa:totp-setup", "mfa:reauthenticate", "accounts:logout", "healthz"}) | HELP_VIEWS
 )
 STEP_URL_NAMES = {
     SignInStage.SECOND_STEP_DUE: "mfa:verify",

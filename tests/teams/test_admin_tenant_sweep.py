@@ -19,6 +19,7 @@ from django.urls import URLPattern, URLResolver
 
 from accounts.models import User
 from audit.models import AuditEvent
+from support.models import RecoveryRequest
 from teams import scopes
 from teams.models import Role, Tenant, UserSession
 from teams.services import role_create
@@ -35,6 +36,7 @@ def tenant_a_rows(model, tenant) -> set:
         Tenant: Tenant.objects.filter(pk=tenant.pk),
         UserSession: UserSession.objects.filter(user__tenant=tenant),
         AuditEvent: AuditEvent.objects.filter(tenant=tenant),
+        RecoveryRequest: RecoveryRequest.objects.filter(tenant=tenant),
         AccessAttempt: AccessAttempt.objects.filter(
             username__in=User.objects.filter(tenant=tenant).values("email")
         ),
@@ -45,7 +47,16 @@ def tenant_a_rows(model, tenant) -> set:
 
 
 @pytest.fixture
-def world(tenant, other_tenant, owner, technician, other_owner, sign_in, password):
+def world(
+    tenant,
+    other_tenant,
+    owner,
+    technician,
+    other_owner,
+    sign_in,
+    password,
+    django_capture_on_commit_callbacks,
+):
     """Two tenants with people, a custom role, sessions and audit events each, and an operator."""
     UserFactory(tenant=other_tenant, email="tech@contoso.example", full_name="Carl Contoso")
     role_create(
@@ -60,6 +71,14 @@ def world(tenant, other_tenant, owner, technician, other_owner, sign_in, passwor
         Client().post(
             "/accounts/login/", {"username": email, "password": "not-it-at-all"}, REMOTE_ADDR=ip
         )
+    for email, ip, note in (
+        ("tech@contoso.example", "203.0.113.99", "Contoso Secret Role"),
+        (technician.email, "198.51.100.7", "Lost my phone"),
+    ):
+        with django_capture_on_commit_callbacks(execute=True):
+            Client().post(
+                "/recovery/", {"email": email, "reason": "locked_out", "note": note}, REMOTE_ADDR=ip
+            )
     sign_in(other_owner, REMOTE_ADDR="203.0.113.99")
     sign_in(technician, REMOTE_ADDR="198.51.100.7")
     sign_in(OperatorFactory(email="root@platform.example"), REMOTE_ADDR="203.0.113.99")

@@ -1,0 +1,65 @@
+"""The help center's guides: one plain template each, in the order the index lists them."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Guide:
+    slug: str
+    title: str
+    summary: str
+
+    @property
+    def template(self) -> str:
+        return f"support/guides/{self.slug.replace('-', '_')}.html"
+
+
+GUIDES: tuple[Guide, ...] = (
+    Guide(
+        "signing-in-safely",
+        "Signing in safely",
+        "Check the address and the padlock; be careful on public Wi-Fi and shared computers.",
+    ),
+    Guide(
+        "two-factor-setup",
+        "Setting up two-factor authentication",
+        "Step by step, with the authenticator apps we recommend.",
+    ),
+    Guide(
+        "backup-codes",
+        "Backup codes",
+        "What they are for, where to keep them, and what to do when they run out.",
+    ),
+    Guide(
+        "codes-not-working",
+        "When codes don't work",
+        "Phone clock on automatic, the right time zone, restart the app.",
+    ),
+    Guide(
+        "forgotten-password",
+        "Forgotten password",
+        "Get a link by email and choose a new password.",
+    ),
+    Guide(
+        "lockouts",
+        "Locked out after failed sign-ins",
+        "Why sign-in pauses, how long for, and how to get back in sooner.",
+    ),
+    Guide(
+        "passwords",
+        "Strong, unique passwords and password managers",
+        "Long passphrases, one per site, kept in a password manager.",
+    ),
+    Guide(
+        "phishing",
+        "Recognising phishing",
+        "We never ask for your password by email. Hover before you click.",
+    ),
+    Guide(
+        "contact",
+        "Who to contact",
+        "Your MSP's owners look after your account; here is how to reach them.",
+    ),
+)
+
+GUIDES_BY_SLUG: dict[str, Guide] = {guide.slug: guide for guide in GUIDES}

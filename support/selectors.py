@@ -1,0 +1,199 @@
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from axes.models import AccessAttempt
+from django.conf import settings
+from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.http import Http404
+from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.lockout import email_key
+from accounts.models import User
+from audit.events import AuditEventType
+from audit.models import AuditEvent
+from mfa.models import BackupCode, BackupCodeDevice
+from support.models import RecoveryRequest
+from teams import scopes
+from teams.models import Role, Tenant, UserSession
+
+# Holding either lets a person see and handle their tenant's recovery requests.
+RECOVERY_SCOPES = ("mfa:reset", "lockout:unlock")
+RECENT_TROUBLE = timedelta(days=7)
+
+FLAG_LABELS = {
+    "no_mfa_required": "no MFA where required",
+    "stale": "no sign-in for 30+ days",
+    "many_sessions": "many sessions",
+    "failures": "recent failed sign-ins",
+    "unusual": "recent unusual sign-ins",
+    "locked": "locked",
+}
+
+
+def recovery_handlers_for_tenant(*, tenant: Tenant) -> QuerySet[User]:
+    """The tenant's active people who may reset factors or unlock: they handle recovery."""
+    roles = [
+        role.pk for role in Role.objects.for_tenant(tenant) if role.scope_set & set(RECOVERY_SCOPES)
+    ]
+    return User.objects.for_tenant(tenant).filter(role__in=roles, is_active=True)
+
+
+def recovery_queue_for(*, viewer: User) -> QuerySet[RecoveryRequest]:
+    return (
+        RecoveryRequest.objects.for_tenant(viewer.tenant)
+        .select_related("person", "person__role", "handled_by")
+        .order_by("status", "-created_at", "-id")
+    )
+
+
+def recovery_request_for(*, viewer: User, request_id: int) -> RecoveryRequest:
+    """One of the viewer's tenant's requests; another tenant's is the same 404 as a missing one."""
+    if viewer.tenant_id is None:
+        raise Http404("No such request.")
+    recovery = recovery_queue_for(viewer=viewer).filter(pk=request_id).first()
+    if recovery is None:
+        raise Http404("No such request.")
+    return recovery
+
+
+@dataclass
+class AccessReviewRow:
+    person: User
+    scope_words: list[str]
+    mfa: str  # "none", "app" or "backup codes only"
+    backup_codes_left: int | None
+    sessions: int
+    locked: bool
+    password_age_days: int | None
+    last_sign_in_at: datetime | None
+    failures: int
+    unusual: int
+    flags: list[str] = field(default_factory=list)
+
+    @property
+    def flag_labels(self) -> list[str]:
+        return [FLAG_LABELS[flag] for flag in self.flags]
+
+
+def _count_of(queryset: QuerySet, *, by: str) -> Coalesce:
+    """A correlated count as an annotation: one query however many people there are."""
+    counted = queryset.order_by().values(by).annotate(n=Count("pk")).values("n")[:1]
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def access_review_rows(*, tenant: Tenant, now: datetime | None = None) -> list[AccessReviewRow]:
+    """Everybody in the tenant with what an access review looks at, and their flags.
+
+    A fixed number of queries whatever the number of people: the counts are subqueries of the
+    one people query, and locks come from one query over the lock counters.
+    """
+    now = now or timezone.now()
+    since = now - RECENT_TROUBLE
+
+    def events(*kinds):
+        return AuditEvent.objects.filter(
+            target=OuterRef("pk"), event__in=kinds, created_at__gte=since
+        )
+
+    people = list(
+        User.objects.for_tenant(tenant)
+        .select_related("role", "tenant")
+        .annotate(
+            session_count=_count_of(UserSession.objects.filter(user=OuterRef("pk")), by="user"),
+            has_app=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
+            has_codes=Exists(BackupCodeDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
+            codes_left=_count_of(
+                BackupCode.objects.filter(
+                    device__user=OuterRef("pk"), device__confirmed=True, used_at__isnull=True
+                ),
+                by="device__user",
+            ),
+            failure_count=_count_of(
+                events(AuditEventType.SIGN_IN_FAILED, AuditEventType.MFA_FAILED), by="target"
+            ),
+            unusual_count=_count_of(events(AuditEventType.UNUSUAL_SIGN_IN), by="target"),
+        )
+        .order_by("email")
+    )
+    locked_keys = set(
+        AccessAttempt.objects.filter(
+            username__in=[email_key(person.email) for person in people],
+            ip_address__isnull=True,
+            expiration__expires_at__gt=now,
+            failures_since_start__gte=settings.LOCKOUT_FAILURES,
+        ).values_list("username", flat=True)
+    )
+    stale_before = now - timedelta(days=settings.ACCESS_REVIEW_STALE_DAYS)
+    rows = []
+    for person in people:
+        role = person.role
+        required = tenant.require_mfa or bool(role and role.require_mfa)
+        mfa = "app" if person.has_app else ("backup codes only" if person.has_codes else "none")
+        changed_at = person.password_changed_at
+        row = AccessReviewRow(
+            person=person,
+            scope_words=[
+                scopes.SCOPES_BY_KEY[key].description
+                for key in sorted(role.scope_set if role else ())
+            ],
+            mfa=mfa,
+            backup_codes_left=person.codes_left if person.has_codes else None,
+            sessions=person.session_count,
+            locked=email_key(person.email) in locked_keys,
+            password_age_days=(now - changed_at).days if changed_at else None,
+            last_sign_in_at=person.last_login,
+            failures=person.failure_count,
+            unusual=person.unusual_count,
+        )
+        if person.is_active:
+            if required and mfa == "none":
+                row.flags.append("no_mfa_required")
+            if (person.last_login or person.date_joined) < stale_before:
+                row.flags.append("stale")
+            if row.sessions > settings.ACCESS_REVIEW_MAX_SESSIONS:
+                row.flags.append("many_sessions")
+            if row.failures:
+                row.flags.append("failures")
+            if row.unusual:
+                row.flags.append("unusual")
+            if row.locked:
+                row.flags.append("locked")
+        rows.append(row)
+    return rows
+
+
+FILTERS = {
+    "flagged": lambda row: bool(row.flags),
+    "no_mfa_required": lambda row: "no_mfa_required" in row.flags,
+    "no_mfa": lambda row: row.mfa == "none",
+    "stale": lambda row: "stale" in row.flags,
+    "many_sessions": lambda row: "many_sessions" in row.flags,
+    "failures": lambda row: "failures" in row.flags or "unusual" in row.flags,
+    "locked": lambda row: row.locked,
+    "inactive": lambda row: not row.person.is_active,
+}
+OLDEST = datetime.min.replace(tzinfo=timezone.get_fixed_timezone(0))
+SORTS = {
+    "email": (lambda row: row.person.email, False),
+    "role": (
+        lambda row: (row.person.role.name if row.person.role else "", row.person.email),
+        False,
+    ),
+    "last_sign_in": (lambda row: row.last_sign_in_at or OLDEST, False),
+    "sessions": (lambda row: row.sessions, True),
+    "password_age": (lambda row: row.password_age_days or 0, True),
+    "flags": (lambda row: len(row.flags), True),
+}
+
+
+def access_review_filtered(
+    rows: list[AccessReviewRow], *, flag: str = "", role_id: int | None = None, sort: str = ""
+) -> list[AccessReviewRow]:
+    if flag in FILTERS:
+        rows = [row for row in rows if FILTERS[flag](row)]
+    if role_id:
+        rows = [row for row in rows if row.person.role_id == role_id]
+    key, reverse = SORTS.get(sort) or SORTS["email"]
+    return sorted(rows, key=key, reverse=reverse)

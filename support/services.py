@@ -1,0 +1,427 @@
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.dblock import hold_lock
+from accounts.models import User, normalize_email
+from accounts.outbox import mail_enqueue, task_queue_on_commit
+from accounts.services import lockout_unlock, password_reset_link_send
+from audit.client import client_ip, user_agent
+from audit.events import AuditEventType
+from audit.services import audit_event_record
+from mfa.services import mfa_factors_reset
+from support.models import AccessReview, RecoveryAttempt, RecoveryRequest
+from support.selectors import (
+    RECOVERY_SCOPES,
+    AccessReviewRow,
+    access_review_rows,
+    recovery_handlers_for_tenant,
+)
+from teams.models import Tenant
+from teams.rules import refuse_above, refuse_other_tenant
+from teams.selectors import owners_for_tenant
+from teams.services import person_deactivate, user_sessions_end
+
+logger = logging.getLogger(__name__)
+
+RECOVERY_EMAIL_WINDOW = timedelta(days=1)
+RECOVERY_IP_WINDOW = timedelta(hours=1)
+RECOVERY_ATTEMPT_KEEP = timedelta(days=2)
+EMAIL_LABEL_MAX_LENGTH = 254
+
+
+def _site_link(url_name: str, *args) -> str:
+    return f"{settings.SITE_URL}{reverse(url_name, args=args)}"
+
+
+def _notice(*, to: str, subject: str, message: str) -> None:
+    mail_enqueue(to=to, kind="notice", context={"subject": subject, "message": message})
+
+
+# --- Account recovery requests ------------------------------------------------------------------
+
+
+def recovery_request_submit(
+    *, request: HttpRequest, email: str, reason: str, note: str = ""
+) -> None:
+    """Take a "Can't sign in?" request the same way, at the same speed, whatever the email.
+
+    Every submission is counted per email and per client IP in the database; beyond a limit it
+    is dropped here and the page says the same. Whether the email names an account is looked
+    up later, in a task (`recovery_attempt_process`).
+    """
+    from support.tasks import process_recovery_attempt  # support.tasks imports us
+
+    email_key = normalize_email(email)[:EMAIL_LABEL_MAX_LENGTH]
+    ip = client_ip(request)
+    now = timezone.now()
+    with transaction.atomic():
+        hold_lock(f"recovery-email:{email_key}")
+        if ip:
+            hold_lock(f"recovery-ip:{ip}")
+        over_email = (
+            RecoveryAttempt.objects.filter(
+                email=email_key, created_at__gte=now - RECOVERY_EMAIL_WINDOW
+            ).count()
+            >= settings.RECOVERY_LIMIT_PER_EMAIL
+        )
+        over_ip = bool(ip) and (
+            RecoveryAttempt.objects.filter(ip=ip, created_at__gte=now - RECOVERY_IP_WINDOW).count()
+            >= settings.RECOVERY_LIMIT_PER_IP
+        )
+        attempt = RecoveryAttempt.objects.create(
+            email=email_key,
+            reason=reason,
+            note=note,
+            ip=ip,
+            user_agent=user_agent(request),
+            created_at=now,
+            processed_at=now if (over_email or over_ip) else None,
+        )
+        if over_email or over_ip:
+            logger.info("Recovery request dropped: %s limit", "email" if over_email else "IP")
+            return
+        task_queue_on_commit(process_recovery_attempt, attempt.pk)
+
+
+def _request_as_recorded(attempt: RecoveryAttempt) -> HttpRequest:
+    """A stand-in for the page request, so the event recorded later names that client."""
+    stand_in = HttpRequest()
+    stand_in.META = {"REMOTE_ADDR": attempt.ip or "", "HTTP_USER_AGENT": attempt.user_agent}
+    return stand_in
+
+
+def recovery_attempt_process(*, attempt_id: int) -> RecoveryRequest | None:
+    """Turn a form submission into a recovery request if its email names a real, active
+    account of a tenant, and mail that tenant's people who can reset factors or unlock.
+
+    Each attempt is processed once (another worker or the sweep may hold it). One person has at
+    most one open request: asking again adds nothing new for the owners to handle.
+    """
+    with transaction.atomic():
+        attempt = (
+            RecoveryAttempt.objects.select_for_update(skip_locked=True)
+            .filter(pk=attempt_id, processed_at__isnull=True)
+            .first()
+        )
+        if attempt is None:
+            return None
+        attempt.processed_at = timezone.now()
+        attempt.save(update_fields=["processed_at"])
+        person = (
+            User.objects.select_for_update(of=("self",))
+            .select_related("tenant")
+            .filter(email=attempt.email, is_active=True, tenant__isnull=False)
+            .first()
+        )
+        if person is None or RecoveryRequest.objects.open().filter(person=person).exists():
+            return None
+        recovery = RecoveryRequest.objects.create(
+            tenant=person.tenant,
+            person=person,
+            reason=attempt.reason,
+            note=attempt.note,
+            ip=attempt.ip,
+            user_agent=attempt.user_agent,
+            created_at=attempt.created_at,
+        )
+        audit_event_record(
+            event=AuditEventType.RECOVERY_REQUESTED,
+            actor=None,
+            tenant=person.tenant,
+            target=person,
+            request=_request_as_recorded(attempt),
+            details={"reason": attempt.reason, "request": recovery.pk},
+        )
+        link = _site_link("support:recovery_detail", recovery.pk)
+        for handler in recovery_handlers_for_tenant(tenant=person.tenant).exclude(pk=person.pk):
+            _notice(
+                to=handler.email,
+                subject=f"{person.get_full_name()} can't sign in to Portcullis",
+                message=(
+                    f"{person.get_full_name()} ({person.email}) asked for help signing in: "
+                    f"{recovery.get_reason_display()}.\n\n"
+                    "Before you act, check it is really them by a way you already trust (call "
+                    "them on a number you have on file): this request came from a web form "
+                    "anyone can fill in.\n\n"
+                    f"Handle it here: {link}\n\n"
+                    f"The request expires after {settings.RECOVERY_REQUEST_DAYS} days."
+                ),
+            )
+    return recovery
+
+
+def recovery_attempts_due_ids() -> list[int]:
+    return list(
+        RecoveryAttempt.objects.filter(processed_at__isnull=True)
+        .order_by("created_at")
+        .values_list("pk", flat=True)[:500]
+    )
+
+
+OUTCOME_MESSAGES = {
+    RecoveryRequest.Outcome.MFA_RESET: (
+        "your two-factor authentication was reset. Sign in with your password and set up your "
+        "authenticator app again."
+    ),
+    RecoveryRequest.Outcome.UNLOCKED: "your account was unlocked. You can sign in again now.",
+    RecoveryRequest.Outcome.RESET_LINK: (
+        "we've emailed you a link to choose a new password. Use it to sign in again."
+    ),
+}
+
+
+def _recovery_action_run(
+    action: str, *, person: User, actor: User, request: HttpRequest | None
+) -> tuple[str, bool]:
+    """Run the one service behind an action; it checks the actor's scopes and records its
+    own event. Returns the outcome and whether anything changed."""
+    if action == "mfa_reset":
+        return RecoveryRequest.Outcome.MFA_RESET, mfa_factors_reset(
+            target=person, actor=actor, request=request
+        )
+    if action == "unlock":
+        return RecoveryRequest.Outcome.UNLOCKED, lockout_unlock(
+            user=person, actor=actor, request=request
+        )
+    if action == "reset_link":
+        password_reset_link_send(user=person, actor=actor, request=request)
+        return RecoveryRequest.Outcome.RESET_LINK, True
+    raise ValidationError("Choose one of the listed actions.", code="invalid_action")
+
+
+def recovery_request_handle(
+    *,
+    recovery: RecoveryRequest,
+    action: str,
+    actor: User,
+    request: HttpRequest | None = None,
+) -> RecoveryRequest:
+    """Resolve or decline an open recovery request after checking the person out of band.
+
+    The action's own service does the work and records its event; this records the outcome of
+    the request and mails it to the person.
+    """
+    refuse_other_tenant(actor=actor, tenant=recovery.tenant)
+    if not any(actor.has_perm(scope) for scope in RECOVERY_SCOPES):
+        raise PermissionDenied("Handling recovery requests needs mfa:reset or lockout:unlock.")
+    with transaction.atomic():
+        recovery = (
+            RecoveryRequest.objects.select_for_update(of=("self",))
+            .select_related("person", "tenant")
+            .get(pk=recovery.pk)
+        )
+        if recovery.status != RecoveryRequest.Status.OPEN:
+            raise ValidationError(
+                "This request was already %(status)s.",
+                code="not_open",
+                params={"status": recovery.get_status_display().lower()},
+            )
+        person = recovery.person
+        refuse_above(actor=actor, role=person.role, what=person.email)
+        if action == "decline":
+            recovery.status = RecoveryRequest.Status.DECLINED
+            event, changed = AuditEventType.RECOVERY_DECLINED, False
+            message = (
+                "your request for help signing in to Portcullis was declined. If you still "
+                "can't sign in, talk to your MSP's owner directly."
+            )
+        else:
+            outcome, changed = _recovery_action_run(
+                action, person=person, actor=actor, request=request
+            )
+            recovery.status = RecoveryRequest.Status.RESOLVED
+            recovery.outcome = outcome
+            event = AuditEventType.RECOVERY_RESOLVED
+            message = OUTCOME_MESSAGES[outcome]
+        recovery.handled_by = actor
+        recovery.handled_at = timezone.now()
+        recovery.save(update_fields=["status", "outcome", "handled_by", "handled_at"])
+        audit_event_record(
+            event=event,
+            actor=actor,
+            tenant=recovery.tenant,
+            target=person,
+            request=request,
+            details={"request": recovery.pk, "action": action, "changed": changed},
+        )
+        _notice(
+            to=person.email,
+            subject="Your request for help signing in",
+            message=f"{actor.get_full_name()} handled your request: {message}",
+        )
+    return recovery
+
+
+def recovery_requests_expire(*, now: datetime | None = None) -> int:
+    """Close open requests older than RECOVERY_REQUEST_DAYS, and forget old form attempts."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.RECOVERY_REQUEST_DAYS)
+    expired = 0
+    with transaction.atomic():
+        stale = (
+            RecoveryRequest.objects.open()
+            .filter(created_at__lte=cutoff)
+            .select_for_update(of=("self",))
+            .select_related("person", "tenant")
+        )
+        for recovery in stale:
+            recovery.status = RecoveryRequest.Status.EXPIRED
+            recovery.handled_at = now
+            recovery.save(update_fields=["status", "handled_at"])
+            audit_event_record(
+                event=AuditEventType.RECOVERY_EXPIRED,
+                actor=None,
+                tenant=recovery.tenant,
+                target=recovery.person,
+                details={"request": recovery.pk},
+            )
+            expired += 1
+        RecoveryAttempt.objects.filter(
+            created_at__lt=now - RECOVERY_ATTEMPT_KEEP, processed_at__isnull=False
+        ).delete()
+    return expired
+
+
+# --- Access reviews -----------------------------------------------------------------------------
+
+
+def person_password_change_require(
+    *, person: User, actor: User, request: HttpRequest | None = None
+) -> bool:
+    """Send a person to choose a new password right after their next sign-in.
+
+    Needs `members:write` in the person's tenant and obeys the "above" rule. Returns False when
+    it was already required.
+    """
+    refuse_other_tenant(actor=actor, tenant=person.tenant)
+    if not actor.has_perm("members:write"):
+        raise PermissionDenied("Requiring a new password needs the members:write scope.")
+    refuse_above(actor=actor, role=person.role, what=person.email)
+    with transaction.atomic():
+        person = User.objects.select_for_update().get(pk=person.pk)
+        if person.password_change_required:
+            return False
+        person.password_change_required = True
+        person.save(update_fields=["password_change_required"])
+        audit_event_record(
+            event=AuditEventType.PASSWORD_CHANGE_REQUIRED,
+            actor=actor,
+            tenant=person.tenant,
+            target=person,
+            request=request,
+        )
+    return True
+
+
+def _deactivate(*, person: User, actor: User, request: HttpRequest | None) -> bool:
+    if not actor.has_perm("members:deactivate"):
+        raise PermissionDenied("Deactivating people needs the members:deactivate scope.")
+    was_active = person.is_active
+    person_deactivate(person=person, actor=actor, request=request)
+    return was_active
+
+
+def _revoke_sessions(*, person: User, actor: User, request: HttpRequest | None) -> bool:
+    if not actor.has_perm("sessions:revoke"):
+        raise PermissionDenied("Ending other people's sessions needs the sessions:revoke scope.")
+    if person.pk == actor.pk:
+        raise ValidationError("End your own sessions on your sessions page.", code="self")
+    user_sessions_end(user=person, actor=actor, reason="access_review", request=request)
+    return True
+
+
+BULK_ACTIONS: dict[str, Callable[..., bool]] = {
+    "deactivate": _deactivate,
+    "revoke_sessions": _revoke_sessions,
+    "require_password_change": person_password_change_require,
+}
+
+
+def people_bulk_act(
+    *, action: str, people: list[User], actor: User, request: HttpRequest | None = None
+) -> tuple[list[User], dict[str, str]]:
+    """Apply one access-review action to each person, each in its own transaction and audited
+    by the service doing it. Someone the actor may not act on is skipped with the reason why;
+    the others still happen. Returns who changed and {email: reason} for who was refused."""
+    run = BULK_ACTIONS[action]
+    done, refused = [], {}
+    for person in people:
+        try:
+            if run(person=person, actor=actor, request=request):
+                done.append(person)
+        except (ValidationError, PermissionDenied) as error:
+            refused[person.email] = " ".join(getattr(error, "messages", None) or [str(error)])
+    return done, refused
+
+
+def access_review_complete(
+    *, tenant: Tenant, actor: User, request: HttpRequest | None = None
+) -> AccessReview:
+    """Record "access review completed by X, N people reviewed"."""
+    refuse_other_tenant(actor=actor, tenant=tenant)
+    if not actor.has_perm("members:read"):
+        raise PermissionDenied("Access reviews need the members:read scope.")
+    rows = access_review_rows(tenant=tenant)
+    flagged = sum(1 for row in rows if row.flags)
+    with transaction.atomic():
+        review = AccessReview.objects.create(
+            tenant=tenant, reviewer=actor, people_reviewed=len(rows), flagged=flagged
+        )
+        audit_event_record(
+            event=AuditEventType.ACCESS_REVIEW_COMPLETED,
+            actor=actor,
+            tenant=tenant,
+            request=request,
+            details={
+                "summary": f"access review completed by {actor.email}, {len(rows)} people reviewed",
+                "people_reviewed": len(rows),
+                "flagged": flagged,
+            },
+        )
+    return review
+
+
+def _summary_message(*, tenant: Tenant, rows: list[AccessReviewRow]) -> str:
+    active = [row for row in rows if row.person.is_active]
+    flagged = [row for row in rows if row.flags]
+    lines = [
+        f"It's time to review who has access to {tenant.name} in Portcullis.",
+        "",
+        f"People: {len(rows)} ({len(active)} active, {len(rows) - len(active)} deactivated).",
+        f"Flagged: {len(flagged)}.",
+    ]
+    lines += [f"  - {row.person.email}: {', '.join(row.flag_labels)}" for row in flagged[:50]]
+    if len(flagged) > 50:
+        lines.append(f"  ... and {len(flagged) - 50} more.")
+    lines += [
+        "",
+        f"Review them and mark the review done here: {_site_link('support:access_review')}",
+    ]
+    return "\n".join(lines)
+
+
+def access_review_summaries_send() -> int:
+    """The monthly reminder: mail each tenant's owners a summary of who has access."""
+    sent = 0
+    for tenant in Tenant.objects.order_by("pk"):
+        owners = list(owners_for_tenant(tenant=tenant))
+        if not owners:
+            continue
+        message = _summary_message(tenant=tenant, rows=access_review_rows(tenant=tenant))
+        with transaction.atomic():
+            for owner in owners:
+                _notice(
+                    to=owner.email,
+                    subject=f"Monthly access review for {tenant.name}",
+                    message=message,
+                )
+                sent += 1
+    return sent

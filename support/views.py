@@ -1,0 +1,235 @@
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.models import User
+from accounts.selectors import unlock_contact_for_tenant
+from accounts.views import remembered_contact
+from support.forms import (
+    AccessReviewFilterForm,
+    BulkActionForm,
+    RecoveryRequestForm,
+    RecoveryResolveForm,
+)
+from support.guides import GUIDES, GUIDES_BY_SLUG
+from support.models import AccessReview, RecoveryRequest
+from support.selectors import (
+    RECOVERY_SCOPES,
+    access_review_filtered,
+    access_review_rows,
+    recovery_queue_for,
+    recovery_request_for,
+)
+from support.services import (
+    access_review_complete,
+    people_bulk_act,
+    recovery_request_handle,
+    recovery_request_submit,
+)
+from teams.models import Role
+
+
+def _help_context(request: HttpRequest) -> dict:
+    contact = None
+    if request.user.is_authenticated and request.user.tenant_id:
+        contact = unlock_contact_for_tenant(tenant=request.user.tenant, exclude=request.user)
+    return {
+        "guides": GUIDES,
+        "LOCKOUT_FAILURES": settings.LOCKOUT_FAILURES,
+        "LOCKOUT_MINUTES": f"{settings.LOCKOUT_MINUTES:g}",
+        "contact": contact or remembered_contact(request),
+    }
+
+
+@require_GET
+def help_index(request: HttpRequest) -> HttpResponse:
+    return render(request, "support/help_index.html", _help_context(request))
+
+
+@require_GET
+def help_guide(request: HttpRequest, slug: str) -> HttpResponse:
+    guide = GUIDES_BY_SLUG.get(slug)
+    if guide is None:
+        raise Http404("No such guide.")
+    return render(request, "support/help_guide.html", {**_help_context(request), "guide": guide})
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+def recovery(request: HttpRequest) -> HttpResponse:
+    """ "Can't sign in?": the same answer whatever the email, so it tells nobody who has an
+    account."""
+    form = RecoveryRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        recovery_request_submit(
+            request=request,
+            email=form.cleaned_data["email"],
+            reason=form.cleaned_data["reason"],
+            note=form.cleaned_data["note"],
+        )
+        return redirect("support:recovery_sent")
+    return render(request, "support/recovery.html", {"form": form})
+
+
+@never_cache
+@require_GET
+def recovery_sent(request: HttpRequest) -> HttpResponse:
+    return render(request, "support/recovery_sent.html", {"days": settings.RECOVERY_REQUEST_DAYS})
+
+
+def _require_recovery_scope(request: HttpRequest) -> None:
+    if request.user.tenant_id is None or not any(
+        request.user.has_perm(scope) for scope in RECOVERY_SCOPES
+    ):
+        raise PermissionDenied("You need mfa:reset or lockout:unlock to handle recovery requests.")
+
+
+@never_cache
+@require_GET
+@login_required
+def recovery_queue(request: HttpRequest) -> HttpResponse:
+    _require_recovery_scope(request)
+    requests = list(recovery_queue_for(viewer=request.user)[:200])
+    return render(
+        request,
+        "support/recovery_queue.html",
+        {
+            "open": [r for r in requests if r.status == RecoveryRequest.Status.OPEN],
+            "closed": [r for r in requests if r.status != RecoveryRequest.Status.OPEN][:50],
+        },
+    )
+
+
+@never_cache
+@require_http_methods(["GET", "POST"])
+@login_required
+def recovery_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    _require_recovery_scope(request)
+    recovery = recovery_request_for(viewer=request.user, request_id=pk)
+    form = RecoveryResolveForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            recovery_request_handle(
+                recovery=recovery,
+                action=form.cleaned_data["action"],
+                actor=request.user,
+                request=request,
+            )
+        except (ValidationError, PermissionDenied) as error:
+            form.add_error(None, " ".join(getattr(error, "messages", None) or [str(error)]))
+        else:
+            messages.success(request, f"Done: {recovery.person.email} has been mailed the outcome.")
+            return redirect("support:recovery_queue")
+    user = request.user
+    return render(
+        request,
+        "support/recovery_detail.html",
+        {
+            "recovery": recovery,
+            "form": form,
+            "can_reset_mfa": user.has_perm("mfa:reset"),
+            "can_unlock": user.has_perm("lockout:unlock"),
+            "can_send_link": user.has_perm("members:write"),
+        },
+    )
+
+
+def _require_review_scope(request: HttpRequest) -> None:
+    if request.user.tenant_id is None or not request.user.has_perm("members:read"):
+        raise PermissionDenied("You need the members:read scope to review access.")
+
+
+@never_cache
+@require_GET
+@login_required
+def access_review(request: HttpRequest) -> HttpResponse:
+    _require_review_scope(request)
+    tenant = request.user.tenant
+    form = AccessReviewFilterForm(request.GET)
+    rows = access_review_rows(tenant=tenant)
+    total, flagged = len(rows), sum(1 for row in rows if row.flags)
+    if form.is_valid():
+        rows = access_review_filtered(
+            rows,
+            flag=form.cleaned_data["flag"],
+            role_id=form.cleaned_data["role"],
+            sort=form.cleaned_data["sort"],
+        )
+    return render(
+        request,
+        "support/access_review.html",
+        {
+            "form": form,
+            "rows": rows,
+            "total": total,
+            "flagged": flagged,
+            "roles": Role.objects.for_tenant(tenant).order_by("name"),
+            "last_review": AccessReview.objects.for_tenant(tenant)
+            .select_related("reviewer")
+            .first(),
+            "max_sessions": settings.ACCESS_REVIEW_MAX_SESSIONS,
+            "can_act": any(
+                request.user.has_perm(scope)
+                for scope in ("members:deactivate", "sessions:revoke", "members:write")
+            ),
+        },
+    )
+
+
+@never_cache
+@require_POST
+@login_required
+def access_review_act(request: HttpRequest) -> HttpResponse:
+    """Bulk actions: the first POST shows who and what for confirmation, the second acts."""
+    _require_review_scope(request)
+    tenant = request.user.tenant
+    people = User.objects.for_tenant(tenant).select_related("role")
+    form = BulkActionForm(
+        request.POST, person_choices=[(person.pk, person.email) for person in people]
+    )
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect("support:access_review")
+    chosen = [person for person in people if person.pk in set(form.cleaned_data["people"])]
+    action = form.cleaned_data["action"]
+    if not form.cleaned_data["confirmed"]:
+        return render(
+            request,
+            "support/access_review_confirm.html",
+            {
+                "people": chosen,
+                "action": action,
+                "action_label": dict(form.fields["action"].choices)[action],
+            },
+        )
+    done, refused = people_bulk_act(
+        action=action, people=chosen, actor=request.user, request=request
+    )
+    if done:
+        messages.success(
+            request,
+            f"{dict(form.fields['action'].choices)[action]}: done for "
+            + ", ".join(person.email for person in done)
+            + ".",
+        )
+    for email, reason in refused.items():
+        messages.error(request, f"{email}: {reason}")
+    if not done and not refused:
+        messages.info(request, "Nothing needed changing.")
+    return redirect("support:access_review")
+
+
+@require_POST
+@login_required
+def access_review_done(request: HttpRequest) -> HttpResponse:
+    _require_review_scope(request)
+    review = access_review_complete(tenant=request.user.tenant, actor=request.user, request=request)
+    messages.success(request, f"Access review recorded: {review.people_reviewed} people reviewed.")
+    return redirect("support:access_review")
