@@ -124,7 +124,9 @@ class AuditChain(models.Model):
     """
 
     key = models.PositiveBigIntegerField(primary_key=True)
-    tenant = models.OneToOneField(
+    # A plain foreign key: `key` is the one unique column, because `chains_lock` resolves a race
+    # to create a chain on `key` alone, and a second unique index would fail the loser instead.
+    tenant = models.ForeignKey(
         "teams.Tenant", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
     length = models.PositiveBigIntegerField(default=0)
