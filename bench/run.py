@@ -1,4 +1,4 @@
-"""`make bench`: measure Portcullis on PostgreSQL and Redis, print a table, write bench/results.json.
+"""`make bench`: measure Portcullis on PostgreSQL and Redis; print a table and write JSON.
 
     make bench        # or: .venv/bin/python bench/run.py [--parts 1,2,3,4,5] [--seconds 8]
 
@@ -53,7 +53,7 @@ from teams import scopes  # noqa: E402
 from teams.models import Role, Tenant, UserSession  # noqa: E402
 from teams.services import tenant_create  # noqa: E402
 
-PASSWORD = "bench-password-not-secret-42"
+PASSWORD = "bench-password-not-secret-42"  # noqa: S105 - the bench people's, in a throwaway DB
 FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Django's startproject middleware: the "bare Django" side of part 1.
 STOCK_MIDDLEWARE = [
