@@ -289,13 +289,32 @@ def part_throughput(port: int, seconds: float) -> dict:
     emails = [person.email for person in people_add(tenant, 64, "load", encoded)]
     workers = 2
     server = gunicorn_start(port, workers)
-    results = {"workers": workers, "argon2": Argon2PasswordHasher().params().__dict__}
+    hasher = Argon2PasswordHasher
+    results = {
+        "workers": workers,
+        "argon2": {
+            "time_cost": hasher.time_cost,
+            "memory_cost_kib": hasher.memory_cost,
+            "parallelism": hasher.parallelism,
+        },
+    }
     try:
         load_run(port, emails, 2, 2)  # warm up both workers
         for concurrency in (2, 4, 8):
-            limit = argon2_limit(encoded, workers, seconds)
-            run = load_run(port, emails, concurrency, seconds)
-            run["argon2_limit_per_s"] = round(limit, 2)
+            # Three short alternations rather than one long run of each side, so a burst of
+            # other work on the machine lands on both sides alike.
+            limits, runs = [], []
+            for _ in range(3):
+                limits.append(argon2_limit(encoded, workers, seconds / 3))
+                runs.append(load_run(port, emails, concurrency, seconds / 3))
+            limit = statistics.mean(limits)
+            run = {
+                "sign_ins_per_s": round(statistics.mean(r["sign_ins_per_s"] for r in runs), 2),
+                "p50_ms": round(statistics.median(r["p50_ms"] for r in runs), 2),
+                "p99_ms": max(r["p99_ms"] for r in runs),
+                "failures": sum(r["failures"] for r in runs),
+                "argon2_limit_per_s": round(limit, 2),
+            }
             run["ratio"] = round(run["sign_ins_per_s"] / limit, 2)
             results[f"concurrency_{concurrency}"] = run
     finally:
@@ -458,9 +477,9 @@ def table(results: dict) -> str:
     if load:
         for concurrency in (2, 4, 8):
             run = load[f"concurrency_{concurrency}"]
-            growth = f", p99 ×{run['p99_growth']} (queue ×{run['queue_growth']})" * (
-                concurrency > 2
-            )
+            growth = ""
+            if "p99_growth" in run:
+                growth = f", p99 ×{run['p99_growth']} (queue ×{run['queue_growth']})"
             lines.append(
                 f"| 2 | Argon2 sign-ins/s at concurrency {concurrency} vs limit, target ≥ 0.9 | "
                 f"{run['sign_ins_per_s']} / {run['argon2_limit_per_s']} = {run['ratio']} "
