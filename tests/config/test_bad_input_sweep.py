@@ -95,7 +95,7 @@ VALUE = st.one_of(
 # A field may be missing, sent once, or sent several times.
 FIELD_VALUE = st.one_of(VALUE, st.lists(VALUE, min_size=2, max_size=3))
 SWEEP = settings(
-    max_examples=5,
+    max_examples=4,
     deadline=None,
     database=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
