@@ -288,7 +288,6 @@ def part_throughput(port: int, seconds: float) -> dict:
     tenant, _ = bench_tenant("Loadbench")
     emails = [person.email for person in people_add(tenant, 64, "load", encoded)]
     workers = 2
-    server = gunicorn_start(port, workers)
     hasher = Argon2PasswordHasher
     results = {
         "workers": workers,
@@ -298,6 +297,7 @@ def part_throughput(port: int, seconds: float) -> dict:
             "parallelism": hasher.parallelism,
         },
     }
+    server = gunicorn_start(port, workers)
     try:
         load_run(port, emails, 2, 2)  # warm up both workers
         for concurrency in (2, 4, 8):
