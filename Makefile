@@ -7,7 +7,7 @@ INSTALLED := $(VENV)/.installed
 TEST_ENV := SECRET_KEY=$${SECRET_KEY:-test-only-secret-key-not-for-production-0123456789abcdef} \
 	DEBUG=0 USE_TLS=0
 
-.PHONY: run test lint format install clean lock
+.PHONY: run test bench lint format install clean lock
 
 install: $(INSTALLED)
 
@@ -28,6 +28,13 @@ test: $(INSTALLED)
 	$(BIN)/ruff format --check .
 	$(TEST_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
+
+# Figures, not a test: needs PostgreSQL and Redis (start them as .ci/run does). It makes and
+# drops its own database; see docs/performance.md. BENCH_ARGS="--parts 1,3" runs some parts.
+bench: $(INSTALLED)
+	$(TEST_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	$(TEST_ENV) DATABASE_URL=$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/portcullis_bench} \
+		REDIS_URL=$${REDIS_URL:-redis://127.0.0.1:6379/9} $(BIN)/python bench/run.py $(BENCH_ARGS)
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

@@ -16,3 +16,5 @@ urlpatterns = [
     path("", include("support.urls")),
     path("healthz", healthz, name="healthz"),
 ]
+
+handler500 = "config.errors.server_error"

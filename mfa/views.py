@@ -21,10 +21,17 @@ from mfa.services import proof_record, second_step_verify
 
 
 def next_url_for(request: HttpRequest, default: str = "dashboard") -> str:
-    """Where to go afterwards: the `next` the request names, if it stays on this site."""
+    """Where to go afterwards: the `next` the request names, if it stays on this site.
+
+    Only a path is taken: `redirect()` would try a bare word such as "dashboard" as a URL name
+    and fail with an error instead of a redirect."""
     candidate = request.POST.get("next") or request.GET.get("next")
-    if candidate and url_has_allowed_host_and_scheme(
-        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    if (
+        candidate
+        and candidate.startswith("/")
+        and url_has_allowed_host_and_scheme(
+            candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
     ):
         return candidate
     return resolve_url(default)

@@ -156,8 +156,11 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return scoped(super().get_queryset(request), request, self.get_tenant_path())
 
     def get_object(self, request, object_id, from_field=None):
-        """Another tenant's row is the same 404 as a missing one, not the admin's redirect."""
-        obj = super().get_object(request, object_id, from_field)
+        """Another tenant's row is the same 404 as a missing one, not the admin's redirect.
+
+        An empty `_to_field` passes the admin's own check (it only vets non-empty names) and then
+        names no field at all, so it means the primary key, as no `_to_field` does."""
+        obj = super().get_object(request, object_id, from_field or None)
         if obj is None:
             raise Http404(f"No {self.opts.verbose_name} with that id.")
         return obj

@@ -231,3 +231,12 @@ def test_escaped_user_agent_is_cut_to_the_column_length(technician):
     )
 
     assert len(AuditEvent.objects.get(pk=event.pk).user_agent) == 512
+
+
+@pytest.mark.parametrize("value", [0, 1, -1, 7, 100, 10**20, -(10**25), 2**63 - 1])
+def test_integers_take_the_fast_path_to_the_same_spelling(value):
+    from decimal import Decimal
+
+    normal = Decimal(str(value)).normalize()
+
+    assert canonical_json(value) == format(normal, "f")

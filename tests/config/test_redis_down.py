@@ -1,6 +1,15 @@
 """With Redis configured but down, people still sign in and use the site (SECURITY.md, Faults)."""
 
+import time
+
 import pytest
+import time_machine
+from django.core import mail
+
+from accounts.models import OutboxMail
+from accounts.outbox import mail_enqueue
+from accounts.tasks import sweep_outbox, sweep_password_reset_requests
+from tests.accounts.conftest import broker_down  # noqa: F401 - the dead-broker fixture
 
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 
@@ -46,3 +55,47 @@ def test_healthz_reports_cache_and_broker_down_but_answers(redis_down, client, d
     assert response.status_code == 200
     assert response.json()["cache"] == "down"
     assert response.json()["broker"] == "down"
+
+
+@pytest.mark.usefixtures("redis_down", "broker_down")
+def test_reset_asked_with_redis_down_is_accepted_and_mailed_once_when_it_returns(
+    django_capture_on_commit_callbacks, client, technician
+):
+    started = time.monotonic()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/accounts/password/reset/", {"email": technician.email})
+
+    assert response.status_code == 302
+    assert time.monotonic() - started < 3
+    assert mail.outbox == []
+
+    # Redis is back: the beat sweeps pick up what the request could not queue.
+    for _ in range(2):
+        with django_capture_on_commit_callbacks(execute=True):
+            sweep_password_reset_requests.apply()
+        sweep_outbox.apply()
+
+    assert [message.to for message in mail.outbox] == [[technician.email]]
+
+
+def test_mail_waits_in_the_outbox_while_smtp_is_down_and_goes_out_once(
+    db, settings, django_capture_on_commit_callbacks
+):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 1
+    with django_capture_on_commit_callbacks(execute=True):
+        queued = mail_enqueue(
+            to="tess@example.com", kind="notice", context={"subject": "Hi", "message": "."}
+        )
+    queued.refresh_from_db()
+    assert queued.status == OutboxMail.Status.PENDING
+    assert queued.attempts == 1
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    with time_machine.travel(queued.next_attempt_at, tick=False):
+        sweep_outbox.apply()
+        sweep_outbox.apply()
+
+    queued.refresh_from_db()
+    assert queued.status == OutboxMail.Status.SENT
+    assert len(mail.outbox) == 1

@@ -1,0 +1,552 @@
+"""`make bench`: measure Portcullis on PostgreSQL and Redis; print a table and write JSON.
+
+    make bench        # or: .venv/bin/python bench/run.py [--parts 1,2,3,4,5] [--seconds 8]
+
+It measures and reports; it passes or fails on nothing. Every comparison is a ratio of two sides
+measured in the same run, interleaved in blocks, on the same machine. It makes a throwaway
+database (`test_<name in DATABASE_URL>`, default `test_portcullis_bench`), and drops it at the end,
+also when interrupted. What each part measures and the figures: docs/performance.md.
+"""
+
+import argparse
+import json
+import multiprocessing
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from datetime import timedelta
+from http.client import HTTPConnection
+from pathlib import Path
+from urllib.parse import urlencode
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+sys.path.insert(0, str(BASE_DIR / "scripts"))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+os.environ.setdefault("SECRET_KEY", "benchmark-only-secret-key-not-for-production-0123456789")
+os.environ.setdefault("USE_TLS", "0")
+os.environ.setdefault("DEBUG", "0")
+os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portcullis_bench")
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/9")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.contrib.auth.hashers import Argon2PasswordHasher, make_password  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+from django.test import Client  # noqa: E402
+from django.test.utils import CaptureQueriesContext, override_settings  # noqa: E402
+from django.utils import timezone  # noqa: E402
+from django_otp.oath import totp  # noqa: E402
+from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
+
+from accounts.models import User  # noqa: E402
+from teams import scopes  # noqa: E402
+from teams.models import Role, Tenant, UserSession  # noqa: E402
+from teams.services import tenant_create  # noqa: E402
+
+PASSWORD = "bench-password-not-secret-42"  # noqa: S105 - the bench people's, in a throwaway DB
+FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Django's startproject middleware: the "bare Django" side of part 1.
+STOCK_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+BARE_SIDE = {
+    "MIDDLEWARE": STOCK_MIDDLEWARE,
+    "ROOT_URLCONF": "bench.bare_urls",
+    "AUTHENTICATION_BACKENDS": ["django.contrib.auth.backends.ModelBackend"],
+    "SESSION_ENGINE": "django.contrib.sessions.backends.db",
+}
+CSRF_FIELD = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
+
+
+def browser() -> Client:
+    """A test client on a host the settings allow (`testserver` is only allowed under tests)."""
+    return Client(SERVER_NAME="localhost")
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def ms(seconds: float) -> float:
+    return round(seconds * 1000, 2)
+
+
+def people_add(tenant: Tenant, count: int, prefix: str, password_hash: str) -> list[User]:
+    role = Role.objects.for_tenant(tenant).get(name=scopes.TECHNICIAN.name)
+    now = timezone.now()
+    return User.objects.bulk_create(
+        User(
+            email=f"{prefix}{n}@{tenant.slug}.example",
+            tenant=tenant,
+            role=role,
+            password=password_hash,
+            date_joined=now,
+            password_changed_at=now,
+        )
+        for n in range(count)
+    )
+
+
+def bench_tenant(name: str) -> tuple[Tenant, User]:
+    tenant = tenant_create(name=name, owner_email=f"owner@{name.lower()}.example", actor=None)
+    tenant.alert_owners_on_unusual_sign_in = False
+    tenant.save()
+    owner = tenant.people.get()
+    owner.set_password(PASSWORD)
+    owner.save()
+    return tenant, owner
+
+
+# --- part 1: the password step against a bare LoginView
+
+
+def sign_in_timed(client: Client, email: str) -> float:
+    client.cookies.clear()
+    began = time.perf_counter()
+    response = client.post("/accounts/login/", {"username": email, "password": PASSWORD})
+    took = time.perf_counter() - began
+    if response.status_code != 302:
+        raise RuntimeError(f"sign-in of {email} answered {response.status_code}")
+    return took
+
+
+def part_password_step(rounds: int) -> dict:
+    with override_settings(PASSWORD_HASHERS=FAST_HASHERS):
+        tenant, _ = bench_tenant("Stepbench")
+        people = people_add(tenant, 200, "step", make_password(PASSWORD))
+        portcullis, bare = browser(), browser()
+        with override_settings(**BARE_SIDE):
+            bare.get("/accounts/login/")  # loads the bare side's middleware under its settings
+        sides = {"portcullis": [], "bare_django": []}
+        block = 10
+        for start in range(0, rounds, block):
+            for n in range(start, start + block):
+                sides["portcullis"].append(sign_in_timed(portcullis, people[n % 200].email))
+            with override_settings(**BARE_SIDE):
+                for n in range(start, start + block):
+                    sides["bare_django"].append(sign_in_timed(bare, people[n % 200].email))
+    result = {
+        side: {
+            "median_ms": ms(statistics.median(times)),
+            "p95_ms": ms(percentile(times, 0.95)),
+        }
+        for side, times in sides.items()
+    }
+    result["requests_each"] = rounds
+    result["ratio_median"] = round(
+        result["portcullis"]["median_ms"] / result["bare_django"]["median_ms"], 2
+    )
+    result["ratio_p95"] = round(result["portcullis"]["p95_ms"] / result["bare_django"]["p95_ms"], 2)
+    return result
+
+
+# --- part 2: sign-ins per second under gunicorn against the Argon2 limit
+
+
+def _verify_loop(args) -> int:
+    encoded, seconds = args
+    hasher = Argon2PasswordHasher()
+    count, until = 0, time.perf_counter() + seconds
+    while time.perf_counter() < until:
+        hasher.verify(PASSWORD, encoded)
+        count += 1
+    return count
+
+
+def argon2_limit(encoded: str, processes: int, seconds: float) -> float:
+    with multiprocessing.get_context("spawn").Pool(processes) as pool:
+        counts = pool.map(_verify_loop, [(encoded, seconds)] * processes)
+    return sum(counts) / seconds
+
+
+def _csrf(port: int) -> tuple[str, str]:
+    http = HTTPConnection("127.0.0.1", port, timeout=30)
+    http.request("GET", "/accounts/login/")
+    response = http.getresponse()
+    body = response.read()
+    cookie = re.search(r"csrftoken=([^;]+)", response.getheader("Set-Cookie", "")).group(1)
+    http.close()
+    return cookie, CSRF_FIELD.search(body).group(1).decode()
+
+
+def load_run(port: int, emails: list[str], concurrency: int, seconds: float) -> dict:
+    """`concurrency` clients signing in back to back for `seconds`; each request on its own
+    connection (gunicorn's sync workers close it after each response)."""
+    latencies: list[float] = []
+    failures: list[int] = []
+    lock = threading.Lock()
+    until = time.perf_counter() + seconds
+
+    def client(index: int) -> None:
+        cookie, token = _csrf(port)
+        n = index
+        while time.perf_counter() < until:
+            body = urlencode(
+                {
+                    "username": emails[n % len(emails)],
+                    "password": PASSWORD,
+                    "csrfmiddlewaretoken": token,
+                }
+            )
+            began = time.perf_counter()
+            http = HTTPConnection("127.0.0.1", port, timeout=60)
+            http.request(
+                "POST",
+                "/accounts/login/",
+                body,
+                {
+                    "Content-Type": "application/x-www-form-urlencoded",
+                    "Cookie": f"csrftoken={cookie}",
+                },
+            )
+            response = http.getresponse()
+            response.read()
+            http.close()
+            took = time.perf_counter() - began
+            with lock:
+                if response.status == 302:
+                    latencies.append(took)
+                else:
+                    failures.append(response.status)
+            n += concurrency
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(concurrency)]
+    began = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    return {
+        "sign_ins_per_s": round(len(latencies) / elapsed, 2),
+        "p50_ms": ms(statistics.median(latencies)) if latencies else None,
+        "p99_ms": ms(percentile(latencies, 0.99)) if latencies else None,
+        "failures": len(failures),
+    }
+
+
+def gunicorn_start(port: int, workers: int) -> subprocess.Popen:
+    database = settings.DATABASES["default"]
+    env = {
+        **os.environ,
+        "DATABASE_URL": (
+            f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/"
+            f"{database['NAME']}"
+        ),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "LOG_LEVEL": "WARNING",
+    }
+    if database.get("PASSWORD"):
+        env["PGPASSWORD"] = database["PASSWORD"]
+    server = subprocess.Popen(  # noqa: S603 - our own gunicorn, on loopback only
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "config.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(workers),
+            "--timeout",
+            "120",
+        ],
+        cwd=BASE_DIR,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _ in range(100):
+        try:
+            http = HTTPConnection("127.0.0.1", port, timeout=2)
+            http.request("GET", "/healthz")
+            if http.getresponse().status == 200:
+                return server
+        except OSError:
+            time.sleep(0.2)
+    server.terminate()
+    raise RuntimeError("gunicorn did not start")
+
+
+def part_throughput(port: int, seconds: float) -> dict:
+    encoded = Argon2PasswordHasher().encode(PASSWORD, Argon2PasswordHasher().salt())
+    tenant, _ = bench_tenant("Loadbench")
+    emails = [person.email for person in people_add(tenant, 64, "load", encoded)]
+    workers = 2
+    hasher = Argon2PasswordHasher
+    results = {
+        "workers": workers,
+        "argon2": {
+            "time_cost": hasher.time_cost,
+            "memory_cost_kib": hasher.memory_cost,
+            "parallelism": hasher.parallelism,
+        },
+    }
+    server = gunicorn_start(port, workers)
+    try:
+        load_run(port, emails, 2, 2)  # warm up both workers
+        for concurrency in (2, 4, 8):
+            # Three short alternations rather than one long run of each side, so a burst of
+            # other work on the machine lands on both sides alike.
+            limits, runs = [], []
+            for _ in range(3):
+                limits.append(argon2_limit(encoded, workers, seconds / 3))
+                runs.append(load_run(port, emails, concurrency, seconds / 3))
+            limit = statistics.mean(limits)
+            run = {
+                "sign_ins_per_s": round(statistics.mean(r["sign_ins_per_s"] for r in runs), 2),
+                "p50_ms": round(statistics.median(r["p50_ms"] for r in runs), 2),
+                "p99_ms": max(r["p99_ms"] for r in runs),
+                "failures": sum(r["failures"] for r in runs),
+                "argon2_limit_per_s": round(limit, 2),
+            }
+            run["ratio"] = round(run["sign_ins_per_s"] / limit, 2)
+            results[f"concurrency_{concurrency}"] = run
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    base = results["concurrency_2"]["p99_ms"]
+    for concurrency in (4, 8):
+        run = results[f"concurrency_{concurrency}"]
+        # The queue grows as concurrency / workers; so may the wait, no faster.
+        run["p99_growth"] = round(run["p99_ms"] / base, 2)
+        run["queue_growth"] = round(concurrency / 2, 2)
+    return results
+
+
+# --- part 3: queries per request at 10 and at 1,000 people
+
+
+def counted(action) -> tuple[int, int]:
+    with CaptureQueriesContext(connection) as queries:
+        action()
+    writes = sum(
+        1
+        for query in queries
+        if query["sql"].lstrip().split(" ", 1)[0] in {"INSERT", "UPDATE", "DELETE"}
+    )
+    return len(queries), writes
+
+
+def second_step_client(tenant: Tenant, label: str) -> tuple[Client, dict]:
+    person = people_add(tenant, 1, f"mfa-{label}-", make_password(PASSWORD))[0]
+    device = TOTPDevice.objects.create(user=person, name="Authenticator app", confirmed=True)
+    client = browser()
+    response = client.post("/accounts/login/", {"username": person.email, "password": PASSWORD})
+    assert response.url.startswith("/mfa/verify/"), response.url
+    code = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits)
+    return client, {"otp_token": f"{code:0{device.digits}d}"}
+
+
+def queries_at(tenant: Tenant, owner: User, label: str) -> dict:
+    signer = people_add(tenant, 1, f"signer-{label}-", make_password(PASSWORD))[0]
+    counts = {}
+    client = browser()
+    counts["sign_in_post"] = counted(
+        lambda: client.post("/accounts/login/", {"username": signer.email, "password": PASSWORD})
+    )
+    mfa_client, code = second_step_client(tenant, label)
+    counts["second_step_post"] = counted(lambda: mfa_client.post("/mfa/verify/", code))
+    owner_client = browser()
+    owner_client.post("/accounts/login/", {"username": owner.email, "password": PASSWORD})
+    for name, path in (
+        ("dashboard", "/"),
+        ("sessions_page", "/accounts/sessions/"),
+        ("admin_people_list", "/admin/accounts/user/"),
+        ("audit_trail", "/audit/"),
+    ):
+        owner_client.get(path)  # the first visit after sign-in may note the session's activity
+        counts[name] = counted(lambda path=path: owner_client.get(path))
+    return counts
+
+
+def part_queries() -> dict:
+    with override_settings(PASSWORD_HASHERS=FAST_HASHERS):
+        tenant, owner = bench_tenant("Querybench")
+        people_add(tenant, 10 - 3, "q", make_password(PASSWORD))  # owner, signer, MFA person
+        at_10 = queries_at(tenant, owner, "10")
+        people_add(tenant, 1000 - User.objects.filter(tenant=tenant).count() - 2, "r", "!")
+        at_1000 = queries_at(tenant, owner, "1000")
+    assert User.objects.filter(tenant=tenant).count() == 1000
+    return {
+        page: {
+            "queries_at_10": at_10[page][0],
+            "queries_at_1000": at_1000[page][0],
+            "writes_at_1000": at_1000[page][1],
+        }
+        for page in at_10
+    }
+
+
+# --- part 4: bulk work at size
+
+
+def insert_people(tenant: Tenant, count: int, prefix: str, joined, last_login) -> None:
+    role = Role.objects.for_tenant(tenant).get(name=scopes.TECHNICIAN.name)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO accounts_user (email, full_name, tenant_id, role_id, is_active, "
+            "is_staff, is_superuser, date_joined, last_login, password, "
+            "password_change_required) "
+            "SELECT %s || n || '@' || %s || '.example', '', %s, %s, true, false, false, "
+            "%s, %s, '!', false FROM generate_series(1, %s) AS n",
+            [prefix, tenant.slug, tenant.pk, role.pk, joined, last_login, count],
+        )
+
+
+def timed_command(*args) -> dict:
+    with CaptureQueriesContext(connection) as queries:
+        began = time.perf_counter()
+        call_command(*args, stdout=open(os.devnull, "w"))  # noqa: SIM115
+        seconds = time.perf_counter() - began
+    return {"seconds": round(seconds, 2), "queries": len(queries)}
+
+
+def part_bulk(sizes: tuple[int, ...]) -> dict:
+    now = timezone.now()
+    results = {}
+    for size in sizes:
+        tenant, _ = bench_tenant(f"Stale{size}")
+        insert_people(tenant, size, "stale", now - timedelta(days=400), now - timedelta(days=200))
+        results[f"deactivate_stale_accounts_{size}"] = timed_command(
+            "deactivate_stale_accounts", "--days", "90", "--tenant", tenant.slug
+        )
+        assert not User.objects.filter(tenant=tenant, is_active=True, role__name="Technician")
+    for size in sizes:
+        tenant, _ = bench_tenant(f"Idle{size}")
+        insert_people(tenant, 100, "idle", now, now)
+        people = list(User.objects.filter(tenant=tenant).values_list("pk", flat=True))
+        idle_since = now - timedelta(hours=2)
+        for start in range(0, size, 10_000):
+            UserSession.objects.bulk_create(
+                UserSession(
+                    tenant=tenant,
+                    user_id=people[n % len(people)],
+                    session_key=f"idle-{size}-{n}",
+                    started_at=idle_since,
+                    last_active_at=idle_since,
+                )
+                for n in range(start, min(size, start + 10_000))
+            )
+        results[f"expire_idle_sessions_{size}"] = timed_command("expire_idle_sessions")
+        assert not UserSession.objects.filter(tenant=tenant).exists()
+    return results
+
+
+# --- part 5: the audit log at size (scripts/audit_benchmark.py)
+
+
+def part_audit(events: int) -> dict:
+    import audit_benchmark
+
+    return audit_benchmark.measure(events)
+
+
+# --- the run
+
+
+def table(results: dict) -> str:
+    lines = ["| part | what | figure |", "| --- | --- | --- |"]
+    step = results.get("password_step")
+    if step:
+        for side in ("portcullis", "bare_django"):
+            lines.append(
+                f"| 1 | sign-in POST, {side.replace('_', ' ')} (median / p95) | "
+                f"{step[side]['median_ms']} / {step[side]['p95_ms']} ms |"
+            )
+        lines.append(
+            f"| 1 | ratio Portcullis ÷ bare (median / p95), target ≤ 1.5 | "
+            f"{step['ratio_median']} / {step['ratio_p95']} |"
+        )
+    load = results.get("throughput")
+    if load:
+        for concurrency in (2, 4, 8):
+            run = load[f"concurrency_{concurrency}"]
+            growth = ""
+            if "p99_growth" in run:
+                growth = f", p99 ×{run['p99_growth']} (queue ×{run['queue_growth']})"
+            lines.append(
+                f"| 2 | Argon2 sign-ins/s at concurrency {concurrency} vs limit, target ≥ 0.9 | "
+                f"{run['sign_ins_per_s']} / {run['argon2_limit_per_s']} = {run['ratio']} "
+                f"(p50 {run['p50_ms']} ms, p99 {run['p99_ms']} ms{growth}, "
+                f"{run['failures']} failed) |"
+            )
+    for page, counts in results.get("queries", {}).items():
+        lines.append(
+            f"| 3 | queries: {page.replace('_', ' ')} at 10 / 1,000 people (writes) | "
+            f"{counts['queries_at_10']} / {counts['queries_at_1000']} "
+            f"({counts['writes_at_1000']}) |"
+        )
+    for name, figures in results.get("bulk", {}).items():
+        what, size = name.rsplit("_", 1)
+        lines.append(
+            f"| 4 | `{what}` over {int(size):,}, target < 10 s | "
+            f"{figures['seconds']} s, {figures['queries']} queries |"
+        )
+    audit = results.get("audit")
+    if audit:
+        lines += [
+            f"| 5 | recording rate, one event per transaction / bulk ({audit['events']:,} events) "
+            f"| {audit['single_record_per_s']} / {audit['bulk_record_per_s']} events/s |",
+            f"| 5 | trail first page, person filter / 7-day date filter (median), target < 50 ms "
+            f"| {audit['trail_person_filter_ms']} / {audit['trail_date_filter_ms']} ms |",
+            f"| 5 | CSV export | {audit['export_rows_per_s']} rows/s |",
+            f"| 5 | `verify_audit_log`, target < 30 s | {audit['verify_s']} s |",
+        ]
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--parts", default="1,2,3,4,5", help="Which parts, e.g. 1,3")
+    parser.add_argument("--seconds", type=float, default=8, help="Length of each load run")
+    parser.add_argument("--rounds", type=int, default=400, help="Sign-ins per side in part 1")
+    parser.add_argument("--bulk", type=int, default=100_000, help="Size for part 4")
+    parser.add_argument("--events", type=int, default=1_000_000, help="Audit events, part 5")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", 8107)))
+    arguments = parser.parse_args()
+    parts = {int(part) for part in arguments.parts.split(",")}
+    if connection.vendor != "postgresql" or not settings.REDIS_URL:
+        parser.error("the figures are for PostgreSQL and Redis: set DATABASE_URL and REDIS_URL")
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    original_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    results: dict = {"machine": {"cpus": os.cpu_count()}}
+    try:
+        steps = [
+            (3, "queries", part_queries),
+            (1, "password_step", lambda: part_password_step(arguments.rounds)),
+            (4, "bulk", lambda: part_bulk((1_000, arguments.bulk))),
+            (2, "throughput", lambda: part_throughput(arguments.port, arguments.seconds)),
+            (5, "audit", lambda: part_audit(arguments.events)),
+        ]
+        for number, name, run in steps:
+            if number in parts:
+                print(f"Part {number}: {name}…", file=sys.stderr)
+                results[name] = run()
+    finally:
+        connection.creation.destroy_test_db(original_name, verbosity=0)
+        print(f"Dropped the throwaway database test_{original_name}.", file=sys.stderr)
+    (BASE_DIR / "bench" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    print(table(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
