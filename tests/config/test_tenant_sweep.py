@@ -22,6 +22,8 @@ from django.utils.http import urlsafe_base64_encode
 
 from audit.events import AuditEventType
 from audit.models import AuditEvent
+from support.guides import GUIDES
+from support.models import RecoveryRequest
 from teams import scopes
 from teams.models import UserSession
 from tests.factories import UserFactory
@@ -62,6 +64,12 @@ def world(tenant, other_tenant, owner, technician, password):
         == 302
     )
     b_session = UserSession.objects.get(user=b_owner)
+    RecoveryRequest.objects.create(
+        tenant=other_tenant,
+        person=b_owner,
+        reason=RecoveryRequest.Reason.OTHER,
+        note="Carl lost his phone",
+    )
     b_event = AuditEvent.objects.filter(tenant=other_tenant).latest("pk")
     return a_client, b_owner, b_session, b_event
 
@@ -76,6 +84,7 @@ def b_ids(b_owner, b_session, b_event, other_tenant) -> list[str]:
         other_tenant.slug,
         b_owner.email,
         str(b_owner.role_id),
+        str(RecoveryRequest.objects.get(person=b_owner).pk),
         str(AuditEventType.SIGN_IN_SUCCEEDED.value),
     }
     own_sessions = UserSession.objects.exclude(user__tenant=other_tenant).values_list(
@@ -92,6 +101,8 @@ def filled_paths(b_owner, b_event) -> list[str]:
         "uidb64": urlsafe_base64_encode(force_bytes(b_owner.pk)),
         # A's person may hold B's ids but not B's secrets: a forged or someone else's token.
         "token": default_token_generator.make_token(b_owner)[:-1] + "0",
+        "slug": GUIDES[0].slug,
+        "pk": str(RecoveryRequest.objects.get(person=b_owner).pk),
     }
     paths = []
 
@@ -142,6 +153,7 @@ def b_state(b_owner, b_session) -> tuple:
         b_owner.password,
         UserSession.objects.filter(pk=b_session.pk).exists(),
         AuditEvent.objects.filter(tenant=b_owner.tenant).count(),
+        list(RecoveryRequest.objects.filter(person=b_owner).values_list("status", "outcome")),
     )
 
 
