@@ -3,6 +3,7 @@ import os
 import pytest
 import redis
 from django.core.cache import cache
+from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from config.celery import app as celery_app
@@ -106,6 +107,26 @@ def client_signed_in(client, technician, password):
     response = client.post("/accounts/login/", {"username": technician.email, "password": password})
     assert response.status_code == 302, response.content
     return client
+
+
+@pytest.fixture
+def sign_in(password):
+    """A fresh browser (its own cookies) signed in as `user` through the real sign-in page."""
+
+    def sign_in(user, **extra) -> Client:
+        client = Client()
+        response = client.post(
+            "/accounts/login/", {"username": user.email, "password": password}, **extra
+        )
+        assert response.status_code == 302, response.content
+        return client
+
+    return sign_in
+
+
+@pytest.fixture
+def other_owner(other_tenant):
+    return UserFactory(tenant=other_tenant, builtin=scopes.OWNER, email="owner@contoso.example")
 
 
 def pytest_collection_modifyitems(config, items):
