@@ -3,13 +3,25 @@ from datetime import datetime, timedelta
 
 from axes.models import AccessAttempt
 from django.conf import settings
-from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import (
+    BooleanField,
+    Case,
+    Count,
+    Exists,
+    ExpressionWrapper,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.http import Http404
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.lockout import email_key
 from accounts.models import User
 from audit.events import AuditEventType
 from audit.models import AuditEvent
@@ -62,7 +74,7 @@ def recovery_request_for(*, viewer: User, request_id: int) -> RecoveryRequest:
 class AccessReviewRow:
     person: User
     scope_words: list[str]
-    mfa: str  # "none", "app" or "backup codes only"
+    mfa: str
     backup_codes_left: int | None
     sessions: int
     locked: bool
@@ -83,13 +95,15 @@ def _count_of(queryset: QuerySet, *, by: str) -> Coalesce:
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
 
 
-def access_review_rows(*, tenant: Tenant, now: datetime | None = None) -> list[AccessReviewRow]:
-    """Everybody in the tenant with what an access review looks at, and their flags.
+def access_review_people(people: QuerySet[User], *, now: datetime) -> QuerySet[User]:
+    """`people` with what an access review looks at, as annotations: counts, factors (`mfa` is
+    "none", "app" or "backup codes only"), the lock, and one boolean `flag_<name>` per flag of
+    `FLAG_LABELS` plus `flag_count`.
 
-    A fixed number of queries whatever the number of people: the counts are subqueries of the
-    one people query, and locks come from one query over the lock counters.
+    The review page, its mail, the command and the admin all read these, so a flag means the
+    same everywhere and the admin can filter and sort by it in the database. The counts are
+    subqueries of the one people query, so the number of queries does not grow with people.
     """
-    now = now or timezone.now()
     since = now - RECENT_TROUBLE
 
     def events(*kinds):
@@ -97,71 +111,92 @@ def access_review_rows(*, tenant: Tenant, now: datetime | None = None) -> list[A
             target=OuterRef("pk"), event__in=kinds, created_at__gte=since
         )
 
-    people = list(
-        User.objects.for_tenant(tenant)
-        .select_related("role", "tenant")
-        .annotate(
-            session_count=_count_of(UserSession.objects.filter(user=OuterRef("pk")), by="user"),
-            has_app=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
-            has_codes=Exists(BackupCodeDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
-            codes_left=_count_of(
-                BackupCode.objects.filter(
-                    device__user=OuterRef("pk"), device__confirmed=True, used_at__isnull=True
-                ),
-                by="device__user",
-            ),
-            failure_count=_count_of(
-                events(AuditEventType.SIGN_IN_FAILED, AuditEventType.MFA_FAILED), by="target"
-            ),
-            unusual_count=_count_of(events(AuditEventType.UNUSUAL_SIGN_IN), by="target"),
-        )
-        .order_by("email")
+    # Stored emails are already normalised, so an email is its own lock-counter key.
+    lock_counters = AccessAttempt.objects.filter(
+        username=OuterRef("email"),
+        ip_address__isnull=True,
+        expiration__expires_at__gt=now,
+        failures_since_start__gte=settings.LOCKOUT_FAILURES,
     )
-    locked_keys = set(
-        AccessAttempt.objects.filter(
-            username__in=[email_key(person.email) for person in people],
-            ip_address__isnull=True,
-            expiration__expires_at__gt=now,
-            failures_since_start__gte=settings.LOCKOUT_FAILURES,
-        ).values_list("username", flat=True)
+    counted = people.annotate(
+        session_count=_count_of(UserSession.objects.filter(user=OuterRef("pk")), by="user"),
+        has_app=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
+        has_codes=Exists(BackupCodeDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
+        codes_left=_count_of(
+            BackupCode.objects.filter(
+                device__user=OuterRef("pk"), device__confirmed=True, used_at__isnull=True
+            ),
+            by="device__user",
+        ),
+        failure_count=_count_of(
+            events(AuditEventType.SIGN_IN_FAILED, AuditEventType.MFA_FAILED), by="target"
+        ),
+        unusual_count=_count_of(events(AuditEventType.UNUSUAL_SIGN_IN), by="target"),
+        locked=Exists(lock_counters),
+        last_seen_at=Coalesce("last_login", "date_joined"),
+    ).annotate(
+        mfa=Case(
+            When(has_app=True, then=Value("app")),
+            When(has_codes=True, then=Value("backup codes only")),
+            default=Value("none"),
+        ),
     )
     stale_before = now - timedelta(days=settings.ACCESS_REVIEW_STALE_DAYS)
-    rows = []
-    for person in people:
-        role = person.role
-        required = tenant.require_mfa or bool(role and role.require_mfa)
-        mfa = "app" if person.has_app else ("backup codes only" if person.has_codes else "none")
-        changed_at = person.password_changed_at
-        row = AccessReviewRow(
-            person=person,
-            scope_words=[
-                scopes.SCOPES_BY_KEY[key].description
-                for key in sorted(role.scope_set if role else ())
-            ],
-            mfa=mfa,
-            backup_codes_left=person.codes_left if person.has_codes else None,
-            sessions=person.session_count,
-            locked=email_key(person.email) in locked_keys,
-            password_age_days=(now - changed_at).days if changed_at else None,
-            last_sign_in_at=person.last_login,
-            failures=person.failure_count,
-            unusual=person.unusual_count,
-        )
-        if person.is_active:
-            if required and mfa == "none":
-                row.flags.append("no_mfa_required")
-            if (person.last_login or person.date_joined) < stale_before:
-                row.flags.append("stale")
-            if row.sessions > settings.ACCESS_REVIEW_MAX_SESSIONS:
-                row.flags.append("many_sessions")
-            if row.failures:
-                row.flags.append("failures")
-            if row.unusual:
-                row.flags.append("unusual")
-            if row.locked:
-                row.flags.append("locked")
-        rows.append(row)
-    return rows
+    conditions = {
+        "no_mfa_required": (Q(tenant__require_mfa=True) | Q(role__require_mfa=True))
+        & Q(has_app=False, has_codes=False),
+        "stale": Q(last_seen_at__lt=stale_before),
+        "many_sessions": Q(session_count__gt=settings.ACCESS_REVIEW_MAX_SESSIONS),
+        "failures": Q(failure_count__gt=0),
+        "unusual": Q(unusual_count__gt=0),
+        "locked": Q(locked=True),
+    }
+    # Deactivated people can't sign in, so nothing about them needs attention.
+    raised = {flag: Q(is_active=True) & condition for flag, condition in conditions.items()}
+    return counted.annotate(
+        **{
+            f"flag_{flag}": ExpressionWrapper(condition, output_field=BooleanField())
+            for flag, condition in raised.items()
+        },
+        flag_count=sum(
+            (Case(When(condition, then=1), default=0) for condition in raised.values()),
+            start=Value(0),
+        ),
+    )
+
+
+def access_review_rows(*, tenant: Tenant, now: datetime | None = None) -> list[AccessReviewRow]:
+    """Everybody in the tenant with what an access review looks at, and their flags, in a fixed
+    number of queries whatever the number of people."""
+    now = now or timezone.now()
+    people = access_review_people(
+        User.objects.for_tenant(tenant).select_related("role", "tenant"), now=now
+    ).order_by("email")
+    return [access_review_row(person, now=now) for person in people]
+
+
+def scope_words(role: Role | None) -> list[str]:
+    """What a role may do, in words."""
+    return [scopes.SCOPES_BY_KEY[key].description for key in sorted(role.scope_set if role else ())]
+
+
+def access_review_row(person: User, *, now: datetime) -> AccessReviewRow:
+    """One row of the review from a person annotated by `access_review_people`."""
+    role = person.role
+    changed_at = person.password_changed_at
+    return AccessReviewRow(
+        person=person,
+        scope_words=scope_words(role),
+        mfa=person.mfa,
+        backup_codes_left=person.codes_left if person.has_codes else None,
+        sessions=person.session_count,
+        locked=person.locked,
+        password_age_days=(now - changed_at).days if changed_at else None,
+        last_sign_in_at=person.last_login,
+        failures=person.failure_count,
+        unusual=person.unusual_count,
+        flags=[flag for flag in FLAG_LABELS if getattr(person, f"flag_{flag}")],
+    )
 
 
 FILTERS = {

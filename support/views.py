@@ -181,6 +181,20 @@ def access_review(request: HttpRequest) -> HttpResponse:
     )
 
 
+def bulk_outcome_announce(
+    request: HttpRequest, *, label: str, done: list[User], refused: dict[str, str]
+) -> None:
+    """Say who a bulk action changed and why anyone was skipped (the page and the admin)."""
+    if done:
+        messages.success(
+            request, f"{label}: done for " + ", ".join(person.email for person in done) + "."
+        )
+    for email, reason in refused.items():
+        messages.error(request, f"{email}: {reason}")
+    if not done and not refused:
+        messages.info(request, "Nothing needed changing.")
+
+
 @never_cache
 @require_POST
 @login_required
@@ -212,17 +226,9 @@ def access_review_act(request: HttpRequest) -> HttpResponse:
     done, refused = people_bulk_act(
         action=action, people=chosen, actor=request.user, request=request
     )
-    if done:
-        messages.success(
-            request,
-            f"{dict(form.fields['action'].choices)[action]}: done for "
-            + ", ".join(person.email for person in done)
-            + ".",
-        )
-    for email, reason in refused.items():
-        messages.error(request, f"{email}: {reason}")
-    if not done and not refused:
-        messages.info(request, "Nothing needed changing.")
+    bulk_outcome_announce(
+        request, label=dict(form.fields["action"].choices)[action], done=done, refused=refused
+    )
     return redirect("support:access_review")
 
 

@@ -19,7 +19,7 @@ from django.urls import URLPattern, URLResolver
 
 from accounts.models import User
 from audit.models import AuditEvent
-from support.models import RecoveryRequest
+from support.models import AccessReviewEntry, RecoveryRequest
 from teams import scopes
 from teams.models import Role, Tenant, UserSession
 from teams.services import role_create
@@ -32,6 +32,7 @@ def tenant_a_rows(model, tenant) -> set:
     """What an Owner of `tenant` may see of `model`, defined independently of the admin code."""
     rows = {
         User: User.objects.filter(tenant=tenant),
+        AccessReviewEntry: User.objects.filter(tenant=tenant),
         Role: Role.objects.filter(tenant=tenant),
         Tenant: Tenant.objects.filter(pk=tenant.pk),
         UserSession: UserSession.objects.filter(user__tenant=tenant),
@@ -253,6 +254,7 @@ def test_actions_on_tenant_b_rows_change_nothing(world):
                 {},
                 {
                     "apply": "1",
+                    "confirmed": "yes",
                     "role": Role.objects.get(name="Technician", tenant__slug="northwind-it").pk,
                 },
             ):

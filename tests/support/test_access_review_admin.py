@@ -1,0 +1,293 @@
+"""The access review in the admin: the same people and flags as the page, filters and sorting
+by each column, the bulk actions behind a confirmation step, and "review done"."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.contrib.admin import helpers
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import User
+from audit.events import AuditEventType
+from audit.models import AuditEvent
+from audit.services import audit_event_record
+from mfa.models import BackupCodeDevice
+from support.models import AccessReview
+from support.selectors import FLAG_LABELS, access_review_rows
+from teams import scopes
+from teams.models import Role, UserSession
+from tests.factories import OperatorFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+LIST = "/admin/support/accessreviewentry/"
+DONE = "/admin/support/accessreviewentry/done/"
+
+
+def listed_emails(response) -> list[str]:
+    assert response.status_code == 200
+    return re.findall(r'aria-label="Select this object for an action - ([^"]+)"', response.text)
+
+
+def listed_pks(response) -> set[int]:
+    return {
+        int(pk)
+        for pk in re.findall(
+            rf'name="{helpers.ACTION_CHECKBOX_NAME}" value="(\d+)"', response.content.decode()
+        )
+    }
+
+
+def sessions_for(user, count):
+    now = timezone.now()
+    for n in range(count):
+        UserSession.objects.create(
+            user=user,
+            tenant=user.tenant,
+            session_key=f"{user.pk}-{n}".ljust(32, "x"),
+            started_at=now,
+            last_active_at=now,
+        )
+
+
+@pytest.fixture
+def flagged_world(client, tenant, owner, settings):
+    """One person per flag (and one with none), all signed in recently unless stale."""
+    settings.ACCESS_REVIEW_MAX_SESSIONS = 2
+    now = timezone.now()
+
+    def person(name, **fields):
+        fields.setdefault("last_login", now)
+        return UserFactory(tenant=tenant, email=f"{name}@northwind.example", **fields)
+
+    strict = Role.objects.create(tenant=tenant, name="Strict", require_mfa=True)
+    people = {
+        "fine": person("fine"),
+        "no_mfa_required": person("no-mfa", role=strict),
+        "stale": person("stale", last_login=now - timedelta(days=45)),
+        "many_sessions": person("busy"),
+        "failures": person("failing"),
+        "unusual": person("unusual"),
+        "locked": person("locked"),
+    }
+    sessions_for(people["many_sessions"], 3)
+    client.post(
+        "/accounts/login/", {"username": people["failures"].email, "password": "wrong-password"}
+    )
+    for _ in range(settings.LOCKOUT_FAILURES):
+        client.post(
+            "/accounts/login/", {"username": people["locked"].email, "password": "wrong-password"}
+        )
+    audit_event_record(
+        event=AuditEventType.UNUSUAL_SIGN_IN, actor=None, tenant=tenant, target=people["unusual"]
+    )
+    return people
+
+
+def test_each_flag_filter_lists_exactly_the_people_the_page_flags(
+    sign_in, owner, tenant, flagged_world
+):
+    browser = sign_in(owner)
+    rows = access_review_rows(tenant=tenant)
+
+    for flag in FLAG_LABELS:
+        expected = {row.person.pk for row in rows if flag in row.flags}
+        assert listed_pks(browser.get(LIST, {"flag": flag})) == expected, flag
+    assert flagged_world["fine"].email not in listed_emails(browser.get(LIST, {"flag": "any"}))
+    assert listed_pks(browser.get(LIST, {"flag": "any"})) == {
+        row.person.pk for row in rows if row.flags
+    }
+    # The locked person also failed; the one who failed once is not locked.
+    assert listed_pks(browser.get(LIST, {"flag": "locked"})) == {flagged_world["locked"].pk}
+
+
+def test_columns_show_what_the_page_shows(sign_in, owner, technician, tenant, flagged_world):
+    device = BackupCodeDevice.objects.create(user=technician, name="Backup codes", confirmed=True)
+    device.codes_replace()
+    left = device.codes.count()
+
+    response = sign_in(owner).get(LIST, {"q": technician.email})
+
+    content = response.content.decode()
+    assert listed_emails(response) == [technician.email]
+    assert f"backup codes only ({left} left)" in content
+    assert "Reset a person&#x27;s second factors" not in content
+    assert "0 days" in content
+    summary = sign_in(owner).get(LIST).content.decode()
+    assert "9 people, 6 flagged." in summary
+
+
+def test_deactivated_people_carry_no_flags(sign_in, owner, tenant, flagged_world):
+    User.objects.filter(pk=flagged_world["stale"].pk).update(is_active=False)
+
+    browser = sign_in(owner)
+    assert flagged_world["stale"].pk not in listed_pks(browser.get(LIST, {"flag": "any"}))
+    assert flagged_world["stale"].pk in listed_pks(browser.get(LIST, {"is_active__exact": "0"}))
+
+
+def test_mfa_role_and_active_filters(sign_in, owner, technician, tenant):
+    browser = sign_in(owner)
+
+    assert listed_pks(browser.get(LIST, {"mfa": "app"})) == set()
+    TOTPDevice.objects.create(user=technician, name="app", confirmed=True)
+    assert listed_pks(browser.get(LIST, {"mfa": "app"})) == {technician.pk}
+    assert listed_pks(browser.get(LIST, {"mfa": "none"})) == {owner.pk}
+    assert listed_pks(browser.get(LIST, {"role__id__exact": owner.role_id})) == {owner.pk}
+
+
+def test_every_column_sorts(sign_in, owner, tenant, flagged_world):
+    browser = sign_in(owner)
+
+    by_flags = listed_emails(browser.get(LIST, {"o": "-9"}))
+    assert by_flags[0] == flagged_world["locked"].email  # failed and locked: two flags
+    by_sessions = listed_emails(browser.get(LIST, {"o": "-6"}))
+    assert by_sessions[0] == flagged_world["many_sessions"].email
+    for column in range(1, 10):
+        for order in (str(column), f"-{column}"):
+            assert len(listed_emails(browser.get(LIST, {"o": order}))) == 8
+
+
+def test_only_own_tenant_and_needs_members_read(
+    sign_in, owner, technician, other_owner, client_signed_in
+):
+    assert listed_pks(sign_in(owner).get(LIST)) == {owner.pk, technician.pk}
+    assert listed_pks(sign_in(other_owner).get(LIST)) == {other_owner.pk}
+    assert client_signed_in.get(LIST).status_code == 302
+    assert sign_in(other_owner).get(f"{LIST}{technician.pk}/change/").status_code == 404
+
+
+def test_operators_see_every_tenant_but_cannot_mark_a_tenants_review_done(
+    sign_in, owner, other_owner
+):
+    operator = OperatorFactory()
+    browser = sign_in(operator)
+
+    assert {owner.pk, other_owner.pk} <= listed_pks(browser.get(LIST))
+    assert "Mark this review done" not in browser.get(LIST).content.decode()
+    response = browser.post(DONE, follow=True)
+    assert "marked done by its own people" in response.content.decode()
+    assert not AccessReview.objects.exists()
+
+
+def test_bulk_deactivate_asks_to_confirm_then_acts_and_audits(sign_in, owner, technician):
+    sessions_for(technician, 2)
+    browser = sign_in(owner)
+    chosen = {"action": "deactivate", helpers.ACTION_CHECKBOX_NAME: [technician.pk]}
+
+    confirm = browser.post(LIST, chosen)
+
+    assert confirm.status_code == 200
+    assert "They can't sign in any more" in confirm.content.decode()
+    technician.refresh_from_db()
+    assert technician.is_active
+
+    done = browser.post(LIST, {**chosen, "confirmed": "yes"}, follow=True)
+
+    assert f"Deactivate: done for {technician.email}." in done.content.decode()
+    technician.refresh_from_db()
+    assert not technician.is_active
+    assert not UserSession.objects.filter(user=technician).exists()
+    event = AuditEvent.objects.get(event=AuditEventType.PERSON_DEACTIVATED)
+    assert event.actor == owner and event.target == technician
+
+
+def test_bulk_revoke_and_require_password_are_audited(sign_in, owner, technician):
+    browser = sign_in(owner)
+    victim = sign_in(technician)
+
+    for action in ("revoke_sessions", "require_password_change"):
+        browser.post(
+            LIST,
+            {"action": action, helpers.ACTION_CHECKBOX_NAME: [technician.pk], "confirmed": "yes"},
+        )
+
+    assert victim.get("/").status_code == 302
+    revoked = AuditEvent.objects.get(event=AuditEventType.SESSION_REVOKED)
+    assert revoked.target == technician and revoked.details["reason"] == "access_review"
+    technician.refresh_from_db()
+    assert technician.password_change_required
+    required = AuditEvent.objects.get(event=AuditEventType.PASSWORD_CHANGE_REQUIRED)
+    assert required.actor == owner and required.target == technician
+
+
+def test_bulk_actions_obey_the_rules_and_the_scopes(sign_in, owner, tenant, technician):
+    admin = UserFactory(tenant=tenant, builtin=scopes.ADMIN, email="admin@northwind.example")
+
+    response = sign_in(admin).post(
+        LIST,
+        {
+            "action": "deactivate",
+            helpers.ACTION_CHECKBOX_NAME: [owner.pk, admin.pk],
+            "confirmed": "yes",
+        },
+        follow=True,
+    )
+
+    content = response.content.decode()
+    assert "holds scopes you don" in content and "deactivate yourself" in content
+    assert User.objects.filter(pk__in=[owner.pk, admin.pk], is_active=True).count() == 2
+    assert not AuditEvent.objects.filter(event=AuditEventType.PERSON_DEACTIVATED).exists()
+
+    reader = UserFactory(tenant=tenant, builtin=scopes.READ_ONLY)
+    browser = sign_in(reader)
+    assert "Deactivate the selected people" not in browser.get(LIST).content.decode()
+    browser.post(
+        LIST,
+        {"action": "deactivate", helpers.ACTION_CHECKBOX_NAME: [technician.pk], "confirmed": "yes"},
+    )
+    technician.refresh_from_db()
+    assert technician.is_active
+
+
+def test_another_tenants_person_cannot_be_acted_on(sign_in, owner, other_tenant):
+    victim = UserFactory(tenant=other_tenant)
+
+    sign_in(owner).post(
+        LIST,
+        {"action": "deactivate", helpers.ACTION_CHECKBOX_NAME: [victim.pk], "confirmed": "yes"},
+    )
+
+    victim.refresh_from_db()
+    assert victim.is_active
+
+
+def test_review_done_from_the_admin_is_one_click_and_audited(sign_in, owner, technician, tenant):
+    browser = sign_in(owner)
+
+    assert browser.get(DONE).status_code == 405
+    response = browser.post(DONE, follow=True)
+
+    assert "Access review recorded: 2 people reviewed." in response.content.decode()
+    review = AccessReview.objects.get()
+    assert review.reviewer == owner and review.tenant == tenant
+    event = AuditEvent.objects.get(event=AuditEventType.ACCESS_REVIEW_COMPLETED)
+    assert event.details["people_reviewed"] == 2
+    assert "Last review:" in browser.get(LIST).content.decode()
+
+
+def test_admin_list_queries_do_not_grow_with_people(sign_in, owner, tenant):
+    browser = sign_in(owner)
+    for _ in range(3):
+        UserFactory(tenant=tenant)
+    with CaptureQueriesContext(connection) as few:
+        browser.get(LIST)
+    for _ in range(30):
+        person = UserFactory(tenant=tenant)
+        sessions_for(person, 2)
+        TOTPDevice.objects.create(user=person, name="app", confirmed=True)
+    with CaptureQueriesContext(connection) as many:
+        response = browser.get(LIST)
+
+    assert len(listed_pks(response)) == 34
+    assert len(many) == len(few)
+
+
+def test_the_page_links_to_the_admin_and_back(sign_in, owner):
+    browser = sign_in(owner)
+
+    assert LIST in browser.get("/access-review/").content.decode()
+    assert 'href="/access-review/"' in browser.get(LIST).content.decode()
