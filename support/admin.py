@@ -220,6 +220,7 @@ class AccessReviewAdmin(TenantScopedAdmin):
         )
         extra_context = {
             **(extra_context or {}),
+            "title": "Access review: who has access, and what needs a look",
             "people_count": counts["people"],
             "flagged_count": counts["flagged"],
             "last_review": AccessReview.objects.for_tenant(request.user.tenant)

@@ -118,5 +118,5 @@ class AccessReviewEntry(User):
 
     class Meta:
         proxy = True
-        verbose_name = "access review entry"
+        verbose_name = "person"
         verbose_name_plural = "access review"

@@ -17,7 +17,7 @@ class Migration(migrations.Migration):
             fields=[
             ],
             options={
-                'verbose_name': 'access review entry',
+                'verbose_name': 'person',
                 'verbose_name_plural': 'access review',
                 'proxy': True,
                 'indexes': [],

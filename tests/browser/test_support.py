@@ -66,6 +66,34 @@ def test_owner_reviews_access_and_deactivates_a_flagged_person(
     assert AuditEvent.objects.filter(event=AuditEventType.PERSON_DEACTIVATED, target=stale).exists()
 
 
+def test_owner_reviews_access_in_the_admin_and_requires_a_new_password(
+    new_page, owner, technician, tenant, password, tmp_path
+):
+    stale = UserFactory(tenant=tenant, email="stale@northwind.example", full_name="Stan Stale")
+    User.objects.filter(pk=stale.pk).update(date_joined=timezone.now() - timedelta(days=45))
+    page = new_page()
+    page.set_viewport_size({"width": 1700, "height": 800})
+    sign_in(page, owner, password)
+
+    page.get_by_role("link", name="Admin").click()
+    page.get_by_role("link", name="Access review").click()
+    expect(page.get_by_text("3 people, 1 flagged.")).to_be_visible()
+    page.get_by_role("link", name="no sign-in for 30+ days").click()
+    expect(page.locator('input[name="_selected_action"]')).to_have_count(1)
+    screenshot(page, "admin-access-review.png", tmp_path)
+    page.locator(f'input[name="_selected_action"][value="{stale.pk}"]').check()
+    page.locator('select[name="action"]').select_option("require_password_change")
+    page.get_by_role("button", name="Go").click()
+    expect(page.get_by_text("They must choose a new password")).to_be_visible()
+    page.get_by_role("button", name="Yes, require a new password at next sign-in").click()
+
+    expect(page.get_by_text("done for stale@northwind.example.")).to_be_visible()
+    stale.refresh_from_db()
+    assert stale.password_change_required
+    page.get_by_role("button", name="Mark this review done").click()
+    expect(page.get_by_text("Access review recorded: 3 people reviewed.")).to_be_visible()
+
+
 def test_locked_out_technician_asks_for_help_and_the_owner_unlocks_them(
     new_page, owner, technician, password
 ):
