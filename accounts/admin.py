@@ -268,7 +268,6 @@ class UserAdmin(TenantScopedAdmin):
                 "people": queryset,
                 "form": form,
                 "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-                "select_across": request.POST.get("select_across") == "1",
             },
         )
 

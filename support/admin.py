@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q, QuerySet
+from django.db.models import F, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -9,11 +9,20 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html_join
 
+from support.feedback import bulk_outcome_announce
 from support.forms import BULK_ACTIONS
-from support.models import AccessReview, AccessReviewEntry, RecoveryRequest
-from support.selectors import FLAG_LABELS, RECOVERY_SCOPES, access_review_people, scope_words
+from support.models import AccessReviewEntry, RecoveryRequest
+from support.selectors import (
+    FLAG_LABELS,
+    MFA_CODES_ONLY,
+    MFA_STATUSES,
+    RECOVERY_SCOPES,
+    access_review_last,
+    access_review_people,
+    access_review_summary,
+    scope_words,
+)
 from support.services import access_review_complete, people_bulk_act, recovery_request_handle
-from support.views import bulk_outcome_announce
 from teams.sites import TenantScopedAdmin
 
 
@@ -110,7 +119,7 @@ class MfaFilter(admin.SimpleListFilter):
     parameter_name = "mfa"
 
     def lookups(self, request, model_admin):
-        return [(status, status) for status in ("none", "app", "backup codes only")]
+        return [(status, status) for status in MFA_STATUSES]
 
     def queryset(self, request, queryset):
         return queryset.filter(mfa=self.value()) if self.value() else queryset
@@ -178,13 +187,17 @@ class AccessReviewAdmin(TenantScopedAdmin):
     def scopes(self, person) -> str:
         return ", ".join(scope_words(person.role)) or "none"
 
-    @admin.display(description="last sign-in", ordering="last_login", empty_value="never")
+    @admin.display(
+        description="last sign-in",
+        ordering=F("last_login").asc(nulls_first=True),
+        empty_value="never",
+    )
     def last_sign_in(self, person):
         return person.last_login
 
     @admin.display(description="two-factor", ordering="mfa")
     def two_factor(self, person) -> str:
-        if person.mfa == "backup codes only":
+        if person.mfa == MFA_CODES_ONLY:
             return f"backup codes only ({person.codes_left} left)"
         return person.mfa
 
@@ -197,7 +210,9 @@ class AccessReviewAdmin(TenantScopedAdmin):
         return person.locked
 
     @admin.display(
-        description="password age", ordering="-password_changed_at", empty_value="never set"
+        description="password age",
+        ordering=F("password_changed_at").desc(nulls_last=True),
+        empty_value="never set",
     )
     def password_age(self, person) -> str | None:
         if person.password_changed_at is None:
@@ -215,21 +230,21 @@ class AccessReviewAdmin(TenantScopedAdmin):
     # --- the summary and "review done"
 
     def changelist_view(self, request, extra_context=None):
-        counts = self.get_queryset(request).aggregate(
-            people=Count("pk"), flagged=Count("pk", filter=Q(flag_count__gt=0))
-        )
         extra_context = {
             **(extra_context or {}),
             "title": "Access review: who has access, and what needs a look",
-            "people_count": counts["people"],
-            "flagged_count": counts["flagged"],
-            "last_review": AccessReview.objects.for_tenant(request.user.tenant)
-            .select_related("reviewer")
-            .first()
-            if request.user.tenant_id
-            else None,
             "can_mark_done": request.user.tenant_id is not None,
         }
+        # Action POSTs answer with a page of their own or a redirect, never with the list.
+        if request.method == "GET":
+            counts = access_review_summary(self.get_queryset(request))
+            extra_context.update(
+                people_count=counts["people"],
+                flagged_count=counts["flagged"],
+                last_review=access_review_last(tenant=request.user.tenant)
+                if request.user.tenant_id
+                else None,
+            )
         return super().changelist_view(request, extra_context)
 
     def get_urls(self):
@@ -279,6 +294,11 @@ class AccessReviewAdmin(TenantScopedAdmin):
     def _bulk(self, request: HttpRequest, queryset: QuerySet, action: str):
         people = list(queryset)
         label = dict(BULK_ACTIONS)[action]
+        if not people:
+            self.message_user(
+                request, "None of the selected people are listed here.", messages.ERROR
+            )
+            return None
         if request.POST.get("confirmed") != "yes":
             return TemplateResponse(
                 request,
@@ -291,7 +311,6 @@ class AccessReviewAdmin(TenantScopedAdmin):
                     "action": action,
                     "action_label": label,
                     "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
-                    "select_across": request.POST.get("select_across") == "1",
                 },
             )
         done, refused = people_bulk_act(

@@ -26,13 +26,15 @@ from accounts.models import User
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from mfa.models import BackupCode, BackupCodeDevice
-from support.models import RecoveryRequest
+from support.models import AccessReview, RecoveryRequest
 from teams import scopes
 from teams.models import Role, Tenant, UserSession
 
 # Holding either lets a person see and handle their tenant's recovery requests.
 RECOVERY_SCOPES = ("mfa:reset", "lockout:unlock")
 RECENT_TROUBLE = timedelta(days=7)
+MFA_NONE, MFA_APP, MFA_CODES_ONLY = "none", "app", "backup codes only"
+MFA_STATUSES = (MFA_NONE, MFA_APP, MFA_CODES_ONLY)
 
 FLAG_LABELS = {
     "no_mfa_required": "no MFA where required",
@@ -96,8 +98,8 @@ def _count_of(queryset: QuerySet, *, by: str) -> Coalesce:
 
 
 def access_review_people(people: QuerySet[User], *, now: datetime) -> QuerySet[User]:
-    """`people` with what an access review looks at, as annotations: counts, factors (`mfa` is
-    "none", "app" or "backup codes only"), the lock, and one boolean `flag_<name>` per flag of
+    """`people` with what an access review looks at, as annotations: counts, factors (`mfa`, one
+    of `MFA_STATUSES`), the lock, and one boolean `flag_<name>` per flag of
     `FLAG_LABELS` plus `flag_count`.
 
     The review page, its mail, the command and the admin all read these, so a flag means the
@@ -111,7 +113,8 @@ def access_review_people(people: QuerySet[User], *, now: datetime) -> QuerySet[U
             target=OuterRef("pk"), event__in=kinds, created_at__gte=since
         )
 
-    # Stored emails are already normalised, so an email is its own lock-counter key.
+    # A stored email is its own lock-counter key (`email_key`): it is stored normalised, and the
+    # model refuses the control characters `email_key` would escape.
     lock_counters = AccessAttempt.objects.filter(
         username=OuterRef("email"),
         ip_address__isnull=True,
@@ -136,9 +139,9 @@ def access_review_people(people: QuerySet[User], *, now: datetime) -> QuerySet[U
         last_seen_at=Coalesce("last_login", "date_joined"),
     ).annotate(
         mfa=Case(
-            When(has_app=True, then=Value("app")),
-            When(has_codes=True, then=Value("backup codes only")),
-            default=Value("none"),
+            When(has_app=True, then=Value(MFA_APP)),
+            When(has_codes=True, then=Value(MFA_CODES_ONLY)),
+            default=Value(MFA_NONE),
         ),
     )
     stale_before = now - timedelta(days=settings.ACCESS_REVIEW_STALE_DAYS)
@@ -173,6 +176,16 @@ def access_review_rows(*, tenant: Tenant, now: datetime | None = None) -> list[A
         User.objects.for_tenant(tenant).select_related("role", "tenant"), now=now
     ).order_by("email")
     return [access_review_row(person, now=now) for person in people]
+
+
+def access_review_summary(people: QuerySet[User]) -> dict[str, int]:
+    """How many of `people` (annotated by `access_review_people`) there are and how many are
+    flagged, counted in the database."""
+    return people.aggregate(people=Count("pk"), flagged=Count("pk", filter=Q(flag_count__gt=0)))
+
+
+def access_review_last(*, tenant: Tenant) -> AccessReview | None:
+    return AccessReview.objects.for_tenant(tenant).select_related("reviewer").first()
 
 
 def scope_words(role: Role | None) -> list[str]:

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts.models import User
 from accounts.selectors import unlock_contact_for_tenant
 from accounts.views import remembered_contact
+from support.feedback import bulk_outcome_announce
 from support.forms import (
     AccessReviewFilterForm,
     BulkActionForm,
@@ -17,10 +18,11 @@ from support.forms import (
     RecoveryResolveForm,
 )
 from support.guides import GUIDES, GUIDES_BY_SLUG
-from support.models import AccessReview, RecoveryRequest
+from support.models import RecoveryRequest
 from support.selectors import (
     RECOVERY_SCOPES,
     access_review_filtered,
+    access_review_last,
     access_review_rows,
     recovery_queue_for,
     recovery_request_for,
@@ -169,9 +171,7 @@ def access_review(request: HttpRequest) -> HttpResponse:
             "total": total,
             "flagged": flagged,
             "roles": Role.objects.for_tenant(tenant).order_by("name"),
-            "last_review": AccessReview.objects.for_tenant(tenant)
-            .select_related("reviewer")
-            .first(),
+            "last_review": access_review_last(tenant=tenant),
             "max_sessions": settings.ACCESS_REVIEW_MAX_SESSIONS,
             "can_act": any(
                 request.user.has_perm(scope)
@@ -179,20 +179,6 @@ def access_review(request: HttpRequest) -> HttpResponse:
             ),
         },
     )
-
-
-def bulk_outcome_announce(
-    request: HttpRequest, *, label: str, done: list[User], refused: dict[str, str]
-) -> None:
-    """Say who a bulk action changed and why anyone was skipped (the page and the admin)."""
-    if done:
-        messages.success(
-            request, f"{label}: done for " + ", ".join(person.email for person in done) + "."
-        )
-    for email, reason in refused.items():
-        messages.error(request, f"{email}: {reason}")
-    if not done and not refused:
-        messages.info(request, "Nothing needed changing.")
 
 
 @never_cache

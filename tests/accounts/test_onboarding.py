@@ -101,6 +101,7 @@ def test_an_invited_person_whose_link_expired_gets_a_new_one_by_reset(
             "has no role named 'Boss'",
         ),
         (("--tenant", "northwind-it", "--email", "not-an-email"), "valid email"),
+        (("--tenant", "northwind-it", "--email", '"a\x01b"@northwind.example'), "control char"),
         (("--tenant", "northwind-it", "--email", "OWNER@northwind.example"), "already exists"),
     ],
 )

@@ -20,6 +20,7 @@ from support.models import AccessReview
 from support.selectors import FLAG_LABELS, access_review_rows
 from teams import scopes
 from teams.models import Role, UserSession
+from teams.services import role_create
 from tests.factories import OperatorFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -88,21 +89,39 @@ def flagged_world(client, tenant, owner, settings):
     return people
 
 
-def test_each_flag_filter_lists_exactly_the_people_the_page_flags(
+def test_each_flag_filter_lists_the_flagged_people_as_the_page_does(
     sign_in, owner, tenant, flagged_world
 ):
     browser = sign_in(owner)
-    rows = access_review_rows(tenant=tenant)
-
-    for flag in FLAG_LABELS:
-        expected = {row.person.pk for row in rows if flag in row.flags}
-        assert listed_pks(browser.get(LIST, {"flag": flag})) == expected, flag
-    assert flagged_world["fine"].email not in listed_emails(browser.get(LIST, {"flag": "any"}))
-    assert listed_pks(browser.get(LIST, {"flag": "any"})) == {
-        row.person.pk for row in rows if row.flags
+    expected = {
+        "no_mfa_required": {"no_mfa_required"},
+        "stale": {"stale"},
+        "many_sessions": {"many_sessions"},
+        "failures": {"failures", "locked"},  # the locked person failed too
+        "unusual": {"unusual"},
+        "locked": {"locked"},
     }
-    # The locked person also failed; the one who failed once is not locked.
-    assert listed_pks(browser.get(LIST, {"flag": "locked"})) == {flagged_world["locked"].pk}
+    assert set(expected) == set(FLAG_LABELS)
+
+    for flag, names in expected.items():
+        people = {flagged_world[name].pk for name in names}
+        assert listed_pks(browser.get(LIST, {"flag": flag})) == people, flag
+        assert {
+            row.person.pk for row in access_review_rows(tenant=tenant) if flag in row.flags
+        } == (people), flag
+    flagged = listed_pks(browser.get(LIST, {"flag": "any"}))
+    assert flagged == {person.pk for name, person in flagged_world.items() if name != "fine"}
+
+
+def test_a_tenant_requiring_mfa_flags_everyone_without_it(sign_in, owner, technician, tenant):
+    TOTPDevice.objects.create(user=owner, name="app", confirmed=True)
+    browser = sign_in(OperatorFactory())
+    assert listed_pks(browser.get(LIST, {"flag": "no_mfa_required"})) == set()
+
+    tenant.require_mfa = True
+    tenant.save()
+
+    assert listed_pks(browser.get(LIST, {"flag": "no_mfa_required"})) == {technician.pk}
 
 
 def test_columns_show_what_the_page_shows(sign_in, owner, technician, tenant, flagged_world):
@@ -146,18 +165,27 @@ def test_every_column_sorts(sign_in, owner, tenant, flagged_world):
     assert by_flags[0] == flagged_world["locked"].email  # failed and locked: two flags
     by_sessions = listed_emails(browser.get(LIST, {"o": "-6"}))
     assert by_sessions[0] == flagged_world["many_sessions"].email
+    never = UserFactory(tenant=tenant, email="never@northwind.example", last_login=None)
+    assert listed_emails(browser.get(LIST, {"o": "4"}))[0] == never.email
+    assert listed_emails(browser.get(LIST, {"o": "-4"}))[-1] == never.email
     for column in range(1, 10):
         for order in (str(column), f"-{column}"):
-            assert len(listed_emails(browser.get(LIST, {"o": order}))) == 8
+            assert len(listed_emails(browser.get(LIST, {"o": order}))) == 9
 
 
-def test_only_own_tenant_and_needs_members_read(
-    sign_in, owner, technician, other_owner, client_signed_in
-):
+def test_only_own_tenant_and_needs_members_read(sign_in, owner, technician, other_owner, tenant):
     assert listed_pks(sign_in(owner).get(LIST)) == {owner.pk, technician.pk}
     assert listed_pks(sign_in(other_owner).get(LIST)) == {other_owner.pk}
-    assert client_signed_in.get(LIST).status_code == 302
     assert sign_in(other_owner).get(f"{LIST}{technician.pk}/change/").status_code == 404
+    unlocker = person_with_scopes(tenant, owner, "Unlocker", ["lockout:unlock"])
+
+    assert sign_in(unlocker).get("/admin/").status_code == 200
+    assert sign_in(unlocker).get(LIST).status_code == 403
+
+
+def person_with_scopes(tenant, owner, name, granted):
+    role = role_create(tenant=tenant, actor=owner, values={"name": name, "scopes": granted})
+    return UserFactory(tenant=tenant, role=role, email=f"{name.lower()}@northwind.example")
 
 
 def test_operators_see_every_tenant_but_cannot_mark_a_tenants_review_done(
@@ -199,15 +227,22 @@ def test_bulk_revoke_and_require_password_are_audited(sign_in, owner, technician
     browser = sign_in(owner)
     victim = sign_in(technician)
 
-    for action in ("revoke_sessions", "require_password_change"):
-        browser.post(
-            LIST,
-            {"action": action, helpers.ACTION_CHECKBOX_NAME: [technician.pk], "confirmed": "yes"},
-        )
+    revoke = {"action": "revoke_sessions", helpers.ACTION_CHECKBOX_NAME: [technician.pk]}
+    browser.post(LIST, {**revoke, "confirmed": "yes"})
 
-    assert victim.get("/").status_code == 302
+    assert victim.get("/").url.startswith("/accounts/login/")
     revoked = AuditEvent.objects.get(event=AuditEventType.SESSION_REVOKED)
     assert revoked.target == technician and revoked.details["reason"] == "access_review"
+
+    browser.post(
+        LIST,
+        {
+            "action": "require_password_change",
+            helpers.ACTION_CHECKBOX_NAME: [technician.pk],
+            "confirmed": "yes",
+        },
+    )
+
     technician.refresh_from_db()
     assert technician.password_change_required
     required = AuditEvent.objects.get(event=AuditEventType.PASSWORD_CHANGE_REQUIRED)
@@ -232,9 +267,11 @@ def test_bulk_actions_obey_the_rules_and_the_scopes(sign_in, owner, tenant, tech
     assert User.objects.filter(pk__in=[owner.pk, admin.pk], is_active=True).count() == 2
     assert not AuditEvent.objects.filter(event=AuditEventType.PERSON_DEACTIVATED).exists()
 
-    reader = UserFactory(tenant=tenant, builtin=scopes.READ_ONLY)
+    reader = person_with_scopes(tenant, owner, "Reader", ["members:read", "lockout:unlock"])
     browser = sign_in(reader)
-    assert "Deactivate the selected people" not in browser.get(LIST).content.decode()
+    page = browser.get(LIST)
+    assert page.status_code == 200 and technician.email in page.content.decode()
+    assert "Deactivate the selected people" not in page.content.decode()
     browser.post(
         LIST,
         {"action": "deactivate", helpers.ACTION_CHECKBOX_NAME: [technician.pk], "confirmed": "yes"},
@@ -245,12 +282,15 @@ def test_bulk_actions_obey_the_rules_and_the_scopes(sign_in, owner, tenant, tech
 
 def test_another_tenants_person_cannot_be_acted_on(sign_in, owner, other_tenant):
     victim = UserFactory(tenant=other_tenant)
+    browser = sign_in(owner)
+    chosen = {"action": "deactivate", helpers.ACTION_CHECKBOX_NAME: [victim.pk]}
 
-    sign_in(owner).post(
-        LIST,
-        {"action": "deactivate", helpers.ACTION_CHECKBOX_NAME: [victim.pk], "confirmed": "yes"},
-    )
+    confirm = browser.post(LIST, chosen, follow=True)
+    acted = browser.post(LIST, {**chosen, "confirmed": "yes"}, follow=True)
 
+    for response in (confirm, acted):
+        assert victim.email not in response.content.decode()
+        assert "None of the selected people are listed here." in response.content.decode()
     victim.refresh_from_db()
     assert victim.is_active
 
