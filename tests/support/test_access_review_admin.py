@@ -326,8 +326,11 @@ def test_admin_list_queries_do_not_grow_with_people(sign_in, owner, tenant):
     assert len(many) == len(few)
 
 
-def test_the_page_links_to_the_admin_and_back(sign_in, owner):
+def test_the_page_links_to_the_admin_and_back_for_those_who_can_open_it(sign_in, owner, tenant):
     browser = sign_in(owner)
+    reader = UserFactory(tenant=tenant, builtin=scopes.READ_ONLY)
 
     assert LIST in browser.get("/access-review/").content.decode()
     assert 'href="/access-review/"' in browser.get(LIST).content.decode()
+    page = sign_in(reader).get("/access-review/")
+    assert page.status_code == 200 and LIST not in page.content.decode()
