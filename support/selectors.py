@@ -147,7 +147,7 @@ def access_review_people(people: QuerySet[User], *, now: datetime) -> QuerySet[U
     stale_before = now - timedelta(days=settings.ACCESS_REVIEW_STALE_DAYS)
     conditions = {
         "no_mfa_required": (Q(tenant__require_mfa=True) | Q(role__require_mfa=True))
-        & Q(has_app=False, has_codes=False),
+        & Q(mfa=MFA_NONE),
         "stale": Q(last_seen_at__lt=stale_before),
         "many_sessions": Q(session_count__gt=settings.ACCESS_REVIEW_MAX_SESSIONS),
         "failures": Q(failure_count__gt=0),
@@ -215,7 +215,7 @@ def access_review_row(person: User, *, now: datetime) -> AccessReviewRow:
 FILTERS = {
     "flagged": lambda row: bool(row.flags),
     "no_mfa_required": lambda row: "no_mfa_required" in row.flags,
-    "no_mfa": lambda row: row.mfa == "none",
+    "no_mfa": lambda row: row.mfa == MFA_NONE,
     "stale": lambda row: "stale" in row.flags,
     "many_sessions": lambda row: "many_sessions" in row.flags,
     "failures": lambda row: "failures" in row.flags or "unusual" in row.flags,

@@ -1,10 +1,11 @@
 import factory
+from django.utils import timezone
 from django.utils.text import slugify
 from factory.django import DjangoModelFactory
 
 from accounts.models import User
 from teams import scopes
-from teams.models import Role, Tenant
+from teams.models import Role, Tenant, UserSession
 from teams.services import builtin_roles_create
 
 DEFAULT_PASSWORD = "correct-horse-battery-staple"
@@ -62,3 +63,16 @@ class OperatorFactory(DjangoModelFactory):
     def saved(user, create, extracted, **kwargs):
         if create:
             user.save()
+
+
+class UserSessionFactory(DjangoModelFactory):
+    """A tracked session of `user`, active now."""
+
+    class Meta:
+        model = UserSession
+
+    user = factory.SubFactory(UserFactory)
+    tenant = factory.LazyAttribute(lambda session: session.user.tenant)
+    session_key = factory.Sequence(lambda n: f"session-{n}".ljust(32, "x"))
+    started_at = factory.LazyFunction(timezone.now)
+    last_active_at = factory.LazyAttribute(lambda session: session.started_at)

@@ -25,7 +25,7 @@ from support.selectors import access_review_rows
 from support.tasks import send_access_review_summaries
 from teams import scopes
 from teams.models import UserSession
-from tests.factories import UserFactory
+from tests.factories import UserFactory, UserSessionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -35,18 +35,6 @@ ACT = "/access-review/act/"
 
 def rows_by_email(tenant):
     return {row.person.email: row for row in access_review_rows(tenant=tenant)}
-
-
-def sessions_for(user, count):
-    now = timezone.now()
-    for n in range(count):
-        UserSession.objects.create(
-            user=user,
-            tenant=user.tenant,
-            session_key=f"{user.pk}-{n}".ljust(32, "x"),
-            started_at=now,
-            last_active_at=now,
-        )
 
 
 def test_a_fresh_person_has_no_flags(tenant, technician):
@@ -89,7 +77,7 @@ def test_more_than_n_sessions_is_flagged(tenant, technician, settings):
     technician.last_login = timezone.now()
     technician.save()
     settings.ACCESS_REVIEW_MAX_SESSIONS = 2
-    sessions_for(technician, 3)
+    UserSessionFactory.create_batch(3, user=technician)
 
     row = rows_by_email(tenant)[technician.email]
     assert row.sessions == 3 and row.flags == ["many_sessions"]
@@ -158,7 +146,7 @@ def test_query_count_does_not_grow_with_people(sign_in, owner, tenant):
         browser.get(PAGE)
     for _ in range(20):
         person = UserFactory(tenant=tenant)
-        sessions_for(person, 2)
+        UserSessionFactory.create_batch(2, user=person)
         TOTPDevice.objects.create(user=person, name="app", confirmed=True)
     with CaptureQueriesContext(connection) as many:
         response = browser.get(PAGE)

@@ -21,7 +21,7 @@ from support.selectors import FLAG_LABELS, access_review_rows
 from teams import scopes
 from teams.models import Role, UserSession
 from teams.services import role_create
-from tests.factories import OperatorFactory, UserFactory
+from tests.factories import OperatorFactory, UserFactory, UserSessionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -41,18 +41,6 @@ def listed_pks(response) -> set[int]:
             rf'name="{helpers.ACTION_CHECKBOX_NAME}" value="(\d+)"', response.content.decode()
         )
     }
-
-
-def sessions_for(user, count):
-    now = timezone.now()
-    for n in range(count):
-        UserSession.objects.create(
-            user=user,
-            tenant=user.tenant,
-            session_key=f"{user.pk}-{n}".ljust(32, "x"),
-            started_at=now,
-            last_active_at=now,
-        )
 
 
 @pytest.fixture
@@ -75,7 +63,7 @@ def flagged_world(client, tenant, owner, settings):
         "unusual": person("unusual"),
         "locked": person("locked"),
     }
-    sessions_for(people["many_sessions"], 3)
+    UserSessionFactory.create_batch(3, user=people["many_sessions"])
     client.post(
         "/accounts/login/", {"username": people["failures"].email, "password": "wrong-password"}
     )
@@ -202,7 +190,7 @@ def test_operators_see_every_tenant_but_cannot_mark_a_tenants_review_done(
 
 
 def test_bulk_deactivate_asks_to_confirm_then_acts_and_audits(sign_in, owner, technician):
-    sessions_for(technician, 2)
+    UserSessionFactory.create_batch(2, user=technician)
     browser = sign_in(owner)
     chosen = {"action": "deactivate", helpers.ACTION_CHECKBOX_NAME: [technician.pk]}
 
@@ -317,7 +305,7 @@ def test_admin_list_queries_do_not_grow_with_people(sign_in, owner, tenant):
         browser.get(LIST)
     for _ in range(30):
         person = UserFactory(tenant=tenant)
-        sessions_for(person, 2)
+        UserSessionFactory.create_batch(2, user=person)
         TOTPDevice.objects.create(user=person, name="app", confirmed=True)
     with CaptureQueriesContext(connection) as many:
         response = browser.get(LIST)
