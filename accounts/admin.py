@@ -1,63 +1,26 @@
-from urllib.parse import urlencode
-
 from axes.models import AccessFailureLog, AccessLog
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin import helpers
-from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
 from accounts.models import User
-from accounts.selectors import UNLOCK_SCOPE
-from accounts.services import lockout_unlock, password_reset_link_send, person_invite
-from mfa.selectors import proof_is_fresh
-from mfa.services import mfa_factors_reset
+from accounts.services import lockout_unlock, password_reset_link_send
+from teams import scopes
 from teams.forms import ChangeRoleForm, InviteForm, PersonForm
 from teams.models import Role
 from teams.rules import is_above
-from teams.services import (
+from teams.services.people import (
     person_deactivate,
+    person_invite,
     person_reactivate,
     person_role_change,
     person_update,
-    user_sessions_end,
 )
+from teams.services.sessions import user_sessions_end
 from teams.sites import TenantScopedAdmin, scoped
-
-
-@admin.action(description="Reset two-factor authentication", permissions=["mfa_reset"])
-def reset_mfa(modeladmin: admin.ModelAdmin, request, queryset) -> None:
-    """Remove the selected people's second factors (they enrol again); needs a fresh password."""
-    if not proof_is_fresh(request=request):
-        query = urlencode({"next": request.get_full_path()})
-        confirm_url = f"{reverse('mfa:reauthenticate')}?{query}"
-        modeladmin.message_user(
-            request,
-            format_html(
-                'Resetting factors needs your password first: <a href="{}">confirm it</a>, '
-                "then run the action again.",
-                confirm_url,
-            ),
-            messages.ERROR,
-        )
-        return
-    for person in queryset:
-        try:
-            reset = mfa_factors_reset(target=person, actor=request.user, request=request)
-        except (PermissionDenied, ValidationError) as error:
-            message = " ".join(getattr(error, "messages", [str(error)]))
-            modeladmin.message_user(request, f"{person}: {message}", messages.ERROR)
-            continue
-        if reset:
-            modeladmin.message_user(
-                request, f"{person}: two-factor authentication reset; they were mailed."
-            )
-        else:
-            modeladmin.message_user(
-                request, f"{person} had no second factor to reset.", messages.WARNING
-            )
 
 
 @admin.register(User)
@@ -67,7 +30,8 @@ class UserAdmin(TenantScopedAdmin):
 
     Every action is a service: one audit event per person acted on, and the rules of
     `teams.rules` (no one above you, the last Owner stays). An action named `x` is allowed by
-    `has_x_permission`, which reads the scopes listed under `x` in `scope_permissions`.
+    `has_x_permission`, which reads the scopes listed under `x` in `scope_permissions`. The mfa
+    app adds its own action ("Reset two-factor authentication") in `mfa/admin.py`.
     """
 
     scope_permissions = {
@@ -86,8 +50,7 @@ class UserAdmin(TenantScopedAdmin):
         "deactivate": frozenset({"members:deactivate"}),
         "role": frozenset({"members:write"}),
         "revoke": frozenset({"sessions:revoke"}),
-        "mfa_reset": frozenset({"mfa:reset"}),
-        "unlock": frozenset({UNLOCK_SCOPE}),
+        "unlock": frozenset({scopes.LOCKOUT_UNLOCK}),
         "send_reset": frozenset({"members:write"}),
     }
     form = PersonForm
@@ -111,7 +74,6 @@ class UserAdmin(TenantScopedAdmin):
         "reactivate",
         "change_role",
         "revoke_sessions",
-        reset_mfa,
         "unlock",
         "send_reset_link",
     ]
@@ -178,9 +140,6 @@ class UserAdmin(TenantScopedAdmin):
 
     def has_revoke_permission(self, request) -> bool:
         return self.is_operator(request) or self.holds_scope_for(request, "revoke")
-
-    def has_mfa_reset_permission(self, request) -> bool:
-        return self.is_operator(request) or self.holds_scope_for(request, "mfa_reset")
 
     def has_unlock_permission(self, request) -> bool:
         return self.is_operator(request) or self.holds_scope_for(request, "unlock")

@@ -3,34 +3,31 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import login, logout, update_session_auth_hash
-from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest
-from django.urls import reverse
 from django.utils import timezone
-from django.utils.encoding import force_bytes
-from django.utils.http import urlsafe_base64_encode
-from django.utils.timesince import timeuntil
 
-from accounts import lockout
+from accounts import lockout, tasks
+from accounts.alerts import sign_in_failure_burst_check, sign_in_unusual_check
 from accounts.dblock import hold_lock
 from accounts.lockout import Lock
-from accounts.models import OutboxMail, PasswordResetRequest, User, normalize_email
-from accounts.outbox import mail_enqueue, task_queue_on_commit
-from accounts.selectors import UNLOCK_SCOPE, unlock_contact_for_tenant
-from audit.alerts import sign_in_failure_burst_check, sign_in_unusual_check
+from accounts.models import PasswordResetRequest, User, normalize_email
+from accounts.stages import sign_in_step_due
 from audit.client import client_ip, user_agent
 from audit.events import AuditEventType
 from audit.services import audit_event_record
-from teams.models import Role, Tenant, UserSession
+from outbox.models import OutboxMail
+from outbox.services import mail_enqueue, task_queue_on_commit
+from teams import scopes
+from teams.models import UserSession
 from teams.rules import refuse_other_tenant
-from teams.services import (
-    person_create,
+from teams.selectors import unlock_contact_for_tenant
+from teams.services.people import set_password_mail_context
+from teams.services.sessions import (
     session_forget,
     session_key_moved,
     session_track,
-    tenant_create,
     user_sessions_end,
 )
 
@@ -48,13 +45,10 @@ def user_sign_in(*, request: HttpRequest, user: User) -> str | None:
     Returns the address of the step still due (the second factor, or enrolling one when MFA is
     required), or None when the password completes the sign-in.
     """
-    # mfa builds on accounts, so it is imported here rather than at the top of the module.
-    from mfa.services import sign_in_second_step_begin
-
     with transaction.atomic():
         login(request, user)
         session_track(request=request, user=user)
-        step_due = sign_in_second_step_begin(request=request, user=user)
+        step_due = sign_in_step_due(request=request, user=user)
         if step_due is None:
             user_sign_in_complete(request=request, user=user, second_factor=None)
     return step_due
@@ -153,7 +147,7 @@ def lockout_unlock(*, user: User, actor: User, request: HttpRequest | None = Non
     anybody. A lock on the client IP is not the person's: operators clear it with
     `axes_reset_ip`.
     """
-    if not actor.has_perm(UNLOCK_SCOPE) or (
+    if not actor.has_perm(scopes.LOCKOUT_UNLOCK) or (
         not actor.is_superuser and actor.tenant_id != user.tenant_id
     ):
         raise PermissionDenied("You can only unlock people of your own MSP.")
@@ -162,61 +156,6 @@ def lockout_unlock(*, user: User, actor: User, request: HttpRequest | None = Non
             return False
         lockout.unlock_record(email=user.email, ip=None, actor=actor, request=request)
     return True
-
-
-def _set_password_link(*, user: User) -> str:
-    """The emailed link to choose a password: built on SITE_URL, never on the request's Host."""
-    path = reverse(
-        "accounts:password_reset_confirm",
-        kwargs={
-            "uidb64": urlsafe_base64_encode(force_bytes(user.pk)),
-            "token": default_token_generator.make_token(user),
-        },
-    )
-    return f"{settings.SITE_URL}{path}"
-
-
-def _link_mail_context(*, user: User) -> dict:
-    now = timezone.now()
-    return {
-        "person": user,
-        "tenant": user.tenant,
-        "link": _set_password_link(user=user),
-        "valid_for": timeuntil(now + timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT), now),
-        "contact": unlock_contact_for_tenant(tenant=user.tenant, exclude=user),
-    }
-
-
-def _invitation_enqueue(*, person: User, invited_by: User | None) -> None:
-    mail_enqueue(
-        to=person.email,
-        kind="invitation",
-        context={**_link_mail_context(user=person), "invited_by": invited_by},
-    )
-
-
-def person_invite(
-    *,
-    tenant: Tenant,
-    email: str,
-    role: Role,
-    actor: User | None,
-    full_name: str = "",
-    request: HttpRequest | None = None,
-) -> User:
-    """Add a person to a tenant and mail them a link to choose their own password, together:
-    if the mail can't be written to the outbox, the person isn't added either."""
-    with transaction.atomic():
-        person = person_create(
-            tenant=tenant,
-            email=email,
-            role=role,
-            actor=actor,
-            full_name=full_name,
-            request=request,
-        )
-        _invitation_enqueue(person=person, invited_by=actor)
-    return person
 
 
 def password_reset_link_send(
@@ -237,7 +176,9 @@ def password_reset_link_send(
             params={"email": user.email},
         )
     with transaction.atomic():
-        mail_enqueue(to=user.email, kind=RESET_MAIL_KIND, context=_link_mail_context(user=user))
+        mail_enqueue(
+            to=user.email, kind=RESET_MAIL_KIND, context=set_password_mail_context(user=user)
+        )
         audit_event_record(
             event=AuditEventType.PASSWORD_RESET_REQUESTED,
             actor=actor,
@@ -248,29 +189,6 @@ def password_reset_link_send(
         )
 
 
-def tenant_onboard(
-    *,
-    name: str,
-    owner_email: str,
-    actor: User | None,
-    owner_full_name: str = "",
-    slug: str = "",
-) -> Tenant:
-    """Make a tenant with its built-in roles and first Owner, and mail the Owner a link to
-    choose their password: all or nothing."""
-    with transaction.atomic():
-        tenant = tenant_create(
-            name=name,
-            owner_email=owner_email,
-            owner_full_name=owner_full_name,
-            slug=slug,
-            actor=actor,
-        )
-        owner = User.objects.for_tenant(tenant).get()
-        _invitation_enqueue(person=owner, invited_by=actor)
-    return tenant
-
-
 def password_reset_request(*, request: HttpRequest, email: str) -> None:
     """Accept a password reset request the same way whatever the email.
 
@@ -279,8 +197,6 @@ def password_reset_request(*, request: HttpRequest, email: str) -> None:
     it. Beyond RESET_LIMIT_PER_IP requests an hour from one client IP, a request is dropped
     here; the page says the same.
     """
-    from accounts.tasks import process_password_reset_request  # accounts.tasks imports us
-
     ip = client_ip(request)
     with transaction.atomic():
         if ip:
@@ -296,7 +212,7 @@ def password_reset_request(*, request: HttpRequest, email: str) -> None:
             ip=ip,
             user_agent=user_agent(request),
         )
-        task_queue_on_commit(process_password_reset_request, reset_request.pk)
+        task_queue_on_commit(tasks.process_password_reset_request, reset_request.pk)
 
 
 def _reset_outcome(user: User | None) -> str:
@@ -349,7 +265,9 @@ def password_reset_request_process(*, reset_request_id: int) -> str | None:
         )
         outcome = _reset_outcome(user)
         if outcome == "sent":
-            mail_enqueue(to=user.email, kind=RESET_MAIL_KIND, context=_link_mail_context(user=user))
+            mail_enqueue(
+                to=user.email, kind=RESET_MAIL_KIND, context=set_password_mail_context(user=user)
+            )
         audit_event_record(
             event=AuditEventType.PASSWORD_RESET_REQUESTED,
             actor=None,

@@ -1,38 +1,23 @@
 from celery import shared_task
 
+# The module, not its functions: `accounts.services` queues these tasks, so each module refers
+# to the other only when called.
+from accounts import services
 from accounts.lockout import LockoutHandler
-from accounts.outbox import outbox_due_ids, outbox_mail_send
-from accounts.services import (
-    password_reset_request_process,
-    password_reset_requests_due_ids,
-    password_reset_requests_prune,
-)
-
-
-@shared_task(ignore_result=True)
-def send_outbox_mail(mail_id: int) -> None:
-    outbox_mail_send(mail_id=mail_id)
-
-
-@shared_task(ignore_result=True)
-def sweep_outbox() -> None:
-    """Send whatever is still pending and due: mails whose queueing failed or that will retry."""
-    for mail_id in outbox_due_ids():
-        outbox_mail_send(mail_id=mail_id)
 
 
 @shared_task(ignore_result=True)
 def process_password_reset_request(reset_request_id: int) -> None:
-    password_reset_request_process(reset_request_id=reset_request_id)
+    services.password_reset_request_process(reset_request_id=reset_request_id)
 
 
 @shared_task(ignore_result=True)
 def sweep_password_reset_requests() -> None:
     """Look up the reset requests whose task never ran (the broker was down), then forget old
     ones."""
-    for reset_request_id in password_reset_requests_due_ids():
-        password_reset_request_process(reset_request_id=reset_request_id)
-    password_reset_requests_prune()
+    for reset_request_id in services.password_reset_requests_due_ids():
+        services.password_reset_request_process(reset_request_id=reset_request_id)
+    services.password_reset_requests_prune()
 
 
 @shared_task(ignore_result=True)

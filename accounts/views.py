@@ -4,7 +4,6 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse_lazy
@@ -16,6 +15,12 @@ from django.views.decorators.http import require_http_methods
 from django.views.generic import FormView, TemplateView
 
 from accounts import lockout
+from accounts.alerts import (
+    ReportLinkInvalid,
+    report_link_alert,
+    sign_in_already_reported,
+    sign_in_report,
+)
 from accounts.forms import (
     NewPasswordForm,
     PasswordChangeForm,
@@ -23,11 +28,7 @@ from accounts.forms import (
     SignInForm,
 )
 from accounts.models import User
-from accounts.selectors import (
-    password_change_reason,
-    security_status_for_user,
-    unlock_contact_for_tenant,
-)
+from accounts.selectors import password_change_reason
 from accounts.services import (
     password_change,
     password_reset_request,
@@ -36,7 +37,9 @@ from accounts.services import (
     user_sign_out,
 )
 from audit.client import client_ip
+from audit.devices import device_from_user_agent
 from teams.models import Tenant
+from teams.selectors import unlock_contact_for_tenant
 
 # After a sign-in, this browser remembers the person's tenant (signed, not secret), so the
 # sign-in page and the lock notice can name who to ask for help without the typed email ever
@@ -216,7 +219,30 @@ def sign_out(request: HttpRequest) -> HttpResponse:
 
 
 @never_cache
-@login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
-    status = security_status_for_user(user=request.user)
-    return render(request, "accounts/dashboard.html", {"security": status})
+@require_http_methods(["GET", "POST"])
+def sign_in_report_view(request: HttpRequest, token: str) -> HttpResponse:
+    """ "This wasn't me": GET asks to confirm, POST locks the account. The link is the proof."""
+    try:
+        alert = report_link_alert(token=token)
+    except ReportLinkInvalid as error:
+        response = render(
+            request,
+            "accounts/report_invalid.html",
+            {"expired": str(error) == "expired"},
+            status=400,
+        )
+        response["Referrer-Policy"] = "no-referrer"
+        return response
+    context = {"alert": alert, "device": device_from_user_agent(alert.user_agent)}
+    if request.method == "POST":
+        done = sign_in_report(alert=alert, request=request)
+        template = "accounts/report_done.html"
+        context["already"] = not done
+    elif sign_in_already_reported(alert=alert):
+        template = "accounts/report_done.html"
+        context["already"] = True
+    else:
+        template = "accounts/report_confirm.html"
+    response = render(request, template, context)
+    response["Referrer-Policy"] = "no-referrer"
+    return response

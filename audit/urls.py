@@ -8,5 +8,4 @@ urlpatterns = [
     path("", views.trail, name="trail"),
     path("logins/", views.sign_in_history, name="sign_in_history"),
     path("export.csv", views.export, name="export"),
-    path("not-me/<str:token>/", views.sign_in_report_view, name="sign_in_report"),
 ]

@@ -8,14 +8,8 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET
 
-from audit.alerts import (
-    ReportLinkInvalid,
-    report_link_alert,
-    sign_in_already_reported,
-    sign_in_report,
-)
 from audit.devices import device_from_user_agent
 from audit.events import AuditEventType
 from audit.forms import TrailFilterForm
@@ -152,30 +146,3 @@ def export(request: HttpRequest) -> HttpResponse:
         content_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
-
-
-@never_cache
-@require_http_methods(["GET", "POST"])
-def sign_in_report_view(request: HttpRequest, token: str) -> HttpResponse:
-    """ "This wasn't me": GET asks to confirm, POST locks the account. The link is the proof."""
-    try:
-        alert = report_link_alert(token=token)
-    except ReportLinkInvalid as error:
-        response = render(
-            request, "audit/report_invalid.html", {"expired": str(error) == "expired"}, status=400
-        )
-        response["Referrer-Policy"] = "no-referrer"
-        return response
-    context = {"alert": alert, "device": device_from_user_agent(alert.user_agent)}
-    if request.method == "POST":
-        done = sign_in_report(alert=alert, request=request)
-        template = "audit/report_done.html"
-        context["already"] = not done
-    elif sign_in_already_reported(alert=alert):
-        template = "audit/report_done.html"
-        context["already"] = True
-    else:
-        template = "audit/report_confirm.html"
-    response = render(request, template, context)
-    response["Referrer-Policy"] = "no-referrer"
-    return response

@@ -51,7 +51,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
 from accounts.models import User  # noqa: E402
 from teams import scopes  # noqa: E402
 from teams.models import Role, Tenant, UserSession  # noqa: E402
-from teams.services import tenant_create  # noqa: E402
+from teams.services.tenants import tenant_create  # noqa: E402
 
 PASSWORD = "bench-password-not-secret-42"  # noqa: S105 - the bench people's, in a throwaway DB
 FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

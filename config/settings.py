@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "accounts",
     "teams",
     "mfa",
+    "outbox",
     "audit",
     "support",
 ]
@@ -260,7 +261,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 }
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
-    "sweep-outbox": {"task": "accounts.tasks.sweep_outbox", "schedule": 60.0},
+    "sweep-outbox": {"task": "outbox.tasks.sweep_outbox", "schedule": 60.0},
     "sweep-password-reset-requests": {
         "task": "accounts.tasks.sweep_password_reset_requests",
         "schedule": 60.0,

@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts.views import dashboard
+from accounts.views import sign_in_report_view
 from config.health import healthz
+from config.views import dashboard
 
 # The admin site (`teams.sites.PortcullisAdminSite`) has no sign-in form of its own: everybody
 # signs in through /accounts/login/, so every check made there also guards the admin.
@@ -11,6 +12,8 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("accounts/sessions/", include("teams.urls")),
     path("mfa/", include("mfa.urls")),
+    # "This wasn't me" belongs to the sign-in alerts (accounts); its emailed path is kept.
+    path("audit/not-me/<str:token>/", sign_in_report_view, name="sign_in_report"),
     path("audit/", include("audit.urls")),
     path("admin/", admin.site.urls),
     path("", include("support.urls")),

@@ -1,8 +1,73 @@
-from django.contrib import admin
+"""The second-factor parts of the admin: django-otp's own admin is off, and the people admin
+(defined in accounts, which knows nothing of second factors) gains the owners' reset action."""
+
+from urllib.parse import urlencode
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
+from django.utils.html import format_html
 from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.admin import UserAdmin
+from accounts.models import User
+from mfa.selectors import proof_is_fresh
+from mfa.services import mfa_factors_reset
+from teams import scopes
 
 # django-otp's own admin would let staff edit or delete factors past the audit trail and mail
 # notices. Factors change only through mfa.services: people on their own pages, owners through
 # the reset action on people.
 if admin.site.is_registered(TOTPDevice):
     admin.site.unregister(TOTPDevice)
+
+
+@admin.action(description="Reset two-factor authentication", permissions=["mfa_reset"])
+def reset_mfa(modeladmin: admin.ModelAdmin, request, queryset) -> None:
+    """Remove the selected people's second factors (they enrol again); needs a fresh password."""
+    if not proof_is_fresh(request=request):
+        query = urlencode({"next": request.get_full_path()})
+        confirm_url = f"{reverse('mfa:reauthenticate')}?{query}"
+        modeladmin.message_user(
+            request,
+            format_html(
+                'Resetting factors needs your password first: <a href="{}">confirm it</a>, '
+                "then run the action again.",
+                confirm_url,
+            ),
+            messages.ERROR,
+        )
+        return
+    for person in queryset:
+        try:
+            reset = mfa_factors_reset(target=person, actor=request.user, request=request)
+        except (PermissionDenied, ValidationError) as error:
+            message = " ".join(getattr(error, "messages", [str(error)]))
+            modeladmin.message_user(request, f"{person}: {message}", messages.ERROR)
+            continue
+        if reset:
+            modeladmin.message_user(
+                request, f"{person}: two-factor authentication reset; they were mailed."
+            )
+        else:
+            modeladmin.message_user(
+                request, f"{person} had no second factor to reset.", messages.WARNING
+            )
+
+
+class PeopleWithFactorsAdmin(UserAdmin):
+    """The people admin with "Reset two-factor authentication" after "End all sessions"."""
+
+    scope_permissions = {**UserAdmin.scope_permissions, "mfa_reset": frozenset({scopes.MFA_RESET})}
+    actions = [
+        *UserAdmin.actions[: UserAdmin.actions.index("revoke_sessions") + 1],
+        reset_mfa,
+        *UserAdmin.actions[UserAdmin.actions.index("revoke_sessions") + 1 :],
+    ]
+
+    def has_mfa_reset_permission(self, request) -> bool:
+        return self.is_operator(request) or self.holds_scope_for(request, "mfa_reset")
+
+
+admin.site.unregister(User)
+admin.site.register(User, PeopleWithFactorsAdmin)

@@ -15,7 +15,6 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.lockout import attempt_begin, attempt_succeeded
 from accounts.models import User
-from accounts.outbox import mail_enqueue
 from accounts.services import sign_in_failure_record, user_sign_in_complete
 from audit.events import AuditEventType
 from audit.services import audit_event_record
@@ -26,8 +25,9 @@ from mfa.selectors import (
     SETUP_DEVICE_SESSION_KEY,
     mfa_required_for,
 )
+from outbox.services import mail_enqueue
 from teams.rules import refuse_above
-from teams.services import session_key_cycle, user_sessions_end
+from teams.services.sessions import session_key_cycle, user_sessions_end
 
 TOTP_DEVICE_NAME = "Authenticator app"
 BACKUP_DEVICE_NAME = "Backup codes"

@@ -40,7 +40,8 @@ from audit.services import (  # noqa: E402
 )
 from teams import scopes  # noqa: E402
 from teams.models import Role  # noqa: E402
-from teams.services import person_create, tenant_create  # noqa: E402
+from teams.services.people import person_create  # noqa: E402
+from teams.services.tenants import tenant_create  # noqa: E402
 
 PEOPLE = 50
 SPECS_PER_TRANSACTION = 10_000

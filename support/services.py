@@ -6,17 +6,18 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest
-from django.urls import reverse
 from django.utils import timezone
 
 from accounts.dblock import hold_lock
 from accounts.models import User, normalize_email
-from accounts.outbox import mail_enqueue, task_queue_on_commit
 from accounts.services import lockout_unlock, password_reset_link_send
 from audit.client import client_ip, user_agent
 from audit.events import AuditEventType
 from audit.services import audit_event_record
 from mfa.services import mfa_factors_reset
+from outbox.links import site_link
+from outbox.services import mail_enqueue, task_queue_on_commit
+from support import tasks
 from support.models import AccessReview, RecoveryAttempt, RecoveryRequest
 from support.selectors import (
     RECOVERY_SCOPES,
@@ -27,7 +28,8 @@ from support.selectors import (
 from teams.models import Tenant
 from teams.rules import refuse_above, refuse_other_tenant
 from teams.selectors import owners_for_tenant
-from teams.services import person_deactivate, user_sessions_end
+from teams.services.people import person_deactivate
+from teams.services.sessions import user_sessions_end
 
 logger = logging.getLogger(__name__)
 
@@ -35,10 +37,6 @@ RECOVERY_EMAIL_WINDOW = timedelta(days=1)
 RECOVERY_IP_WINDOW = timedelta(hours=1)
 RECOVERY_ATTEMPT_KEEP = timedelta(days=2)
 EMAIL_LABEL_MAX_LENGTH = 254
-
-
-def _site_link(url_name: str, *args) -> str:
-    return f"{settings.SITE_URL}{reverse(url_name, args=args)}"
 
 
 def _notice(*, to: str, subject: str, message: str) -> None:
@@ -57,8 +55,6 @@ def recovery_request_submit(
     is dropped here and the page says the same. Whether the email names an account is looked
     up later, in a task (`recovery_attempt_process`).
     """
-    from support.tasks import process_recovery_attempt  # support.tasks imports us
-
     email_key = normalize_email(email)[:EMAIL_LABEL_MAX_LENGTH]
     ip = client_ip(request)
     now = timezone.now()
@@ -88,7 +84,7 @@ def recovery_request_submit(
         if over_email or over_ip:
             logger.info("Recovery request dropped: %s limit", "email" if over_email else "IP")
             return
-        task_queue_on_commit(process_recovery_attempt, attempt.pk)
+        task_queue_on_commit(tasks.process_recovery_attempt, attempt.pk)
 
 
 def _request_as_recorded(attempt: RecoveryAttempt) -> HttpRequest:
@@ -140,7 +136,7 @@ def recovery_attempt_process(*, attempt_id: int) -> RecoveryRequest | None:
             request=_request_as_recorded(attempt),
             details={"reason": attempt.reason, "request": recovery.pk},
         )
-        link = _site_link("support:recovery_detail", recovery.pk)
+        link = site_link("support:recovery_detail", recovery.pk)
         for handler in recovery_handlers_for_tenant(tenant=person.tenant).exclude(pk=person.pk):
             _notice(
                 to=handler.email,
@@ -403,7 +399,7 @@ def _summary_message(*, tenant: Tenant, rows: list[AccessReviewRow]) -> str:
         lines.append(f"  ... and {len(flagged) - 50} more.")
     lines += [
         "",
-        f"Review them and mark the review done here: {_site_link('support:access_review')}",
+        f"Review them and mark the review done here: {site_link('support:access_review')}",
     ]
     return "\n".join(lines)
 

@@ -1,30 +1,27 @@
 from celery import shared_task
 
-from support.services import (
-    access_review_summaries_send,
-    recovery_attempt_process,
-    recovery_attempts_due_ids,
-    recovery_requests_expire,
-)
+# The module, not its functions: `support.services` queues these tasks, so each module refers
+# to the other only when called.
+from support import services
 
 
 @shared_task(ignore_result=True)
 def process_recovery_attempt(attempt_id: int) -> None:
-    recovery_attempt_process(attempt_id=attempt_id)
+    services.recovery_attempt_process(attempt_id=attempt_id)
 
 
 @shared_task(ignore_result=True)
 def sweep_recovery_attempts() -> None:
     """Look up the recovery form submissions whose task never ran (the broker was down)."""
-    for attempt_id in recovery_attempts_due_ids():
-        recovery_attempt_process(attempt_id=attempt_id)
+    for attempt_id in services.recovery_attempts_due_ids():
+        services.recovery_attempt_process(attempt_id=attempt_id)
 
 
 @shared_task(ignore_result=True)
 def expire_recovery_requests() -> None:
-    recovery_requests_expire()
+    services.recovery_requests_expire()
 
 
 @shared_task(ignore_result=True)
 def send_access_review_summaries() -> None:
-    access_review_summaries_send()
+    services.access_review_summaries_send()

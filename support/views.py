@@ -8,7 +8,6 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.models import User
-from accounts.selectors import unlock_contact_for_tenant
 from accounts.views import remembered_contact
 from support.feedback import bulk_outcome_announce
 from support.forms import (
@@ -34,6 +33,7 @@ from support.services import (
     recovery_request_submit,
 )
 from teams.models import Role
+from teams.selectors import unlock_contact_for_tenant
 
 
 def _help_context(request: HttpRequest) -> dict:

@@ -6,14 +6,14 @@ from teams.devices import device_in_words
 from teams.forms import RoleForm
 from teams.models import Role, Tenant, UserSession
 from teams.rules import is_above
-from teams.services import (
+from teams.services.roles import (
     TENANT_POLICY_FIELDS,
     role_create,
     role_delete,
     role_update,
-    session_revoke,
     tenant_policy_update,
 )
+from teams.services.sessions import session_revoke
 from teams.sites import TenantScopedAdmin
 
 # Scopes come from roles, not Django groups; a Groups page would only mislead.

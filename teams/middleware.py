@@ -8,7 +8,7 @@ from django.utils import timezone
 from teams import notices
 from teams.models import UserSession
 from teams.selectors import session_policy_for_user
-from teams.services import session_expire, session_rekey, session_touch
+from teams.services.sessions import session_expire, session_rekey, session_touch
 
 # `last_active_at` is written at most this often per session, so a busy page costs no write.
 # Idle timeouts are therefore measured to within this much.

@@ -1,7 +1,7 @@
 from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
 
-from teams.services import session_track
+from teams.services.sessions import session_track
 
 
 @receiver(user_logged_in, dispatch_uid="teams.session_track")

@@ -13,17 +13,31 @@ class Scope:
     description: str
 
 
+# Code names scopes by these constants, never by bare strings.
+MEMBERS_READ = "members:read"
+MEMBERS_WRITE = "members:write"
+MEMBERS_DEACTIVATE = "members:deactivate"
+ROLES_WRITE = "roles:write"
+# Holding it makes a person an Owner: the one who runs the tenant's security policy, hears about
+# its people's unusual sign-ins, and of whom a tenant always keeps one.
+SECURITY_WRITE = "security:write"
+SESSIONS_REVOKE = "sessions:revoke"
+MFA_RESET = "mfa:reset"
+LOCKOUT_UNLOCK = "lockout:unlock"
+AUDIT_READ = "audit:read"
+AUDIT_EXPORT = "audit:export"
+
 CATALOGUE: tuple[Scope, ...] = (
-    Scope("members:read", "See the tenant's people, their roles and security status."),
-    Scope("members:write", "Invite people and change their details and roles."),
-    Scope("members:deactivate", "Deactivate and reactivate people."),
-    Scope("roles:write", "Create and edit custom roles."),
-    Scope("security:write", "Change the tenant's security policy (MFA, passwords, sessions)."),
-    Scope("sessions:revoke", "End other people's sessions."),
-    Scope("mfa:reset", "Reset a person's second factors so they enrol again."),
-    Scope("lockout:unlock", "Unlock a person locked out after failed sign-ins."),
-    Scope("audit:read", "Read the tenant's audit trail."),
-    Scope("audit:export", "Export the tenant's audit trail as CSV."),
+    Scope(MEMBERS_READ, "See the tenant's people, their roles and security status."),
+    Scope(MEMBERS_WRITE, "Invite people and change their details and roles."),
+    Scope(MEMBERS_DEACTIVATE, "Deactivate and reactivate people."),
+    Scope(ROLES_WRITE, "Create and edit custom roles."),
+    Scope(SECURITY_WRITE, "Change the tenant's security policy (MFA, passwords, sessions)."),
+    Scope(SESSIONS_REVOKE, "End other people's sessions."),
+    Scope(MFA_RESET, "Reset a person's second factors so they enrol again."),
+    Scope(LOCKOUT_UNLOCK, "Unlock a person locked out after failed sign-ins."),
+    Scope(AUDIT_READ, "Read the tenant's audit trail."),
+    Scope(AUDIT_EXPORT, "Export the tenant's audit trail as CSV."),
 )
 
 SCOPES_BY_KEY: dict[str, Scope] = {scope.key: scope for scope in CATALOGUE}
@@ -33,13 +47,13 @@ ALL_SCOPES: frozenset[str] = frozenset(SCOPES_BY_KEY)
 # audit trail alone does not; those have their own pages.
 ADMIN_SCOPES: frozenset[str] = frozenset(
     {
-        "members:write",
-        "members:deactivate",
-        "roles:write",
-        "security:write",
-        "sessions:revoke",
-        "mfa:reset",
-        "lockout:unlock",
+        MEMBERS_WRITE,
+        MEMBERS_DEACTIVATE,
+        ROLES_WRITE,
+        SECURITY_WRITE,
+        SESSIONS_REVOKE,
+        MFA_RESET,
+        LOCKOUT_UNLOCK,
     }
 )
 
@@ -51,9 +65,9 @@ class BuiltinRole:
 
 
 OWNER = BuiltinRole("Owner", ALL_SCOPES)
-ADMIN = BuiltinRole("Admin", ALL_SCOPES - {"roles:write", "security:write"})
+ADMIN = BuiltinRole("Admin", ALL_SCOPES - {ROLES_WRITE, SECURITY_WRITE})
 TECHNICIAN = BuiltinRole("Technician", frozenset())
-READ_ONLY = BuiltinRole("Read-only", frozenset({"members:read", "audit:read"}))
+READ_ONLY = BuiltinRole("Read-only", frozenset({MEMBERS_READ, AUDIT_READ}))
 
 BUILTIN_ROLES: tuple[BuiltinRole, ...] = (OWNER, ADMIN, TECHNICIAN, READ_ONLY)
 

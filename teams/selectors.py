@@ -149,3 +149,28 @@ def people_with_last_activity() -> QuerySet[User]:
             Coalesce(reactivated_at, "date_joined"),
         )
     )
+
+
+def people_holding_scope(
+    *, tenant: Tenant | None, scope_keys: frozenset[str], exclude: User | None = None
+) -> QuerySet[User]:
+    """The active people of a tenant whose role holds any of `scope_keys`."""
+    if tenant is None:
+        return User.objects.none()
+    roles = [role.pk for role in Role.objects.for_tenant(tenant) if role.scope_set & scope_keys]
+    people = User.objects.for_tenant(tenant).filter(role__in=roles, is_active=True)
+    if exclude is not None:
+        people = people.exclude(pk=exclude.pk)
+    return people
+
+
+def unlock_contact_for_tenant(*, tenant: Tenant | None, exclude: User | None = None) -> User | None:
+    """Who a person of this tenant should ask to be unlocked: its first active person whose role
+    may unlock (normally the Owner who set the tenant up)."""
+    return (
+        people_holding_scope(
+            tenant=tenant, scope_keys=frozenset({scopes.LOCKOUT_UNLOCK}), exclude=exclude
+        )
+        .order_by("date_joined", "pk")
+        .first()
+    )

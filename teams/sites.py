@@ -20,7 +20,7 @@ from django.db import models
 from django.db.models.constants import LOOKUP_SEP
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
-from django.urls import reverse
+from django.urls import resolve, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from teams import scopes
@@ -357,14 +357,12 @@ class PortcullisAdminSite(admin.AdminSite):
         return HttpResponseRedirect(target)
 
     def logout(self, request: HttpRequest, extra_context=None) -> HttpResponse:
-        """The one sign-out, audited and forgetting the session's tracking row."""
-        return redirect("accounts:logout") if request.method != "POST" else self._sign_out(request)
-
-    def _sign_out(self, request: HttpRequest) -> HttpResponse:
-        from accounts.services import user_sign_out
-
-        user_sign_out(request=request)
-        return redirect(settings.LOGOUT_REDIRECT_URL)
+        """The admin's sign-out is the site's one sign-out (audited, forgetting the session's
+        tracking row): the request is handed to the view at /accounts/logout/. It is found by
+        its URL, since accounts sits above teams."""
+        if request.method != "POST":
+            return redirect("accounts:logout")
+        return resolve(reverse("accounts:logout")).func(request)
 
     def password_change(self, request: HttpRequest, extra_context=None) -> HttpResponse:
         """Passwords change in one place, which ends the other sessions and audits it."""

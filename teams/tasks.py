@@ -1,6 +1,7 @@
 from celery import shared_task
 
-from teams.services import inactivity_policy_apply, sessions_expire
+from teams.services.inactivity import inactivity_policy_apply
+from teams.services.sessions import sessions_expire
 
 
 @shared_task(ignore_result=True)

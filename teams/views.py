@@ -10,7 +10,7 @@ from django.views.decorators.http import require_http_methods
 from teams.devices import device_in_words
 from teams.forms import RevokeSessionForm
 from teams.selectors import session_for_user_by_id, sessions_for_user
-from teams.services import session_revoke, user_sessions_end
+from teams.services.sessions import session_revoke, user_sessions_end
 
 
 @never_cache

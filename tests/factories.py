@@ -6,7 +6,7 @@ from factory.django import DjangoModelFactory
 from accounts.models import User
 from teams import scopes
 from teams.models import Role, Tenant, UserSession
-from teams.services import builtin_roles_create
+from teams.services.tenants import builtin_roles_create
 
 DEFAULT_PASSWORD = "correct-horse-battery-staple"
 

@@ -6,9 +6,10 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 
-from accounts.models import OutboxMail, User
+from accounts.models import User
 from audit.events import AuditEventType
 from audit.models import AuditEvent
+from outbox.models import OutboxMail
 from teams.models import Tenant
 from tests.accounts.helpers import link_in, mails_to
 from tests.factories import OperatorFactory
@@ -144,7 +145,7 @@ def test_create_tenant_leaves_nothing_when_the_mail_cannot_be_written(db, monkey
     def broken_mail_enqueue(**kwargs):
         raise RuntimeError("outbox table is gone")
 
-    monkeypatch.setattr("accounts.services.mail_enqueue", broken_mail_enqueue)
+    monkeypatch.setattr("teams.services.people.mail_enqueue", broken_mail_enqueue)
 
     with pytest.raises(RuntimeError):
         call_command("create_tenant", "Half MSP", "--owner-email", "h@half.example")

@@ -3,9 +3,9 @@ import time_machine
 from django.core import mail
 from django.db import transaction
 
-from accounts.models import OutboxMail
-from accounts.outbox import mail_enqueue, outbox_mail_send
-from accounts.tasks import sweep_outbox
+from outbox.models import OutboxMail
+from outbox.services import mail_enqueue, outbox_mail_send
+from outbox.tasks import sweep_outbox
 
 
 def enqueue_notice(to: str = "tess@example.com") -> OutboxMail:

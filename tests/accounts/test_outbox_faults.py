@@ -10,9 +10,11 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from accounts.models import OutboxMail, PasswordResetRequest
-from accounts.outbox import MAX_ATTEMPTS, mail_enqueue, outbox_mail_send
-from accounts.tasks import sweep_outbox, sweep_password_reset_requests
+from accounts.models import PasswordResetRequest
+from accounts.tasks import sweep_password_reset_requests
+from outbox.models import OutboxMail
+from outbox.services import MAX_ATTEMPTS, mail_enqueue, outbox_mail_send
+from outbox.tasks import sweep_outbox
 from tests.accounts.helpers import link_in, mails_to
 
 BROKER_DOWN_BUDGET_SECONDS = 3

@@ -6,10 +6,10 @@ from django.contrib.auth import SESSION_KEY
 from django.test import Client
 from django.utils import timezone
 
-from accounts.models import OutboxMail
-from audit.alerts import REPORT_LINK_MAX_AGE, report_link_token
+from accounts.alerts import REPORT_LINK_MAX_AGE, report_link_token
 from audit.events import AuditEventType
 from audit.models import AuditEvent
+from outbox.models import OutboxMail
 from teams.models import UserSession
 from tests.audit.helpers import (
     CHROME_WINDOWS,

@@ -12,11 +12,11 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
-from audit.alerts import report_link_token
+from accounts.alerts import report_link_token
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from audit.services import audit_event_record, audit_retention_apply
-from teams.services import user_sessions_end
+from teams.services.sessions import user_sessions_end
 from tests.audit.helpers import FIREFOX_LINUX, SAFARI_IPHONE, fail_sign_in, sign_in
 
 

@@ -8,8 +8,8 @@ from django.test import Client
 
 from audit.events import AuditEventType
 from audit.models import AuditEvent
-from teams import services as team_services
 from teams.models import UserSession
+from teams.services import sessions as team_services
 from tests.factories import DEFAULT_PASSWORD
 
 

@@ -28,9 +28,10 @@ from django.db import connection
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import OutboxMail, PasswordResetRequest, User
+from accounts.models import PasswordResetRequest, User
 from audit.events import AuditEventType
 from audit.models import AuditEvent
+from outbox.models import OutboxMail
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
 CLIENTS = 50

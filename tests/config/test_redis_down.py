@@ -6,9 +6,10 @@ import pytest
 import time_machine
 from django.core import mail
 
-from accounts.models import OutboxMail
-from accounts.outbox import mail_enqueue
-from accounts.tasks import sweep_outbox, sweep_password_reset_requests
+from accounts.tasks import sweep_password_reset_requests
+from outbox.models import OutboxMail
+from outbox.services import mail_enqueue
+from outbox.tasks import sweep_outbox
 from tests.accounts.conftest import broker_down  # noqa: F401 - the dead-broker fixture
 
 DEAD_REDIS = "redis://127.0.0.1:1/0"

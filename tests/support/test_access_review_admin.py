@@ -20,7 +20,7 @@ from support.models import AccessReview
 from support.selectors import FLAG_LABELS, access_review_rows
 from teams import scopes
 from teams.models import Role, UserSession
-from teams.services import role_create
+from teams.services.roles import role_create
 from tests.factories import OperatorFactory, UserFactory, UserSessionFactory
 
 pytestmark = pytest.mark.django_db

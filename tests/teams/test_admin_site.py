@@ -3,13 +3,14 @@ from django.contrib import admin
 from django.test import RequestFactory
 
 import audit.services
-from accounts.models import OutboxMail, User
+from accounts.models import User
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from audit.services import AuditEventSpec, PersonRef, TenantRef, audit_events_record_bulk
+from outbox.models import OutboxMail
 from teams import scopes
 from teams.models import UserSession
-from teams.services import role_create
+from teams.services.roles import role_create
 from teams.sites import EmailOf, PortcullisAdminSite, TenantScopedAdmin, tenant_path_for
 from tests.factories import OperatorFactory, UserFactory
 

@@ -22,7 +22,7 @@ from audit.models import AuditEvent
 from support.models import AccessReviewEntry, RecoveryRequest
 from teams import scopes
 from teams.models import Role, Tenant, UserSession
-from teams.services import role_create
+from teams.services.roles import role_create
 from tests.factories import OperatorFactory, UserFactory
 
 B_MARKERS = ("contoso", "Contoso", "203.0.113.99", "Secret Role", "platform.example")

@@ -70,7 +70,7 @@ def test_create_tenant_is_all_or_nothing_when_the_owner_cannot_be_made(db, monke
     def broken_person_create(**kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr("teams.services.person_create", broken_person_create)
+    monkeypatch.setattr("teams.services.tenants.person_create", broken_person_create)
 
     with pytest.raises(RuntimeError):
         run("Halfway MSP", "--owner-email", "half@way.example")

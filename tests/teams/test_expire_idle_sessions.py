@@ -8,9 +8,9 @@ from django.core.management import call_command
 
 from audit.events import AuditEventType
 from audit.models import AuditEvent
-from teams import services
 from teams.models import UserSession
-from teams.services import sessions_expire
+from teams.services import sessions as services
+from teams.services.sessions import sessions_expire
 from teams.tasks import expire_idle_sessions
 from tests.factories import OperatorFactory, UserFactory
 from tests.teams.queries import statements_run

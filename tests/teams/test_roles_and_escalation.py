@@ -7,16 +7,9 @@ from audit.models import AuditEvent
 from mfa.services import mfa_factors_reset
 from teams import scopes
 from teams.models import Role
-from teams.services import (
-    person_create,
-    person_deactivate,
-    person_role_change,
-    role_create,
-    role_delete,
-    role_update,
-    tenant_policy_update,
-    user_sessions_end,
-)
+from teams.services.people import person_create, person_deactivate, person_role_change
+from teams.services.roles import role_create, role_delete, role_update, tenant_policy_update
+from teams.services.sessions import user_sessions_end
 from tests.factories import OperatorFactory, UserFactory, builtin_role
 
 ROLES = "/admin/teams/role/"

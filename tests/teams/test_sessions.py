@@ -4,7 +4,7 @@ from django.test import Client
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from teams.models import UserSession
-from teams.services import user_sessions_end
+from teams.services.sessions import user_sessions_end
 
 
 def sign_in(user, password, **extra) -> Client:

@@ -15,7 +15,7 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from teams import scopes
 from teams.models import UserSession
-from teams.services import person_reactivate
+from teams.services.people import person_reactivate
 from tests.factories import OperatorFactory, TenantFactory, UserFactory, builtin_role
 from tests.teams.queries import statements_run
 

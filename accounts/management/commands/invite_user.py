@@ -1,9 +1,9 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.services import person_invite
 from teams import scopes
 from teams.models import Role, Tenant
+from teams.services.people import person_invite
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.services import tenant_onboard
+from teams.services.tenants import tenant_onboard
 
 
 class Command(BaseCommand):

@@ -2,7 +2,7 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from teams.models import Tenant
-from teams.services import stale_accounts_deactivate
+from teams.services.inactivity import stale_accounts_deactivate
 
 MAX_DAYS = 36_500
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from teams.services import sessions_expire
+from teams.services.sessions import sessions_expire
 
 
 class Command(BaseCommand):

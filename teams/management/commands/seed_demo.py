@@ -7,7 +7,8 @@ from django.db import transaction
 from accounts.models import User
 from teams import scopes
 from teams.models import Role, Tenant
-from teams.services import person_create, tenant_create
+from teams.services.people import person_create
+from teams.services.tenants import tenant_create
 
 DEMO_SLUG = "demo-msp"
 DEMO_OWNER = ("owner@demo.example", "Olivia Owner")

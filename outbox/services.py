@@ -10,7 +10,8 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from accounts.models import OutboxMail
+from outbox import tasks
+from outbox.models import OutboxMail
 
 logger = logging.getLogger(__name__)
 
@@ -32,9 +33,7 @@ def mail_enqueue(*, to: str, kind: str, context: dict) -> OutboxMail:
         body_text=render_to_string(f"mail/{kind}.txt", context),
         body_html=render_to_string(f"mail/{kind}.html", context),
     )
-    from accounts.tasks import send_outbox_mail  # accounts.tasks imports this module
-
-    task_queue_on_commit(send_outbox_mail, mail.pk)
+    task_queue_on_commit(tasks.send_outbox_mail, mail.pk)
     return mail
 
 

@@ -11,26 +11,25 @@ from django.conf import settings
 from django.core import signing
 from django.db import transaction
 from django.http import HttpRequest
-from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import User
-from accounts.outbox import mail_enqueue
 from audit.devices import device_from_user_agent, network_of
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from audit.services import audit_event_record, chain_lock
-from teams.models import Role, Tenant
-from teams.services import user_sessions_end
+from outbox.links import site_link
+from outbox.services import mail_enqueue
+from teams import scopes
+from teams.models import Tenant
+from teams.selectors import people_holding_scope
+from teams.services.sessions import user_sessions_end
 
 UNUSUAL_LOOKBACK = timedelta(days=90)
 # Comparing against this many distinct (IP, browser) pairs is plenty for any real person.
 HISTORY_LIMIT = 1000
 REPORT_LINK_MAX_AGE = timedelta(days=7)
 REPORT_LINK_SALT = "audit.sign_in_report"
-# Who hears about a person's unusual sign-ins: those who run the tenant's security policy
-# (the built-in Owner role, and any custom role granted it).
-OWNER_SCOPE = "security:write"
 FAILURE_EVENTS = (AuditEventType.SIGN_IN_FAILED, AuditEventType.MFA_FAILED)
 
 
@@ -39,15 +38,12 @@ class ReportLinkInvalid(Exception):
 
 
 def tenant_owners(*, tenant: Tenant | None, exclude: User | None = None) -> list[User]:
-    """The active people of a tenant whose role holds OWNER_SCOPE."""
-    if tenant is None:
-        return []
-    roles = Role.objects.for_tenant(tenant)
-    role_ids = [role.pk for role in roles if OWNER_SCOPE in role.scope_set]
-    owners = User.objects.for_tenant(tenant).filter(role__in=role_ids, is_active=True)
-    if exclude is not None:
-        owners = owners.exclude(pk=exclude.pk)
-    return list(owners.order_by("email"))
+    """Who hears about a person's unusual sign-ins: the tenant's Owners (who run its policy)."""
+    return list(
+        people_holding_scope(
+            tenant=tenant, scope_keys=frozenset({scopes.SECURITY_WRITE}), exclude=exclude
+        ).order_by("email")
+    )
 
 
 def report_link_token(*, alert: AuditEvent) -> str:
@@ -56,8 +52,7 @@ def report_link_token(*, alert: AuditEvent) -> str:
 
 def report_link_url(*, alert: AuditEvent) -> str:
     """The emailed "this wasn't me" address: from SITE_URL, never from the request's Host."""
-    path = reverse("audit:sign_in_report", kwargs={"token": report_link_token(alert=alert)})
-    return f"{settings.SITE_URL}{path}"
+    return site_link("sign_in_report", token=report_link_token(alert=alert))
 
 
 def report_link_alert(*, token: str) -> AuditEvent:

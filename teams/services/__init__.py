@@ -1,0 +1,1 @@
+"""Writes for tenants, people, roles and policy, sessions and inactivity: a module per concern."""

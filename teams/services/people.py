@@ -1,0 +1,277 @@
+"""People: adding, inviting, editing, moving between roles, deactivating."""
+
+import logging
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.tokens import default_token_generator
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+from django.utils.timesince import timeuntil
+
+from accounts.models import User, normalize_email
+from audit.events import AuditEventType
+from audit.services import (
+    audit_event_record,
+)
+from outbox.links import site_link
+from outbox.services import mail_enqueue
+from teams.models import Role, Tenant
+from teams.rules import (
+    refuse_above,
+    refuse_granting_more,
+    refuse_other_tenant,
+    refuse_removing_last_owner,
+)
+from teams.selectors import unlock_contact_for_tenant
+from teams.services.common import model_update
+from teams.services.sessions import user_sessions_delete
+
+logger = logging.getLogger(__name__)
+
+
+def person_create(
+    *,
+    tenant: Tenant,
+    email: str,
+    role: Role,
+    actor: User | None,
+    full_name: str = "",
+    password: str | None = None,
+    request: HttpRequest | None = None,
+) -> User:
+    """Add a person to a tenant. Without a password they can't sign in until they set one.
+
+    A person acting (`actor`) can only give roles whose scopes they hold themselves.
+    """
+    if role.tenant_id != tenant.pk:
+        raise ValidationError("The role must belong to the same tenant.", code="foreign_role")
+    if actor is not None:
+        refuse_other_tenant(actor=actor, tenant=tenant)
+        refuse_granting_more(actor=actor, granted=role.scope_set)
+    with transaction.atomic():
+        user = User.objects.create_user(
+            email, password, full_name=full_name, tenant=tenant, role=role
+        )
+        audit_event_record(
+            event=AuditEventType.PERSON_INVITED,
+            actor=actor,
+            tenant=tenant,
+            target=user,
+            request=request,
+            details={"role": role.name},
+        )
+    return user
+
+
+def _set_password_link(*, user: User) -> str:
+    """The emailed link to choose a password."""
+    return site_link(
+        "accounts:password_reset_confirm",
+        uidb64=urlsafe_base64_encode(force_bytes(user.pk)),
+        token=default_token_generator.make_token(user),
+    )
+
+
+def set_password_mail_context(*, user: User) -> dict:
+    now = timezone.now()
+    return {
+        "person": user,
+        "tenant": user.tenant,
+        "link": _set_password_link(user=user),
+        "valid_for": timeuntil(now + timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT), now),
+        "contact": unlock_contact_for_tenant(tenant=user.tenant, exclude=user),
+    }
+
+
+def invitation_enqueue(*, person: User, invited_by: User | None) -> None:
+    mail_enqueue(
+        to=person.email,
+        kind="invitation",
+        context={**set_password_mail_context(user=person), "invited_by": invited_by},
+    )
+
+
+def person_invite(
+    *,
+    tenant: Tenant,
+    email: str,
+    role: Role,
+    actor: User | None,
+    full_name: str = "",
+    request: HttpRequest | None = None,
+) -> User:
+    """Add a person to a tenant and mail them a link to choose their own password, together:
+    if the mail can't be written to the outbox, the person isn't added either."""
+    with transaction.atomic():
+        person = person_create(
+            tenant=tenant,
+            email=email,
+            role=role,
+            actor=actor,
+            full_name=full_name,
+            request=request,
+        )
+        invitation_enqueue(person=person, invited_by=actor)
+    return person
+
+
+def person_update(
+    *,
+    person: User,
+    actor: User,
+    email: str,
+    full_name: str,
+    request: HttpRequest | None = None,
+) -> User:
+    """Change a person's email or name; one event listing what changed."""
+    refuse_other_tenant(actor=actor, tenant=person.tenant)
+    refuse_above(actor=actor, role=person.role, what=person.email)
+    email = normalize_email(email)
+    with transaction.atomic():
+        person = User.objects.select_for_update().get(pk=person.pk)
+        changed = model_update(
+            instance=person,
+            values={"email": email, "full_name": full_name},
+            validate_exclude=("password",),
+        )
+        if not changed:
+            return person
+        audit_event_record(
+            event=AuditEventType.PERSON_EDITED,
+            actor=actor,
+            tenant=person.tenant,
+            target=person,
+            request=request,
+            details={"changed": changed},
+        )
+    return person
+
+
+def person_role_change(
+    *, person: User, role: Role, actor: User, request: HttpRequest | None = None
+) -> User:
+    """Give a person another role of their tenant, and end their sessions.
+
+    Ending the sessions makes a demotion bite on the very next request, and a promotion start
+    from a fresh sign-in. Acting on oneself keeps the session one is using.
+    """
+    refuse_other_tenant(actor=actor, tenant=person.tenant)
+    if role.tenant_id != person.tenant_id:
+        raise ValidationError("The role must belong to the person's tenant.", code="foreign_role")
+    refuse_above(actor=actor, role=person.role, what=person.email)
+    refuse_granting_more(actor=actor, granted=role.scope_set)
+    with transaction.atomic():
+        person = (
+            User.objects.select_related("role").select_for_update(of=("self",)).get(pk=person.pk)
+        )
+        previous = person.role
+        if previous == role:
+            return person
+        if not role.is_owner:
+            refuse_removing_last_owner(person=person)
+        person.role = role
+        person.save(update_fields=["role"])
+        ended = user_sessions_delete(
+            user=person, keep_session_key=_own_session(actor, person, request)
+        )
+        audit_event_record(
+            event=AuditEventType.ROLE_CHANGED,
+            actor=actor,
+            tenant=person.tenant,
+            target=person,
+            request=request,
+            details={
+                "from": previous.name if previous else None,
+                "to": role.name,
+                "sessions": ended,
+            },
+        )
+    return person
+
+
+def person_deactivate(*, person: User, actor: User, request: HttpRequest | None = None) -> User:
+    """Stop a person from signing in, and end every session they have at once."""
+    refuse_other_tenant(actor=actor, tenant=person.tenant)
+    if person.pk == actor.pk:
+        raise ValidationError("You can't deactivate yourself.", code="self")
+    if person.is_superuser and not actor.is_superuser:
+        raise ValidationError("Only operators manage operators.", code="operator")
+    refuse_above(actor=actor, role=person.role, what=person.email)
+    with transaction.atomic():
+        person = (
+            User.objects.select_related("role").select_for_update(of=("self",)).get(pk=person.pk)
+        )
+        if not person.is_active:
+            return person
+        refuse_removing_last_owner(person=person)
+        person.is_active = False
+        person.save(update_fields=["is_active"])
+        ended = user_sessions_delete(user=person)
+        audit_event_record(
+            event=AuditEventType.PERSON_DEACTIVATED,
+            actor=actor,
+            tenant=person.tenant,
+            target=person,
+            request=request,
+            details={"sessions": ended},
+        )
+    return person
+
+
+def person_reactivate(*, person: User, actor: User, request: HttpRequest | None = None) -> User:
+    """Let a deactivated person sign in again. Counts as activity for stale-account checks."""
+    refuse_other_tenant(actor=actor, tenant=person.tenant)
+    refuse_above(actor=actor, role=person.role, what=person.email)
+    with transaction.atomic():
+        person = User.objects.select_for_update().get(pk=person.pk)
+        if person.is_active:
+            return person
+        person.is_active = True
+        person.save(update_fields=["is_active"])
+        audit_event_record(
+            event=AuditEventType.PERSON_REACTIVATED,
+            actor=actor,
+            tenant=person.tenant,
+            target=person,
+            request=request,
+        )
+    return person
+
+
+def _own_session(actor: User | None, person: User, request: HttpRequest | None) -> str | None:
+    if request is not None and actor is not None and actor.pk == person.pk:
+        return request.session.session_key
+    return None
+
+
+def person_password_change_require(
+    *, person: User, actor: User, request: HttpRequest | None = None
+) -> bool:
+    """Send a person to choose a new password right after their next sign-in.
+
+    Needs `members:write` in the person's tenant and obeys the "above" rule. Returns False when
+    it was already required.
+    """
+    refuse_other_tenant(actor=actor, tenant=person.tenant)
+    if not actor.has_perm("members:write"):
+        raise PermissionDenied("Requiring a new password needs the members:write scope.")
+    refuse_above(actor=actor, role=person.role, what=person.email)
+    with transaction.atomic():
+        person = User.objects.select_for_update().get(pk=person.pk)
+        if person.password_change_required:
+            return False
+        person.password_change_required = True
+        person.save(update_fields=["password_change_required"])
+        audit_event_record(
+            event=AuditEventType.PASSWORD_CHANGE_REQUIRED,
+            actor=actor,
+            tenant=person.tenant,
+            target=person,
+            request=request,
+        )
+    return True

@@ -1,0 +1,172 @@
+"""Roles and the tenant's security policy."""
+
+import logging
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest
+
+from accounts.models import User
+from audit.events import AuditEventType
+from audit.services import (
+    audit_event_record,
+)
+from teams.models import Role, Tenant
+from teams.rules import (
+    refuse_above,
+    refuse_granting_more,
+    refuse_other_tenant,
+)
+from teams.services.common import model_update
+
+logger = logging.getLogger(__name__)
+
+ROLE_FIELDS = (
+    "name",
+    "scopes",
+    "require_mfa",
+    "idle_timeout_minutes",
+    "session_lifetime_minutes",
+    "max_sessions",
+)
+BUILTIN_ROLE_FIXED_FIELDS = ("name", "scopes")
+
+
+def _role_values(role: Role) -> dict[str, Any]:
+    return {name: getattr(role, name) for name in ROLE_FIELDS}
+
+
+def role_create(
+    *,
+    tenant: Tenant,
+    actor: User,
+    values: dict[str, Any],
+    request: HttpRequest | None = None,
+) -> Role:
+    """Make a custom role from the catalogue; the creator must hold every scope it grants."""
+    refuse_other_tenant(actor=actor, tenant=tenant)
+    values = {**values, "scopes": sorted(set(values.get("scopes", [])))}
+    refuse_granting_more(actor=actor, granted=values["scopes"])
+    role = Role(tenant=tenant, **values)
+    role.full_clean()
+    with transaction.atomic():
+        role.save()
+        audit_event_record(
+            event=AuditEventType.ROLE_CREATED,
+            actor=actor,
+            tenant=tenant,
+            request=request,
+            details=_role_values(role),
+        )
+    return role
+
+
+def role_update(
+    *,
+    role: Role,
+    actor: User,
+    values: dict[str, Any],
+    request: HttpRequest | None = None,
+) -> Role:
+    """Edit a role. Built-in roles keep their name and scopes; their limits can change.
+
+    The editor must hold every scope the role holds now ("nobody edits a role above their own")
+    and every scope it will hold. People holding the role feel the change on their next request.
+    """
+    refuse_other_tenant(actor=actor, tenant=role.tenant)
+    refuse_above(actor=actor, role=role, what="this role")
+    unknown = set(values) - set(ROLE_FIELDS)
+    if unknown:
+        raise ValidationError(
+            "Not a role setting: %(names)s.", code="unknown_setting", params={"names": unknown}
+        )
+    if "scopes" in values:
+        values = {**values, "scopes": sorted(set(values["scopes"]))}
+        refuse_granting_more(actor=actor, granted=values["scopes"])
+    with transaction.atomic():
+        role = Role.objects.select_for_update().get(pk=role.pk)
+        fixed = [name for name in BUILTIN_ROLE_FIXED_FIELDS if name in values]
+        if role.is_builtin and any(getattr(role, name) != values[name] for name in fixed):
+            raise ValidationError(
+                "Built-in roles keep their name and scopes; make a custom role instead.",
+                code="builtin_role",
+            )
+        changed = model_update(instance=role, values=values)
+        if not changed:
+            return role
+        audit_event_record(
+            event=AuditEventType.ROLE_EDITED,
+            actor=actor,
+            tenant=role.tenant,
+            request=request,
+            details={"role": role.name, "changed": changed},
+        )
+    return role
+
+
+def role_delete(*, role: Role, actor: User, request: HttpRequest | None = None) -> None:
+    refuse_other_tenant(actor=actor, tenant=role.tenant)
+    refuse_above(actor=actor, role=role, what="this role")
+    if role.is_builtin:
+        raise ValidationError("Built-in roles can't be deleted.", code="builtin_role")
+    with transaction.atomic():
+        role = Role.objects.select_for_update().get(pk=role.pk)
+        holders = role.people.count()
+        if holders:
+            raise ValidationError(
+                "%(count)s people hold the role %(role)s; give them another role first.",
+                code="role_in_use",
+                params={"count": holders, "role": role.name},
+            )
+        name = role.name
+        role.delete()
+        audit_event_record(
+            event=AuditEventType.ROLE_DELETED,
+            actor=actor,
+            tenant=role.tenant,
+            request=request,
+            details={"role": name},
+        )
+
+
+TENANT_POLICY_FIELDS = (
+    "require_mfa",
+    "password_max_age_days",
+    "password_history_count",
+    "idle_timeout_minutes",
+    "session_lifetime_minutes",
+    "max_sessions",
+    "deactivate_after_days",
+    "audit_retention_months",
+    "alert_owners_on_unusual_sign_in",
+)
+
+
+def tenant_policy_update(
+    *,
+    tenant: Tenant,
+    actor: User,
+    values: dict[str, Any],
+    request: HttpRequest | None = None,
+) -> Tenant:
+    """Change a tenant's security policy; one event listing every setting that changed."""
+    refuse_other_tenant(actor=actor, tenant=tenant)
+    unknown = set(values) - set(TENANT_POLICY_FIELDS) - {"name"}
+    if unknown:
+        raise ValidationError(
+            "Not a policy setting: %(names)s.", code="unknown_setting", params={"names": unknown}
+        )
+    with transaction.atomic():
+        tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
+        changed = model_update(instance=tenant, values=values)
+        if not changed:
+            return tenant
+        audit_event_record(
+            event=AuditEventType.TENANT_POLICY_CHANGED,
+            actor=actor,
+            tenant=tenant,
+            request=request,
+            details={"changed": changed},
+        )
+    return tenant

@@ -1,0 +1,306 @@
+"""Sessions: tracking, capping, ending and expiring them."""
+
+import logging
+from datetime import datetime, timedelta
+from importlib import import_module
+
+from django.conf import settings
+from django.contrib.auth import logout
+from django.contrib.sessions.models import Session
+from django.core.cache import caches
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.middleware.csrf import rotate_token
+from django.utils import timezone
+
+from accounts.models import User
+from audit.client import client_ip, user_agent
+from audit.events import AuditEventType
+from audit.services import (
+    AuditEventSpec,
+    PersonRef,
+    TenantRef,
+    audit_event_record,
+    audit_events_record_bulk,
+)
+from teams import notices
+from teams.models import UserSession
+from teams.rules import (
+    refuse_above,
+    refuse_other_tenant,
+)
+from teams.selectors import (
+    session_policy_for_user,
+    sessions_past_limits,
+)
+
+logger = logging.getLogger(__name__)
+
+SESSION_STORE_GRACE = timedelta(hours=1)
+
+
+def session_track(*, request: HttpRequest, user: User) -> UserSession:
+    """Remember the session that `login()` just started, so it can be listed, capped and ended.
+
+    Called on every sign-in (by the `user_logged_in` receiver, and again by the sign-in service,
+    which finds the row made). Sets the session's absolute end, and ends the person's oldest
+    sessions beyond their limit. Parallel sign-ins of one person queue on their row, so each
+    counts the sessions the others made and the limit holds.
+    """
+    if not request.session.session_key:
+        request.session.save()
+    key = request.session.session_key
+    with transaction.atomic():
+        tracked = UserSession.objects.filter(session_key=key).first()
+        if tracked is not None:
+            return tracked
+        list(User.objects.select_for_update().filter(pk=user.pk).values_list("pk"))
+        policy = session_policy_for_user(user=user)
+        now = timezone.now()
+        tracked = UserSession.objects.create(
+            tenant=user.tenant,
+            user=user,
+            session_key=key,
+            ip=client_ip(request),
+            user_agent=user_agent(request),
+            started_at=now,
+            last_active_at=now,
+        )
+        oldest = UserSession.objects.filter(
+            pk__in=list(
+                UserSession.objects.filter(user=user)
+                .order_by("-started_at", "-id")
+                .values_list("pk", flat=True)[policy.max_sessions :]
+            )
+        )
+        ended = len(
+            tracked_sessions_delete(
+                oldest, note=notices.session_limit_reached(limit=policy.max_sessions)
+            )
+        )
+        if ended:
+            audit_event_record(
+                event=AuditEventType.SESSION_REVOKED,
+                actor=None,
+                tenant=user.tenant,
+                target=user,
+                request=request,
+                details={
+                    "reason": "session limit",
+                    "limit": policy.max_sessions,
+                    "sessions": ended,
+                },
+            )
+    # The store keeps the session a little past its lifetime, so that the middleware, not the
+    # store, ends it and can say why; the store's expiry is only the backstop.
+    request.session.set_expiry(now + policy.lifetime + SESSION_STORE_GRACE)
+    return tracked
+
+
+def session_key_cycle(*, request: HttpRequest) -> None:
+    """Give a signed-in session a new key (and CSRF token) when it gains rights without a
+    login() call, e.g. at the second sign-in step; its tracking row follows the new key."""
+    old_key = request.session.session_key
+    request.session.cycle_key()
+    rotate_token(request)
+    session_key_moved(old_key=old_key, new_key=request.session.session_key)
+
+
+def session_key_moved(*, old_key: str | None, new_key: str | None) -> None:
+    """Follow a session whose key changed without a new sign-in (a password change cycles it)."""
+    if old_key and new_key and old_key != new_key:
+        UserSession.objects.filter(session_key=old_key).update(session_key=new_key)
+
+
+def session_forget(*, session_key: str | None) -> None:
+    """Drop the tracking row of a session that is ending through sign-out."""
+    if session_key:
+        UserSession.objects.filter(session_key=session_key).delete()
+
+
+def session_touch(*, tracked: UserSession, now: datetime) -> None:
+    UserSession.objects.filter(pk=tracked.pk).update(last_active_at=now)
+
+
+def session_rekey(*, tracked: UserSession, session_key: str | None) -> None:
+    """Follow a session whose key changed mid-request without `session_key_cycle` (which moves
+    the row itself), or forget one that ended.
+
+    A rotated key still signed in as the same person keeps its row, so the session is not taken
+    for revoked on its next request.
+    """
+    with transaction.atomic():
+        holder = (
+            UserSession.objects.filter(session_key=session_key).first() if session_key else None
+        )
+        if holder is not None and holder.pk == tracked.pk:
+            return
+        if session_key and holder is None:
+            UserSession.objects.filter(pk=tracked.pk).update(session_key=session_key)
+        else:
+            UserSession.objects.filter(pk=tracked.pk).delete()
+
+
+def _session_cache_forget(session_keys: list[str]) -> None:
+    cache_key_prefix = getattr(_session_store(), "cache_key_prefix", None)
+    if cache_key_prefix and session_keys:
+        try:
+            caches[settings.SESSION_CACHE_ALIAS].delete_many(
+                [cache_key_prefix + key for key in session_keys]
+            )
+        except Exception:  # noqa: BLE001 - the tracking rows are gone, so stale copies are refused
+            logger.warning("Session cache unavailable; ended sessions may stay cached")
+
+
+def tracked_sessions_delete(
+    tracked: QuerySet[UserSession], *, note: str = notices.SESSION_ENDED
+) -> list[tuple[int, str]]:
+    """End the given tracked sessions and forget them, in a fixed number of queries however many
+    there are. Returns (person id, session key) of each one ended.
+
+    Each session's data in the store is replaced by `note` alone: the cookie is anonymous from
+    its next request, which is told why it was signed out.
+    """
+    with transaction.atomic():
+        ended = list(tracked.values_list("user_id", "session_key"))
+        if not ended:
+            return []
+        Session.objects.filter(session_key__in=tracked.values("session_key")).update(
+            session_data=_session_store()().encode({notices.ENDED_NOTE_KEY: note})
+        )
+        UserSession.objects.filter(pk__in=tracked.values("pk")).delete()
+    _session_cache_forget([key for _, key in ended])
+    return ended
+
+
+def _session_store():
+    return import_module(settings.SESSION_ENGINE).SessionStore
+
+
+def user_sessions_delete(*, user: User, keep_session_key: str | None = None) -> int:
+    tracked = UserSession.objects.filter(user=user)
+    if keep_session_key:
+        tracked = tracked.exclude(session_key=keep_session_key)
+    return len(tracked_sessions_delete(tracked))
+
+
+def user_sessions_end(
+    *,
+    user: User,
+    actor: User | None,
+    reason: str,
+    request: HttpRequest | None = None,
+    keep_session_key: str | None = None,
+) -> int:
+    """End every session of a person at once (except `keep_session_key`): their old cookies are
+    anonymous on the next request. Records one event naming the reason and how many ended."""
+    if actor is not None and actor.pk != user.pk:
+        refuse_other_tenant(actor=actor, tenant=user.tenant)
+        refuse_above(actor=actor, role=user.role, what=f"the sessions of {user.email}")
+    with transaction.atomic():
+        ended = user_sessions_delete(user=user, keep_session_key=keep_session_key)
+        audit_event_record(
+            event=AuditEventType.SESSION_REVOKED,
+            actor=actor,
+            tenant=user.tenant,
+            target=user,
+            request=request,
+            details={"reason": reason, "sessions": ended},
+        )
+    return ended
+
+
+def session_revoke(
+    *, session: UserSession, actor: User, reason: str, request: HttpRequest | None = None
+) -> None:
+    """End one tracked session: its cookie is anonymous on its next request."""
+    person = session.user
+    if actor.pk != person.pk:
+        refuse_other_tenant(actor=actor, tenant=person.tenant)
+        refuse_above(actor=actor, role=person.role, what=f"the sessions of {person.email}")
+    with transaction.atomic():
+        ended = len(tracked_sessions_delete(UserSession.objects.filter(pk=session.pk)))
+        if ended:
+            audit_event_record(
+                event=AuditEventType.SESSION_REVOKED,
+                actor=actor,
+                tenant=person.tenant,
+                target=person,
+                request=request,
+                details={"reason": reason, "sessions": ended, "ip": session.ip},
+            )
+
+
+def session_expire(*, request: HttpRequest, tracked: UserSession, reason: str) -> None:
+    """Sign out the current request because its session is past a limit, and audit it once
+    (the beat task may be ending the same session at the same moment)."""
+    user = request.user
+    with transaction.atomic():
+        deleted, _ = UserSession.objects.filter(pk=tracked.pk).delete()
+        if deleted:
+            audit_event_record(
+                event=AuditEventType.SESSION_EXPIRED,
+                actor=None,
+                tenant=user.tenant,
+                target=user,
+                request=request,
+                details={"reason": reason},
+            )
+        logout(request)
+
+
+def sessions_expire(*, now: datetime | None = None) -> dict[str, int]:
+    """End, server-side and in bulk, every session past its idle timeout or lifetime.
+
+    One event per session ended, written in one statement. Rows another run holds are skipped,
+    so overlapping runs never end (or audit) a session twice. The session store's own expired
+    rows are cleared too. Returns counts by reason.
+    """
+    now = now or timezone.now()
+    counts = dict.fromkeys(("idle", "lifetime"), 0)
+    while True:
+        batch = _sessions_expire_batch(now=now)
+        for reason, count in batch.items():
+            counts[reason] += count
+        if sum(batch.values()) < EXPIRY_BATCH_SIZE:
+            break
+    _session_store().clear_expired()
+    return counts
+
+
+# Expired sessions are ended this many at a time, each batch in its own transaction, so a
+# backlog never holds locks (or a statement's worth of parameters) beyond a modest size.
+EXPIRY_BATCH_SIZE = 5000
+
+
+def _sessions_expire_batch(*, now: datetime) -> dict[str, int]:
+    counts = dict.fromkeys(("idle", "lifetime"), 0)
+    with transaction.atomic():
+        chosen = list(
+            sessions_past_limits(now=now)
+            .select_for_update(skip_locked=True, of=("self",))
+            .order_by("pk")
+            .values_list(
+                "pk", "tenant_id", "user_id", "user__email", "ip", "limit_reason", "limit_minutes"
+            )[:EXPIRY_BATCH_SIZE]
+        )
+        by_note: dict[str, list[int]] = {}
+        for pk, _, _, _, _, reason, minutes in chosen:
+            note = notices.session_expired(reason=reason, limit=timedelta(minutes=minutes))
+            by_note.setdefault(note, []).append(pk)
+            counts[reason] += 1
+        for note, pks in by_note.items():
+            tracked_sessions_delete(UserSession.objects.filter(pk__in=pks), note=note)
+        audit_events_record_bulk(
+            [
+                AuditEventSpec(
+                    event=AuditEventType.SESSION_EXPIRED,
+                    tenant=TenantRef(tenant_id) if tenant_id else None,
+                    target=PersonRef(user_id, email),
+                    details={"reason": reason, "ip": ip},
+                )
+                for _, tenant_id, user_id, email, ip, reason, _ in chosen
+            ]
+        )
+    return counts

@@ -1,0 +1,107 @@
+"""Tenants: making one with its built-in roles and first Owner."""
+
+import logging
+
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email, validate_slug
+from django.db import transaction
+from django.utils.text import slugify
+
+from accounts.models import User, normalize_email
+from audit.events import AuditEventType
+from audit.services import (
+    audit_event_record,
+)
+from teams import scopes
+from teams.models import Role, Tenant
+from teams.services.people import invitation_enqueue, person_create
+
+logger = logging.getLogger(__name__)
+
+SLUG_MAX_LENGTH = Tenant._meta.get_field("slug").max_length
+
+
+def builtin_roles_create(*, tenant: Tenant) -> dict[str, Role]:
+    """The roles every tenant starts with, by name."""
+    return {
+        builtin.name: Role.objects.create(
+            tenant=tenant, name=builtin.name, scopes=sorted(builtin.scopes), is_builtin=True
+        )
+        for builtin in scopes.BUILTIN_ROLES
+    }
+
+
+def tenant_create(
+    *,
+    name: str,
+    owner_email: str,
+    actor: User | None,
+    owner_full_name: str = "",
+    slug: str = "",
+) -> Tenant:
+    """Make a tenant with its built-in roles and its first Owner, all or nothing."""
+    name = name.strip()
+    if not name:
+        raise ValidationError("The tenant needs a name.", code="name_required")
+    slug = slug or slugify(name)[:SLUG_MAX_LENGTH].strip("-")
+    if not slug:
+        raise ValidationError(
+            "Can't make a slug from %(name)s: give one with letters or digits.",
+            code="slug_required",
+            params={"name": name},
+        )
+    validate_slug(slug)
+    owner_email = normalize_email(owner_email)
+    validate_email(owner_email)
+    if Tenant.objects.filter(slug=slug).exists():
+        raise ValidationError(
+            "A tenant with the slug %(slug)s already exists.",
+            code="duplicate_slug",
+            params={"slug": slug},
+        )
+    if User.objects.filter(email=owner_email).exists():
+        raise ValidationError(
+            "%(email)s already has an account.",
+            code="duplicate_email",
+            params={"email": owner_email},
+        )
+    with transaction.atomic():
+        tenant = Tenant.objects.create(name=name, slug=slug)
+        roles = builtin_roles_create(tenant=tenant)
+        audit_event_record(
+            event=AuditEventType.TENANT_CREATED,
+            actor=actor,
+            tenant=tenant,
+            details={"name": name, "slug": slug},
+        )
+        person_create(
+            tenant=tenant,
+            email=owner_email,
+            full_name=owner_full_name,
+            role=roles[scopes.OWNER.name],
+            actor=actor,
+        )
+    return tenant
+
+
+def tenant_onboard(
+    *,
+    name: str,
+    owner_email: str,
+    actor: User | None,
+    owner_full_name: str = "",
+    slug: str = "",
+) -> Tenant:
+    """Make a tenant with its built-in roles and first Owner, and mail the Owner a link to
+    choose their password: all or nothing."""
+    with transaction.atomic():
+        tenant = tenant_create(
+            name=name,
+            owner_email=owner_email,
+            owner_full_name=owner_full_name,
+            slug=slug,
+            actor=actor,
+        )
+        owner = User.objects.for_tenant(tenant).get()
+        invitation_enqueue(person=owner, invited_by=actor)
+    return tenant
