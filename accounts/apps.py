@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from accounts.stages import SignInStep, sign_in_step_register
+
 
 class AccountsConfig(AppConfig):
     name = "accounts"
@@ -7,3 +9,14 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import receivers  # noqa: F401 - connects the sign-in failure receiver
+        from accounts.selectors import new_password_due_for
+
+        # After any second factor: choosing a password is no proof of identity.
+        sign_in_step_register(
+            SignInStep(
+                key="new_password",
+                order=20,
+                url_name="accounts:password_change",
+                is_due=new_password_due_for,
+            )
+        )

@@ -5,9 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
 from django.views.decorators.debug import sensitive_variables
 
-from accounts.lockout import lock_for
-from accounts.services import sign_in_failure_record
-from audit.client import client_ip
+from accounts.sign_in import secret_check
 
 PASSWORD_MAX_LENGTH = 4096
 
@@ -95,16 +93,22 @@ class PasswordChangeForm(NewPasswordForm):
 
     @sensitive_variables("old_password")
     def clean_old_password(self) -> str:
+        """The current password is a secret like any other: it takes a lockout slot before it is
+        checked, so parallel guesses here check no more than the lockout allows."""
         old_password = self.cleaned_data["old_password"]
-        lock = lock_for(email=self.user.email, ip=client_ip(self.request))
-        if lock is not None:
+        check = secret_check(
+            request=self.request,
+            email=self.user.email,
+            check=lambda: self.user.check_password(old_password),
+            notice_on_refusal=False,
+        )
+        if check.refused_by is not None:
             raise ValidationError(
                 self.error_messages["locked"],
                 code="locked",
-                params={"minutes": lock.minutes_left()},
+                params={"minutes": check.refused_by.minutes_left()},
             )
-        if not self.user.check_password(old_password):
-            sign_in_failure_record(request=self.request, email=self.user.email)
+        if not check.ok:
             raise ValidationError(
                 self.error_messages["password_incorrect"], code="password_incorrect"
             )

@@ -231,6 +231,11 @@ def _flag_locked(request: HttpRequest | None, lock: Lock | None) -> None:
         request.lockout = lock
 
 
+def lock_notice_withdraw(request: HttpRequest) -> None:
+    """Let the page answer a refused attempt itself (a form error) instead of the lock notice."""
+    request.axes_locked_out = False
+
+
 def attempt_begin(*, request: HttpRequest, email: str) -> Lock | None:
     """Take this request's slot for one attempt before its secret is checked.
 

@@ -1,7 +1,65 @@
+from urllib.parse import urlencode
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 
 from accounts.selectors import password_change_reason
+from accounts.stages import pending_sign_in
+
+# Pages open to a session whose sign-in waits at a step, besides the step's own: signing out
+# (which abandons the sign-in), the health check, and the help center and "Can't sign in?",
+# which are for exactly the people stuck at a step.
+ALWAYS_ALLOWED_WHILE_PENDING = frozenset(
+    {
+        "accounts:logout",
+        "healthz",
+        "support:help",
+        "support:guide",
+        "support:recovery",
+        "support:recovery_sent",
+    }
+)
+
+
+class PendingSignInMiddleware:
+    """Hold a session whose sign-in is pending at the step it still needs.
+
+    The session is anonymous until the last step (accounts/stages.py), so no page would let it
+    in anyway; this sends it to its step instead of the sign-in form, the admin included. A
+    pending sign-in that timed out is dropped, and the session is simply signed out.
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if not request.user.is_authenticated:
+            pending = pending_sign_in(request)
+            if pending is not None:
+                step = pending.current_step
+                allowed = ALWAYS_ALLOWED_WHILE_PENDING | step.also_allowed | {step.url_name}
+                if not self._allowed(request, allowed):
+                    return self._to_step(request, step.url_name)
+        return self.get_response(request)
+
+    @staticmethod
+    def _allowed(request: HttpRequest, view_names: frozenset[str]) -> bool:
+        if request.path_info.startswith("/" + settings.STATIC_URL.lstrip("/")):
+            return True
+        try:
+            match = resolve(request.path_info)
+        except Resolver404:
+            return False
+        return match.view_name in view_names
+
+    @staticmethod
+    def _to_step(request: HttpRequest, url_name: str) -> HttpResponse:
+        url = reverse(url_name)
+        if request.method in ("GET", "HEAD"):
+            url = f"{url}?{urlencode({'next': request.get_full_path()})}"
+        return redirect(url)
 
 
 class PasswordChangeRequiredMiddleware:
@@ -9,8 +67,8 @@ class PasswordChangeRequiredMiddleware:
     or their account says so) goes to the change page before anything else: every other page,
     the admin included, redirects there. Signing out still works.
 
-    It comes after the authentication middleware, and after the second-factor middleware once
-    there is one: the change is asked for once the person is fully signed in.
+    At sign-in the new password is a step of its own (registered in AccountsConfig), so this
+    only catches a password that expires, or is required, during a session.
     """
 
     def __init__(self, get_response) -> None:

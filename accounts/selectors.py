@@ -17,3 +17,8 @@ def password_change_reason(*, user: User) -> str | None:
     if timezone.now() - changed_at > timedelta(days=tenant.password_max_age_days):
         return "expired"
     return None
+
+
+def new_password_due_for(user: User) -> bool:
+    """A sign-in of this person waits for a new password (see `password_change_reason`)."""
+    return password_change_reason(user=user) is not None

@@ -2,18 +2,16 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth import login, logout, update_session_auth_hash
+from django.contrib.auth import update_session_auth_hash
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
 from accounts import lockout, tasks
-from accounts.alerts import sign_in_failure_burst_check, sign_in_unusual_check
 from accounts.dblock import hold_lock
-from accounts.lockout import Lock
 from accounts.models import PasswordResetRequest, User, normalize_email
-from accounts.stages import sign_in_step_due
+from accounts.sign_in import sign_in_step_passed
 from audit.client import client_ip, user_agent
 from audit.events import AuditEventType
 from audit.services import audit_event_record
@@ -25,9 +23,7 @@ from teams.rules import refuse_other_tenant
 from teams.selectors import unlock_contact_for_tenant
 from teams.services.people import set_password_mail_context
 from teams.services.sessions import (
-    session_forget,
     session_key_moved,
-    session_track,
     user_sessions_end,
 )
 
@@ -37,107 +33,6 @@ EMAIL_LABEL_MAX_LENGTH = 254
 RESET_WINDOW = timedelta(hours=1)
 RESET_REQUEST_KEEP = timedelta(days=1)
 RESET_MAIL_KIND = "password_reset"
-
-
-def user_sign_in(*, request: HttpRequest, user: User) -> str | None:
-    """Start a session after a correct password; Django's login() rotates the session key.
-
-    Returns the address of the step still due (the second factor, or enrolling one when MFA is
-    required), or None when the password completes the sign-in.
-    """
-    with transaction.atomic():
-        login(request, user)
-        session_track(request=request, user=user)
-        step_due = sign_in_step_due(request=request, user=user)
-        if step_due is None:
-            user_sign_in_complete(request=request, user=user, second_factor=None)
-    return step_due
-
-
-def user_sign_in_complete(*, request: HttpRequest, user: User, second_factor: str | None) -> None:
-    """The one moment a sign-in is complete: right after the password for people with no
-    second step due, or when the second step (or a required enrolment) succeeds.
-
-    Whatever must happen once per completed sign-in hooks here and nowhere else. The account's
-    failure counter starts again only now: a right password alone must not restart the count of
-    guessed codes.
-    """
-    with transaction.atomic():
-        lockout.counters_clear(email=user.email)
-        audit_event_record(
-            event=AuditEventType.SIGN_IN_SUCCEEDED,
-            actor=user,
-            tenant=user.tenant,
-            target=user,
-            request=request,
-            details={"second_factor": second_factor or "none"},
-        )
-        sign_in_unusual_check(request=request, user=user)
-
-
-def sign_in_failure_record(
-    *,
-    request: HttpRequest | None,
-    email: str,
-    event: AuditEventType = AuditEventType.SIGN_IN_FAILED,
-) -> Lock | None:
-    """Count and audit a failed sign-in step against whichever account the email names, if any.
-
-    Both steps fail through here (a wrong password, or `MFA_FAILED` for a wrong code), so both
-    count toward the same lock on the email, and on the client IP (accounts/lockout.py). The
-    failure that reaches a limit also records the lock. The email as typed is kept (normalised
-    and cut to length) so owners can see what was tried; the password or code never is.
-
-    Returns the lock in force after this failure, if any; axes' middleware then answers the
-    request with the lock notice.
-    """
-    tried = normalize_email(email)[:EMAIL_LABEL_MAX_LENGTH]
-    target = User.objects.filter(email=tried).select_related("tenant").first() if tried else None
-    with transaction.atomic():
-        outcome = lockout.failure_count(request=request, email=email)
-        details = {"email": tried}
-        if not outcome.counted:
-            details["refused"] = "locked"
-        audit_event_record(
-            event=event,
-            actor=None,
-            tenant=target.tenant if target else None,
-            target=target,
-            request=request,
-            details=details,
-        )
-        for lock in outcome.new_locks:
-            audit_event_record(
-                event=AuditEventType.IP_LOCKED if lock.network else AuditEventType.ACCOUNT_LOCKED,
-                actor=None,
-                tenant=None if lock.network or target is None else target.tenant,
-                target=None if lock.network else target,
-                request=request,
-                details={
-                    "until": lock.ends_at.isoformat(),
-                    "failures": settings.LOCKOUT_IP_FAILURES
-                    if lock.network
-                    else settings.LOCKOUT_FAILURES,
-                    **({} if lock.network else {"email": tried}),
-                },
-            )
-    sign_in_failure_burst_check(request=request, user=target)
-    return outcome.lock
-
-
-def user_sign_out(*, request: HttpRequest) -> None:
-    user = request.user
-    with transaction.atomic():
-        if user.is_authenticated:
-            audit_event_record(
-                event=AuditEventType.SIGNED_OUT,
-                actor=user,
-                tenant=user.tenant,
-                target=user,
-                request=request,
-            )
-        session_forget(session_key=request.session.session_key)
-        logout(request)
 
 
 def lockout_unlock(*, user: User, actor: User, request: HttpRequest | None = None) -> bool:
@@ -369,3 +264,30 @@ def password_change(*, request: HttpRequest, password: str) -> int:
         )
         _password_changed_enqueue(user=user, how="change")
     return ended
+
+
+def password_change_at_sign_in(*, request: HttpRequest, user: User, password: str) -> str | None:
+    """Set the new password a pending sign-in waited for, then go on with the sign-in.
+
+    The person has no session here yet; every session they have elsewhere ends. Returns the
+    address of the next step due, or None when the person is now signed in.
+    """
+    with transaction.atomic():
+        user.set_password(password)
+        user.password_change_required = False
+        user.save(update_fields=["password", "password_changed_at", "password_change_required"])
+        ended = 0
+        if UserSession.objects.filter(user=user).exists():
+            ended = user_sessions_end(
+                user=user, actor=user, reason="password changed", request=request
+            )
+        audit_event_record(
+            event=AuditEventType.PASSWORD_CHANGED,
+            actor=user,
+            tenant=user.tenant,
+            target=user,
+            request=request,
+            details={"other_sessions_ended": ended, "at_sign_in": True},
+        )
+        _password_changed_enqueue(user=user, how="change")
+        return sign_in_step_passed(request=request, step="new_password")

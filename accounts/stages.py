@@ -1,30 +1,115 @@
-"""The steps of a sign-in after the password, which apps above accounts plug in.
+"""The steps of a sign-in after the password, and the pending sign-in that waits for them.
 
-accounts runs the sign-in but knows nothing of second factors: mfa registers its step here
-from `MfaConfig.ready()` (as django-allauth's mfa plugs its stage into account's login), so
-accounts never imports mfa.
+Nobody is signed in until every step is done. The password step records a *pending* sign-in in
+the still anonymous session: who, which steps are due, which are done, since when. Only when the
+last step is done does `accounts.sign_in` call Django's `login()`. Until then the session counts
+against no session cap, `last_login` is untouched and nothing is recorded as a sign-in.
+
+Each step is a `SignInStep` that the app owning it registers from its `AppConfig.ready()`: mfa
+registers the second factor and enrolment, accounts the required new password. accounts never
+imports the apps above it (django-allauth's `LoginStage`s work the same way).
+
+This module loads no models, so an app can import it before the app registry is ready.
 """
 
+import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
+from django.conf import settings
 from django.http import HttpRequest
 
-# A step starts right after the password: it returns the address of its page when the sign-in
-# must wait for it, or None when it has nothing to ask of this person.
-SignInStepBegin = Callable[..., str | None]
-
-_steps: list[SignInStepBegin] = []
+PENDING_SESSION_KEY = "accounts_pending_sign_in"
 
 
-def sign_in_step_register(begin: SignInStepBegin) -> None:
-    if begin not in _steps:
-        _steps.append(begin)
+@dataclass(frozen=True)
+class SignInStep:
+    """One step after the password.
+
+    `is_due(user)` says whether this person must pass it; `url_name` is its page, and
+    `also_allowed` names the other pages its person may open meanwhile (a password proof, say).
+    Steps run in `order`.
+    """
+
+    key: str
+    order: int
+    url_name: str
+    is_due: Callable[..., bool]
+    also_allowed: frozenset[str] = field(default_factory=frozenset)
 
 
-def sign_in_step_due(*, request: HttpRequest, user) -> str | None:
-    """Begin the registered steps in order; the address of the first one that is due."""
-    for begin in _steps:
-        address = begin(request=request, user=user)
-        if address is not None:
-            return address
-    return None
+_steps: dict[str, SignInStep] = {}
+
+
+def sign_in_step_register(step: SignInStep) -> None:
+    _steps[step.key] = step
+
+
+def sign_in_step(key: str) -> SignInStep:
+    return _steps[key]
+
+
+def sign_in_steps_due(*, user) -> list[str]:
+    """The keys of the steps this person must pass, in order."""
+    return [
+        step.key
+        for step in sorted(_steps.values(), key=lambda step: step.order)
+        if step.is_due(user)
+    ]
+
+
+@dataclass(frozen=True)
+class PendingSignIn:
+    """A sign-in whose password was right and whose other steps are not all done yet."""
+
+    user_id: int
+    backend: str
+    started_at: float
+    due: tuple[str, ...]
+    second_factor: str | None = None
+    otp_device: str | None = None
+
+    @property
+    def current_step(self) -> SignInStep:
+        return sign_in_step(self.due[0])
+
+    def expired(self, now: float | None = None) -> bool:
+        age = (now or time.time()) - self.started_at
+        return not 0 <= age <= settings.PENDING_SIGN_IN_MINUTES * 60
+
+
+def pending_sign_in(request: HttpRequest) -> PendingSignIn | None:
+    """The live pending sign-in of this session, if any. One that timed out is dropped."""
+    stored = request.session.get(PENDING_SESSION_KEY)
+    if not isinstance(stored, dict):
+        return None
+    try:
+        pending = PendingSignIn(
+            user_id=int(stored["user_id"]),
+            backend=str(stored["backend"]),
+            started_at=float(stored["started_at"]),
+            due=tuple(key for key in stored["due"] if key in _steps),
+            second_factor=stored.get("second_factor"),
+            otp_device=stored.get("otp_device"),
+        )
+    except (KeyError, TypeError, ValueError):
+        pending = None
+    if pending is None or not pending.due or pending.expired():
+        request.session.pop(PENDING_SESSION_KEY, None)
+        return None
+    return pending
+
+
+def pending_sign_in_save(request: HttpRequest, pending: PendingSignIn) -> None:
+    request.session[PENDING_SESSION_KEY] = {
+        "user_id": pending.user_id,
+        "backend": pending.backend,
+        "started_at": pending.started_at,
+        "due": list(pending.due),
+        "second_factor": pending.second_factor,
+        "otp_device": pending.otp_device,
+    }
+
+
+def pending_sign_in_forget(request: HttpRequest) -> None:
+    request.session.pop(PENDING_SESSION_KEY, None)

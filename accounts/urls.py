@@ -18,5 +18,5 @@ urlpatterns = [
         views.SetPasswordView.as_view(),
         name="password_reset_confirm",
     ),
-    path("password/change/", views.PasswordChangeView.as_view(), name="password_change"),
+    path("password/change/", views.password_change_page, name="password_change"),
 ]

@@ -4,12 +4,14 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
+from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
 from django.urls import reverse_lazy
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.decorators import method_decorator
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 from django.views.generic import FormView, TemplateView
@@ -31,11 +33,12 @@ from accounts.models import User
 from accounts.selectors import password_change_reason
 from accounts.services import (
     password_change,
+    password_change_at_sign_in,
     password_reset_request,
     password_set_from_link,
-    user_sign_in,
-    user_sign_out,
 )
+from accounts.sign_in import pending_sign_in_user, user_sign_in, user_sign_out
+from accounts.stages import pending_sign_in
 from audit.client import client_ip
 from audit.devices import device_from_user_agent
 from teams.models import Tenant
@@ -59,6 +62,23 @@ def remembered_contact(request: HttpRequest) -> User | None:
     if not tenant_id or not tenant_id.isdigit():
         return None
     return unlock_contact_for_tenant(tenant=Tenant.objects.filter(pk=tenant_id).first())
+
+
+def next_url_for(request: HttpRequest, default: str = "dashboard") -> str:
+    """Where to go afterwards: the `next` the request names, if it stays on this site.
+
+    Only a path is taken: `redirect()` would try a bare word such as "dashboard" as a URL name
+    and fail with an error instead of a redirect."""
+    candidate = request.POST.get("next") or request.GET.get("next")
+    if (
+        candidate
+        and candidate.startswith("/")
+        and url_has_allowed_host_and_scheme(
+            candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+        )
+    ):
+        return candidate
+    return resolve_url(default)
 
 
 class SignInView(auth_views.LoginView):
@@ -206,6 +226,52 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         else:
             messages.success(self.request, "Your password is changed.")
         return redirect(self.success_url)
+
+
+@method_decorator(never_cache, name="dispatch")
+class SignInNewPasswordView(FormView):
+    """The step of a sign-in that waits for a required new password (after any second factor).
+
+    The password was proved moments ago by this pending sign-in, so only the new one is asked.
+    """
+
+    form_class = NewPasswordForm
+    template_name = "accounts/password_change.html"
+
+    def dispatch(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        self.person = pending_sign_in_user(request=request, step="new_password")
+        if self.person is None:
+            return redirect_to_login(request.get_full_path())
+        return super().dispatch(request, *args, **kwargs)
+
+    def get_form_kwargs(self) -> dict:
+        return {**super().get_form_kwargs(), "user": self.person}
+
+    def get_context_data(self, **kwargs) -> dict:
+        return {
+            **super().get_context_data(**kwargs),
+            "reason": password_change_reason(user=self.person),
+            "max_age_days": getattr(self.person.tenant, "password_max_age_days", None),
+            "signing_in": True,
+        }
+
+    def form_valid(self, form: NewPasswordForm) -> HttpResponse:
+        next_step = password_change_at_sign_in(
+            request=self.request, user=self.person, password=form.cleaned_data["new_password1"]
+        )
+        messages.success(self.request, "Your password is changed.")
+        next_url = next_url_for(self.request)
+        if next_step is not None:
+            return redirect(f"{next_step}?{urlencode({'next': next_url})}")
+        return redirect(next_url)
+
+
+def password_change_page(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+    """/accounts/password/change/: the signed-in person's change form, or the new-password step
+    of a pending sign-in."""
+    if not request.user.is_authenticated and pending_sign_in(request) is not None:
+        return SignInNewPasswordView.as_view()(request, *args, **kwargs)
+    return PasswordChangeView.as_view()(request, *args, **kwargs)
 
 
 @never_cache

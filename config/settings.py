@@ -61,6 +61,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    "accounts.middleware.PendingSignInMiddleware",
     "mfa.middleware.SecondStepMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "teams.middleware.SessionLimitsMiddleware",
@@ -159,6 +160,9 @@ OTP_TOTP_THROTTLE_FACTOR = 1
 MFA_ISSUER = "Portcullis"
 MFA_BACKUP_CODE_THROTTLE_FACTOR = 1
 MFA_FRESH_PROOF_MINUTES = 5
+# How long a sign-in may wait at its steps after the password (second factor, enrolment, a new
+# password) before it must start again.
+PENDING_SIGN_IN_MINUTES = 15
 MFA_SETUP_MINUTES = 15
 
 # django-axes keeps the lockout counters (its AccessAttempt rows, admin and axes_reset commands);

@@ -11,7 +11,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.admin import UserAdmin
 from accounts.models import User
-from mfa.selectors import proof_is_fresh
+from accounts.sign_in import password_proof_is_fresh
 from mfa.services import mfa_factors_reset
 from teams import scopes
 
@@ -25,7 +25,7 @@ if admin.site.is_registered(TOTPDevice):
 @admin.action(description="Reset two-factor authentication", permissions=["mfa_reset"])
 def reset_mfa(modeladmin: admin.ModelAdmin, request, queryset) -> None:
     """Remove the selected people's second factors (they enrol again); needs a fresh password."""
-    if not proof_is_fresh(request=request):
+    if not password_proof_is_fresh(request=request):
         query = urlencode({"next": request.get_full_path()})
         confirm_url = f"{reverse('mfa:reauthenticate')}?{query}"
         modeladmin.message_user(

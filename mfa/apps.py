@@ -1,7 +1,7 @@
 from django.apps import AppConfig
 
 # accounts.stages loads no models, so it can be imported before the app registry is ready.
-from accounts.stages import sign_in_step_register
+from accounts.stages import SignInStep, sign_in_step_register
 
 
 class MfaConfig(AppConfig):
@@ -9,6 +9,18 @@ class MfaConfig(AppConfig):
     verbose_name = "Multi-factor authentication"
 
     def ready(self) -> None:
-        from mfa.services import sign_in_second_step_begin
+        from mfa.selectors import enrolment_due_for, second_step_due_for
 
-        sign_in_step_register(sign_in_second_step_begin)
+        # Both come first, before a required new password (accounts), and never together.
+        sign_in_step_register(
+            SignInStep(key="verify", order=10, url_name="mfa:verify", is_due=second_step_due_for)
+        )
+        sign_in_step_register(
+            SignInStep(
+                key="enrol",
+                order=10,
+                url_name="mfa:totp-setup",
+                is_due=enrolment_due_for,
+                also_allowed=frozenset({"mfa:reauthenticate"}),
+            )
+        )

@@ -14,9 +14,20 @@ from mfa.selectors import SignInStage, sign_in_stage
 HELP_VIEWS = frozenset(
     {"support:help", "support:guide", "support:recovery", "support:recovery_sent"}
 )
-ALLOWED_WHILE_SECOND_STEP_DUE = frozenset({"mfa:verify", "accounts:logout", "healthz"}) | HELP_VIEWS
+ALLOWED_WHILE_SECOND_STEP_DUE = (
+    frozenset({"mfa:verify", "accounts:logout", "accounts:password_change", "healthz"}) | HELP_VIEWS
+)
 ALLOWED_WHILE_ENROLMENT_DUE = (
-    frozenset({"mfa:totp-setup", "mfa:reauthenticate", "accounts:logout", "healthz"}) | HELP_VIEWS
+    frozenset(
+        {
+            "mfa:totp-setup",
+            "mfa:reauthenticate",
+            "accounts:logout",
+            "accounts:password_change",
+            "healthz",
+        }
+    )
+    | HELP_VIEWS
 )
 STEP_URL_NAMES = {
     SignInStage.SECOND_STEP_DUE: "mfa:verify",
@@ -29,16 +40,15 @@ ALLOWED_VIEWS = {
 
 
 class SecondStepMiddleware:
-    """Hold a session whose sign-in is incomplete at the step it still needs.
+    """Hold a signed-in session that lacks a factor it now needs.
 
-    After the password alone a person with a second factor is authenticated but not verified:
-    every page but the second step and sign-out sends them to the second step. A person whose
-    tenant or role requires MFA and who has none is sent to enrolment, including people already
-    signed in when the requirement was switched on. Runs after django-otp's OTPMiddleware.
+    Sign-ins themselves wait at their steps before anyone is signed in (accounts/stages.py).
+    This catches what changes afterwards: a person whose tenant or role starts requiring MFA
+    while they are signed in goes to enrolment, and a session of a person who has since
+    enrolled a factor elsewhere goes to the second step. Runs after django-otp's OTPMiddleware.
 
-    Middleware that sends signed-in people somewhere else (an expired password, say) must come
-    after this one and act only once `sign_in_stage()` is COMPLETE, or the two redirect each
-    other in a loop.
+    The password-change page stays open here, so a password that must change at the same time
+    is dealt with first instead of the two middlewares redirecting each other in a loop.
     """
 
     def __init__(self, get_response):

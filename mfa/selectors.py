@@ -1,5 +1,4 @@
 import enum
-import time
 from base64 import b32encode
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,8 +15,6 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from mfa.models import BackupCodeDevice
 
-PENDING_SIGN_IN_SESSION_KEY = "mfa_sign_in_pending"
-PROOF_AT_SESSION_KEY = "mfa_proof_at"
 SETUP_DEVICE_SESSION_KEY = "mfa_setup_device"
 
 
@@ -37,6 +34,16 @@ def mfa_required_for(*, user: User) -> bool:
     return tenant_requires or role_requires
 
 
+def second_step_due_for(user: User) -> bool:
+    """A sign-in of this person waits for a code: they have a confirmed factor."""
+    return user_has_device(user, confirmed=True)
+
+
+def enrolment_due_for(user: User) -> bool:
+    """A sign-in of this person waits for them to enrol: MFA is required and they have none."""
+    return mfa_required_for(user=user) and not user_has_device(user, confirmed=True)
+
+
 def sign_in_stage(*, user) -> SignInStage:
     """Read from the database on every request, so a factor added elsewhere or a requirement
     switched on applies to sessions that are already open.
@@ -53,14 +60,6 @@ def sign_in_stage(*, user) -> SignInStage:
     if mfa_required_for(user=user):
         return SignInStage.ENROLMENT_DUE
     return SignInStage.COMPLETE
-
-
-def proof_is_fresh(*, request: HttpRequest) -> bool:
-    """Whether this session proved the password recently enough to change factors."""
-    proved_at = request.session.get(PROOF_AT_SESSION_KEY)
-    if not isinstance(proved_at, int | float):
-        return False
-    return 0 <= time.time() - proved_at <= settings.MFA_FRESH_PROOF_MINUTES * 60
 
 
 def totp_device_for_user(*, user: User) -> TOTPDevice | None:
@@ -122,12 +121,12 @@ def totp_config_uri(*, device: TOTPDevice) -> str:
     return f"otpauth://totp/{label}?{params}"
 
 
-def totp_setup_device_for_request(*, request: HttpRequest) -> TOTPDevice | None:
+def totp_setup_device_for_request(*, request: HttpRequest, user: User) -> TOTPDevice | None:
     """The unconfirmed device this session is setting up, while it is recent enough to finish."""
     device_id = request.session.get(SETUP_DEVICE_SESSION_KEY)
     if not isinstance(device_id, int):
         return None
-    device = TOTPDevice.objects.filter(pk=device_id, user=request.user, confirmed=False).first()
+    device = TOTPDevice.objects.filter(pk=device_id, user=user, confirmed=False).first()
     if device is None or device.created_at is None:
         return None
     if (timezone.now() - device.created_at).total_seconds() > settings.MFA_SETUP_MINUTES * 60:

@@ -1,27 +1,22 @@
 """Writes for second factors: the sign-in step, enrolment, removal, backup codes, owner reset."""
 
 import re
-import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest
-from django.urls import reverse
 from django_otp import login as otp_login
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.lockout import attempt_begin, attempt_succeeded
 from accounts.models import User
-from accounts.services import sign_in_failure_record, user_sign_in_complete
+from accounts.sign_in import secret_check, sign_in_step_passed
 from audit.events import AuditEventType
 from audit.services import audit_event_record
 from mfa.models import BackupCodeDevice, backup_code_is_well_formed
 from mfa.selectors import (
-    PENDING_SIGN_IN_SESSION_KEY,
-    PROOF_AT_SESSION_KEY,
     SETUP_DEVICE_SESSION_KEY,
     mfa_required_for,
 )
@@ -47,6 +42,7 @@ class CodeCheck:
     reason: str = ""
     retry_at: datetime | None = None
     backup_codes: list[str] | None = None
+    next_step: str | None = None
 
 
 def _token_compact(token: str) -> str:
@@ -78,47 +74,23 @@ def _device_token_check(device: Device | None, token: str) -> CodeCheck:
     return CodeCheck(verified=False, reason=WRONG)
 
 
-def proof_record(*, request: HttpRequest) -> None:
-    """Note that this session has just proved the password: changing factors needs that recently."""
-    request.session[PROOF_AT_SESSION_KEY] = int(time.time())
+def _second_factor_proved(
+    *, request: HttpRequest, device: Device, method: str, step: str
+) -> str | None:
+    """A factor was proved in this session. Returns the address of the sign-in step still due.
 
-
-def sign_in_second_step_begin(*, request: HttpRequest, user: User) -> str | None:
-    """Called right after the password step's login(). Returns the address of the step due.
-
-    A person with a confirmed factor stays half signed in (authenticated, not OTP-verified) until
-    the second step; a person who must have MFA and has none goes to enrolment. Either way the
-    sign-in is not complete yet, and is recorded as such.
+    In a pending sign-in that passes `step`, and the sign-in completes when nothing else is due.
+    A signed-in session (its person enrolled a factor, or one was added elsewhere) is marked
+    verified by `device`; django_otp.login() leaves the session key as it was, so it is rotated
+    here, as login() does.
     """
-    proof_record(request=request)
-    if TOTPDevice.objects.filter(user=user, confirmed=True).exists() or (
-        BackupCodeDevice.objects.filter(user=user, confirmed=True).exists()
-    ):
-        step, url = "verify", reverse("mfa:verify")
-    elif mfa_required_for(user=user):
-        step, url = "enrol", reverse("mfa:totp-setup")
-    else:
-        return None
-    request.session[PENDING_SIGN_IN_SESSION_KEY] = True
-    audit_event_record(
-        event=AuditEventType.SECOND_STEP_DUE,
-        actor=user,
-        tenant=user.tenant,
-        target=user,
-        request=request,
-        details={"step": step},
-    )
-    return url
-
-
-def _second_factor_proved(*, request: HttpRequest, user: User, device: Device, method: str) -> None:
-    """Mark the session verified by `device`. django_otp.login() leaves the session key as it
-    was, so it is rotated here, as login() does after a password."""
-    pending = bool(request.session.pop(PENDING_SIGN_IN_SESSION_KEY, False))
+    if not request.user.is_authenticated:
+        return sign_in_step_passed(
+            request=request, step=step, second_factor=method, otp_device=device
+        )
     session_key_cycle(request=request)
     otp_login(request, device)
-    if pending:
-        user_sign_in_complete(request=request, user=user, second_factor=method)
+    return None
 
 
 def second_step_verify(*, request: HttpRequest, user: User, token: str) -> CodeCheck:
@@ -127,11 +99,9 @@ def second_step_verify(*, request: HttpRequest, user: User, token: str) -> CodeC
     Each kind of code goes only to its own device, so a TOTP sign-in never touches (or
     throttles) the backup codes. The device row is locked while the code is checked and used,
     so parallel requests with one code get exactly one success. Like a password, each code
-    takes its lockout slot before it is checked (so a parallel burst can't outrun the limit),
-    and every refused code counts as a failed sign-in toward the account lockout.
+    takes its lockout slot before it is checked (`accounts.sign_in.secret_check`), and every
+    refused code counts as a failed sign-in toward the account lockout.
     """
-    if attempt_begin(request=request, email=user.email) is not None:
-        return CodeCheck(verified=False, reason=LOCKED)
     compact = _token_compact(token)
     if TOTP_TOKEN_PATTERN.fullmatch(compact):
         model, method = TOTPDevice, "totp"
@@ -139,14 +109,19 @@ def second_step_verify(*, request: HttpRequest, user: User, token: str) -> CodeC
         model, method = BackupCodeDevice, "backup_code"
     else:
         model, method = None, ""
-    with transaction.atomic():
-        device = (
-            model.objects.select_for_update().filter(user=user, confirmed=True).first()
-            if model
-            else None
-        )
-        check = _device_token_check(device, compact)
-        if check.verified:
+    checked: dict = {}
+
+    def check() -> bool:
+        with transaction.atomic():
+            device = (
+                model.objects.select_for_update().filter(user=user, confirmed=True).first()
+                if model
+                else None
+            )
+            checked["outcome"] = _device_token_check(device, compact)
+            if not checked["outcome"].verified:
+                return False
+            checked["device"] = device
             audit_event_record(
                 event=AuditEventType.MFA_VERIFIED,
                 actor=user,
@@ -157,11 +132,19 @@ def second_step_verify(*, request: HttpRequest, user: User, token: str) -> CodeC
             )
             if isinstance(device, BackupCodeDevice):
                 _backup_code_use_record(request=request, user=user, device=device)
-            attempt_succeeded(request=request)
-            _second_factor_proved(request=request, user=user, device=device, method=method)
-    if not check.verified:
-        sign_in_failure_record(request=request, email=user.email, event=AuditEventType.MFA_FAILED)
-    return check
+            return True
+
+    guarded = secret_check(
+        request=request, email=user.email, check=check, failure_event=AuditEventType.MFA_FAILED
+    )
+    if guarded.refused_by is not None:
+        return CodeCheck(verified=False, reason=LOCKED)
+    if not guarded.ok:
+        return checked["outcome"]
+    next_step = _second_factor_proved(
+        request=request, device=checked["device"], method=method, step="verify"
+    )
+    return replace(checked["outcome"], next_step=next_step)
 
 
 def _backup_code_use_record(*, request: HttpRequest, user: User, device: BackupCodeDevice) -> None:
@@ -243,8 +226,10 @@ def totp_device_confirm(
             message="A new authenticator app now signs in to your account"
             + (", and the previous one no longer works." if replaced else "."),
         )
-        _second_factor_proved(request=request, user=user, device=locked_device, method="totp")
-    return CodeCheck(verified=True, backup_codes=backup_codes)
+        next_step = _second_factor_proved(
+            request=request, device=locked_device, method="totp", step="enrol"
+        )
+    return CodeCheck(verified=True, backup_codes=backup_codes, next_step=next_step)
 
 
 def totp_device_remove(*, request: HttpRequest, user: User) -> None:

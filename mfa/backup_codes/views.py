@@ -9,9 +9,10 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from accounts.sign_in import password_proof_is_fresh
 from mfa.backup_codes.forms import BackupCodesRegenerateForm
 from mfa.models import backup_code_format
-from mfa.selectors import mfa_overview_for_user, proof_is_fresh
+from mfa.selectors import mfa_overview_for_user
 from mfa.services import backup_codes_regenerate
 from mfa.views import reauthenticate_redirect
 
@@ -49,7 +50,7 @@ def backup_codes_shown_once(request: HttpRequest, codes: list[str], next_url: st
 def backup_codes(request: HttpRequest) -> HttpResponse:
     form = BackupCodesRegenerateForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
-        if not proof_is_fresh(request=request):
+        if not password_proof_is_fresh(request=request):
             return reauthenticate_redirect(request, next_url=request.path)
         if form.is_valid():
             try:

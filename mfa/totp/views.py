@@ -2,6 +2,7 @@ from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -19,21 +20,24 @@ from mfa.selectors import (
 from mfa.services import totp_device_confirm, totp_device_remove, totp_device_setup_start
 from mfa.totp.forms import TOTPConfirmForm
 from mfa.totp.qr import qr_code_svg
-from mfa.views import fresh_proof_required, next_url_for
+from mfa.views import fresh_proof_required, next_url_for, sign_in_person
 
 
 @never_cache
-@login_required
 @fresh_proof_required
 @require_http_methods(["GET", "POST"])
 def setup(request: HttpRequest) -> HttpResponse:
     """Enrol an authenticator app: QR code and secret, then a code from the app to confirm.
 
-    A reload keeps the same secret (the person may have scanned it already); a setup left
-    longer than MFA_SETUP_MINUTES, or begun in another session, is replaced by a new one.
+    Also a step of a sign-in when MFA is required and the person has no factor yet. A reload
+    keeps the same secret (the person may have scanned it already); a setup left longer than
+    MFA_SETUP_MINUTES, or begun in another session, is replaced by a new one.
     """
     next_url = next_url_for(request, default="mfa:overview")
-    device = totp_setup_device_for_request(request=request)
+    user = sign_in_person(request, "enrol")
+    if user is None:
+        return redirect_to_login(request.get_full_path())
+    device = totp_setup_device_for_request(request=request, user=user)
     if request.method == "POST":
         form = TOTPConfirmForm(request.POST)
         if device is None:
@@ -41,12 +45,11 @@ def setup(request: HttpRequest) -> HttpResponse:
             return redirect(f"{reverse('mfa:totp-setup')}?{urlencode({'next': next_url})}")
         if form.is_valid():
             check = totp_device_confirm(
-                request=request,
-                user=request.user,
-                device=device,
-                token=form.cleaned_data["otp_token"],
+                request=request, user=user, device=device, token=form.cleaned_data["otp_token"]
             )
             if check.verified:
+                if check.next_step is not None:
+                    next_url = f"{check.next_step}?{urlencode({'next': next_url})}"
                 if check.backup_codes:
                     return backup_codes_shown_once(request, check.backup_codes, next_url)
                 messages.success(request, "Your authenticator app is set up.")
@@ -55,8 +58,8 @@ def setup(request: HttpRequest) -> HttpResponse:
     else:
         form = TOTPConfirmForm()
         if device is None:
-            device = totp_device_setup_start(request=request, user=request.user)
-    overview = mfa_overview_for_user(user=request.user)
+            device = totp_device_setup_start(request=request, user=user)
+    overview = mfa_overview_for_user(user=user)
     return render(
         request,
         "mfa/totp_setup.html",

@@ -11,7 +11,8 @@ from django.db import connection
 from django.test import Client, RequestFactory
 
 from accounts import lockout
-from accounts.services import lockout_unlock, sign_in_failure_record
+from accounts.services import lockout_unlock
+from accounts.sign_in import sign_in_failure_record
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from tests.accounts.helpers import CountingArgon2Hasher

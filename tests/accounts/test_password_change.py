@@ -167,7 +167,7 @@ def test_an_expired_password_sends_the_person_to_change_it_first(technician, pas
 
     assert signed_in.status_code == 302
     assert visited.status_code == 302
-    assert visited.url == CHANGE
+    assert visited.url.split("?")[0] == CHANGE
     assert "older than 90 days" in page
 
 
@@ -190,7 +190,7 @@ def test_a_password_change_required_flag_comes_before_anything_else(technician, 
     technician.save()
     client = signed_in(technician, password)
 
-    assert client.get("/").url == CHANGE
+    assert client.get("/").url.split("?")[0] == CHANGE
     assert "asks you to choose a new password" in client.get(CHANGE).content.decode()
     assert client.post("/accounts/logout/").status_code == 302
 

@@ -5,7 +5,7 @@ from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-import mfa.services
+import accounts.sign_in
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from mfa.models import BackupCodeDevice
@@ -25,8 +25,9 @@ def test_password_alone_leaves_a_person_with_a_factor_half_signed_in(
 
     assert response.status_code == 302
     assert response.url == f"{VERIFY}?next=%2F"
-    assert client.session[SESSION_KEY] == str(user_with_totp.pk)
+    assert SESSION_KEY not in client.session, "nobody is signed in before the second step"
     assert DEVICE_ID_SESSION_KEY not in client.session
+    assert not UserSession.objects.filter(user=user_with_totp).exists()
     assert client.get("/").url == f"{VERIFY}?next=%2F"
     due = events(AuditEventType.SECOND_STEP_DUE).get()
     assert due.target == user_with_totp
@@ -36,7 +37,7 @@ def test_password_alone_leaves_a_person_with_a_factor_half_signed_in(
 
 def test_correct_code_completes_sign_in_and_rotates_the_session_key(half_signed_in, user_with_totp):
     half_key = half_signed_in.session.session_key
-    assert UserSession.objects.get(user=user_with_totp).session_key == half_key
+    assert not UserSession.objects.filter(user=user_with_totp).exists()
 
     response = half_signed_in.post(VERIFY, {"otp_token": totp_code(user_with_totp), "next": "/"})
 
@@ -69,9 +70,9 @@ def test_wrong_code_is_refused_audited_and_counted_as_a_failed_sign_in(
     half_signed_in, user_with_totp, monkeypatch
 ):
     counted = []
-    record = mfa.services.sign_in_failure_record
+    record = accounts.sign_in.sign_in_failure_record
     monkeypatch.setattr(
-        mfa.services,
+        accounts.sign_in,
         "sign_in_failure_record",
         lambda **kwargs: (counted.append(kwargs), record(**kwargs)),
     )
@@ -166,7 +167,7 @@ def test_every_wrong_code_counts_toward_the_account_lockout(
 ):
     counted = []
     monkeypatch.setattr(
-        mfa.services, "sign_in_failure_record", lambda **kwargs: counted.append(kwargs)
+        accounts.sign_in, "sign_in_failure_record", lambda **kwargs: counted.append(kwargs)
     )
 
     for attempt in range(settings.LOCKOUT_FAILURES):

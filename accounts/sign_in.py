@@ -1,0 +1,286 @@
+"""The sign-in: the password step, the steps after it, completion, failures and sign-out.
+
+Nobody is signed in until every step is done (see accounts/stages.py): the password step only
+records a pending sign-in; `login()`, the session's tracking row and its place under the
+session cap, `last_login`, the unusual-sign-in check and the "signed in" event all happen in
+`_sign_in_complete`, once, after the last step.
+
+Every secret check (the password, a second-factor code, the current password on the change
+form, the password proof before changing factors) goes through `secret_check`: take a lockout
+slot first, check, then settle the slot.
+"""
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from django.conf import settings
+from django.contrib.auth import login, logout
+from django.db import transaction
+from django.http import HttpRequest
+from django.middleware.csrf import rotate_token
+from django.urls import reverse
+from django_otp import login as otp_login
+from django_otp.models import Device
+
+from accounts import lockout
+from accounts.alerts import sign_in_failure_burst_check, sign_in_unusual_check
+from accounts.lockout import Lock
+from accounts.models import User, normalize_email
+from accounts.stages import (
+    PendingSignIn,
+    pending_sign_in,
+    pending_sign_in_forget,
+    pending_sign_in_save,
+    sign_in_steps_due,
+)
+from audit.events import AuditEventType
+from audit.services import audit_event_record
+from teams.services.sessions import session_forget
+
+EMAIL_LABEL_MAX_LENGTH = 254
+PROOF_AT_SESSION_KEY = "accounts_password_proved_at"
+
+
+def password_proof_record(*, request: HttpRequest) -> None:
+    """Note that this session has just proved the password: changing factors needs that
+    recently (MFA_FRESH_PROOF_MINUTES)."""
+    request.session[PROOF_AT_SESSION_KEY] = int(time.time())
+
+
+def password_proof_is_fresh(*, request: HttpRequest) -> bool:
+    proved_at = request.session.get(PROOF_AT_SESSION_KEY)
+    if not isinstance(proved_at, int | float):
+        return False
+    return 0 <= time.time() - proved_at <= settings.MFA_FRESH_PROOF_MINUTES * 60
+
+
+@dataclass(frozen=True)
+class SecretCheck:
+    """How a secret check ended. `refused_by` is a lock that was already in force: then the
+    secret was not checked at all. `lock` is the lock in force afterwards, if any."""
+
+    ok: bool
+    refused_by: Lock | None = None
+    lock: Lock | None = None
+
+
+def secret_check(
+    *,
+    request: HttpRequest,
+    email: str,
+    check: Callable[[], bool],
+    failure_event: AuditEventType = AuditEventType.SIGN_IN_FAILED,
+    record_failure: bool = True,
+    notice_on_refusal: bool = True,
+) -> SecretCheck:
+    """Take a lockout slot for `email` and the client IP, check the secret, settle the slot.
+
+    The slot comes first, so a burst of parallel guesses checks at most LOCKOUT_FAILURES of
+    them, and a right guess inside the burst past the limit is refused unchecked. A right
+    secret gives the slot back; a wrong one keeps it and is audited as `failure_event`.
+    The password step passes `record_failure=False`: Django's `user_login_failed` signal
+    records its failures (accounts/receivers.py). A page that tells a refusal in its own words
+    passes `notice_on_refusal=False`; a failure that starts a lock still gets the lock notice.
+    """
+    refused_by = lockout.attempt_begin(request=request, email=email)
+    if refused_by is not None:
+        if record_failure:
+            sign_in_failure_record(request=request, email=email, event=failure_event)
+        if not notice_on_refusal:
+            lockout.lock_notice_withdraw(request)
+        return SecretCheck(ok=False, refused_by=refused_by, lock=refused_by)
+    if check():
+        lockout.attempt_succeeded(request=request)
+        return SecretCheck(ok=True)
+    lock = (
+        sign_in_failure_record(request=request, email=email, event=failure_event)
+        if record_failure
+        else None
+    )
+    return SecretCheck(ok=False, lock=lock)
+
+
+def _step_address(pending: PendingSignIn) -> str:
+    return reverse(pending.current_step.url_name)
+
+
+def user_sign_in(*, request: HttpRequest, user: User) -> str | None:
+    """The password was right. Returns the address of the first step still due, or None when
+    the password completes the sign-in.
+
+    With steps due, the session stays anonymous: it only holds the pending sign-in, under a new
+    key (a session id planted before the password is worth nothing afterwards).
+    """
+    password_proof_record(request=request)
+    due = sign_in_steps_due(user=user)
+    if not due:
+        _sign_in_complete(request=request, user=user, backend=user.backend)
+        return None
+    pending = PendingSignIn(
+        user_id=user.pk, backend=user.backend, started_at=time.time(), due=tuple(due)
+    )
+    with transaction.atomic():
+        request.session.cycle_key()
+        rotate_token(request)
+        pending_sign_in_save(request, pending)
+        audit_event_record(
+            event=AuditEventType.SECOND_STEP_DUE,
+            actor=user,
+            tenant=user.tenant,
+            target=user,
+            request=request,
+            details={"step": due[0]},
+        )
+    return _step_address(pending)
+
+
+def pending_sign_in_user(*, request: HttpRequest, step: str) -> User | None:
+    """The person whose pending sign-in waits at `step` in this session, if any."""
+    pending = pending_sign_in(request)
+    if pending is None or pending.due[0] != step:
+        return None
+    return (
+        User.objects.select_related("tenant", "role")
+        .filter(pk=pending.user_id, is_active=True)
+        .first()
+    )
+
+
+def sign_in_step_passed(
+    *,
+    request: HttpRequest,
+    step: str,
+    second_factor: str | None = None,
+    otp_device: Device | None = None,
+) -> str | None:
+    """A step's page saw its step passed. Returns the address of the next step due, or None
+    when that was the last one and the person is now signed in.
+
+    A person deactivated meanwhile is not signed in: the pending sign-in is dropped and the
+    sign-in page is next.
+    """
+    pending = pending_sign_in(request)
+    if pending is None or pending.due[0] != step:
+        return reverse(settings.LOGIN_URL)
+    pending = replace(
+        pending,
+        due=pending.due[1:],
+        second_factor=second_factor or pending.second_factor,
+        otp_device=otp_device.persistent_id if otp_device is not None else pending.otp_device,
+    )
+    user = User.objects.select_related("tenant", "role").filter(pk=pending.user_id).first()
+    if user is None or not user.is_active:
+        pending_sign_in_forget(request)
+        return reverse(settings.LOGIN_URL)
+    if pending.due:
+        pending_sign_in_save(request, pending)
+        return _step_address(pending)
+    _sign_in_complete(
+        request=request,
+        user=user,
+        backend=pending.backend,
+        second_factor=pending.second_factor,
+        otp_device=pending.otp_device,
+    )
+    return None
+
+
+def _sign_in_complete(
+    *,
+    request: HttpRequest,
+    user: User,
+    backend: str,
+    second_factor: str | None = None,
+    otp_device: str | None = None,
+) -> None:
+    """The one moment a sign-in is complete. Whatever must happen once per completed sign-in
+    happens here and nowhere else.
+
+    `login()` rotates the session key, sets `last_login`, and (through the `user_logged_in`
+    receiver in teams) tracks the session against the person's cap. The account's failure
+    counter starts again only now: a right password alone must not restart the count of
+    guessed codes.
+    """
+    with transaction.atomic():
+        pending_sign_in_forget(request)
+        login(request, user, backend=backend)
+        device = Device.from_persistent_id(otp_device) if otp_device else None
+        if device is not None:
+            otp_login(request, device)
+        lockout.counters_clear(email=user.email)
+        audit_event_record(
+            event=AuditEventType.SIGN_IN_SUCCEEDED,
+            actor=user,
+            tenant=user.tenant,
+            target=user,
+            request=request,
+            details={"second_factor": second_factor or "none"},
+        )
+        sign_in_unusual_check(request=request, user=user)
+
+
+def sign_in_failure_record(
+    *,
+    request: HttpRequest | None,
+    email: str,
+    event: AuditEventType = AuditEventType.SIGN_IN_FAILED,
+) -> Lock | None:
+    """Count and audit a failed sign-in step against whichever account the email names, if any.
+
+    Both steps fail through here (a wrong password, or `MFA_FAILED` for a wrong code), so both
+    count toward the same lock on the email, and on the client IP (accounts/lockout.py). The
+    failure that reaches a limit also records the lock. The email as typed is kept (normalised
+    and cut to length) so owners can see what was tried; the password or code never is.
+
+    Returns the lock in force after this failure, if any; axes' middleware then answers the
+    request with the lock notice.
+    """
+    tried = normalize_email(email)[:EMAIL_LABEL_MAX_LENGTH]
+    target = User.objects.filter(email=tried).select_related("tenant").first() if tried else None
+    with transaction.atomic():
+        outcome = lockout.failure_count(request=request, email=email)
+        details = {"email": tried}
+        if not outcome.counted:
+            details["refused"] = "locked"
+        audit_event_record(
+            event=event,
+            actor=None,
+            tenant=target.tenant if target else None,
+            target=target,
+            request=request,
+            details=details,
+        )
+        for lock in outcome.new_locks:
+            audit_event_record(
+                event=AuditEventType.IP_LOCKED if lock.network else AuditEventType.ACCOUNT_LOCKED,
+                actor=None,
+                tenant=None if lock.network or target is None else target.tenant,
+                target=None if lock.network else target,
+                request=request,
+                details={
+                    "until": lock.ends_at.isoformat(),
+                    "failures": settings.LOCKOUT_IP_FAILURES
+                    if lock.network
+                    else settings.LOCKOUT_FAILURES,
+                    **({} if lock.network else {"email": tried}),
+                },
+            )
+    sign_in_failure_burst_check(request=request, user=target)
+    return outcome.lock
+
+
+def user_sign_out(*, request: HttpRequest) -> None:
+    """Sign out, or abandon a pending sign-in: either way the session is flushed."""
+    user = request.user
+    with transaction.atomic():
+        if user.is_authenticated:
+            audit_event_record(
+                event=AuditEventType.SIGNED_OUT,
+                actor=user,
+                tenant=user.tenant,
+                target=user,
+                request=request,
+            )
+        session_forget(session_key=request.session.session_key)
+        logout(request)
