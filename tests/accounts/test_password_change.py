@@ -1,14 +1,17 @@
+import threading
+
 import pytest
 import time_machine
 from django.contrib.auth import SESSION_KEY
 from django.core import mail
+from django.db import connection
 from django.test import Client
 
 from accounts.models import PasswordHistory
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from teams.models import UserSession
-from tests.accounts.helpers import mails_to
+from tests.accounts.helpers import CountingArgon2Hasher, mails_to
 
 CHANGE = "/accounts/password/change/"
 NEW_PASSWORD = "fresh-granite-lantern-orbit"
@@ -208,3 +211,54 @@ def test_password_age_is_off_by_default(technician, password):
 
     assert signed_in(technician, password).get("/").status_code == 200
     assert mail.outbox == []
+
+
+@pytest.mark.postgres
+@pytest.mark.real_hashers
+@pytest.mark.django_db(transaction=True)
+def test_parallel_wrong_current_passwords_check_no_more_than_the_lockout_allows(
+    settings, technician, password
+):
+    """The current-password check takes its lockout slot before the hash is checked, as the
+    sign-in does: of twenty guesses sent at once only LOCKOUT_FAILURES are checked, and a 21st
+    try with the right password is refused unchecked and changes nothing."""
+    technician.role.max_sessions = 25
+    technician.role.save()
+    clients = [signed_in(technician, password) for _ in range(21)]
+    settings.PASSWORD_HASHERS = ["tests.accounts.helpers.CountingArgon2Hasher"]
+    CountingArgon2Hasher.checked = 0
+    start = threading.Barrier(20)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def submit(client: Client, old: str) -> None:
+        try:
+            start.wait(timeout=30)
+            status = change(client, old).status_code
+            with lock:
+                statuses.append(status)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=submit, args=(client, "not-my-password-1"))
+        for client in clients[:20]
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    right = change(clients[20], password)
+
+    # The guess that starts the lock gets the lock notice; the form says so to the others.
+    assert sorted(statuses) == [200] * 19 + [429]
+    assert CountingArgon2Hasher.checked == settings.LOCKOUT_FAILURES
+    checked = AuditEvent.objects.filter(event=AuditEventType.SIGN_IN_FAILED).exclude(
+        details__has_key="refused"
+    )
+    assert checked.count() == settings.LOCKOUT_FAILURES
+    assert right.status_code == 200
+    assert "Too many wrong passwords" in right.content.decode()
+    technician.refresh_from_db()
+    assert technician.check_password(password)
+    assert not AuditEvent.objects.filter(event=AuditEventType.PASSWORD_CHANGED).exists()

@@ -18,7 +18,11 @@ def test_twenty_parallel_wrong_codes_never_let_a_right_code_in(
 
     statuses = submit_all_at_once(clients, {"otp_token": "000000"})
 
-    checked = AuditEvent.objects.filter(event=AuditEventType.MFA_FAILED).count()
+    checked = (
+        AuditEvent.objects.filter(event=AuditEventType.MFA_FAILED)
+        .exclude(details__has_key="refused")
+        .count()
+    )
     assert checked == settings.LOCKOUT_FAILURES
     assert statuses.count(429) >= 20 - settings.LOCKOUT_FAILURES
     response = clients[0].post(VERIFY, {"otp_token": totp_code(user_with_totp)})
