@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from teams.models import Role, Tenant, TenantQuerySet
+from teams.models import Role, Tenant, TenantQuerySet, refuse_control_characters_in_name
 
 
 def normalize_email(email: str) -> str:
@@ -98,6 +98,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     def clean(self) -> None:
         super().clean()
         self.email = normalize_email(self.email)
+        try:
+            refuse_control_characters_in_name(self.full_name)
+        except ValidationError as error:
+            raise ValidationError({"full_name": error}) from error
         if self.role_id and self.role.tenant_id != self.tenant_id:
             raise ValidationError(
                 {"role": "The role must belong to the person's own tenant."}, code="foreign_role"

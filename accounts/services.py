@@ -19,7 +19,7 @@ from outbox.models import OutboxMail
 from outbox.services import mail_enqueue, task_queue_on_commit
 from teams import scopes
 from teams.models import UserSession
-from teams.rules import refuse_other_tenant
+from teams.rules import refuse_acting_on
 from teams.selectors import unlock_contact_for_tenant
 from teams.services.people import set_password_mail_context
 from teams.services.sessions import (
@@ -39,13 +39,14 @@ def lockout_unlock(*, user: User, actor: User, request: HttpRequest | None = Non
     """End the lock on a person's email before its time; True if they were locked.
 
     Owners and admins (scope `lockout:unlock`) unlock people of their own tenant, operators
-    anybody. A lock on the client IP is not the person's: operators clear it with
-    `axes_reset_ip`.
+    anybody; nobody unlocks a person whose role is above theirs. A lock on the client IP is not
+    the person's: operators clear it with `axes_reset_ip`.
     """
     if not actor.has_perm(scopes.LOCKOUT_UNLOCK) or (
         not actor.is_superuser and actor.tenant_id != user.tenant_id
     ):
         raise PermissionDenied("You can only unlock people of your own MSP.")
+    refuse_acting_on(actor=actor, person=user, what=user.email)
     with transaction.atomic():
         if not lockout.counters_clear(email=user.email):
             return False
@@ -56,12 +57,13 @@ def lockout_unlock(*, user: User, actor: User, request: HttpRequest | None = Non
 def password_reset_link_send(
     *, user: User, actor: User, request: HttpRequest | None = None
 ) -> None:
-    """Mail a person a password-reset link on an owner's say-so (`members:write`, own tenant).
+    """Mail a person a password-reset link on an owner's say-so (`members:write`, own tenant,
+    nobody above the actor).
 
     Their current password keeps working until they use the link; the link follows the same
     rules as one they asked for themselves.
     """
-    refuse_other_tenant(actor=actor, tenant=user.tenant)
+    refuse_acting_on(actor=actor, person=user, what=user.email)
     if not actor.has_perm("members:write"):
         raise PermissionDenied("Sending reset links needs the members:write scope.")
     if not user.is_active:

@@ -21,7 +21,7 @@ class ContextWordsValidator:
     """Refuse passwords that contain the person's MSP name or the site's name.
 
     They are the first words an attacker tries against an MSP's people. The person's own email
-    and name are Django's UserAttributeSimilarityValidator's job.
+    and name are `PersonalWordsValidator`'s job.
     """
 
     def validate(self, password: str, user=None) -> None:
@@ -37,6 +37,44 @@ class ContextWordsValidator:
 
     def get_help_text(self) -> str:
         return "Your password can't contain your MSP's name or the name of this site."
+
+
+def _personal_words(user) -> list[tuple[str, str]]:
+    """(word, where it comes from) for the person's email local part and name: each part of
+    four or more letters or digits, and the whole of each, separators dropped."""
+    if user is None:
+        return []
+    email = getattr(user, "email", "") or ""
+    sources = [(email.rpartition("@")[0] if "@" in email else email, "your email address")]
+    sources.append((getattr(user, "full_name", "") or "", "your name"))
+    words = []
+    for text, source in sources:
+        parts = [part for part in re.split(r"[\W_]+", text.lower()) if part]
+        words += [(word, source) for word in (*parts, "".join(parts))]
+    return [(word, source) for word, source in words if len(word) >= MIN_CONTEXT_WORD_LENGTH]
+
+
+class PersonalWordsValidator:
+    """Refuse passwords that contain the person's email local part or name, or a part of them.
+
+    Django's UserAttributeSimilarityValidator only compares the whole password with the whole
+    attribute, so `jsmith12345678` passes it for `jsmith@…`; an attacker tries exactly that.
+    Case and separators don't matter: `J.Smith-2024!` contains `jsmith` too.
+    """
+
+    def validate(self, password: str, user=None) -> None:
+        typed = re.sub(r"[\W_]+", "", password.lower())
+        for word, source in _personal_words(user):
+            if word in typed:
+                raise ValidationError(
+                    "Your password can't contain “%(word)s”: it is part of %(source)s, among "
+                    "the first things an attacker tries.",
+                    code="password_has_personal_word",
+                    params={"word": word, "source": source},
+                )
+
+    def get_help_text(self) -> str:
+        return "Your password can't contain your email address, your name, or a part of them."
 
 
 def history_count(user) -> int:

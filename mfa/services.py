@@ -21,7 +21,7 @@ from mfa.selectors import (
     mfa_required_for,
 )
 from outbox.services import mail_enqueue
-from teams.rules import refuse_above
+from teams.rules import refuse_acting_on
 from teams.services.sessions import session_key_cycle, user_sessions_end
 
 TOTP_DEVICE_NAME = "Authenticator app"
@@ -309,7 +309,9 @@ def mfa_factors_reset(*, target: User, actor: User, request: HttpRequest | None 
         raise ValidationError(
             "Use your own two-factor page to change your own factors.", code="own_factors"
         )
-    refuse_above(actor=actor, role=target.role, what="their two-factor authentication")
+    refuse_acting_on(
+        actor=actor, person=target, what=f"the two-factor authentication of {target.email}"
+    )
     with transaction.atomic():
         had_app = TOTPDevice.objects.filter(user=target, confirmed=True).exists()
         had_codes = BackupCodeDevice.objects.filter(user=target, confirmed=True).exists()

@@ -26,9 +26,9 @@ from support.selectors import (
     recovery_handlers_for_tenant,
 )
 from teams.models import Tenant
-from teams.rules import refuse_above, refuse_other_tenant
+from teams.rules import refuse_acting_on, refuse_other_tenant
 from teams.selectors import owners_for_tenant
-from teams.services.people import person_deactivate
+from teams.services.people import person_deactivate, person_password_change_require
 from teams.services.sessions import user_sessions_end
 
 logger = logging.getLogger(__name__)
@@ -221,7 +221,7 @@ def recovery_request_handle(
                 params={"status": recovery.get_status_display().lower()},
             )
         person = recovery.person
-        refuse_above(actor=actor, role=person.role, what=person.email)
+        refuse_acting_on(actor=actor, person=person, what=person.email)
         if action == "decline":
             recovery.status = RecoveryRequest.Status.DECLINED
             event, changed = AuditEventType.RECOVERY_DECLINED, False
@@ -287,34 +287,6 @@ def recovery_requests_expire(*, now: datetime | None = None) -> int:
 
 
 # --- Access reviews -----------------------------------------------------------------------------
-
-
-def person_password_change_require(
-    *, person: User, actor: User, request: HttpRequest | None = None
-) -> bool:
-    """Send a person to choose a new password right after their next sign-in.
-
-    Needs `members:write` in the person's tenant and obeys the "above" rule. Returns False when
-    it was already required.
-    """
-    refuse_other_tenant(actor=actor, tenant=person.tenant)
-    if not actor.has_perm("members:write"):
-        raise PermissionDenied("Requiring a new password needs the members:write scope.")
-    refuse_above(actor=actor, role=person.role, what=person.email)
-    with transaction.atomic():
-        person = User.objects.select_for_update().get(pk=person.pk)
-        if person.password_change_required:
-            return False
-        person.password_change_required = True
-        person.save(update_fields=["password_change_required"])
-        audit_event_record(
-            event=AuditEventType.PASSWORD_CHANGE_REQUIRED,
-            actor=actor,
-            tenant=person.tenant,
-            target=person,
-            request=request,
-        )
-    return True
 
 
 def _deactivate(*, person: User, actor: User, request: HttpRequest | None) -> bool:

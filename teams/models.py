@@ -21,6 +21,16 @@ class TenantQuerySet(models.QuerySet):
         return self.filter(tenant=tenant)
 
 
+def refuse_control_characters_in_name(name: str) -> None:
+    """Names are shown on one line in lists, mails, exports and the audit trail; a line break or
+    another control character in one only serves to forge what those show."""
+    if any(ord(character) < 0x20 or ord(character) == 0x7F for character in name):
+        raise ValidationError(
+            "A name can't contain line breaks or other control characters.",
+            code="control_characters",
+        )
+
+
 class Tenant(models.Model):
     """An MSP: its people, roles, sessions and audit trail belong to it alone."""
 
@@ -78,6 +88,13 @@ class Tenant(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        try:
+            refuse_control_characters_in_name(self.name)
+        except ValidationError as error:
+            raise ValidationError({"name": error}) from error
 
 
 def validate_scope_keys(value: list) -> None:

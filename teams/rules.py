@@ -43,6 +43,20 @@ def refuse_above(*, actor: User, role: Role | None, what: str) -> None:
         )
 
 
+def refuse_acting_on(*, actor: User, person: User, what: str) -> None:
+    """The one check before anyone acts on a person: same tenant, an operator only by an
+    operator, and nobody whose role is above the actor's.
+
+    Every service that acts on someone else (deactivate, reactivate, role or detail change, MFA
+    reset, ending sessions, unlock, reset link, requiring a new password) calls this, whatever
+    path reached it: the admin, a page, a recovery request, a command.
+    """
+    refuse_other_tenant(actor=actor, tenant=person.tenant)
+    if person.is_superuser and not actor.is_superuser:
+        raise ValidationError("Only operators manage operators.", code="operator")
+    refuse_above(actor=actor, role=person.role, what=what)
+
+
 def refuse_removing_last_owner(*, person: User) -> None:
     """A tenant always keeps one active Owner, or nobody could manage it any more.
 

@@ -22,7 +22,7 @@ from outbox.links import site_link
 from outbox.services import mail_enqueue
 from teams.models import Role, Tenant
 from teams.rules import (
-    refuse_above,
+    refuse_acting_on,
     refuse_granting_more,
     refuse_other_tenant,
     refuse_removing_last_owner,
@@ -128,9 +128,12 @@ def person_update(
     full_name: str,
     request: HttpRequest | None = None,
 ) -> User:
-    """Change a person's email or name; one event listing what changed."""
-    refuse_other_tenant(actor=actor, tenant=person.tenant)
-    refuse_above(actor=actor, role=person.role, what=person.email)
+    """Change a person's email or name; one event listing what changed.
+
+    A new sign-in email is a new credential (`_sign_in_email_changed`): the old address is told
+    and the person's other sessions end, and the event says how many.
+    """
+    refuse_acting_on(actor=actor, person=person, what=person.email)
     email = normalize_email(email)
     with transaction.atomic():
         person = User.objects.select_for_update().get(pk=person.pk)
@@ -141,15 +144,46 @@ def person_update(
         )
         if not changed:
             return person
+        details = {"changed": changed}
+        if "email" in changed:
+            details["sessions"] = _sign_in_email_changed(
+                person=person, old_email=changed["email"][0], actor=actor, request=request
+            )
         audit_event_record(
             event=AuditEventType.PERSON_EDITED,
             actor=actor,
             tenant=person.tenant,
             target=person,
             request=request,
-            details={"changed": changed},
+            details=details,
         )
     return person
+
+
+def _sign_in_email_changed(
+    *, person: User, old_email: str, actor: User, request: HttpRequest | None
+) -> int:
+    """What a changed sign-in email undoes, like a changed password (ASVS 5.0 V6.3.7).
+
+    The old address is mailed, so someone whose email was taken over hears of it where they
+    still read mail. Every other session of the person ends: all of them when someone else made
+    the change, all but the one in use when they made it themselves. Whatever else remembers
+    the person between sign-ins belongs here too. Returns how many sessions ended.
+    """
+    mail_enqueue(
+        to=old_email,
+        kind="email_changed",
+        context={
+            "person": person,
+            "old_email": old_email,
+            "new_email": person.email,
+            "changed_by": actor,
+            "by_themselves": actor.pk == person.pk,
+            "when": timezone.now(),
+            "contact": unlock_contact_for_tenant(tenant=person.tenant, exclude=person),
+        },
+    )
+    return user_sessions_delete(user=person, keep_session_key=_own_session(actor, person, request))
 
 
 def person_role_change(
@@ -160,10 +194,9 @@ def person_role_change(
     Ending the sessions makes a demotion bite on the very next request, and a promotion start
     from a fresh sign-in. Acting on oneself keeps the session one is using.
     """
-    refuse_other_tenant(actor=actor, tenant=person.tenant)
+    refuse_acting_on(actor=actor, person=person, what=person.email)
     if role.tenant_id != person.tenant_id:
         raise ValidationError("The role must belong to the person's tenant.", code="foreign_role")
-    refuse_above(actor=actor, role=person.role, what=person.email)
     refuse_granting_more(actor=actor, granted=role.scope_set)
     with transaction.atomic():
         person = (
@@ -196,12 +229,9 @@ def person_role_change(
 
 def person_deactivate(*, person: User, actor: User, request: HttpRequest | None = None) -> User:
     """Stop a person from signing in, and end every session they have at once."""
-    refuse_other_tenant(actor=actor, tenant=person.tenant)
+    refuse_acting_on(actor=actor, person=person, what=person.email)
     if person.pk == actor.pk:
         raise ValidationError("You can't deactivate yourself.", code="self")
-    if person.is_superuser and not actor.is_superuser:
-        raise ValidationError("Only operators manage operators.", code="operator")
-    refuse_above(actor=actor, role=person.role, what=person.email)
     with transaction.atomic():
         person = (
             User.objects.select_related("role").select_for_update(of=("self",)).get(pk=person.pk)
@@ -225,8 +255,7 @@ def person_deactivate(*, person: User, actor: User, request: HttpRequest | None 
 
 def person_reactivate(*, person: User, actor: User, request: HttpRequest | None = None) -> User:
     """Let a deactivated person sign in again. Counts as activity for stale-account checks."""
-    refuse_other_tenant(actor=actor, tenant=person.tenant)
-    refuse_above(actor=actor, role=person.role, what=person.email)
+    refuse_acting_on(actor=actor, person=person, what=person.email)
     with transaction.atomic():
         person = User.objects.select_for_update().get(pk=person.pk)
         if person.is_active:
@@ -257,10 +286,9 @@ def person_password_change_require(
     Needs `members:write` in the person's tenant and obeys the "above" rule. Returns False when
     it was already required.
     """
-    refuse_other_tenant(actor=actor, tenant=person.tenant)
+    refuse_acting_on(actor=actor, person=person, what=person.email)
     if not actor.has_perm("members:write"):
         raise PermissionDenied("Requiring a new password needs the members:write scope.")
-    refuse_above(actor=actor, role=person.role, what=person.email)
     with transaction.atomic():
         person = User.objects.select_for_update().get(pk=person.pk)
         if person.password_change_required:

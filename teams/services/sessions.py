@@ -26,10 +26,7 @@ from audit.services import (
 )
 from teams import notices
 from teams.models import UserSession
-from teams.rules import (
-    refuse_above,
-    refuse_other_tenant,
-)
+from teams.rules import refuse_acting_on
 from teams.selectors import (
     session_policy_for_user,
     sessions_past_limits,
@@ -196,8 +193,7 @@ def user_sessions_end(
     """End every session of a person at once (except `keep_session_key`): their old cookies are
     anonymous on the next request. Records one event naming the reason and how many ended."""
     if actor is not None and actor.pk != user.pk:
-        refuse_other_tenant(actor=actor, tenant=user.tenant)
-        refuse_above(actor=actor, role=user.role, what=f"the sessions of {user.email}")
+        refuse_acting_on(actor=actor, person=user, what=f"the sessions of {user.email}")
     with transaction.atomic():
         ended = user_sessions_delete(user=user, keep_session_key=keep_session_key)
         audit_event_record(
@@ -217,8 +213,7 @@ def session_revoke(
     """End one tracked session: its cookie is anonymous on its next request."""
     person = session.user
     if actor.pk != person.pk:
-        refuse_other_tenant(actor=actor, tenant=person.tenant)
-        refuse_above(actor=actor, role=person.role, what=f"the sessions of {person.email}")
+        refuse_acting_on(actor=actor, person=person, what=f"the sessions of {person.email}")
     with transaction.atomic():
         ended = len(tracked_sessions_delete(UserSession.objects.filter(pk=session.pk)))
         if ended:

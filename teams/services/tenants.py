@@ -51,6 +51,8 @@ def tenant_create(
             params={"name": name},
         )
     validate_slug(slug)
+    tenant = Tenant(name=name, slug=slug)
+    tenant.full_clean(validate_unique=False)
     owner_email = normalize_email(owner_email)
     validate_email(owner_email)
     if Tenant.objects.filter(slug=slug).exists():
@@ -66,7 +68,7 @@ def tenant_create(
             params={"email": owner_email},
         )
     with transaction.atomic():
-        tenant = Tenant.objects.create(name=name, slug=slug)
+        tenant.save()
         roles = builtin_roles_create(tenant=tenant)
         audit_event_record(
             event=AuditEventType.TENANT_CREATED,

@@ -104,6 +104,14 @@ def test_an_invited_person_whose_link_expired_gets_a_new_one_by_reset(
         (("--tenant", "northwind-it", "--email", "not-an-email"), "valid email"),
         (("--tenant", "northwind-it", "--email", '"a\x01b"@northwind.example'), "control char"),
         (("--tenant", "northwind-it", "--email", "OWNER@northwind.example"), "already exists"),
+        (
+            ("--tenant", "northwind-it", "--email", "a@b.example", "--name", "n" * 151),
+            "at most 150 characters",
+        ),
+        (
+            ("--tenant", "northwind-it", "--email", "a@b.example", "--name", "Ann\r\nBo"),
+            "control characters",
+        ),
     ],
 )
 def test_invite_user_refuses_bad_input_with_exit_status_2_and_leaves_nothing(

@@ -35,6 +35,37 @@ def test_passwords_with_the_msp_or_site_name_are_refused_saying_why(technician, 
     assert f"“{word}”" in " ".join(refused.value.messages)
 
 
+@pytest.mark.parametrize(
+    "email, full_name, candidate, word",
+    [
+        ("jsmith@acme.example", "", "jsmith12345678", "jsmith"),
+        ("jsmith@acme.example", "", "99-JSmith-the-best", "jsmith"),
+        ("john.smith@acme.example", "", "john.smith.2026.x", "john"),
+        ("john.smith@acme.example", "", "blacksmith-Smith-77", "smith"),
+        ("john.smith@acme.example", "", "JohnSmith-forever", "john"),
+        ("k.jo@acme.example", "Katherine O'Neill", "katherine-2026-rules", "katherine"),
+        ("k.jo@acme.example", "Mary Jane", "MARY-1234567890", "mary"),
+        ("k.jo@acme.example", "Al Bo Li", "AlBoLi-sunny-harbour", "alboli"),
+    ],
+)
+def test_passwords_with_the_persons_email_or_name_are_refused_saying_why(
+    tenant, email, full_name, candidate, word
+):
+    person = User(email=email, full_name=full_name, tenant=tenant)
+
+    with pytest.raises(ValidationError) as refused:
+        validate_password(candidate, person)
+
+    assert "password_has_personal_word" in [error.code for error in refused.value.error_list]
+    assert f"“{word}”" in " ".join(refused.value.messages)
+
+
+def test_email_and_name_parts_under_four_characters_are_allowed(tenant):
+    person = User(email="jo.li@acme.example", full_name="Al Bo", tenant=tenant)
+
+    validate_password("li-jo-bo-al-hazel-ember", person)
+
+
 def test_a_long_unrelated_passphrase_is_accepted(technician):
     validate_password("correct-horse-battery-staple-again", technician)
 

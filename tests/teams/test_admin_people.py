@@ -125,7 +125,8 @@ def test_editing_details_is_audited_once_and_role_and_tenant_posts_are_ignored(
         "changed": {
             "email": ["tech@northwind.example", "tess@northwind.example"],
             "full_name": ["Tess Tech", "Tess Renamed"],
-        }
+        },
+        "sessions": 0,
     }
 
 

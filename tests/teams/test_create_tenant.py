@@ -53,6 +53,10 @@ def test_every_builtin_scope_is_in_the_catalogue():
         (("Third MSP", "--owner-email", "not-an-email"), "valid email"),
         (("!!!", "--owner-email", "x@y.example"), "Can't make a slug"),
         (("Fourth", "--owner-email", "x@y.example", "--slug", "bad slug"), "valid"),
+        (("N" * 300, "--owner-email", "x@y.example"), "at most 200 characters"),
+        (("Line\nBreak MSP", "--owner-email", "x@y.example"), "control characters"),
+        (("Fifth", "--owner-email", "x@y.example", "--owner-name", "n" * 151), "at most 150"),
+        (("Sixth", "--owner-email", "x@y.example", "--owner-name", "Ann\nBo"), "control char"),
     ],
 )
 def test_create_tenant_refuses_bad_input_with_exit_status_2_and_leaves_nothing(db, args, message):
