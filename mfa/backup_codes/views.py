@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
+from accounts.models import User
 from accounts.sign_in import password_proof_is_fresh
 from mfa.backup_codes.forms import BackupCodesRegenerateForm
 from mfa.models import backup_code_format
@@ -19,15 +20,18 @@ from mfa.views import reauthenticate_redirect
 DOWNLOAD_FILENAME = "portcullis-backup-codes.txt"
 
 
-def backup_codes_shown_once(request: HttpRequest, codes: list[str], next_url: str) -> HttpResponse:
+def backup_codes_shown_once(
+    request: HttpRequest, *, user: User, codes: list[str], next_url: str
+) -> HttpResponse:
     """The one page that ever shows these codes: the answer to the POST that made them.
 
     The text-file download is a data: link built into this page, so the codes are never
-    stored or served again.
+    stored or served again. `user` is named rather than read from the request: codes made by
+    an enrolment in the middle of a sign-in are shown while the session is still anonymous.
     """
     shown = [backup_code_format(code) for code in codes]
     text = (
-        f"Portcullis backup codes for {request.user.email}\n"
+        f"Portcullis backup codes for {user.email}\n"
         "Each code works once. Keep them somewhere safe, away from your phone.\n\n"
         + "\n".join(shown)
         + "\n"
@@ -58,7 +62,9 @@ def backup_codes(request: HttpRequest) -> HttpResponse:
             except ValidationError as error:
                 messages.error(request, " ".join(error.messages))
                 return redirect("mfa:overview")
-            return backup_codes_shown_once(request, codes, next_url=reverse("mfa:overview"))
+            return backup_codes_shown_once(
+                request, user=request.user, codes=codes, next_url=reverse("mfa:overview")
+            )
     return render(
         request,
         "mfa/backup_codes.html",

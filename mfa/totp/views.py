@@ -51,7 +51,9 @@ def setup(request: HttpRequest) -> HttpResponse:
                 if check.next_step is not None:
                     next_url = f"{check.next_step}?{urlencode({'next': next_url})}"
                 if check.backup_codes:
-                    return backup_codes_shown_once(request, check.backup_codes, next_url)
+                    return backup_codes_shown_once(
+                        request, user=user, codes=check.backup_codes, next_url=next_url
+                    )
                 messages.success(request, "Your authenticator app is set up.")
                 return redirect(next_url)
             form.refusal_add(check)
