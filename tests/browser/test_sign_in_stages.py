@@ -142,10 +142,7 @@ def assert_not_signed_in_yet(page, person: User, step: str) -> None:
 
 
 def pass_verify(page, combination: Combination, person: User) -> None:
-    if combination.uses_backup_code:
-        code = backup_codes_issue(person)[0]
-    else:
-        code = totp_code(person)
+    code = backup_codes_issue(person)[0] if combination.uses_backup_code else totp_code(person)
     page.get_by_label("Code", exact=True).fill(code)
     page.get_by_role("button", name="Verify").click()
 
