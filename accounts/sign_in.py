@@ -136,15 +136,23 @@ def user_sign_in(*, request: HttpRequest, user: User) -> str | None:
 
 
 def pending_sign_in_user(*, request: HttpRequest, step: str) -> User | None:
-    """The person whose pending sign-in waits at `step` in this session, if any."""
+    """The person whose pending sign-in waits at `step` in this session, if any.
+
+    A person deactivated (or deleted) meanwhile ends the pending sign-in here: kept, it would
+    send the sign-in page back to this step, which sends the browser to the sign-in page, in
+    an endless loop until the pending sign-in timed out.
+    """
     pending = pending_sign_in(request)
     if pending is None or pending.due[0] != step:
         return None
-    return (
+    user = (
         User.objects.select_related("tenant", "role")
         .filter(pk=pending.user_id, is_active=True)
         .first()
     )
+    if user is None:
+        pending_sign_in_forget(request)
+    return user
 
 
 def sign_in_step_passed(
