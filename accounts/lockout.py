@@ -2,7 +2,7 @@
 
 The counters are django-axes' `AccessAttempt` rows, so axes' admin lists them and its
 `axes_reset`, `axes_reset_username` and `axes_reset_ip` commands clear them. The counting is
-ours, because axes' own database handler falls short of the bar in ../shared/SECURITY.md:
+ours, because axes' own database handler falls short of what a lockout must guarantee:
 
 - it reads the count, lets the password be tried, and counts the failure afterwards, so a
   burst of parallel requests all pass the read (axes #592, #784);

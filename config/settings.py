@@ -1,6 +1,6 @@
 """Portcullis settings: every deployment value comes from the environment.
 
-The defaults and meanings are the table in ../shared/INTERFACE.md (mirrored in README.md).
+The defaults and meanings are the settings table in README.md.
 """
 
 from datetime import timedelta
