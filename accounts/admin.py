@@ -37,21 +37,21 @@ class UserAdmin(TenantScopedAdmin):
     scope_permissions = {
         "view": frozenset(
             {
-                "members:read",
-                "members:write",
-                "members:deactivate",
-                "sessions:revoke",
-                "mfa:reset",
-                "lockout:unlock",
+                scopes.MEMBERS_READ,
+                scopes.MEMBERS_WRITE,
+                scopes.MEMBERS_DEACTIVATE,
+                scopes.SESSIONS_REVOKE,
+                scopes.MFA_RESET,
+                scopes.LOCKOUT_UNLOCK,
             }
         ),
-        "add": frozenset({"members:write"}),
-        "change": frozenset({"members:write"}),
-        "deactivate": frozenset({"members:deactivate"}),
-        "role": frozenset({"members:write"}),
-        "revoke": frozenset({"sessions:revoke"}),
+        "add": frozenset({scopes.MEMBERS_WRITE}),
+        "change": frozenset({scopes.MEMBERS_WRITE}),
+        "deactivate": frozenset({scopes.MEMBERS_DEACTIVATE}),
+        "role": frozenset({scopes.MEMBERS_WRITE}),
+        "revoke": frozenset({scopes.SESSIONS_REVOKE}),
         "unlock": frozenset({scopes.LOCKOUT_UNLOCK}),
-        "send_reset": frozenset({"members:write"}),
+        "send_reset": frozenset({scopes.MEMBERS_WRITE}),
     }
     form = PersonForm
     add_form = InviteForm

@@ -42,10 +42,8 @@ def lockout_unlock(*, user: User, actor: User, request: HttpRequest | None = Non
     anybody; nobody unlocks a person whose role is above theirs. A lock on the client IP is not
     the person's: operators clear it with `axes_reset_ip`.
     """
-    if not actor.has_perm(scopes.LOCKOUT_UNLOCK) or (
-        not actor.is_superuser and actor.tenant_id != user.tenant_id
-    ):
-        raise PermissionDenied("You can only unlock people of your own MSP.")
+    if not actor.has_perm(scopes.LOCKOUT_UNLOCK):
+        raise PermissionDenied("Unlocking people needs the lockout:unlock scope.")
     refuse_acting_on(actor=actor, person=user, what=user.email)
     with transaction.atomic():
         if not lockout.counters_clear(email=user.email):
@@ -64,7 +62,7 @@ def password_reset_link_send(
     rules as one they asked for themselves.
     """
     refuse_acting_on(actor=actor, person=user, what=user.email)
-    if not actor.has_perm("members:write"):
+    if not actor.has_perm(scopes.MEMBERS_WRITE):
         raise PermissionDenied("Sending reset links needs the members:write scope.")
     if not user.is_active:
         raise ValidationError(

@@ -3,8 +3,7 @@ from django.core.exceptions import ValidationError
 
 from accounts.models import User
 from audit.events import AuditEventType
-from audit.selectors import people_visible_to
-from teams.models import Tenant
+from teams.models import Tenant, is_operator
 
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
@@ -66,14 +65,15 @@ class TrailFilterForm(forms.Form):
     def __init__(self, *args, viewer: User, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.viewer = viewer
-        if viewer.is_superuser:
+        if is_operator(viewer):
             self.fields["tenant"].queryset = Tenant.objects.order_by("name")
         else:
             del self.fields["tenant"]
+        people = User.objects.visible_to(viewer)
         tenant = self._chosen_tenant()
-        self.fields["person"].queryset = people_visible_to(viewer=viewer, tenant=tenant).order_by(
-            "email"
-        )
+        if tenant is not None:
+            people = people.for_tenant(tenant)
+        self.fields["person"].queryset = people.order_by("email")
 
     def _chosen_tenant(self) -> Tenant | None:
         if "tenant" not in self.fields or not self.is_bound:

@@ -48,22 +48,6 @@ class CappedPaginator(Paginator):
         return self._bounded_count > self.cap
 
 
-def audit_events_visible_to(*, viewer: User) -> QuerySet[AuditEvent]:
-    """Every event a person may read in the trail: their tenant's, or all for operators."""
-    if viewer.is_superuser:
-        return AuditEvent.objects.all()
-    if viewer.tenant_id is None:
-        return AuditEvent.objects.none()
-    return AuditEvent.objects.for_tenant(viewer.tenant)
-
-
-def people_visible_to(*, viewer: User, tenant: Tenant | None = None) -> QuerySet[User]:
-    if viewer.is_superuser:
-        people = User.objects.all()
-        return people.for_tenant(tenant) if tenant else people
-    return User.objects.for_tenant(viewer.tenant) if viewer.tenant_id else User.objects.none()
-
-
 class PersonTrail:
     """The trail of events a person did or that were done to them, newest first.
 
@@ -113,7 +97,7 @@ def audit_trail(
     `person` matches events they did or that were done to them. Dates are whole UTC days,
     both ends included. See `audit_trail_page_source` for paging through it quickly.
     """
-    events = audit_events_visible_to(viewer=viewer).select_related("tenant")
+    events = AuditEvent.objects.visible_to(viewer).select_related("tenant")
     if tenant is not None:
         events = events.for_tenant(tenant)
     if event is not None:

@@ -21,6 +21,7 @@ from mfa.selectors import (
     mfa_required_for,
 )
 from outbox.services import mail_enqueue
+from teams import scopes
 from teams.rules import refuse_acting_on
 from teams.services.sessions import session_key_cycle, user_sessions_end
 
@@ -302,9 +303,8 @@ def mfa_factors_reset(*, target: User, actor: User, request: HttpRequest | None 
     sessions end, and they enrol again at their next sign-in (at once if MFA is required).
     Returns False when the person had no factor, in which case nothing changes.
     """
-    same_tenant = actor.tenant_id is not None and actor.tenant_id == target.tenant_id
-    if not actor.has_perm("mfa:reset") or not (actor.is_superuser or same_tenant):
-        raise PermissionDenied("You can't reset this person's two-factor authentication.")
+    if not actor.has_perm(scopes.MFA_RESET):
+        raise PermissionDenied("Resetting two-factor authentication needs the mfa:reset scope.")
     if actor.pk == target.pk:
         raise ValidationError(
             "Use your own two-factor page to change your own factors.", code="own_factors"

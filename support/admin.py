@@ -23,6 +23,7 @@ from support.selectors import (
     scope_words,
 )
 from support.services import access_review_complete, people_bulk_act, recovery_request_handle
+from teams import scopes
 from teams.sites import TenantScopedAdmin
 
 
@@ -132,10 +133,10 @@ class AccessReviewAdmin(TenantScopedAdmin):
     actions behind a confirmation step and the same one-click "review done"."""
 
     scope_permissions = {
-        "view": frozenset({"members:read"}),
-        "deactivate": frozenset({"members:deactivate"}),
-        "revoke": frozenset({"sessions:revoke"}),
-        "require_password": frozenset({"members:write"}),
+        "view": frozenset({scopes.MEMBERS_READ}),
+        "deactivate": frozenset({scopes.MEMBERS_DEACTIVATE}),
+        "revoke": frozenset({scopes.SESSIONS_REVOKE}),
+        "require_password": frozenset({scopes.MEMBERS_WRITE}),
     }
     change_list_template = "support/admin/access_review_change_list.html"
     list_display = [

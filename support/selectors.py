@@ -18,7 +18,6 @@ from django.db.models import (
     When,
 )
 from django.db.models.functions import Coalesce
-from django.http import Http404
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -29,9 +28,10 @@ from mfa.models import BackupCode, BackupCodeDevice
 from support.models import AccessReview, RecoveryRequest
 from teams import scopes
 from teams.models import Role, Tenant, UserSession
+from teams.selectors import people_holding_scope
 
 # Holding either lets a person see and handle their tenant's recovery requests.
-RECOVERY_SCOPES = ("mfa:reset", "lockout:unlock")
+RECOVERY_SCOPES = (scopes.MFA_RESET, scopes.LOCKOUT_UNLOCK)
 RECENT_TROUBLE = timedelta(days=7)
 MFA_NONE, MFA_APP, MFA_CODES_ONLY = "none", "app", "backup codes only"
 MFA_STATUSES = (MFA_NONE, MFA_APP, MFA_CODES_ONLY)
@@ -48,28 +48,15 @@ FLAG_LABELS = {
 
 def recovery_handlers_for_tenant(*, tenant: Tenant) -> QuerySet[User]:
     """The tenant's active people who may reset factors or unlock: they handle recovery."""
-    roles = [
-        role.pk for role in Role.objects.for_tenant(tenant) if role.scope_set & set(RECOVERY_SCOPES)
-    ]
-    return User.objects.for_tenant(tenant).filter(role__in=roles, is_active=True)
+    return people_holding_scope(tenant=tenant, scope_keys=frozenset(RECOVERY_SCOPES))
 
 
-def recovery_queue_for(*, viewer: User) -> QuerySet[RecoveryRequest]:
+def recovery_queue_for(*, tenant: Tenant) -> QuerySet[RecoveryRequest]:
     return (
-        RecoveryRequest.objects.for_tenant(viewer.tenant)
+        RecoveryRequest.objects.for_tenant(tenant)
         .select_related("person", "person__role", "handled_by")
         .order_by("status", "-created_at", "-id")
     )
-
-
-def recovery_request_for(*, viewer: User, request_id: int) -> RecoveryRequest:
-    """One of the viewer's tenant's requests; another tenant's is the same 404 as a missing one."""
-    if viewer.tenant_id is None:
-        raise Http404("No such request.")
-    recovery = recovery_queue_for(viewer=viewer).filter(pk=request_id).first()
-    if recovery is None:
-        raise Http404("No such request.")
-    return recovery
 
 
 @dataclass

@@ -25,6 +25,8 @@ from support.selectors import (
     access_review_rows,
     recovery_handlers_for_tenant,
 )
+from teams import scopes
+from teams.access import holds_any_scope
 from teams.models import Tenant
 from teams.rules import refuse_acting_on, refuse_other_tenant
 from teams.selectors import owners_for_tenant
@@ -206,7 +208,7 @@ def recovery_request_handle(
     the request and mails it to the person.
     """
     refuse_other_tenant(actor=actor, tenant=recovery.tenant)
-    if not any(actor.has_perm(scope) for scope in RECOVERY_SCOPES):
+    if not holds_any_scope(actor, RECOVERY_SCOPES):
         raise PermissionDenied("Handling recovery requests needs mfa:reset or lockout:unlock.")
     with transaction.atomic():
         recovery = (
@@ -290,7 +292,7 @@ def recovery_requests_expire(*, now: datetime | None = None) -> int:
 
 
 def _deactivate(*, person: User, actor: User, request: HttpRequest | None) -> bool:
-    if not actor.has_perm("members:deactivate"):
+    if not actor.has_perm(scopes.MEMBERS_DEACTIVATE):
         raise PermissionDenied("Deactivating people needs the members:deactivate scope.")
     was_active = person.is_active
     person_deactivate(person=person, actor=actor, request=request)
@@ -298,7 +300,7 @@ def _deactivate(*, person: User, actor: User, request: HttpRequest | None) -> bo
 
 
 def _revoke_sessions(*, person: User, actor: User, request: HttpRequest | None) -> bool:
-    if not actor.has_perm("sessions:revoke"):
+    if not actor.has_perm(scopes.SESSIONS_REVOKE):
         raise PermissionDenied("Ending other people's sessions needs the sessions:revoke scope.")
     if person.pk == actor.pk:
         raise ValidationError("End your own sessions on your sessions page.", code="self")
@@ -335,7 +337,7 @@ def access_review_complete(
 ) -> AccessReview:
     """Record "access review completed by X, N people reviewed"."""
     refuse_other_tenant(actor=actor, tenant=tenant)
-    if not actor.has_perm("members:read"):
+    if not actor.has_perm(scopes.MEMBERS_READ):
         raise PermissionDenied("Access reviews need the members:read scope.")
     rows = access_review_rows(tenant=tenant)
     flagged = sum(1 for row in rows if row.flags)

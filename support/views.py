@@ -1,6 +1,5 @@
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -24,7 +23,6 @@ from support.selectors import (
     access_review_last,
     access_review_rows,
     recovery_queue_for,
-    recovery_request_for,
 )
 from support.services import (
     access_review_complete,
@@ -32,6 +30,8 @@ from support.services import (
     recovery_request_handle,
     recovery_request_submit,
 )
+from teams import scopes
+from teams.access import access_by_id, holds_any_scope, scope_required
 from teams.models import Role
 from teams.selectors import unlock_contact_for_tenant
 
@@ -84,19 +84,11 @@ def recovery_sent(request: HttpRequest) -> HttpResponse:
     return render(request, "support/recovery_sent.html", {"days": settings.RECOVERY_REQUEST_DAYS})
 
 
-def _require_recovery_scope(request: HttpRequest) -> None:
-    if request.user.tenant_id is None or not any(
-        request.user.has_perm(scope) for scope in RECOVERY_SCOPES
-    ):
-        raise PermissionDenied("You need mfa:reset or lockout:unlock to handle recovery requests.")
-
-
 @never_cache
 @require_GET
-@login_required
+@scope_required(*RECOVERY_SCOPES, own_tenant=True)
 def recovery_queue(request: HttpRequest) -> HttpResponse:
-    _require_recovery_scope(request)
-    requests = list(recovery_queue_for(viewer=request.user)[:200])
+    requests = list(recovery_queue_for(tenant=request.user.tenant)[:200])
     return render(
         request,
         "support/recovery_queue.html",
@@ -109,10 +101,11 @@ def recovery_queue(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @require_http_methods(["GET", "POST"])
-@login_required
+@scope_required(*RECOVERY_SCOPES, own_tenant=True)
 def recovery_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    _require_recovery_scope(request)
-    recovery = recovery_request_for(viewer=request.user, request_id=pk)
+    recovery = access_by_id(
+        recovery_queue_for(tenant=request.user.tenant), viewer=request.user, object_id=pk
+    )
     form = RecoveryResolveForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -134,23 +127,17 @@ def recovery_detail(request: HttpRequest, pk: int) -> HttpResponse:
         {
             "recovery": recovery,
             "form": form,
-            "can_reset_mfa": user.has_perm("mfa:reset"),
-            "can_unlock": user.has_perm("lockout:unlock"),
-            "can_send_link": user.has_perm("members:write"),
+            "can_reset_mfa": user.has_perm(scopes.MFA_RESET),
+            "can_unlock": user.has_perm(scopes.LOCKOUT_UNLOCK),
+            "can_send_link": user.has_perm(scopes.MEMBERS_WRITE),
         },
     )
 
 
-def _require_review_scope(request: HttpRequest) -> None:
-    if request.user.tenant_id is None or not request.user.has_perm("members:read"):
-        raise PermissionDenied("You need the members:read scope to review access.")
-
-
 @never_cache
 @require_GET
-@login_required
+@scope_required(scopes.MEMBERS_READ, own_tenant=True)
 def access_review(request: HttpRequest) -> HttpResponse:
-    _require_review_scope(request)
     tenant = request.user.tenant
     form = AccessReviewFilterForm(request.GET)
     rows = access_review_rows(tenant=tenant)
@@ -173,9 +160,9 @@ def access_review(request: HttpRequest) -> HttpResponse:
             "roles": Role.objects.for_tenant(tenant).order_by("name"),
             "last_review": access_review_last(tenant=tenant),
             "max_sessions": settings.ACCESS_REVIEW_MAX_SESSIONS,
-            "can_act": any(
-                request.user.has_perm(scope)
-                for scope in ("members:deactivate", "sessions:revoke", "members:write")
+            "can_act": holds_any_scope(
+                request.user,
+                (scopes.MEMBERS_DEACTIVATE, scopes.SESSIONS_REVOKE, scopes.MEMBERS_WRITE),
             ),
         },
     )
@@ -183,10 +170,9 @@ def access_review(request: HttpRequest) -> HttpResponse:
 
 @never_cache
 @require_POST
-@login_required
+@scope_required(scopes.MEMBERS_READ, own_tenant=True)
 def access_review_act(request: HttpRequest) -> HttpResponse:
     """Bulk actions: the first POST shows who and what for confirmation, the second acts."""
-    _require_review_scope(request)
     tenant = request.user.tenant
     people = User.objects.for_tenant(tenant).select_related("role")
     form = BulkActionForm(
@@ -219,9 +205,8 @@ def access_review_act(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
-@login_required
+@scope_required(scopes.MEMBERS_READ, own_tenant=True)
 def access_review_done(request: HttpRequest) -> HttpResponse:
-    _require_review_scope(request)
     review = access_review_complete(tenant=request.user.tenant, actor=request.user, request=request)
     messages.success(request, f"Access review recorded: {review.people_reviewed} people reviewed.")
     return redirect("support:access_review")

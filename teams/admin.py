@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.db.models import Count
 
+from teams import scopes
 from teams.devices import device_in_words
 from teams.forms import RoleForm
 from teams.models import Role, Tenant, UserSession
@@ -26,8 +27,8 @@ class TenantAdmin(TenantScopedAdmin):
     who read members see it. Tenants are made with `create_tenant`, never here."""
 
     scope_permissions = {
-        "view": frozenset({"members:read", "security:write"}),
-        "change": frozenset({"security:write"}),
+        "view": frozenset({scopes.MEMBERS_READ, scopes.SECURITY_WRITE}),
+        "change": frozenset({scopes.SECURITY_WRITE}),
     }
     list_display = ["name", "slug", "people_count", "created_at"]
     search_fields = ["name", "slug"]
@@ -78,10 +79,10 @@ class RoleAdmin(TenantScopedAdmin):
 
     form = RoleForm
     scope_permissions = {
-        "view": frozenset({"members:read", "members:write", "roles:write"}),
-        "add": frozenset({"roles:write"}),
-        "change": frozenset({"roles:write"}),
-        "delete": frozenset({"roles:write"}),
+        "view": frozenset({scopes.MEMBERS_READ, scopes.MEMBERS_WRITE, scopes.ROLES_WRITE}),
+        "add": frozenset({scopes.ROLES_WRITE}),
+        "change": frozenset({scopes.ROLES_WRITE}),
+        "delete": frozenset({scopes.ROLES_WRITE}),
     }
     list_display = [
         "name",
@@ -173,8 +174,8 @@ class UserSessionAdmin(TenantScopedAdmin):
     editable, since rows follow sign-ins and sign-outs."""
 
     scope_permissions = {
-        "view": frozenset({"members:read", "sessions:revoke"}),
-        "revoke": frozenset({"sessions:revoke"}),
+        "view": frozenset({scopes.MEMBERS_READ, scopes.SESSIONS_REVOKE}),
+        "revoke": frozenset({scopes.SESSIONS_REVOKE}),
     }
     list_display = ["user", "tenant", "device", "ip", "started_at", "last_active_at"]
     list_filter = ["tenant", "user"]

@@ -14,11 +14,29 @@ MAX_SESSIONS_VALIDATORS = [MinValueValidator(1), MaxValueValidator(50)]
 INACTIVITY_WARNING_DAYS = 7
 
 
+def is_operator(user) -> bool:
+    """Operators (active superusers) see and act on every tenant; everybody else on their own."""
+    return user.is_active and user.is_superuser
+
+
 class TenantQuerySet(models.QuerySet):
     """The one place tenant scoping happens for tenant-owned rows."""
 
     def for_tenant(self, tenant: "Tenant") -> "TenantQuerySet":
         return self.filter(tenant=tenant)
+
+    def visible_to(self, viewer) -> "TenantQuerySet":
+        """The rows `viewer` may see: every tenant's for an operator, their own tenant's for
+        anybody else active, none for a deactivated person or one without a tenant.
+
+        It sits with the models so that every layer, audit at the bottom too, asks the same
+        question; `teams.access` builds views' checks on it.
+        """
+        if is_operator(viewer):
+            return self.all()
+        if not viewer.is_active or viewer.tenant_id is None:
+            return self.none()
+        return self.filter(tenant_id=viewer.tenant_id)
 
 
 def refuse_control_characters_in_name(name: str) -> None:
@@ -111,8 +129,16 @@ def validate_scope_keys(value: list) -> None:
 
 class RoleQuerySet(TenantQuerySet):
     def owner(self) -> "RoleQuerySet":
-        """The built-in Owner role of each tenant."""
-        return self.filter(is_builtin=True, name=scopes.OWNER.name)
+        """The roles that make their holders Owners: those holding `scopes.SECURITY_WRITE`.
+
+        Picked in Python (roles are few) because SQLite can't look inside a JSON list.
+        """
+        ids = [
+            pk
+            for pk, keys in self.values_list("pk", "scopes")
+            if isinstance(keys, list) and scopes.SECURITY_WRITE in keys
+        ]
+        return self.filter(pk__in=ids)
 
 
 class Role(models.Model):
@@ -156,8 +182,9 @@ class Role(models.Model):
 
     @property
     def is_owner(self) -> bool:
-        """The tenant's built-in Owner role, of which a tenant always keeps one active holder."""
-        return self.is_builtin and self.name == scopes.OWNER.name
+        """Holders are Owners (the role holds `scopes.SECURITY_WRITE`), of whom a tenant always
+        keeps one active."""
+        return scopes.SECURITY_WRITE in self.scope_set
 
 
 class UserSession(models.Model):

@@ -5,16 +5,28 @@ Each raises a ValidationError saying what is refused and why.
 
 from collections.abc import Iterable
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 
 from accounts.models import User
+from teams import scopes
 from teams.models import Role, Tenant
 from teams.selectors import owners_for_tenant, user_scopes
 
 
+class OtherTenantRefused(ValidationError, PermissionDenied):
+    """A service's one refusal to act on another tenant's row (code "other_tenant").
+
+    A ValidationError, so forms and the admin show it as they show any refused change; and a
+    PermissionDenied, so callers that catch refusals of a right catch it and a view that lets it
+    through answers 403. Views never get that far with another tenant's row: `teams.access`
+    turns it into the same 404 as a missing one before any service runs.
+    """
+
+
 def refuse_other_tenant(*, actor: User, tenant: Tenant | None) -> None:
+    """Only operators act across tenants; everybody else acts within their own."""
     if not actor.is_superuser and actor.tenant_id != (tenant.pk if tenant else None):
-        raise ValidationError("That belongs to another tenant.", code="other_tenant")
+        raise OtherTenantRefused("That belongs to another tenant.", code="other_tenant")
 
 
 def refuse_granting_more(*, actor: User, granted: Iterable[str]) -> None:
@@ -73,4 +85,20 @@ def refuse_removing_last_owner(*, person: User) -> None:
             "%(person)s is the last Owner of %(tenant)s; make someone else an Owner first.",
             code="last_owner",
             params={"person": person.email, "tenant": tenant.name},
+        )
+
+
+def refuse_role_losing_last_owners(*, role: Role, scope_keys: Iterable[str]) -> None:
+    """A role that makes Owners keeps `security:write` while its holders are the tenant's only
+    active Owners, for the same reason as `refuse_removing_last_owner`."""
+    if not role.is_owner or scopes.SECURITY_WRITE in scope_keys:
+        return
+    tenant = Tenant.objects.select_for_update().get(pk=role.tenant_id)
+    owners = owners_for_tenant(tenant=tenant)
+    if owners.exists() and not owners.exclude(role=role).exists():
+        raise ValidationError(
+            "The role %(role)s holds the last Owners of %(tenant)s; make someone else an Owner "
+            "first.",
+            code="last_owner",
+            params={"role": role.name, "tenant": tenant.name},
         )

@@ -27,9 +27,6 @@ DEFAULT_IDLE_TIMEOUT_MINUTES: int = Role._meta.get_field("idle_timeout_minutes")
 DEFAULT_SESSION_LIFETIME_MINUTES: int = Role._meta.get_field("session_lifetime_minutes").default
 DEFAULT_MAX_SESSIONS: int = Role._meta.get_field("max_sessions").default
 
-# The built-in Owner role of a tenant, as a lookup on people.
-HOLDS_OWNER_ROLE = Q(role__is_builtin=True, role__name=scopes.OWNER.name)
-
 
 @dataclass(frozen=True)
 class SessionPolicy:
@@ -128,8 +125,9 @@ def user_scopes(*, user: User) -> frozenset[str]:
 
 
 def owners_for_tenant(*, tenant: Tenant) -> QuerySet[User]:
-    """The tenant's active Owners: there must always be at least one."""
-    return User.objects.for_tenant(tenant).filter(HOLDS_OWNER_ROLE, is_active=True)
+    """The tenant's active Owners (their role holds `security:write`): there must always be at
+    least one."""
+    return people_holding_scope(tenant=tenant, scope_keys=frozenset({scopes.SECURITY_WRITE}))
 
 
 def people_with_last_activity() -> QuerySet[User]:

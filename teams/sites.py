@@ -23,8 +23,8 @@ from django.shortcuts import redirect
 from django.urls import resolve, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from teams import scopes
-from teams.models import Tenant
+from teams import access, scopes
+from teams.models import Tenant, is_operator
 
 ScopePermissions = dict[str, frozenset[str]]
 
@@ -54,10 +54,10 @@ TENANT_PATHS: dict[str, TenantPath] = {
     "axes.accessfailurelog": EmailOf("username"),
 }
 SCOPE_PERMISSIONS: dict[str, ScopePermissions] = {
-    "audit.auditevent": {"view": frozenset({"audit:read"})},
-    "axes.accessattempt": {"view": frozenset({"lockout:unlock"})},
-    "axes.accesslog": {"view": frozenset({"lockout:unlock"})},
-    "axes.accessfailurelog": {"view": frozenset({"lockout:unlock"})},
+    "audit.auditevent": {"view": frozenset({scopes.AUDIT_READ})},
+    "axes.accessattempt": {"view": frozenset({scopes.LOCKOUT_UNLOCK})},
+    "axes.accesslog": {"view": frozenset({scopes.LOCKOUT_UNLOCK})},
+    "axes.accessfailurelog": {"view": frozenset({scopes.LOCKOUT_UNLOCK})},
 }
 
 
@@ -84,17 +84,11 @@ def tenant_path_for(model: type[models.Model]) -> TenantPath | None:
 def scoped(
     queryset: models.QuerySet, request: HttpRequest, path: TenantPath | None = None
 ) -> models.QuerySet:
-    """`queryset` narrowed to what the signed-in person may see: everything for operators, their
-    own tenant's rows for everybody else, and nothing when the rows have no tenant."""
-    user = request.user
-    if user.is_active and user.is_superuser:
-        return queryset
-    path = path or tenant_path_for(queryset.model)
-    if path is None or not user.is_active or user.tenant_id is None:
-        return queryset.none()
-    if isinstance(path, EmailOf):
-        return path.filter(queryset, user.tenant)
-    return queryset.filter(**{path: user.tenant_id})
+    """`queryset` narrowed to what the signed-in person may see (`teams.access.visible`), its
+    path to the tenant found from the model when not given."""
+    return access.visible(
+        queryset, viewer=request.user, path=path or tenant_path_for(queryset.model)
+    )
 
 
 class TenantScopedAdmin(admin.ModelAdmin):
@@ -119,13 +113,13 @@ class TenantScopedAdmin(admin.ModelAdmin):
     # --- who may do what
 
     def is_operator(self, request: HttpRequest) -> bool:
-        return request.user.is_active and request.user.is_superuser
+        return is_operator(request.user)
 
     def holds_scope_for(self, request: HttpRequest, action: str) -> bool:
         configured = self.scope_permissions
         if configured is None:
             configured = SCOPE_PERMISSIONS.get(self.opts.label_lower, {})
-        return any(request.user.has_perm(scope) for scope in configured.get(action, ()))
+        return access.holds_any_scope(request.user, configured.get(action, ()))
 
     def has_view_permission(self, request, obj=None) -> bool:
         if self.is_operator(request):
@@ -339,9 +333,8 @@ class PortcullisAdminSite(admin.AdminSite):
         super().register(model_or_iterable, admin_class, **options)
 
     def has_permission(self, request: HttpRequest) -> bool:
-        user = request.user
-        return user.is_active and (
-            user.is_superuser or any(user.has_perm(scope) for scope in scopes.ADMIN_SCOPES)
+        return is_operator(request.user) or access.holds_any_scope(
+            request.user, scopes.ADMIN_SCOPES
         )
 
     def login(self, request: HttpRequest, extra_context=None) -> HttpResponse:

@@ -22,10 +22,7 @@ from audit.services import (
 from outbox.links import site_link
 from outbox.services import mail_enqueue
 from teams.models import INACTIVITY_WARNING_DAYS, Role, Tenant, UserSession
-from teams.selectors import (
-    HOLDS_OWNER_ROLE,
-    people_with_last_activity,
-)
+from teams.selectors import people_with_last_activity
 from teams.services.sessions import tracked_sessions_delete
 
 logger = logging.getLogger(__name__)
@@ -53,7 +50,7 @@ def _last_owners_to_keep(
     if not stale_owners:
         return set()
     active_owners = dict(
-        User.objects.filter(HOLDS_OWNER_ROLE, is_active=True, tenant_id__in=stale_owners)
+        User.objects.filter(role_id__in=owner_role_ids, is_active=True, tenant_id__in=stale_owners)
         .values("tenant_id")
         .annotate(count=Count("pk"))
         .values_list("tenant_id", "count")

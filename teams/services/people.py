@@ -20,6 +20,7 @@ from audit.services import (
 )
 from outbox.links import site_link
 from outbox.services import mail_enqueue
+from teams import scopes
 from teams.models import Role, Tenant
 from teams.rules import (
     refuse_acting_on,
@@ -287,7 +288,7 @@ def person_password_change_require(
     it was already required.
     """
     refuse_acting_on(actor=actor, person=person, what=person.email)
-    if not actor.has_perm("members:write"):
+    if not actor.has_perm(scopes.MEMBERS_WRITE):
         raise PermissionDenied("Requiring a new password needs the members:write scope.")
     with transaction.atomic():
         person = User.objects.select_for_update().get(pk=person.pk)

@@ -17,6 +17,7 @@ from teams.rules import (
     refuse_above,
     refuse_granting_more,
     refuse_other_tenant,
+    refuse_role_losing_last_owners,
 )
 from teams.services.common import model_update
 
@@ -92,6 +93,8 @@ def role_update(
                 "Built-in roles keep their name and scopes; make a custom role instead.",
                 code="builtin_role",
             )
+        if "scopes" in values:
+            refuse_role_losing_last_owners(role=role, scope_keys=values["scopes"])
         changed = model_update(instance=role, values=values)
         if not changed:
             return role
