@@ -8,10 +8,10 @@ from django.urls import Resolver404, resolve, reverse
 from accounts.selectors import password_change_reason
 from accounts.stages import pending_sign_in
 
-# Pages open to a session whose sign-in waits at a step, besides the step's own: signing out
-# (which abandons the sign-in), the health check, and the help center and "Can't sign in?",
-# which are for exactly the people stuck at a step.
-ALWAYS_ALLOWED_WHILE_PENDING = frozenset(
+# Pages open to a session held at a step, besides the step's own: signing out (which abandons
+# a pending sign-in), the health check, and the help center and "Can't sign in?", which are for
+# exactly the people stuck at a step. Static files are served by whitenoise before any of this.
+ALWAYS_ALLOWED_AT_A_STEP = frozenset(
     {
         "accounts:logout",
         "healthz",
@@ -21,6 +21,25 @@ ALWAYS_ALLOWED_WHILE_PENDING = frozenset(
         "support:recovery_sent",
     }
 )
+
+
+def view_allowed(request: HttpRequest, view_names: frozenset[str]) -> bool:
+    """Whether the request is for one of the named views (or a static file)."""
+    if request.path_info.startswith("/" + settings.STATIC_URL.lstrip("/")):
+        return True
+    try:
+        match = resolve(request.path_info)
+    except Resolver404:
+        return False
+    return match.view_name in view_names
+
+
+def redirect_to_step(request: HttpRequest, url_name: str) -> HttpResponse:
+    """To a step's page; a page someone was opening comes back as `next`."""
+    url = reverse(url_name)
+    if request.method in ("GET", "HEAD"):
+        url = f"{url}?{urlencode({'next': request.get_full_path()})}"
+    return redirect(url)
 
 
 class PendingSignInMiddleware:
@@ -39,27 +58,10 @@ class PendingSignInMiddleware:
             pending = pending_sign_in(request)
             if pending is not None:
                 step = pending.current_step
-                allowed = ALWAYS_ALLOWED_WHILE_PENDING | step.also_allowed | {step.url_name}
-                if not self._allowed(request, allowed):
-                    return self._to_step(request, step.url_name)
+                allowed = ALWAYS_ALLOWED_AT_A_STEP | step.also_allowed | {step.url_name}
+                if not view_allowed(request, allowed):
+                    return redirect_to_step(request, step.url_name)
         return self.get_response(request)
-
-    @staticmethod
-    def _allowed(request: HttpRequest, view_names: frozenset[str]) -> bool:
-        if request.path_info.startswith("/" + settings.STATIC_URL.lstrip("/")):
-            return True
-        try:
-            match = resolve(request.path_info)
-        except Resolver404:
-            return False
-        return match.view_name in view_names
-
-    @staticmethod
-    def _to_step(request: HttpRequest, url_name: str) -> HttpResponse:
-        url = reverse(url_name)
-        if request.method in ("GET", "HEAD"):
-            url = f"{url}?{urlencode({'next': request.get_full_path()})}"
-        return redirect(url)
 
 
 class PasswordChangeRequiredMiddleware:

@@ -1,34 +1,21 @@
-from urllib.parse import urlencode
-
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
-from django.urls import Resolver404, resolve, reverse
 
+from accounts.middleware import ALWAYS_ALLOWED_AT_A_STEP, redirect_to_step, view_allowed
 from mfa.selectors import SignInStage, sign_in_stage
 
-# The only views a session may reach while its sign-in is incomplete. Everything else, the admin
-# included, answers with a redirect to the step that is due. Static files are served by
-# whitenoise before any of this runs; the prefix is here for servers without it.
-# The help center and "Can't sign in?" are for exactly the people stuck at a step.
-HELP_VIEWS = frozenset(
-    {"support:help", "support:guide", "support:recovery", "support:recovery_sent"}
-)
-ALLOWED_WHILE_SECOND_STEP_DUE = (
-    frozenset({"mfa:verify", "accounts:logout", "accounts:password_change", "healthz"}) | HELP_VIEWS
-)
-ALLOWED_WHILE_ENROLMENT_DUE = (
-    frozenset(
-        {
-            "mfa:totp-setup",
-            "mfa:reauthenticate",
-            "accounts:logout",
-            "accounts:password_change",
-            "healthz",
-        }
-    )
-    | HELP_VIEWS
-)
+# The only views a signed-in session that lacks a factor may reach: its step, a new password
+# (so a password due at the same time is dealt with first, not in a redirect loop), and what a
+# pending sign-in may always reach (sign-out, health, the help center). Everything else, the
+# admin included, redirects to the step.
+ALLOWED_WHILE_SECOND_STEP_DUE = ALWAYS_ALLOWED_AT_A_STEP | {
+    "mfa:verify",
+    "accounts:password_change",
+}
+ALLOWED_WHILE_ENROLMENT_DUE = ALWAYS_ALLOWED_AT_A_STEP | {
+    "mfa:totp-setup",
+    "mfa:reauthenticate",
+    "accounts:password_change",
+}
 STEP_URL_NAMES = {
     SignInStage.SECOND_STEP_DUE: "mfa:verify",
     SignInStage.ENROLMENT_DUE: "mfa:totp-setup",
@@ -56,23 +43,6 @@ class SecondStepMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         stage = sign_in_stage(user=request.user)
-        if stage in ALLOWED_VIEWS and not self._allowed(request, ALLOWED_VIEWS[stage]):
-            return self._to_step(request, STEP_URL_NAMES[stage])
+        if stage in ALLOWED_VIEWS and not view_allowed(request, ALLOWED_VIEWS[stage]):
+            return redirect_to_step(request, STEP_URL_NAMES[stage])
         return self.get_response(request)
-
-    @staticmethod
-    def _allowed(request: HttpRequest, view_names: frozenset[str]) -> bool:
-        if request.path_info.startswith("/" + settings.STATIC_URL.lstrip("/")):
-            return True
-        try:
-            match = resolve(request.path_info)
-        except Resolver404:
-            return False
-        return match.view_name in view_names
-
-    @staticmethod
-    def _to_step(request: HttpRequest, url_name: str) -> HttpResponse:
-        url = reverse(url_name)
-        if request.method in ("GET", "HEAD"):
-            url = f"{url}?{urlencode({'next': request.get_full_path()})}"
-        return redirect(url)
