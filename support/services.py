@@ -39,10 +39,6 @@ RECOVERY_ATTEMPT_KEEP = timedelta(days=2)
 EMAIL_LABEL_MAX_LENGTH = 254
 
 
-def _notice(*, to: str, subject: str, message: str) -> None:
-    mail_enqueue(to=to, kind="notice", context={"subject": subject, "message": message})
-
-
 # --- Account recovery requests ------------------------------------------------------------------
 
 
@@ -138,18 +134,15 @@ def recovery_attempt_process(*, attempt_id: int) -> RecoveryRequest | None:
         )
         link = site_link("support:recovery_detail", recovery.pk)
         for handler in recovery_handlers_for_tenant(tenant=person.tenant).exclude(pk=person.pk):
-            _notice(
+            mail_enqueue(
                 to=handler.email,
-                subject=f"{person.get_full_name()} can't sign in to Portcullis",
-                message=(
-                    f"{person.get_full_name()} ({person.email}) asked for help signing in: "
-                    f"{recovery.get_reason_display()}.\n\n"
-                    "Before you act, check it is really them by a way you already trust (call "
-                    "them on a number you have on file): this request came from a web form "
-                    "anyone can fill in.\n\n"
-                    f"Handle it here: {link}\n\n"
-                    f"The request expires after {settings.RECOVERY_REQUEST_DAYS} days."
-                ),
+                kind="recovery_requested",
+                context={
+                    "person": person,
+                    "recovery": recovery,
+                    "link": link,
+                    "expiry_days": settings.RECOVERY_REQUEST_DAYS,
+                },
             )
     return recovery
 
@@ -160,18 +153,6 @@ def recovery_attempts_due_ids() -> list[int]:
         .order_by("created_at")
         .values_list("pk", flat=True)[:500]
     )
-
-
-OUTCOME_MESSAGES = {
-    RecoveryRequest.Outcome.MFA_RESET: (
-        "your two-factor authentication was reset. Sign in with your password and set up your "
-        "authenticator app again."
-    ),
-    RecoveryRequest.Outcome.UNLOCKED: "your account was unlocked. You can sign in again now.",
-    RecoveryRequest.Outcome.RESET_LINK: (
-        "we've emailed you a link to choose a new password. Use it to sign in again."
-    ),
-}
 
 
 def _recovery_action_run(
@@ -225,10 +206,6 @@ def recovery_request_handle(
         if action == "decline":
             recovery.status = RecoveryRequest.Status.DECLINED
             event, changed = AuditEventType.RECOVERY_DECLINED, False
-            message = (
-                "your request for help signing in to Portcullis was declined. If you still "
-                "can't sign in, talk to your MSP's owner directly."
-            )
         else:
             outcome, changed = _recovery_action_run(
                 action, person=person, actor=actor, request=request
@@ -236,7 +213,6 @@ def recovery_request_handle(
             recovery.status = RecoveryRequest.Status.RESOLVED
             recovery.outcome = outcome
             event = AuditEventType.RECOVERY_RESOLVED
-            message = OUTCOME_MESSAGES[outcome]
         recovery.handled_by = actor
         recovery.handled_at = timezone.now()
         recovery.save(update_fields=["status", "outcome", "handled_by", "handled_at"])
@@ -248,10 +224,10 @@ def recovery_request_handle(
             request=request,
             details={"request": recovery.pk, "action": action, "changed": changed},
         )
-        _notice(
+        mail_enqueue(
             to=person.email,
-            subject="Your request for help signing in",
-            message=f"{actor.get_full_name()} handled your request: {message}",
+            kind="recovery_handled",
+            context={"actor": actor, "recovery": recovery},
         )
     return recovery
 
@@ -357,23 +333,23 @@ def access_review_complete(
     return review
 
 
-def _summary_message(*, tenant: Tenant, rows: list[AccessReviewRow]) -> str:
-    active = [row for row in rows if row.person.is_active]
+SUMMARY_FLAGGED_LISTED = 50
+
+
+def _summary_context(*, tenant: Tenant, rows: list[AccessReviewRow]) -> dict:
+    """What the monthly summary mail shows: counts, and the first flagged people by name."""
+    active = sum(1 for row in rows if row.person.is_active)
     flagged = [row for row in rows if row.flags]
-    lines = [
-        f"It's time to review who has access to {tenant.name} in Portcullis.",
-        "",
-        f"People: {len(rows)} ({len(active)} active, {len(rows) - len(active)} deactivated).",
-        f"Flagged: {len(flagged)}.",
-    ]
-    lines += [f"  - {row.person.email}: {', '.join(row.flag_labels)}" for row in flagged[:50]]
-    if len(flagged) > 50:
-        lines.append(f"  ... and {len(flagged) - 50} more.")
-    lines += [
-        "",
-        f"Review them and mark the review done here: {site_link('support:access_review')}",
-    ]
-    return "\n".join(lines)
+    return {
+        "tenant": tenant,
+        "people": len(rows),
+        "active": active,
+        "deactivated": len(rows) - active,
+        "flagged_count": len(flagged),
+        "flagged": flagged[:SUMMARY_FLAGGED_LISTED],
+        "flagged_more": max(len(flagged) - SUMMARY_FLAGGED_LISTED, 0),
+        "link": site_link("support:access_review"),
+    }
 
 
 def access_review_summaries_send() -> int:
@@ -383,13 +359,9 @@ def access_review_summaries_send() -> int:
         owners = list(owners_for_tenant(tenant=tenant))
         if not owners:
             continue
-        message = _summary_message(tenant=tenant, rows=access_review_rows(tenant=tenant))
+        context = _summary_context(tenant=tenant, rows=access_review_rows(tenant=tenant))
         with transaction.atomic():
             for owner in owners:
-                _notice(
-                    to=owner.email,
-                    subject=f"Monthly access review for {tenant.name}",
-                    message=message,
-                )
+                mail_enqueue(to=owner.email, kind="access_review_summary", context=context)
                 sent += 1
     return sent
