@@ -5,34 +5,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
-from accounts.models import User
 from accounts.views import remembered_contact
-from support.feedback import bulk_outcome_announce
-from support.forms import (
-    AccessReviewFilterForm,
-    BulkActionForm,
-    RecoveryRequestForm,
-    RecoveryResolveForm,
-)
+from support.forms import RecoveryRequestForm, RecoveryResolveForm
 from support.guides import GUIDES, GUIDES_BY_SLUG
 from support.models import RecoveryRequest
-from support.selectors import (
-    RECOVERY_SCOPES,
-    access_review_filtered,
-    access_review_last,
-    access_review_rows,
-    recovery_queue_for,
-    recovery_request_for,
-)
-from support.services import (
-    access_review_complete,
-    people_bulk_act,
-    recovery_request_handle,
-    recovery_request_submit,
-)
-from teams.models import Role
+from support.selectors import RECOVERY_SCOPES, recovery_queue_for, recovery_request_for
+from support.services import recovery_request_handle, recovery_request_submit
 from teams.selectors import unlock_contact_for_tenant
 
 
@@ -139,89 +119,3 @@ def recovery_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_send_link": user.has_perm("members:write"),
         },
     )
-
-
-def _require_review_scope(request: HttpRequest) -> None:
-    if request.user.tenant_id is None or not request.user.has_perm("members:read"):
-        raise PermissionDenied("You need the members:read scope to review access.")
-
-
-@never_cache
-@require_GET
-@login_required
-def access_review(request: HttpRequest) -> HttpResponse:
-    _require_review_scope(request)
-    tenant = request.user.tenant
-    form = AccessReviewFilterForm(request.GET)
-    rows = access_review_rows(tenant=tenant)
-    total, flagged = len(rows), sum(1 for row in rows if row.flags)
-    if form.is_valid():
-        rows = access_review_filtered(
-            rows,
-            flag=form.cleaned_data["flag"],
-            role_id=form.cleaned_data["role"],
-            sort=form.cleaned_data["sort"],
-        )
-    return render(
-        request,
-        "support/access_review.html",
-        {
-            "form": form,
-            "rows": rows,
-            "total": total,
-            "flagged": flagged,
-            "roles": Role.objects.for_tenant(tenant).order_by("name"),
-            "last_review": access_review_last(tenant=tenant),
-            "max_sessions": settings.ACCESS_REVIEW_MAX_SESSIONS,
-            "can_act": any(
-                request.user.has_perm(scope)
-                for scope in ("members:deactivate", "sessions:revoke", "members:write")
-            ),
-        },
-    )
-
-
-@never_cache
-@require_POST
-@login_required
-def access_review_act(request: HttpRequest) -> HttpResponse:
-    """Bulk actions: the first POST shows who and what for confirmation, the second acts."""
-    _require_review_scope(request)
-    tenant = request.user.tenant
-    people = User.objects.for_tenant(tenant).select_related("role")
-    form = BulkActionForm(
-        request.POST, person_choices=[(person.pk, person.email) for person in people]
-    )
-    if not form.is_valid():
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, error)
-        return redirect("support:access_review")
-    chosen = [person for person in people if person.pk in set(form.cleaned_data["people"])]
-    action = form.cleaned_data["action"]
-    if not form.cleaned_data["confirmed"]:
-        return render(
-            request,
-            "support/access_review_confirm.html",
-            {
-                "people": chosen,
-                "action": action,
-                "action_label": dict(form.fields["action"].choices)[action],
-            },
-        )
-    done, refused = people_bulk_act(
-        action=action, people=chosen, actor=request.user, request=request
-    )
-    bulk_outcome_announce(
-        request, label=dict(form.fields["action"].choices)[action], done=done, refused=refused
-    )
-    return redirect("support:access_review")
-
-
-@require_POST
-@login_required
-def access_review_done(request: HttpRequest) -> HttpResponse:
-    _require_review_scope(request)
-    review = access_review_complete(tenant=request.user.tenant, actor=request.user, request=request)
-    messages.success(request, f"Access review recorded: {review.people_reviewed} people reviewed.")
-    return redirect("support:access_review")
