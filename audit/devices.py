@@ -1,4 +1,8 @@
-"""Devices and networks in words: what a sign-in came from, and what counts as the same place."""
+"""Devices and networks in words: what a sign-in or session came from, and what is the same place.
+
+The one user-agent parser: the sessions page, the trail, the sign-in history and the alerts all
+name a browser the same way ("Firefox on Linux").
+"""
 
 import ipaddress
 from dataclasses import dataclass

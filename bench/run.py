@@ -26,7 +26,6 @@ from urllib.parse import urlencode
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
-sys.path.insert(0, str(BASE_DIR / "scripts"))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("SECRET_KEY", "benchmark-only-secret-key-not-for-production-0123456789")
 os.environ.setdefault("USE_TLS", "0")
@@ -49,6 +48,7 @@ from django_otp.oath import totp  # noqa: E402
 from django_otp.plugins.otp_totp.models import TOTPDevice  # noqa: E402
 
 from accounts.models import User  # noqa: E402
+from bench import audit_log  # noqa: E402
 from teams import scopes  # noqa: E402
 from teams.models import Role, Tenant, UserSession  # noqa: E402
 from teams.services.tenants import tenant_create  # noqa: E402
@@ -448,13 +448,11 @@ def part_bulk(sizes: tuple[int, ...]) -> dict:
     return results
 
 
-# --- part 5: the audit log at size (scripts/audit_benchmark.py)
+# --- part 5: the audit log at size (bench/audit_log.py)
 
 
 def part_audit(events: int) -> dict:
-    import audit_benchmark
-
-    return audit_benchmark.measure(events)
+    return audit_log.measure(events)
 
 
 # --- the run

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "outbox",
     "audit",
     "support",
+    "reviews",
 ]
 
 MIDDLEWARE = [
@@ -284,15 +285,16 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 3600.0,
     },
     "access-review-summaries": {
-        "task": "support.tasks.send_access_review_summaries",
+        "task": "reviews.tasks.send_access_review_summaries",
         "schedule": crontab(day_of_month=1, hour=6, minute=0),
     },
 }
 
-# Account recovery requests ("Can't sign in?") and access reviews: see support/.
+# Account recovery requests ("Can't sign in?"): see support/.
 RECOVERY_LIMIT_PER_EMAIL = env.int("RECOVERY_LIMIT_PER_EMAIL", default=3)
 RECOVERY_LIMIT_PER_IP = env.int("RECOVERY_LIMIT_PER_IP", default=10)
 RECOVERY_REQUEST_DAYS = 7
+# Access reviews: see reviews/.
 ACCESS_REVIEW_MAX_SESSIONS = env.int("ACCESS_REVIEW_MAX_SESSIONS", default=3)
 ACCESS_REVIEW_STALE_DAYS = 30
 

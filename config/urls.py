@@ -17,6 +17,7 @@ urlpatterns = [
     path("audit/", include("audit.urls")),
     path("admin/", admin.site.urls),
     path("", include("support.urls")),
+    path("", include("reviews.urls")),
     path("healthz", healthz, name="healthz"),
 ]
 

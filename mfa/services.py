@@ -50,18 +50,6 @@ def _token_compact(token: str) -> str:
     return "".join(str(token).split()).replace("-", "")
 
 
-def _notice(*, user: User, subject: str, message: str) -> None:
-    mail_enqueue(
-        to=user.email,
-        kind="notice",
-        context={
-            "subject": subject,
-            "message": f"{message}\n\nIf this wasn't you, sign in, change your password and "
-            "tell your tenant's owner straight away.",
-        },
-    )
-
-
 def _device_token_check(device: Device | None, token: str) -> CodeCheck:
     """Check a code against a device loaded for update; throttling comes before the code."""
     if device is None:
@@ -158,13 +146,7 @@ def _backup_code_use_record(*, request: HttpRequest, user: User, device: BackupC
         request=request,
         details={"codes_left": left},
     )
-    _notice(
-        user=user,
-        subject="A backup code was used to sign in",
-        message=f"One of your backup codes was just used to sign in to your account. "
-        f"You have {left} left; each works once. If your authenticator app is gone, set up a "
-        "new one on the two-factor page.",
-    )
+    mail_enqueue(to=user.email, kind="backup_code_used", context={"codes_left": left})
 
 
 def totp_device_setup_start(*, request: HttpRequest, user: User) -> TOTPDevice:
@@ -221,12 +203,7 @@ def totp_device_confirm(
                 "backup_codes_issued": len(backup_codes or []),
             },
         )
-        _notice(
-            user=user,
-            subject="Authenticator app replaced" if replaced else "Authenticator app added",
-            message="A new authenticator app now signs in to your account"
-            + (", and the previous one no longer works." if replaced else "."),
-        )
+        mail_enqueue(to=user.email, kind="authenticator_added", context={"replaced": replaced})
         next_step = _second_factor_proved(
             request=request, device=locked_device, method="totp", step="enrol"
         )
@@ -258,12 +235,7 @@ def totp_device_remove(*, request: HttpRequest, user: User) -> None:
             request=request,
             details={"factor": "totp", "backup_codes_removed": codes_removed},
         )
-        _notice(
-            user=user,
-            subject="Two-factor authentication turned off",
-            message="Your authenticator app and backup codes were removed. Signing in now "
-            "needs only your password.",
-        )
+        mail_enqueue(to=user.email, kind="mfa_turned_off", context={})
 
 
 def backup_codes_regenerate(*, request: HttpRequest, user: User) -> list[str]:
@@ -287,12 +259,7 @@ def backup_codes_regenerate(*, request: HttpRequest, user: User) -> list[str]:
             request=request,
             details={"codes": len(codes)},
         )
-        _notice(
-            user=user,
-            subject="New backup codes",
-            message="A new set of backup codes was made for your account. The old codes no "
-            "longer work.",
-        )
+        mail_enqueue(to=user.email, kind="backup_codes_regenerated", context={})
     return codes
 
 
@@ -327,12 +294,6 @@ def mfa_factors_reset(*, target: User, actor: User, request: HttpRequest | None 
             request=request,
             details={"authenticator_app": had_app, "backup_codes": had_codes},
         )
-        _notice(
-            user=target,
-            subject="Your two-factor authentication was reset",
-            message=f"{actor.get_full_name()} reset the two-factor authentication of your "
-            "account: your authenticator app and backup codes no longer work, and you were "
-            "signed out everywhere. Set up an authenticator app again after you sign in.",
-        )
+        mail_enqueue(to=target.email, kind="mfa_reset", context={"actor": actor})
         user_sessions_end(user=target, actor=actor, reason="mfa_reset", request=request)
     return True

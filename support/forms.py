@@ -2,11 +2,6 @@ from django import forms
 
 from support.models import RecoveryRequest
 
-BULK_ACTIONS = (
-    ("deactivate", "Deactivate"),
-    ("revoke_sessions", "Revoke all sessions"),
-    ("require_password_change", "Require a new password at next sign-in"),
-)
 RESOLVE_ACTIONS = (
     ("mfa_reset", "Reset two-factor authentication"),
     ("unlock", "Unlock"),
@@ -50,50 +45,3 @@ class RecoveryResolveForm(forms.Form):
             "invalid_choice": "Choose one of the listed actions.",
         },
     )
-
-
-class AccessReviewFilterForm(forms.Form):
-    SORTS = (
-        ("email", "Email"),
-        ("role", "Role"),
-        ("last_sign_in", "Last sign-in (oldest first)"),
-        ("sessions", "Active sessions (most first)"),
-        ("password_age", "Password age (oldest first)"),
-        ("flags", "Flags (most first)"),
-    )
-    FLAGS = (
-        ("", "Everyone"),
-        ("flagged", "Anyone flagged"),
-        ("no_mfa_required", "No MFA where required"),
-        ("no_mfa", "No MFA"),
-        ("stale", "No sign-in for 30+ days"),
-        ("many_sessions", "Many sessions"),
-        ("failures", "Recent failures or unusual sign-ins"),
-        ("locked", "Locked"),
-        ("inactive", "Deactivated"),
-    )
-    sort = forms.ChoiceField(choices=SORTS, required=False)
-    flag = forms.ChoiceField(choices=FLAGS, required=False, label="Show")
-    role = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
-
-
-class BulkActionForm(forms.Form):
-    action = forms.ChoiceField(
-        choices=BULK_ACTIONS,
-        error_messages={
-            "required": "Choose an action.",
-            "invalid_choice": "Choose one of the listed actions.",
-        },
-    )
-    people = forms.TypedMultipleChoiceField(
-        coerce=int,
-        error_messages={
-            "required": "Tick at least one person.",
-            "invalid_choice": "One of the people ticked is not in your tenant.",
-        },
-    )
-    confirmed = forms.BooleanField(required=False)
-
-    def __init__(self, *args, person_choices: list[tuple[int, str]], **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["people"].choices = person_choices

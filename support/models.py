@@ -2,7 +2,6 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from accounts.models import User
 from teams.models import Tenant, TenantQuerySet
 
 
@@ -90,33 +89,3 @@ class RecoveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"recovery attempt at {self.created_at:%Y-%m-%d %H:%M}"
-
-
-class AccessReview(models.Model):
-    """An owner saying "I reviewed who has access", with how many people that covered."""
-
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="access_reviews")
-    reviewer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
-    )
-    people_reviewed = models.PositiveIntegerField()
-    flagged = models.PositiveIntegerField()
-    completed_at = models.DateTimeField(default=timezone.now)
-
-    objects = TenantQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-completed_at"]
-
-    def __str__(self) -> str:
-        return f"access review of {self.tenant} at {self.completed_at:%Y-%m-%d}"
-
-
-class AccessReviewEntry(User):
-    """A person as the access review sees them: the admin's access-review list is registered on
-    this proxy so that it sits beside the people list without changing it."""
-
-    class Meta:
-        proxy = True
-        verbose_name = "person"
-        verbose_name_plural = "access review"

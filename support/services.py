@@ -1,5 +1,4 @@
 import logging
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -18,20 +17,10 @@ from mfa.services import mfa_factors_reset
 from outbox.links import site_link
 from outbox.services import mail_enqueue, task_queue_on_commit
 from support import tasks
-from support.models import AccessReview, RecoveryAttempt, RecoveryRequest
-from support.selectors import (
-    RECOVERY_SCOPES,
-    AccessReviewRow,
-    access_review_rows,
-    recovery_handlers_for_tenant,
-)
-from teams import scopes
+from support.models import RecoveryAttempt, RecoveryRequest
+from support.selectors import RECOVERY_SCOPES, recovery_handlers_for_tenant
 from teams.access import holds_any_scope
-from teams.models import Tenant
 from teams.rules import refuse_acting_on, refuse_other_tenant
-from teams.selectors import owners_for_tenant
-from teams.services.people import person_deactivate, person_password_change_require
-from teams.services.sessions import user_sessions_end
 
 logger = logging.getLogger(__name__)
 
@@ -39,10 +28,6 @@ RECOVERY_EMAIL_WINDOW = timedelta(days=1)
 RECOVERY_IP_WINDOW = timedelta(hours=1)
 RECOVERY_ATTEMPT_KEEP = timedelta(days=2)
 EMAIL_LABEL_MAX_LENGTH = 254
-
-
-def _notice(*, to: str, subject: str, message: str) -> None:
-    mail_enqueue(to=to, kind="notice", context={"subject": subject, "message": message})
 
 
 # --- Account recovery requests ------------------------------------------------------------------
@@ -140,18 +125,15 @@ def recovery_attempt_process(*, attempt_id: int) -> RecoveryRequest | None:
         )
         link = site_link("support:recovery_detail", recovery.pk)
         for handler in recovery_handlers_for_tenant(tenant=person.tenant).exclude(pk=person.pk):
-            _notice(
+            mail_enqueue(
                 to=handler.email,
-                subject=f"{person.get_full_name()} can't sign in to Portcullis",
-                message=(
-                    f"{person.get_full_name()} ({person.email}) asked for help signing in: "
-                    f"{recovery.get_reason_display()}.\n\n"
-                    "Before you act, check it is really them by a way you already trust (call "
-                    "them on a number you have on file): this request came from a web form "
-                    "anyone can fill in.\n\n"
-                    f"Handle it here: {link}\n\n"
-                    f"The request expires after {settings.RECOVERY_REQUEST_DAYS} days."
-                ),
+                kind="recovery_requested",
+                context={
+                    "person": person,
+                    "recovery": recovery,
+                    "link": link,
+                    "expiry_days": settings.RECOVERY_REQUEST_DAYS,
+                },
             )
     return recovery
 
@@ -162,18 +144,6 @@ def recovery_attempts_due_ids() -> list[int]:
         .order_by("created_at")
         .values_list("pk", flat=True)[:500]
     )
-
-
-OUTCOME_MESSAGES = {
-    RecoveryRequest.Outcome.MFA_RESET: (
-        "your two-factor authentication was reset. Sign in with your password and set up your "
-        "authenticator app again."
-    ),
-    RecoveryRequest.Outcome.UNLOCKED: "your account was unlocked. You can sign in again now.",
-    RecoveryRequest.Outcome.RESET_LINK: (
-        "we've emailed you a link to choose a new password. Use it to sign in again."
-    ),
-}
 
 
 def _recovery_action_run(
@@ -227,10 +197,6 @@ def recovery_request_handle(
         if action == "decline":
             recovery.status = RecoveryRequest.Status.DECLINED
             event, changed = AuditEventType.RECOVERY_DECLINED, False
-            message = (
-                "your request for help signing in to Portcullis was declined. If you still "
-                "can't sign in, talk to your MSP's owner directly."
-            )
         else:
             outcome, changed = _recovery_action_run(
                 action, person=person, actor=actor, request=request
@@ -238,7 +204,6 @@ def recovery_request_handle(
             recovery.status = RecoveryRequest.Status.RESOLVED
             recovery.outcome = outcome
             event = AuditEventType.RECOVERY_RESOLVED
-            message = OUTCOME_MESSAGES[outcome]
         recovery.handled_by = actor
         recovery.handled_at = timezone.now()
         recovery.save(update_fields=["status", "outcome", "handled_by", "handled_at"])
@@ -250,10 +215,10 @@ def recovery_request_handle(
             request=request,
             details={"request": recovery.pk, "action": action, "changed": changed},
         )
-        _notice(
+        mail_enqueue(
             to=person.email,
-            subject="Your request for help signing in",
-            message=f"{actor.get_full_name()} handled your request: {message}",
+            kind="recovery_handled",
+            context={"actor": actor, "recovery": recovery},
         )
     return recovery
 
@@ -286,112 +251,3 @@ def recovery_requests_expire(*, now: datetime | None = None) -> int:
             created_at__lt=now - RECOVERY_ATTEMPT_KEEP, processed_at__isnull=False
         ).delete()
     return expired
-
-
-# --- Access reviews -----------------------------------------------------------------------------
-
-
-def _deactivate(*, person: User, actor: User, request: HttpRequest | None) -> bool:
-    if not actor.has_perm(scopes.MEMBERS_DEACTIVATE):
-        raise PermissionDenied("Deactivating people needs the members:deactivate scope.")
-    was_active = person.is_active
-    person_deactivate(person=person, actor=actor, request=request)
-    return was_active
-
-
-def _revoke_sessions(*, person: User, actor: User, request: HttpRequest | None) -> bool:
-    if not actor.has_perm(scopes.SESSIONS_REVOKE):
-        raise PermissionDenied("Ending other people's sessions needs the sessions:revoke scope.")
-    if person.pk == actor.pk:
-        raise ValidationError("End your own sessions on your sessions page.", code="self")
-    user_sessions_end(user=person, actor=actor, reason="access_review", request=request)
-    return True
-
-
-BULK_ACTIONS: dict[str, Callable[..., bool]] = {
-    "deactivate": _deactivate,
-    "revoke_sessions": _revoke_sessions,
-    "require_password_change": person_password_change_require,
-}
-
-
-def people_bulk_act(
-    *, action: str, people: list[User], actor: User, request: HttpRequest | None = None
-) -> tuple[list[User], dict[str, str]]:
-    """Apply one access-review action to each person, each in its own transaction and audited
-    by the service doing it. Someone the actor may not act on is skipped with the reason why;
-    the others still happen. Returns who changed and {email: reason} for who was refused."""
-    run = BULK_ACTIONS[action]
-    done, refused = [], {}
-    for person in people:
-        try:
-            if run(person=person, actor=actor, request=request):
-                done.append(person)
-        except (ValidationError, PermissionDenied) as error:
-            refused[person.email] = " ".join(getattr(error, "messages", None) or [str(error)])
-    return done, refused
-
-
-def access_review_complete(
-    *, tenant: Tenant, actor: User, request: HttpRequest | None = None
-) -> AccessReview:
-    """Record "access review completed by X, N people reviewed"."""
-    refuse_other_tenant(actor=actor, tenant=tenant)
-    if not actor.has_perm(scopes.MEMBERS_READ):
-        raise PermissionDenied("Access reviews need the members:read scope.")
-    rows = access_review_rows(tenant=tenant)
-    flagged = sum(1 for row in rows if row.flags)
-    with transaction.atomic():
-        review = AccessReview.objects.create(
-            tenant=tenant, reviewer=actor, people_reviewed=len(rows), flagged=flagged
-        )
-        audit_event_record(
-            event=AuditEventType.ACCESS_REVIEW_COMPLETED,
-            actor=actor,
-            tenant=tenant,
-            request=request,
-            details={
-                "summary": f"access review completed by {actor.email}, {len(rows)} people reviewed",
-                "people_reviewed": len(rows),
-                "flagged": flagged,
-            },
-        )
-    return review
-
-
-def _summary_message(*, tenant: Tenant, rows: list[AccessReviewRow]) -> str:
-    active = [row for row in rows if row.person.is_active]
-    flagged = [row for row in rows if row.flags]
-    lines = [
-        f"It's time to review who has access to {tenant.name} in Portcullis.",
-        "",
-        f"People: {len(rows)} ({len(active)} active, {len(rows) - len(active)} deactivated).",
-        f"Flagged: {len(flagged)}.",
-    ]
-    lines += [f"  - {row.person.email}: {', '.join(row.flag_labels)}" for row in flagged[:50]]
-    if len(flagged) > 50:
-        lines.append(f"  ... and {len(flagged) - 50} more.")
-    lines += [
-        "",
-        f"Review them and mark the review done here: {site_link('support:access_review')}",
-    ]
-    return "\n".join(lines)
-
-
-def access_review_summaries_send() -> int:
-    """The monthly reminder: mail each tenant's owners a summary of who has access."""
-    sent = 0
-    for tenant in Tenant.objects.order_by("pk"):
-        owners = list(owners_for_tenant(tenant=tenant))
-        if not owners:
-            continue
-        message = _summary_message(tenant=tenant, rows=access_review_rows(tenant=tenant))
-        with transaction.atomic():
-            for owner in owners:
-                _notice(
-                    to=owner.email,
-                    subject=f"Monthly access review for {tenant.name}",
-                    message=message,
-                )
-                sent += 1
-    return sent

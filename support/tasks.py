@@ -20,8 +20,3 @@ def sweep_recovery_attempts() -> None:
 @shared_task(ignore_result=True)
 def expire_recovery_requests() -> None:
     services.recovery_requests_expire()
-
-
-@shared_task(ignore_result=True)
-def send_access_review_summaries() -> None:
-    services.access_review_summaries_send()

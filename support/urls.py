@@ -11,7 +11,4 @@ urlpatterns = [
     path("recovery/sent/", views.recovery_sent, name="recovery_sent"),
     path("recovery/requests/", views.recovery_queue, name="recovery_queue"),
     path("recovery/requests/<int:pk>/", views.recovery_detail, name="recovery_detail"),
-    path("access-review/", views.access_review, name="access_review"),
-    path("access-review/act/", views.access_review_act, name="access_review_act"),
-    path("access-review/done/", views.access_review_done, name="access_review_done"),
 ]

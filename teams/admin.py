@@ -2,8 +2,8 @@ from django.contrib import admin
 from django.contrib.auth.models import Group
 from django.db.models import Count
 
+from audit.devices import device_from_user_agent
 from teams import scopes
-from teams.devices import device_in_words
 from teams.forms import RoleForm
 from teams.models import Role, Tenant, UserSession
 from teams.rules import is_above
@@ -187,7 +187,7 @@ class UserSessionAdmin(TenantScopedAdmin):
 
     @admin.display(description="device")
     def device(self, session: UserSession) -> str:
-        return device_in_words(session.user_agent)
+        return str(device_from_user_agent(session.user_agent))
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -7,7 +7,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
-from teams.devices import device_in_words
+from audit.devices import device_from_user_agent
 from teams.forms import RevokeSessionForm
 from teams.selectors import session_for_user_by_id, sessions_for_user
 from teams.services.sessions import session_revoke, user_sessions_end
@@ -46,12 +46,12 @@ def sessions(request: HttpRequest) -> HttpResponse:
         if is_current:
             logout(request)
             return redirect("accounts:login")
-        messages.success(request, f"Signed out of {device_in_words(session.user_agent)}.")
+        messages.success(request, f"Signed out of {device_from_user_agent(session.user_agent)}.")
         return redirect("teams:sessions")
     rows = [
         {
             "session": session,
-            "device": device_in_words(session.user_agent),
+            "device": str(device_from_user_agent(session.user_agent)),
             "is_current": session.session_key == current_key,
         }
         for session in sessions_for_user(user=request.user)

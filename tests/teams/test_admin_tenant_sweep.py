@@ -19,7 +19,8 @@ from django.urls import URLPattern, URLResolver
 
 from accounts.models import User
 from audit.models import AuditEvent
-from support.models import AccessReviewEntry, RecoveryRequest
+from reviews.models import AccessReviewEntry
+from support.models import RecoveryRequest
 from teams import scopes
 from teams.models import Role, Tenant, UserSession
 from teams.services.roles import role_create

@@ -31,14 +31,14 @@ def test_lists_own_sessions_in_words_with_this_session_marked(technician, owner,
 
         page = laptop.get(SESSIONS, HTTP_USER_AGENT=FIREFOX).content.decode()
 
-    assert "Firefox 133 on Linux" in page
-    assert "Mobile Safari 17 on iOS (iPhone)" in page
+    assert "Firefox on Linux" in page
+    assert "Mobile Safari on iOS" in page
     assert "198.51.100.20" in page and "192.0.2.1" in page
     assert "203.0.113.50" not in page
     assert "2 Mar 2026, 09:00 UTC" in page
     assert page.count("This session") == 1
-    this_row = page[page.index("Firefox 133") : page.index("This session")]
-    assert "iPhone" not in this_row
+    this_row = page[page.index("Firefox on Linux") : page.index("This session")]
+    assert "Mobile Safari" not in this_row
 
 
 def test_revoking_one_session_makes_its_cookie_anonymous(technician, sign_in):
@@ -48,7 +48,7 @@ def test_revoking_one_session_makes_its_cookie_anonymous(technician, sign_in):
 
     response = laptop.post(SESSIONS, {"revoke": phone_session.pk}, follow=True)
 
-    assert "Signed out of Mobile Safari 17 on iOS (iPhone)." in response.content.decode()
+    assert "Signed out of Mobile Safari on iOS." in response.content.decode()
     assert phone.get("/").status_code == 302
     assert SESSION_KEY not in phone.session
     assert laptop.get("/").status_code == 200

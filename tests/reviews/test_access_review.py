@@ -20,9 +20,9 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from audit.services import audit_event_record
 from mfa.models import BackupCodeDevice
-from support.models import AccessReview
-from support.selectors import access_review_rows
-from support.tasks import send_access_review_summaries
+from reviews.models import AccessReview
+from reviews.selectors import access_review_rows
+from reviews.tasks import send_access_review_summaries
 from teams import scopes
 from teams.models import UserSession
 from tests.factories import UserFactory, UserSessionFactory

@@ -3,7 +3,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from support.selectors import AccessReviewRow, access_review_rows
+from reviews.selectors import AccessReviewRow, access_review_rows
 from teams.models import Tenant
 
 COLUMNS = [

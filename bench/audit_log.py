@@ -1,47 +1,28 @@
-"""Measure the audit log at scale on PostgreSQL: 1,000,000 events in one tenant.
+"""Part 5 of `make bench`: the audit log at size, 1,000,000 events in one tenant on PostgreSQL.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/portcullis_bench \
-        .venv/bin/python scripts/audit_benchmark.py [--events 1000000]
-
-It makes a throwaway database (`test_<name of DATABASE_URL's database>`), migrates it, fills one
-tenant's chain through the bulk recording path (so the chain is valid), measures, and drops the
-database again, also when interrupted. See docs/audit.md for what it measures and the figures.
+`measure()` fills one tenant's chain through the bulk recording path (so the chain is valid) and
+measures recording, the trail, verification and the export. bench/run.py sets Django up, makes
+the throwaway database and drops it again; run this part alone with `--parts 5`. See
+docs/audit.md for what it measures and the figures.
 """
 
-import argparse
-import os
-import signal
 import statistics
 import sys
 import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-os.environ.setdefault("SECRET_KEY", "benchmark-only-secret-key-not-for-production-0123456789")
-os.environ.setdefault("USE_TLS", "0")
+import time_machine
+from django.core.management import call_command
+from django.db import connection, transaction
+from django.test import Client, RequestFactory
 
-import django  # noqa: E402
-
-django.setup()
-
-import time_machine  # noqa: E402
-from django.core.management import call_command  # noqa: E402
-from django.db import connection, transaction  # noqa: E402
-from django.test import Client, RequestFactory  # noqa: E402
-
-from audit.events import AuditEventType  # noqa: E402
-from audit.selectors import CappedPaginator, audit_trail_page_source  # noqa: E402
-from audit.services import (  # noqa: E402
-    AuditEventSpec,
-    audit_event_record,
-    audit_events_record_bulk,
-)
-from teams import scopes  # noqa: E402
-from teams.models import Role  # noqa: E402
-from teams.services.people import person_create  # noqa: E402
-from teams.services.tenants import tenant_create  # noqa: E402
+from audit.events import AuditEventType
+from audit.selectors import CappedPaginator, audit_trail_page_source
+from audit.services import AuditEventSpec, audit_event_record, audit_events_record_bulk
+from teams import scopes
+from teams.models import Role
+from teams.services.people import person_create
+from teams.services.tenants import tenant_create
 
 PEOPLE = 50
 SPECS_PER_TRANSACTION = 10_000
@@ -201,29 +182,3 @@ def measure(total: int) -> dict:
     results["export_rows"] = rows
     results["export_rows_per_s"] = round(rows / elapsed)
     return results
-
-
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=1_000_000)
-    arguments = parser.parse_args()
-    if connection.vendor != "postgresql":
-        parser.error("set DATABASE_URL to a PostgreSQL server: the figures are for PostgreSQL")
-    # Background jobs ignore SIGINT and SIGTERM would skip `finally`: both end the run cleanly.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.default_int_handler)
-    original_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    try:
-        results = measure(arguments.events)
-    finally:
-        connection.creation.destroy_test_db(original_name, verbosity=0)
-        print(f"Dropped the throwaway database test_{original_name}.", file=sys.stderr)
-    width = max(len(key) for key in results)
-    for key, value in results.items():
-        print(f"{key:<{width}}  {value:,}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -16,8 +16,8 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from audit.services import audit_event_record
 from mfa.models import BackupCodeDevice
-from support.models import AccessReview
-from support.selectors import FLAG_LABELS, access_review_rows
+from reviews.models import AccessReview
+from reviews.selectors import FLAG_LABELS, access_review_rows
 from teams import scopes
 from teams.models import Role, UserSession
 from teams.services.roles import role_create
@@ -25,8 +25,8 @@ from tests.factories import OperatorFactory, UserFactory, UserSessionFactory
 
 pytestmark = pytest.mark.django_db
 
-LIST = "/admin/support/accessreviewentry/"
-DONE = "/admin/support/accessreviewentry/done/"
+LIST = "/admin/reviews/accessreviewentry/"
+DONE = "/admin/reviews/accessreviewentry/done/"
 
 
 def listed_emails(response) -> list[str]:

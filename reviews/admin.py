@@ -1,0 +1,247 @@
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied
+from django.db.models import F, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html_join
+
+from reviews.feedback import bulk_outcome_announce
+from reviews.forms import BULK_ACTIONS
+from reviews.models import AccessReviewEntry
+from reviews.selectors import (
+    FLAG_LABELS,
+    MFA_CODES_ONLY,
+    MFA_STATUSES,
+    access_review_last,
+    access_review_people,
+    access_review_summary,
+    scope_words,
+)
+from reviews.services import access_review_complete, people_bulk_act
+from teams import scopes
+from teams.sites import TenantScopedAdmin
+
+
+class FlagFilter(admin.SimpleListFilter):
+    title = "flag"
+    parameter_name = "flag"
+
+    def lookups(self, request, model_admin):
+        return [("any", "any flag"), *FLAG_LABELS.items()]
+
+    def queryset(self, request, queryset):
+        if self.value() == "any":
+            return queryset.filter(flag_count__gt=0)
+        if self.value() in FLAG_LABELS:
+            return queryset.filter(**{f"flag_{self.value()}": True})
+        return queryset
+
+
+class MfaFilter(admin.SimpleListFilter):
+    title = "two-factor authentication"
+    parameter_name = "mfa"
+
+    def lookups(self, request, model_admin):
+        return [(status, status) for status in MFA_STATUSES]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(mfa=self.value()) if self.value() else queryset
+
+
+@admin.register(AccessReviewEntry)
+class AccessReviewAdmin(TenantScopedAdmin):
+    """The access review in the admin: the same people, columns and flags as /access-review/
+    (both read `access_review_people`), filtered and sorted in the database, with the same bulk
+    actions behind a confirmation step and the same one-click "review done"."""
+
+    scope_permissions = {
+        "view": frozenset({scopes.MEMBERS_READ}),
+        "deactivate": frozenset({scopes.MEMBERS_DEACTIVATE}),
+        "revoke": frozenset({scopes.SESSIONS_REVOKE}),
+        "require_password": frozenset({scopes.MEMBERS_WRITE}),
+    }
+    change_list_template = "reviews/admin/access_review_change_list.html"
+    list_display = [
+        "email",
+        "tenant",
+        "role",
+        "scopes",
+        "last_sign_in",
+        "two_factor",
+        "sessions",
+        "locked_now",
+        "password_age",
+        "flags",
+    ]
+    list_display_links = None
+    list_filter = [FlagFilter, MfaFilter, "role", "is_active", "tenant"]
+    list_select_related = ["role", "tenant"]
+    search_fields = ["email", "full_name"]
+    ordering = ["email"]
+    show_full_result_count = False
+    fields = ["email", "full_name", "tenant", "role", "is_active", "last_login", "date_joined"]
+    readonly_fields = fields
+    actions = ["deactivate", "revoke_sessions", "require_password_change"]
+
+    def get_queryset(self, request):
+        return access_review_people(super().get_queryset(request), now=timezone.now())
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_deactivate_permission(self, request) -> bool:
+        return self.is_operator(request) or self.holds_scope_for(request, "deactivate")
+
+    def has_revoke_permission(self, request) -> bool:
+        return self.is_operator(request) or self.holds_scope_for(request, "revoke")
+
+    def has_require_password_permission(self, request) -> bool:
+        return self.is_operator(request) or self.holds_scope_for(request, "require_password")
+
+    # --- columns
+
+    @admin.display(description="scopes")
+    def scopes(self, person) -> str:
+        return ", ".join(scope_words(person.role)) or "none"
+
+    @admin.display(
+        description="last sign-in",
+        ordering=F("last_login").asc(nulls_first=True),
+        empty_value="never",
+    )
+    def last_sign_in(self, person):
+        return person.last_login
+
+    @admin.display(description="two-factor", ordering="mfa")
+    def two_factor(self, person) -> str:
+        if person.mfa == MFA_CODES_ONLY:
+            return f"backup codes only ({person.codes_left} left)"
+        return person.mfa
+
+    @admin.display(description="sessions", ordering="session_count")
+    def sessions(self, person) -> int:
+        return person.session_count
+
+    @admin.display(description="locked", boolean=True, ordering="locked")
+    def locked_now(self, person) -> bool:
+        return person.locked
+
+    @admin.display(
+        description="password age",
+        ordering=F("password_changed_at").desc(nulls_last=True),
+        empty_value="never set",
+    )
+    def password_age(self, person) -> str | None:
+        if person.password_changed_at is None:
+            return None
+        days = (timezone.now() - person.password_changed_at).days
+        return f"{days} day{'' if days == 1 else 's'}"
+
+    @admin.display(description="flags", ordering="flag_count")
+    def flags(self, person) -> str:
+        raised = [
+            (label,) for flag, label in FLAG_LABELS.items() if getattr(person, f"flag_{flag}")
+        ]
+        return format_html_join(", ", '<strong class="flag">{}</strong>', raised) or "-"
+
+    # --- the summary and "review done"
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "title": "Access review: who has access, and what needs a look",
+            "can_mark_done": request.user.tenant_id is not None,
+        }
+        # Action POSTs answer with a page of their own or a redirect, never with the list.
+        if request.method == "GET":
+            counts = access_review_summary(self.get_queryset(request))
+            extra_context.update(
+                people_count=counts["people"],
+                flagged_count=counts["flagged"],
+                last_review=access_review_last(tenant=request.user.tenant)
+                if request.user.tenant_id
+                else None,
+            )
+        return super().changelist_view(request, extra_context)
+
+    def get_urls(self):
+        done = path(
+            "done/",
+            self.admin_site.admin_view(self.review_done_view),
+            name="reviews_accessreviewentry_done",
+        )
+        return [done, *super().get_urls()]
+
+    def review_done_view(self, request: HttpRequest) -> HttpResponse:
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        if request.user.tenant_id is None:
+            self.message_user(
+                request,
+                "A tenant's review is marked done by its own people, not by operators.",
+                messages.ERROR,
+            )
+        else:
+            review = access_review_complete(
+                tenant=request.user.tenant, actor=request.user, request=request
+            )
+            self.message_user(
+                request, f"Access review recorded: {review.people_reviewed} people reviewed."
+            )
+        return redirect(reverse("admin:reviews_accessreviewentry_changelist"))
+
+    # --- bulk actions, each confirmed first
+
+    @admin.action(description="Deactivate the selected people", permissions=["deactivate"])
+    def deactivate(self, request, queryset):
+        return self._bulk(request, queryset, "deactivate")
+
+    @admin.action(description="Revoke all sessions of the selected people", permissions=["revoke"])
+    def revoke_sessions(self, request, queryset):
+        return self._bulk(request, queryset, "revoke_sessions")
+
+    @admin.action(
+        description="Require a new password at next sign-in", permissions=["require_password"]
+    )
+    def require_password_change(self, request, queryset):
+        return self._bulk(request, queryset, "require_password_change")
+
+    def _bulk(self, request: HttpRequest, queryset: QuerySet, action: str):
+        people = list(queryset)
+        label = dict(BULK_ACTIONS)[action]
+        if not people:
+            self.message_user(
+                request, "None of the selected people are listed here.", messages.ERROR
+            )
+            return None
+        if request.POST.get("confirmed") != "yes":
+            return TemplateResponse(
+                request,
+                "reviews/admin/access_review_confirm.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": f"{label}?",
+                    "opts": self.opts,
+                    "people": people,
+                    "action": action,
+                    "action_label": label,
+                    "action_checkbox_name": helpers.ACTION_CHECKBOX_NAME,
+                },
+            )
+        done, refused = people_bulk_act(
+            action=action, people=people, actor=request.user, request=request
+        )
+        bulk_outcome_announce(request, label=label, done=done, refused=refused)
+        return None
