@@ -2,7 +2,10 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
+# `make run` installs what running needs; `make test` adds the test tools.
+RUN_INSTALLED := $(VENV)/.installed-run
 INSTALLED := $(VENV)/.installed
+PORT ?= 8000
 # Tests run with production settings (DEBUG off) on plain HTTP, with a throwaway key.
 TEST_ENV := SECRET_KEY=$${SECRET_KEY:-test-only-secret-key-not-for-production-0123456789abcdef} \
 	DEBUG=0 USE_TLS=0
@@ -11,17 +14,25 @@ TEST_ENV := SECRET_KEY=$${SECRET_KEY:-test-only-secret-key-not-for-production-01
 
 install: $(INSTALLED)
 
-$(INSTALLED): pyproject.toml requirements.lock
+$(RUN_INSTALLED): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c requirements.lock -e .
+	touch $(RUN_INSTALLED)
+
+$(INSTALLED): $(RUN_INSTALLED)
 	$(BIN)/python -m pip install --quiet -c requirements.lock -e '.[test]'
 	touch $(INSTALLED)
 
-run: $(INSTALLED)
+# The site on http://localhost:$(PORT)/ (PORT=8123 make run for another port); emailed links name
+# the same address, and mail is printed here.
+run: RUN_ENV := DEBUG=1 USE_TLS=0 SITE_URL=$${SITE_URL:-http://localhost:$(PORT)}
+run: $(RUN_INSTALLED)
 	mkdir -p var
-	DEBUG=1 USE_TLS=0 $(BIN)/python manage.py migrate --noinput
-	DEBUG=1 USE_TLS=0 $(BIN)/python manage.py seed_demo
-	DEBUG=1 USE_TLS=0 $(BIN)/python manage.py runserver 127.0.0.1:8000
+	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput
+	$(RUN_ENV) $(BIN)/python manage.py seed_demo
+	@echo "Portcullis runs at http://localhost:$(PORT)/ (stop it with Ctrl-C)"
+	$(RUN_ENV) $(BIN)/python manage.py runserver 127.0.0.1:$(PORT)
 
 test: $(INSTALLED)
 	$(BIN)/ruff check .
