@@ -1,8 +1,12 @@
 import os
+from pathlib import Path
 
 import pytest
 import redis
+from django.conf import settings as django_settings
+from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.cache import cache
+from django.core.management import call_command
 from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -33,6 +37,28 @@ def django_db_setup(django_db_setup, django_db_blocker):
                 cursor.execute(
                     "ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_no_truncate"
                 )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def collected_static_files():
+    """Collect the static files when STATIC_ROOT has none yet, or older copies.
+
+    Pages name their stylesheet and script through the manifest storage, and WhiteNoise (or the
+    gunicorn a test starts) serves them from STATIC_ROOT, as in production: so the header, CSP
+    and static-file tests check what production serves, and any one test file runs without a
+    `collectstatic` first.
+    """
+    manifest_name = getattr(staticfiles_storage, "manifest_name", None)
+    if manifest_name is None:
+        return  # plain storage: files are served as they are
+    manifest = Path(django_settings.STATIC_ROOT) / manifest_name
+    sources = [
+        path for folder in django_settings.STATICFILES_DIRS for path in Path(folder).rglob("*")
+    ]
+    if not manifest.exists() or any(
+        path.stat().st_mtime > manifest.stat().st_mtime for path in sources
+    ):
+        call_command("collectstatic", interactive=False, verbosity=0)
 
 
 @pytest.fixture(autouse=True)

@@ -71,13 +71,3 @@ def new_page(browser, live_server):
 @pytest.fixture
 def page(new_page):
     return new_page()
-
-
-@pytest.fixture(autouse=True)
-def unhashed_static_names(settings):
-    """The live server serves static files from the finders, which know the files by their own
-    names, not by the hashed names the manifest storage writes into pages."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
