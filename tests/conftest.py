@@ -1,20 +1,24 @@
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import redis
+import time_machine
 from django.conf import settings as django_settings
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.cache import cache
 from django.core.management import call_command
 from django.test import Client
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from config.celery import app as celery_app
 from teams import scopes
-from tests.factories import DEFAULT_PASSWORD, TenantFactory, UserFactory
+from tests.factories import DEFAULT_PASSWORD, TenantFactory, TOTPDeviceFactory, UserFactory
+from tests.signing_in import VERIFY, sign_in
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+# Ten seconds into a 30-second step, so a test's own requests never cross into the next step.
+MID_STEP = datetime(2026, 3, 2, 9, 0, 10, tzinfo=UTC)
 
 
 def service_missing(message: str) -> None:
@@ -124,30 +128,29 @@ def technician(tenant):
 @pytest.fixture
 def user_with_totp(technician):
     """The technician with a confirmed authenticator app (codes: `tests.mfa.helpers.totp_code`)."""
-    TOTPDevice.objects.create(user=technician, name="Authenticator app", confirmed=True)
+    TOTPDeviceFactory(user=technician)
     return technician
 
 
 @pytest.fixture
-def client_signed_in(client, technician, password):
-    response = client.post("/accounts/login/", {"username": technician.email, "password": password})
-    assert response.status_code == 302, response.content
-    return client
+def clock():
+    """Time stands still at MID_STEP until the test moves it (`clock.shift(seconds)`)."""
+    with time_machine.travel(MID_STEP, tick=False) as traveller:
+        yield traveller
 
 
 @pytest.fixture
-def sign_in(password):
-    """A fresh browser (its own cookies) signed in as `user` through the real sign-in page."""
+def client_signed_in(client, technician):
+    """The test client, signed in as the technician through the sign-in form."""
+    return sign_in(client, technician)
 
-    def sign_in(user, **extra) -> Client:
-        client = Client()
-        response = client.post(
-            "/accounts/login/", {"username": user.email, "password": password}, **extra
-        )
-        assert response.status_code == 302, response.content
-        return client
 
-    return sign_in
+@pytest.fixture
+def half_signed_in(clock, user_with_totp) -> Client:
+    """A browser past the password but not the second step, while time stands still."""
+    client = sign_in(Client(), user_with_totp)
+    assert client.get("/").url.startswith(VERIFY)
+    return client
 
 
 @pytest.fixture

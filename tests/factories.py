@@ -1,6 +1,7 @@
 import factory
 from django.utils import timezone
 from django.utils.text import slugify
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from factory.django import DjangoModelFactory
 
 from accounts.models import User
@@ -76,3 +77,18 @@ class UserSessionFactory(DjangoModelFactory):
     session_key = factory.Sequence(lambda n: f"session-{n}".ljust(32, "x"))
     started_at = factory.LazyFunction(timezone.now)
     last_active_at = factory.LazyAttribute(lambda session: session.started_at)
+
+
+class TOTPDeviceFactory(DjangoModelFactory):
+    """An authenticator app of `user`, confirmed: the next sign-in asks for its code.
+
+    `confirmed=False` is an app whose setup was started and not finished. Codes for it:
+    `tests.signing_in.device_code`.
+    """
+
+    class Meta:
+        model = TOTPDevice
+
+    user = factory.SubFactory(UserFactory)
+    name = "Authenticator app"
+    confirmed = True

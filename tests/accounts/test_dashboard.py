@@ -1,6 +1,7 @@
 import time_machine
 
 from tests.factories import OperatorFactory
+from tests.signing_in import sign_in
 
 
 def test_dashboard_requires_sign_in(client, db):
@@ -21,16 +22,12 @@ def test_dashboard_shows_who_tenant_role_and_security_status(client_signed_in, t
     assert "This is your first sign-in." in page
 
 
-def test_dashboard_shows_the_previous_sign_in(client, technician, password):
+def test_dashboard_shows_the_previous_sign_in(client, technician):
     with time_machine.travel("2026-03-01 09:15:00+00:00", tick=False):
-        client.post(
-            "/accounts/login/",
-            {"username": technician.email, "password": password},
-            REMOTE_ADDR="198.51.100.4",
-        )
+        sign_in(client, technician, REMOTE_ADDR="198.51.100.4")
         client.post("/accounts/logout/")
     with time_machine.travel("2026-03-02 10:00:00+00:00", tick=False):
-        client.post("/accounts/login/", {"username": technician.email, "password": password})
+        sign_in(client, technician)
         page = client.get("/").content.decode()
 
     assert "1 Mar 2026, 09:15 UTC" in page
@@ -38,7 +35,7 @@ def test_dashboard_shows_the_previous_sign_in(client, technician, password):
 
 
 def test_dashboard_for_an_operator(client, db):
-    client.force_login(OperatorFactory())
+    sign_in(client, OperatorFactory())
 
     page = client.get("/").content.decode()
 

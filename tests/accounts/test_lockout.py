@@ -17,29 +17,25 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from tests.accounts.helpers import CountingArgon2Hasher
 from tests.factories import OperatorFactory, UserFactory
+from tests.signing_in import LOGIN, sign_in_attempt
 
-LOGIN = "/accounts/login/"
 WRONG = "wrong-password-123"
 START = "2026-05-01 10:00:00+00:00"
 
 
-def attempt(client: Client, email: str, password: str = WRONG, **extra):
-    return client.post(LOGIN, {"username": email, "password": password}, **extra)
-
-
 def lock_out(client: Client, email: str, times: int = 5, **extra) -> None:
     for _ in range(times):
-        attempt(client, email, **extra)
+        sign_in_attempt(client, email, WRONG, **extra)
 
 
 def test_account_locks_at_exactly_the_limit(client, technician, password):
     for _ in range(4):
-        response = attempt(client, technician.email)
+        response = sign_in_attempt(client, technician.email, WRONG)
         assert response.status_code == 200
         assert "don&#x27;t match an active account" in response.content.decode()
 
-    fifth = attempt(client, technician.email)
-    right_password = attempt(client, technician.email, password)
+    fifth = sign_in_attempt(client, technician.email, WRONG)
+    right_password = sign_in_attempt(client, technician.email, password)
 
     assert fifth.status_code == 429
     assert right_password.status_code == 429
@@ -49,22 +45,22 @@ def test_account_locks_at_exactly_the_limit(client, technician, password):
 def test_four_failures_then_the_right_password_signs_in(client, technician, password):
     lock_out(client, technician.email, times=4)
 
-    assert attempt(client, technician.email, password).status_code == 302
+    assert sign_in_attempt(client, technician.email, password).status_code == 302
 
 
 def test_a_right_password_does_not_use_up_an_attempt(client, technician, password):
     for _ in range(6):
-        assert attempt(Client(), technician.email, password).status_code == 302
+        assert sign_in_attempt(Client(), technician.email, password).status_code == 302
 
     lock_out(client, technician.email, times=4)
-    assert attempt(client, technician.email, password).status_code == 302
+    assert sign_in_attempt(client, technician.email, password).status_code == 302
 
 
 def test_lock_notice_says_minutes_left_and_carries_retry_after(client, technician, password):
     with time_machine.travel(START, tick=False):
         lock_out(client, technician.email)
     with time_machine.travel("2026-05-01 10:01:00+00:00", tick=False):
-        response = attempt(client, technician.email, password)
+        response = sign_in_attempt(client, technician.email, password)
 
     page = response.content.decode()
     assert response.status_code == 429
@@ -80,19 +76,19 @@ def test_lock_ends_after_lockout_minutes_and_retries_do_not_extend_it(client, te
     with time_machine.travel(START, tick=False):
         lock_out(client, technician.email)
     with time_machine.travel("2026-05-01 10:14:00+00:00", tick=False):
-        assert attempt(client, technician.email).status_code == 429
-        assert attempt(client, technician.email, password).status_code == 429
+        assert sign_in_attempt(client, technician.email, WRONG).status_code == 429
+        assert sign_in_attempt(client, technician.email, password).status_code == 429
     with time_machine.travel("2026-05-01 10:15:01+00:00", tick=False):
-        assert attempt(client, technician.email, password).status_code == 302
+        assert sign_in_attempt(client, technician.email, password).status_code == 302
 
 
 def test_lockout_minutes_may_be_a_fraction(client, technician, password, settings):
     settings.LOCKOUT_MINUTES = 0.5
     with time_machine.travel(START, tick=False):
         lock_out(client, technician.email)
-        assert attempt(client, technician.email, password)["Retry-After"] == "30"
+        assert sign_in_attempt(client, technician.email, password)["Retry-After"] == "30"
     with time_machine.travel("2026-05-01 10:00:31+00:00", tick=False):
-        assert attempt(client, technician.email, password).status_code == 302
+        assert sign_in_attempt(client, technician.email, password).status_code == 302
 
 
 def test_lock_notice_is_the_same_for_an_email_without_an_account(technician):
@@ -101,8 +97,10 @@ def test_lock_notice_is_the_same_for_an_email_without_an_account(technician):
         lock_out(real, technician.email, REMOTE_ADDR="192.0.2.1")
         lock_out(ghost, "ghost@northwind.example", REMOTE_ADDR="192.0.2.2")
 
-        real_notice = attempt(real, technician.email, REMOTE_ADDR="192.0.2.1")
-        ghost_notice = attempt(ghost, "ghost@northwind.example", REMOTE_ADDR="192.0.2.2")
+        real_notice = sign_in_attempt(real, technician.email, WRONG, REMOTE_ADDR="192.0.2.1")
+        ghost_notice = sign_in_attempt(
+            ghost, "ghost@northwind.example", WRONG, REMOTE_ADDR="192.0.2.2"
+        )
 
     assert real_notice.status_code == ghost_notice.status_code == 429
     assert real_notice["Retry-After"] == ghost_notice["Retry-After"]
@@ -111,11 +109,11 @@ def test_lock_notice_is_the_same_for_an_email_without_an_account(technician):
 
 def test_one_counter_however_the_email_is_cased_or_padded(client, technician, password):
     for typed in ["TECH@northwind.example", " tech@Northwind.example ", "Tech@NORTHWIND.EXAMPLE"]:
-        attempt(client, typed)
-    attempt(client, "tech@northwind.example\t")
-    attempt(client, technician.email)
+        sign_in_attempt(client, typed, WRONG)
+    sign_in_attempt(client, "tech@northwind.example\t", WRONG)
+    sign_in_attempt(client, technician.email, WRONG)
 
-    assert attempt(client, technician.email, password).status_code == 429
+    assert sign_in_attempt(client, technician.email, password).status_code == 429
     assert AccessAttempt.objects.filter(username__isnull=False).count() == 1
 
 
@@ -125,7 +123,7 @@ def test_empty_or_blank_email_never_becomes_a_shared_lock(db, technician, passwo
         sign_in_failure_record(request=request, email=typed)
 
     assert not AccessAttempt.objects.filter(username__isnull=False).exists()
-    assert attempt(Client(), technician.email, password).status_code == 302
+    assert sign_in_attempt(Client(), technician.email, password).status_code == 302
     assert lockout.lock_for(email="", ip="192.0.2.51") is None
 
 
@@ -133,10 +131,12 @@ def test_client_ip_limit_stops_password_spraying_across_emails(settings, technic
     settings.LOCKOUT_IP_FAILURES = 8
     sprayer = Client(REMOTE_ADDR="198.51.100.9")
     for number in range(8):
-        attempt(sprayer, f"person{number}@northwind.example")
+        sign_in_attempt(sprayer, f"person{number}@northwind.example", WRONG)
 
-    from_sprayer = attempt(sprayer, technician.email, password)
-    from_elsewhere = attempt(Client(REMOTE_ADDR="198.51.100.10"), technician.email, password)
+    from_sprayer = sign_in_attempt(sprayer, technician.email, password)
+    from_elsewhere = sign_in_attempt(
+        Client(REMOTE_ADDR="198.51.100.10"), technician.email, password
+    )
 
     assert from_sprayer.status_code == 429
     assert "from your network" in from_sprayer.content.decode()
@@ -147,21 +147,22 @@ def test_spoofed_forwarded_for_does_not_dodge_the_ip_counter(settings, technicia
     settings.TRUSTED_PROXY_COUNT = 1
     settings.LOCKOUT_IP_FAILURES = 5
     for number in range(5):
-        attempt(
+        sign_in_attempt(
             Client(),
             f"person{number}@northwind.example",
+            WRONG,
             REMOTE_ADDR="10.0.0.1",
             HTTP_X_FORWARDED_FOR=f"203.0.113.{number}, 198.51.100.9",
         )
 
-    spoofed_again = attempt(
+    spoofed_again = sign_in_attempt(
         Client(),
         technician.email,
         password,
         REMOTE_ADDR="10.0.0.1",
         HTTP_X_FORWARDED_FOR="203.0.113.200, 198.51.100.9",
     )
-    other_client_same_proxy = attempt(
+    other_client_same_proxy = sign_in_attempt(
         Client(),
         technician.email,
         password,
@@ -188,7 +189,7 @@ def test_wrong_mfa_codes_count_toward_the_same_lock(client, technician, password
     assert second is not None and not second.network
     assert request.axes_locked_out is True
     assert lockout.lock_for(email=technician.email, ip=None) == second
-    assert attempt(client, technician.email, password).status_code == 429
+    assert sign_in_attempt(client, technician.email, password).status_code == 429
     assert AuditEvent.objects.filter(event=AuditEventType.MFA_FAILED).count() == 2
     assert AuditEvent.objects.filter(event=AuditEventType.ACCOUNT_LOCKED).count() == 1
 
@@ -222,7 +223,7 @@ def test_owner_unlocks_a_person_of_their_own_tenant(client, owner, technician, p
 
     assert lockout_unlock(user=technician, actor=owner) is True
 
-    assert attempt(client, technician.email, password).status_code == 302
+    assert sign_in_attempt(client, technician.email, password).status_code == 302
     unlocked = AuditEvent.objects.get(event=AuditEventType.ACCOUNT_UNLOCKED)
     assert unlocked.actor == owner
     assert unlocked.target == technician
@@ -261,7 +262,7 @@ def test_operator_unlocks_from_the_admin(client, technician, password):
     )
 
     assert f"Unlocked: {technician.email}." in response.content.decode()
-    assert attempt(Client(), technician.email, password).status_code == 302
+    assert sign_in_attempt(Client(), technician.email, password).status_code == 302
     assert AuditEvent.objects.filter(event=AuditEventType.ACCOUNT_UNLOCKED).count() == 1
 
 
@@ -272,7 +273,7 @@ def test_axes_reset_username_command_unlocks_and_is_audited(technician, password
     call_command("axes_reset_username", "TECH@Northwind.example", stdout=out)
 
     assert "1 attempts removed" in out.getvalue()
-    assert attempt(Client(), technician.email, password).status_code == 302
+    assert sign_in_attempt(Client(), technician.email, password).status_code == 302
     unlocked = AuditEvent.objects.get(event=AuditEventType.ACCOUNT_UNLOCKED)
     assert unlocked.actor is None
     assert unlocked.target == technician
@@ -282,12 +283,12 @@ def test_axes_reset_ip_command_lifts_an_ip_lock(settings, technician, password):
     settings.LOCKOUT_IP_FAILURES = 3
     sprayer = Client(REMOTE_ADDR="198.51.100.9")
     for number in range(3):
-        attempt(sprayer, f"person{number}@northwind.example")
-    assert attempt(sprayer, technician.email, password).status_code == 429
+        sign_in_attempt(sprayer, f"person{number}@northwind.example", WRONG)
+    assert sign_in_attempt(sprayer, technician.email, password).status_code == 429
 
     call_command("axes_reset_ip", "198.51.100.9", stdout=StringIO())
 
-    assert attempt(sprayer, technician.email, password).status_code == 302
+    assert sign_in_attempt(sprayer, technician.email, password).status_code == 302
     assert AuditEvent.objects.filter(event=AuditEventType.IP_LOCKED).count() == 1
     unlocked = AuditEvent.objects.get(event=AuditEventType.IP_UNLOCKED)
     assert unlocked.details == {"ip": "198.51.100.9"}
@@ -300,7 +301,7 @@ def test_axes_reset_command_clears_every_counter(technician, password):
     call_command("axes_reset", stdout=StringIO())
 
     assert not AccessAttempt.objects.exists()
-    assert attempt(Client(), technician.email, password).status_code == 302
+    assert sign_in_attempt(Client(), technician.email, password).status_code == 302
     assert AuditEvent.objects.filter(event=AuditEventType.ACCOUNT_UNLOCKED).count() == 2
 
 
@@ -337,7 +338,7 @@ def test_attempts_stay_limited_with_redis_down(settings, client, technician, pas
 
     lock_out(client, technician.email)
 
-    assert attempt(client, technician.email, password).status_code == 429
+    assert sign_in_attempt(client, technician.email, password).status_code == 429
 
 
 @pytest.mark.postgres
@@ -357,7 +358,7 @@ def test_twenty_parallel_wrong_passwords_never_let_a_21st_right_one_in(
         try:
             client = Client()
             start.wait()
-            statuses.append(attempt(client, technician.email).status_code)
+            statuses.append(sign_in_attempt(client, technician.email, WRONG).status_code)
         finally:
             connection.close()
 
@@ -373,5 +374,5 @@ def test_twenty_parallel_wrong_passwords_never_let_a_21st_right_one_in(
     )
     assert counted.count() == 5
     assert sorted(statuses) == [200] * 4 + [429] * 16
-    assert attempt(Client(), technician.email, password).status_code == 429
+    assert sign_in_attempt(Client(), technician.email, password).status_code == 429
     assert AuditEvent.objects.filter(event=AuditEventType.ACCOUNT_LOCKED).count() == 1

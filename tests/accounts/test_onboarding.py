@@ -13,6 +13,7 @@ from outbox.models import OutboxMail
 from teams.models import Tenant
 from tests.accounts.helpers import link_in, mails_to
 from tests.factories import OperatorFactory
+from tests.signing_in import sign_in, sign_in_attempt
 
 NEW_PASSWORD = "fresh-granite-lantern-orbit"
 
@@ -58,10 +59,7 @@ def test_invite_user_mails_a_link_and_the_person_chooses_a_password(
     assert AuditEvent.objects.filter(event=AuditEventType.PERSON_INVITED, target=person).exists()
     assert AuditEvent.objects.get(event=AuditEventType.PASSWORD_SET).target == person
     assert mails_to(person.email)[-1].subject == "Your Portcullis password is set"
-    signed_in = Client().post(
-        "/accounts/login/", {"username": person.email, "password": NEW_PASSWORD}
-    )
-    assert signed_in.status_code == 302
+    assert sign_in_attempt(Client(), person.email, NEW_PASSWORD).status_code == 302
 
 
 def test_invitation_link_works_once(owner, django_capture_on_commit_callbacks):
@@ -166,7 +164,7 @@ def test_adding_a_person_in_the_admin_mails_them_a_link(
     client, tenant, django_capture_on_commit_callbacks
 ):
     operator = OperatorFactory()
-    client.force_login(operator)
+    sign_in(client, operator)
     technician_role = tenant.roles.get(name="Technician")
 
     with django_capture_on_commit_callbacks(execute=True):

@@ -12,16 +12,10 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from teams.models import UserSession
 from tests.accounts.helpers import CountingArgon2Hasher, mails_to
+from tests.signing_in import sign_in, sign_in_attempt
 
 CHANGE = "/accounts/password/change/"
 NEW_PASSWORD = "fresh-granite-lantern-orbit"
-
-
-def signed_in(user, password: str) -> Client:
-    client = Client()
-    response = client.post("/accounts/login/", {"username": user.email, "password": password})
-    assert response.status_code == 302
-    return client
 
 
 def change(client: Client, old: str, new: str = NEW_PASSWORD):
@@ -35,8 +29,8 @@ def test_change_page_needs_a_signed_in_person(client, db):
     assert response.url.startswith("/accounts/login/")
 
 
-def test_change_page_has_the_three_fields_and_is_not_cached(technician, password):
-    response = signed_in(technician, password).get(CHANGE)
+def test_change_page_has_the_three_fields_and_is_not_cached(technician):
+    response = sign_in(Client(), technician).get(CHANGE)
 
     page = response.content.decode()
     for name in ("old_password", "new_password1", "new_password2"):
@@ -47,7 +41,7 @@ def test_change_page_has_the_three_fields_and_is_not_cached(technician, password
 
 
 def test_change_needs_the_current_password(technician, password):
-    client = signed_in(technician, password)
+    client = sign_in(Client(), technician)
 
     response = change(client, "not-my-password-1")
 
@@ -58,7 +52,7 @@ def test_change_needs_the_current_password(technician, password):
 
 
 def test_wrong_current_passwords_count_toward_the_lockout(technician, password):
-    client = signed_in(technician, password)
+    client = sign_in(Client(), technician)
     for _ in range(4):
         assert change(client, "not-my-password-1").status_code == 200
 
@@ -73,8 +67,8 @@ def test_wrong_current_passwords_count_toward_the_lockout(technician, password):
 
 
 def test_change_keeps_this_session_and_ends_every_other(technician, password):
-    client = signed_in(technician, password)
-    other = signed_in(technician, password)
+    client = sign_in(Client(), technician)
+    other = sign_in(Client(), technician)
     old_key = client.session.session_key
 
     response = change(client, password)
@@ -98,8 +92,8 @@ def test_change_keeps_this_session_and_ends_every_other(technician, password):
 def test_change_is_audited_and_mails_a_notice(
     technician, password, django_capture_on_commit_callbacks
 ):
-    client = signed_in(technician, password)
-    signed_in(technician, password)
+    client = sign_in(Client(), technician)
+    sign_in(Client(), technician)
 
     with django_capture_on_commit_callbacks(execute=True):
         change(client, password)
@@ -120,7 +114,7 @@ def test_history_refuses_the_last_n_passwords(technician, password):
     tenant = technician.tenant
     tenant.password_history_count = 2
     tenant.save()
-    client = signed_in(technician, password)
+    client = sign_in(Client(), technician)
 
     assert change(client, password, "passphrase-one-alpha").status_code == 302
     assert change(client, "passphrase-one-alpha", "passphrase-two-bravo").status_code == 302
@@ -136,7 +130,7 @@ def test_history_refuses_the_last_n_passwords(technician, password):
 
 
 def test_history_is_not_kept_when_the_tenant_keeps_none(technician, password):
-    change(signed_in(technician, password), password)
+    change(sign_in(Client(), technician), password)
 
     assert not PasswordHistory.objects.exists()
 
@@ -146,7 +140,7 @@ def test_current_password_counts_as_history_even_from_before_the_policy(technici
     tenant.password_history_count = 1
     tenant.save()
 
-    response = change(signed_in(technician, password), password, password)
+    response = change(sign_in(Client(), technician), password, password)
 
     assert "among your last 1" in response.content.decode()
 
@@ -162,9 +156,7 @@ def test_an_expired_password_sends_the_person_to_change_it_first(technician, pas
     client = Client()
 
     with time_machine.travel("2026-04-02 09:00:00+00:00"):
-        signed_in = client.post(
-            "/accounts/login/", {"username": technician.email, "password": password}
-        )
+        signed_in = sign_in_attempt(client, technician.email, password)
         visited = client.get(path)
         page = client.get(CHANGE).content.decode()
 
@@ -183,7 +175,7 @@ def test_an_expired_password_is_no_obstacle_once_changed(technician, password):
         technician.save()
 
     with time_machine.travel("2026-04-02 09:00:00+00:00"):
-        client = signed_in(technician, password)
+        client = sign_in(Client(), technician)
         assert change(client, password).url == "/"
         assert client.get("/").status_code == 200
 
@@ -191,13 +183,13 @@ def test_an_expired_password_is_no_obstacle_once_changed(technician, password):
 def test_a_password_change_required_flag_comes_before_anything_else(technician, password):
     technician.password_change_required = True
     technician.save()
-    client = signed_in(technician, password)
+    client = sign_in(Client(), technician)
 
     assert client.get("/").url.split("?")[0] == CHANGE
     assert "asks you to choose a new password" in client.get(CHANGE).content.decode()
     assert client.post("/accounts/logout/").status_code == 302
 
-    client = signed_in(technician, password)
+    client = sign_in(Client(), technician)
     change(client, password)
     technician.refresh_from_db()
     assert technician.password_change_required is False
@@ -209,7 +201,7 @@ def test_password_age_is_off_by_default(technician, password):
         technician.set_password(password)
         technician.save()
 
-    assert signed_in(technician, password).get("/").status_code == 200
+    assert sign_in(Client(), technician).get("/").status_code == 200
     assert mail.outbox == []
 
 
@@ -224,7 +216,7 @@ def test_parallel_wrong_current_passwords_check_no_more_than_the_lockout_allows(
     try with the right password is refused unchecked and changes nothing."""
     technician.role.max_sessions = 25
     technician.role.save()
-    clients = [signed_in(technician, password) for _ in range(21)]
+    clients = [sign_in(Client(), technician) for _ in range(21)]
     settings.PASSWORD_HASHERS = ["tests.accounts.helpers.CountingArgon2Hasher"]
     CountingArgon2Hasher.checked = 0
     start = threading.Barrier(20)

@@ -15,6 +15,7 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from tests.accounts.helpers import link_in, mails_to
 from tests.factories import UserFactory
+from tests.signing_in import sign_in, sign_in_attempt
 
 RESET = "/accounts/password/reset/"
 SENT = "/accounts/password/reset/sent/"
@@ -47,10 +48,6 @@ def set_password(client: Client, link: str, password: str = NEW_PASSWORD):
     return client.post(landing.url, {"new_password1": password, "new_password2": password})
 
 
-def sign_in(client: Client, email: str, password: str):
-    return client.post("/accounts/login/", {"username": email, "password": password})
-
-
 def test_same_answer_for_existing_missing_deactivated_and_locked_emails(
     client, on_commit, technician
 ):
@@ -59,7 +56,7 @@ def test_same_answer_for_existing_missing_deactivated_and_locked_emails(
     deactivated.save()
     locked = UserFactory(tenant=technician.tenant, email="locked@northwind.example")
     for _ in range(5):
-        Client().post("/accounts/login/", {"username": locked.email, "password": "wrong-one-123"})
+        sign_in_attempt(Client(), locked.email, "wrong-one-123")
     emails = [technician.email, "nobody@northwind.example", deactivated.email, locked.email]
 
     answers = []
@@ -138,8 +135,8 @@ def test_link_sets_a_new_password_and_the_token_leaves_the_address_bar(
     assert done.status_code == 302
     assert done.url == "/accounts/login/"
     assert SESSION_KEY not in client.session
-    assert sign_in(Client(), technician.email, password).status_code == 200
-    assert sign_in(Client(), technician.email, NEW_PASSWORD).status_code == 302
+    assert sign_in_attempt(Client(), technician.email, password).status_code == 200
+    assert sign_in_attempt(Client(), technician.email, NEW_PASSWORD).status_code == 302
 
 
 def test_link_works_once(client, on_commit, technician):
@@ -173,9 +170,9 @@ def test_link_dies_when_the_password_changes(client, on_commit, technician):
     assert "This link no longer works" in Client().get(link).content.decode()
 
 
-def test_link_dies_when_the_person_signs_in(client, on_commit, technician, password):
+def test_link_dies_when_the_person_signs_in(client, on_commit, technician):
     link = reset_link_for(client, on_commit, technician.email)
-    assert sign_in(Client(), technician.email, password).status_code == 302
+    sign_in(Client(), technician)
 
     assert "This link no longer works" in Client().get(link).content.decode()
 
@@ -207,12 +204,10 @@ def test_a_bad_link_is_a_plain_page_not_an_error(client, db, path):
     assert "This link no longer works" in response.content.decode()
 
 
-def test_reset_ends_every_session_audits_and_mails_a_notice(
-    client, on_commit, technician, password
-):
+def test_reset_ends_every_session_audits_and_mails_a_notice(client, on_commit, technician):
     laptop, phone = Client(), Client()
-    assert sign_in(laptop, technician.email, password).status_code == 302
-    assert sign_in(phone, technician.email, password).status_code == 302
+    sign_in(laptop, technician)
+    sign_in(phone, technician)
     link = reset_link_for(client, on_commit, technician.email, REMOTE_ADDR="192.0.2.40")
 
     on_commit(set_password, client, link)
@@ -247,12 +242,12 @@ def test_reset_does_not_sign_in_so_the_next_sign_in_asks_for_everything(
 
 def test_reset_lifts_the_lock(client, on_commit, technician):
     for _ in range(5):
-        sign_in(Client(), technician.email, "wrong-password-123")
-    assert sign_in(Client(), technician.email, NEW_PASSWORD).status_code == 429
+        sign_in_attempt(Client(), technician.email, "wrong-password-123")
+    assert sign_in_attempt(Client(), technician.email, NEW_PASSWORD).status_code == 429
 
     set_password(client, reset_link_for(client, on_commit, technician.email))
 
-    assert sign_in(Client(), technician.email, NEW_PASSWORD).status_code == 302
+    assert sign_in_attempt(Client(), technician.email, NEW_PASSWORD).status_code == 302
     completed = AuditEvent.objects.get(event=AuditEventType.PASSWORD_RESET_COMPLETED)
     assert completed.details == {"lock_lifted": True}
 

@@ -4,13 +4,13 @@ from django.contrib.auth import SESSION_KEY
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from tests.factories import UserFactory
+from tests.signing_in import LOGIN, sign_in, sign_in_attempt
 
-LOGIN = "/accounts/login/"
 SAME_MESSAGE = "That email and password don&#x27;t match an active account."
 
 
 def test_sign_in_with_email_and_password_reaches_dashboard(client, technician, password):
-    response = client.post(LOGIN, {"username": technician.email, "password": password})
+    response = sign_in_attempt(client, technician.email, password)
 
     assert response.status_code == 302
     assert response.url == "/"
@@ -20,7 +20,7 @@ def test_sign_in_with_email_and_password_reaches_dashboard(client, technician, p
 
 
 def test_sign_in_ignores_email_case_and_surrounding_spaces(client, technician, password):
-    response = client.post(LOGIN, {"username": "  TECH@Northwind.Example ", "password": password})
+    response = sign_in_attempt(client, "  TECH@Northwind.Example ", password)
 
     assert response.status_code == 302
     assert client.session[SESSION_KEY] == str(technician.pk)
@@ -36,7 +36,7 @@ def test_sign_in_ignores_email_case_and_surrounding_spaces(client, technician, p
 def test_wrong_password_and_unknown_email_get_the_same_message(
     client, technician, email, typed_password
 ):
-    response = client.post(LOGIN, {"username": email, "password": typed_password})
+    response = sign_in_attempt(client, email, typed_password)
 
     assert response.status_code == 200
     assert SAME_MESSAGE in response.content.decode()
@@ -47,20 +47,20 @@ def test_deactivated_person_gets_the_wrong_password_message(client, technician, 
     technician.is_active = False
     technician.save()
 
-    response = client.post(LOGIN, {"username": technician.email, "password": password})
+    response = sign_in_attempt(client, technician.email, password)
 
     assert response.status_code == 200
     assert SAME_MESSAGE in response.content.decode()
     assert SESSION_KEY not in client.session
 
 
-def test_session_key_changes_at_sign_in(client, technician, password):
+def test_session_key_changes_at_sign_in(client, technician):
     client.get(LOGIN)
     client.session.save()
     planted_key = client.session.session_key
     client.cookies["sessionid"] = planted_key
 
-    client.post(LOGIN, {"username": technician.email, "password": password})
+    sign_in(client, technician)
 
     assert client.session.session_key != planted_key
     from django.contrib.sessions.backends.db import SessionStore
@@ -68,11 +68,11 @@ def test_session_key_changes_at_sign_in(client, technician, password):
     assert SESSION_KEY not in SessionStore(session_key=planted_key).load()
 
 
-def test_sign_in_and_failure_are_audited_without_the_password(client, technician, password):
-    client.post(LOGIN, {"username": technician.email, "password": "not-my-password-1"})
-    client.post(
-        LOGIN,
-        {"username": technician.email, "password": password},
+def test_sign_in_and_failure_are_audited_without_the_password(client, technician):
+    sign_in_attempt(client, technician.email, "not-my-password-1")
+    sign_in(
+        client,
+        technician,
         HTTP_USER_AGENT="Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0",
         REMOTE_ADDR="203.0.113.7",
     )
@@ -89,7 +89,7 @@ def test_sign_in_and_failure_are_audited_without_the_password(client, technician
 
 
 def test_failure_for_unknown_email_records_what_was_tried(client, db):
-    client.post(LOGIN, {"username": " Ghost@Example.com\n", "password": "whatever-it-is"})
+    sign_in_attempt(client, " Ghost@Example.com\n", "whatever-it-is")
 
     failed = AuditEvent.objects.get(event=AuditEventType.SIGN_IN_FAILED)
     assert failed.target is None
@@ -98,16 +98,11 @@ def test_failure_for_unknown_email_records_what_was_tried(client, db):
 
 
 def test_next_parameter_redirects_only_within_the_site(client, technician, password):
-    inside = client.post(
-        LOGIN, {"username": technician.email, "password": password, "next": "/admin/"}
-    )
+    inside = sign_in_attempt(client, technician.email, password, next_page="/admin/")
     assert inside.url == "/admin/"
     client.post("/accounts/logout/")
 
-    outside = client.post(
-        LOGIN,
-        {"username": technician.email, "password": password, "next": "https://evil.example/"},
-    )
+    outside = sign_in_attempt(client, technician.email, password, next_page="https://evil.example/")
     assert outside.url == "/"
 
 
@@ -136,7 +131,7 @@ def test_sign_in_without_csrf_token_is_refused(technician, password):
     from django.test import Client
 
     strict_client = Client(enforce_csrf_checks=True)
-    response = strict_client.post(LOGIN, {"username": technician.email, "password": password})
+    response = sign_in_attempt(strict_client, technician.email, password)
 
     assert response.status_code == 403
     assert SESSION_KEY not in strict_client.session
@@ -163,15 +158,15 @@ def test_operator_without_tenant_can_sign_in(client, db, password):
 
     operator = OperatorFactory()
 
-    response = client.post(LOGIN, {"username": operator.email, "password": password})
+    response = sign_in_attempt(client, operator.email, password)
 
     assert response.status_code == 302
     assert "Platform operator" in client.get("/").content.decode()
 
 
-def test_people_of_different_tenants_sign_in_independently(client, technician, password):
+def test_people_of_different_tenants_sign_in_independently(client, technician):
     other = UserFactory(email="tech@contoso.example")
 
-    client.post(LOGIN, {"username": other.email, "password": password})
+    sign_in(client, other)
 
     assert client.session[SESSION_KEY] == str(other.pk)

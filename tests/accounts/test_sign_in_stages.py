@@ -7,8 +7,6 @@ against it.
 
 from datetime import timedelta
 
-import pytest
-import time_machine
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
 from django.core.management import call_command
@@ -22,30 +20,17 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from teams.models import UserSession
 from teams.services.people import person_deactivate
-from tests.mfa.helpers import LOGIN, MID_STEP, VERIFY, device_code, password_step, totp_code
+from tests.mfa.helpers import totp_code
+from tests.signing_in import LOGIN, VERIFY, device_code, sign_in, sign_in_with_totp
 
 NEW_PASSWORD = "amber-lighthouse-gravel-tune"
-
-
-@pytest.fixture
-def clock():
-    """Time stands still at MID_STEP until the test moves it (`clock.shift(seconds)`)."""
-    with time_machine.travel(MID_STEP, tick=False) as traveller:
-        yield traveller
-
-
-def full_sign_in(user: User, password: str) -> Client:
-    client = password_step(user, password)
-    response = client.post(VERIFY, {"otp_token": totp_code(user), "next": "/"})
-    assert response.status_code == 302 and response.url == "/", response
-    return client
 
 
 def signed_in_events(user: User):
     return AuditEvent.objects.filter(event=AuditEventType.SIGN_IN_SUCCEEDED, target=user)
 
 
-def test_password_only_sign_ins_evict_none_of_the_persons_sessions(clock, user_with_totp, password):
+def test_password_only_sign_ins_evict_none_of_the_persons_sessions(clock, user_with_totp):
     """The old flow tracked the half-signed-in session at the password step, so each one took
     a place under the cap and ended the person's oldest real session: anyone who knew the
     password could sign the person out everywhere without ever passing the second factor."""
@@ -54,12 +39,12 @@ def test_password_only_sign_ins_evict_none_of_the_persons_sessions(clock, user_w
     role.save()
     sessions = []
     for _ in range(2):
-        sessions.append(full_sign_in(user_with_totp, password))
+        sessions.append(sign_in_with_totp(Client(), user_with_totp))
         clock.shift(30)  # the next code; a code is spent once used
     real_keys = {client.session.session_key for client in sessions}
 
     for _ in range(3):
-        stranger = password_step(user_with_totp, password)
+        stranger = sign_in(Client(), user_with_totp)
         assert stranger.get("/").url.startswith(VERIFY)
 
     assert (
@@ -71,21 +56,19 @@ def test_password_only_sign_ins_evict_none_of_the_persons_sessions(clock, user_w
     assert not AuditEvent.objects.filter(event=AuditEventType.SESSION_REVOKED).exists()
 
 
-def test_password_only_sign_in_leaves_last_login_alone(clock, user_with_totp, password):
+def test_password_only_sign_in_leaves_last_login_alone(clock, user_with_totp):
     """The old flow's `login()` at the password step set `last_login`: the person's "last signed
     in" showed a sign-in that never happened."""
     signed_in_at = timezone.now() - timedelta(days=3)
     User.objects.filter(pk=user_with_totp.pk).update(last_login=signed_in_at)
 
-    password_step(user_with_totp, password)
+    sign_in(Client(), user_with_totp)
 
     user_with_totp.refresh_from_db()
     assert user_with_totp.last_login == signed_in_at
 
 
-def test_password_only_sign_ins_leave_an_emailed_reset_link_working(
-    clock, user_with_totp, password
-):
+def test_password_only_sign_ins_leave_an_emailed_reset_link_working(clock, user_with_totp):
     """Django's reset token hashes `last_login`. The old flow set it at the password step, so
     anyone with the password (or a person who typed it and stopped at the code) silently killed
     the reset link the person had just been mailed."""
@@ -93,7 +76,7 @@ def test_password_only_sign_ins_leave_an_emailed_reset_link_working(
     link = f"/accounts/reset/{uid}/{default_token_generator.make_token(user_with_totp)}/"
 
     for _ in range(3):
-        password_step(user_with_totp, password)
+        sign_in(Client(), user_with_totp)
         clock.shift(60)
 
     browser = Client()
@@ -107,16 +90,14 @@ def test_password_only_sign_ins_leave_an_emailed_reset_link_working(
     assert user_with_totp.check_password(NEW_PASSWORD)
 
 
-def test_password_only_sign_in_is_no_activity_for_stale_account_deactivation(
-    clock, user_with_totp, password
-):
+def test_password_only_sign_in_is_no_activity_for_stale_account_deactivation(clock, user_with_totp):
     """Stale accounts are judged by `last_login`. The old flow's `login()` at the password step
     refreshed it, so a leaked password alone kept an abandoned account alive forever."""
     User.objects.filter(pk=user_with_totp.pk).update(
         date_joined=timezone.now() - timedelta(days=100)
     )
 
-    password_step(user_with_totp, password)
+    sign_in(Client(), user_with_totp)
     call_command("deactivate_stale_accounts", "--days", "30", stdout=None)
 
     user_with_totp.refresh_from_db()
@@ -124,11 +105,11 @@ def test_password_only_sign_in_is_no_activity_for_stale_account_deactivation(
 
 
 def test_pending_sign_in_times_out_and_then_the_dashboard_asks_for_the_password(
-    clock, user_with_totp, password
+    clock, user_with_totp
 ):
     """The old flow's half-signed-in session lived as long as any session (the role's idle
     timeout), waiting at the code page; a pending sign-in lasts PENDING_SIGN_IN_MINUTES."""
-    client = password_step(user_with_totp, password)
+    client = sign_in(Client(), user_with_totp)
     clock.shift(settings.PENDING_SIGN_IN_MINUTES * 60 - 10)
     assert client.get("/").url.startswith(VERIFY)
 
@@ -143,13 +124,13 @@ def test_pending_sign_in_times_out_and_then_the_dashboard_asks_for_the_password(
 
 
 def test_person_deactivated_while_pending_is_not_signed_in_by_the_code(
-    clock, owner, user_with_totp, password
+    clock, owner, user_with_totp
 ):
     """The old flow had signed the person in at the password step; only the deactivation
     ending that session kept the code from finishing it. Here the pending sign-in is no
     session (the deactivation ends none), and the code itself is refused. The refusal ends the
     pending sign-in, so the sign-in page opens again instead of bouncing back to the step."""
-    client = password_step(user_with_totp, password)
+    client = sign_in(Client(), user_with_totp)
     assert not UserSession.objects.filter(user=user_with_totp).exists()
 
     person_deactivate(person=user_with_totp, actor=owner)
@@ -171,7 +152,7 @@ def test_person_deactivated_between_steps_can_neither_set_a_password_nor_sign_in
     verified session by then, tracked and counted; here the person is still nobody, and the
     new-password page refuses someone deactivated meanwhile."""
     User.objects.filter(pk=user_with_totp.pk).update(password_change_required=True)
-    client = password_step(user_with_totp, password)
+    client = sign_in(Client(), user_with_totp)
     response = client.post(VERIFY, {"otp_token": totp_code(user_with_totp), "next": "/"})
     assert response.url.startswith("/accounts/password/change/")
     assert not UserSession.objects.filter(user=user_with_totp).exists()
@@ -191,14 +172,14 @@ def test_person_deactivated_between_steps_can_neither_set_a_password_nor_sign_in
 
 
 def test_enrolling_while_a_new_password_waits_shows_the_backup_codes_then_the_step(
-    clock, tenant, technician, password
+    clock, tenant, technician
 ):
     """Codes made by an enrolment mid sign-in are shown to a session that is still anonymous;
     the page used to read the person from `request.user` and answered 500."""
     tenant.require_mfa = True
     tenant.save()
     User.objects.filter(pk=technician.pk).update(password_change_required=True)
-    client = password_step(technician, password)
+    client = sign_in(Client(), technician)
     setup = client.get("/mfa/totp/setup/?next=/")
     assert setup.status_code == 200
     device = setup.context["device"]

@@ -1,11 +1,14 @@
+from django.test import Client
+
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from audit.services import audit_event_record
-from tests.audit.helpers import sign_in
+from tests.audit.helpers import FROM_THE_OFFICE
 from tests.factories import OperatorFactory
+from tests.signing_in import sign_in
 
 
-def test_admin_shows_events_read_only(technician, password):
+def test_admin_shows_events_read_only(technician):
     event = audit_event_record(
         event=AuditEventType.SIGN_IN_FAILED,
         actor=None,
@@ -13,7 +16,7 @@ def test_admin_shows_events_read_only(technician, password):
         target=technician,
         details={"email": technician.email},
     )
-    client = sign_in(OperatorFactory(), password)
+    client = sign_in(Client(), OperatorFactory(), **FROM_THE_OFFICE)
     base = "/admin/audit/auditevent/"
 
     assert client.get(base).status_code == 200

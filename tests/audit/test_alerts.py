@@ -11,13 +11,8 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from outbox.models import OutboxMail
 from teams.models import UserSession
-from tests.audit.helpers import (
-    CHROME_WINDOWS,
-    FIREFOX_LINUX,
-    SAFARI_IPHONE,
-    fail_sign_in,
-    sign_in,
-)
+from tests.audit.helpers import CHROME_WINDOWS, FIREFOX_LINUX, FROM_A_STRANGER, SAFARI_IPHONE
+from tests.signing_in import fail_sign_in, sign_in, sign_in_attempt
 
 HOME = "192.0.2.10"
 ELSEWHERE = "203.0.113.99"
@@ -27,21 +22,21 @@ def unusual_events(user):
     return AuditEvent.objects.filter(target=user, event=AuditEventType.UNUSUAL_SIGN_IN)
 
 
-def test_first_sign_in_ever_is_not_flagged(technician, password):
-    sign_in(technician, password, ip=ELSEWHERE, agent=SAFARI_IPHONE)
+def test_first_sign_in_ever_is_not_flagged(technician):
+    sign_in(Client(), technician, REMOTE_ADDR=ELSEWHERE, HTTP_USER_AGENT=SAFARI_IPHONE)
 
     assert not unusual_events(technician).exists()
     assert not OutboxMail.objects.filter(kind="unusual_sign_in").exists()
 
 
-def test_new_device_on_a_new_network_is_flagged_and_mailed(technician, password, settings):
+def test_new_device_on_a_new_network_is_flagged_and_mailed(technician, settings):
     # The link is signed with the time in seconds: the clock stands still so the test's token
     # and the mail's are made in the same second.
     with time_machine.travel(timezone.now(), tick=False):
         settings.SITE_URL = "https://portcullis.example"
-        sign_in(technician, password, ip=HOME, agent=FIREFOX_LINUX)
+        sign_in(Client(), technician, REMOTE_ADDR=HOME, HTTP_USER_AGENT=FIREFOX_LINUX)
 
-        sign_in(technician, password, ip=ELSEWHERE, agent=SAFARI_IPHONE, client=Client())
+        sign_in(Client(), technician, REMOTE_ADDR=ELSEWHERE, HTTP_USER_AGENT=SAFARI_IPHONE)
 
         alert = unusual_events(technician).get()
         sign_in_event = AuditEvent.objects.filter(
@@ -70,39 +65,41 @@ def test_new_device_on_a_new_network_is_flagged_and_mailed(technician, password,
         (ELSEWHERE, "Mozilla/5.0 (X11; Linux x86_64; rv:140.0) Gecko/20100101 Firefox/140.0"),
     ],
 )
-def test_known_device_or_known_network_is_not_flagged(technician, password, ip, agent):
-    sign_in(technician, password, ip=HOME, agent=FIREFOX_LINUX)
+def test_known_device_or_known_network_is_not_flagged(technician, ip, agent):
+    sign_in(Client(), technician, REMOTE_ADDR=HOME, HTTP_USER_AGENT=FIREFOX_LINUX)
 
-    sign_in(technician, password, ip=ip, agent=agent)
+    sign_in(Client(), technician, REMOTE_ADDR=ip, HTTP_USER_AGENT=agent)
 
     assert not unusual_events(technician).exists()
 
 
-def test_ipv6_addresses_in_the_same_64_are_one_network(technician, password):
-    sign_in(technician, password, ip="2001:db8:1:2::10", agent=FIREFOX_LINUX)
+def test_ipv6_addresses_in_the_same_64_are_one_network(technician):
+    sign_in(Client(), technician, REMOTE_ADDR="2001:db8:1:2::10", HTTP_USER_AGENT=FIREFOX_LINUX)
 
-    sign_in(technician, password, ip="2001:db8:1:2:abcd::99", agent=SAFARI_IPHONE)
+    sign_in(
+        Client(), technician, REMOTE_ADDR="2001:db8:1:2:abcd::99", HTTP_USER_AGENT=SAFARI_IPHONE
+    )
     assert not unusual_events(technician).exists()
-    sign_in(technician, password, ip="2001:db8:1:3::10", agent=CHROME_WINDOWS)
+    sign_in(Client(), technician, REMOTE_ADDR="2001:db8:1:3::10", HTTP_USER_AGENT=CHROME_WINDOWS)
     assert unusual_events(technician).get().details["network"] == "2001:db8:1:3::/64"
 
 
-def test_only_the_last_90_days_count(technician, password):
+def test_only_the_last_90_days_count(technician):
     with time_machine.travel(timezone.now() - timedelta(days=100)):
-        sign_in(technician, password, ip=HOME, agent=FIREFOX_LINUX)
+        sign_in(Client(), technician, REMOTE_ADDR=HOME, HTTP_USER_AGENT=FIREFOX_LINUX)
 
-    sign_in(technician, password, ip=HOME, agent=FIREFOX_LINUX)
+    sign_in(Client(), technician, REMOTE_ADDR=HOME, HTTP_USER_AGENT=FIREFOX_LINUX)
 
     # Seen 100 days ago only: a sign-in after a long quiet spell is new again.
     assert unusual_events(technician).count() == 1
 
 
-def test_owners_get_a_copy_when_the_tenant_asks(technician, owner, password, tenant):
+def test_owners_get_a_copy_when_the_tenant_asks(technician, owner, tenant):
     tenant.alert_owners_on_unusual_sign_in = True
     tenant.save()
-    sign_in(technician, password, ip=HOME, agent=FIREFOX_LINUX)
+    sign_in(Client(), technician, REMOTE_ADDR=HOME, HTTP_USER_AGENT=FIREFOX_LINUX)
 
-    sign_in(technician, password, ip=ELSEWHERE, agent=SAFARI_IPHONE)
+    sign_in(Client(), technician, REMOTE_ADDR=ELSEWHERE, HTTP_USER_AGENT=SAFARI_IPHONE)
 
     copy = OutboxMail.objects.get(kind="unusual_sign_in_owner")
     assert copy.to == owner.email
@@ -110,19 +107,19 @@ def test_owners_get_a_copy_when_the_tenant_asks(technician, owner, password, ten
     assert "/audit/not-me/" not in copy.body_text
 
 
-def test_owners_get_no_copy_by_default(technician, owner, password):
-    sign_in(technician, password, ip=HOME, agent=FIREFOX_LINUX)
+def test_owners_get_no_copy_by_default(technician, owner):
+    sign_in(Client(), technician, REMOTE_ADDR=HOME, HTTP_USER_AGENT=FIREFOX_LINUX)
 
-    sign_in(technician, password, ip=ELSEWHERE, agent=SAFARI_IPHONE)
+    sign_in(Client(), technician, REMOTE_ADDR=ELSEWHERE, HTTP_USER_AGENT=SAFARI_IPHONE)
 
     assert unusual_events(technician).exists()
     assert not OutboxMail.objects.filter(kind="unusual_sign_in_owner").exists()
 
 
 @pytest.fixture
-def alert(technician, password):
-    sign_in(technician, password, ip=HOME, agent=FIREFOX_LINUX)
-    sign_in(technician, password, ip=ELSEWHERE, agent=SAFARI_IPHONE)
+def alert(technician):
+    sign_in(Client(), technician, REMOTE_ADDR=HOME, HTTP_USER_AGENT=FIREFOX_LINUX)
+    sign_in(Client(), technician, REMOTE_ADDR=ELSEWHERE, HTTP_USER_AGENT=SAFARI_IPHONE)
     return unusual_events(technician).get()
 
 
@@ -146,7 +143,7 @@ def test_report_link_shows_a_confirmation_and_changes_nothing_on_get(client, ale
 def test_reporting_ends_sessions_locks_the_password_and_tells_owners(
     alert, technician, owner, password
 ):
-    intruder = sign_in(technician, password, ip=ELSEWHERE, agent=SAFARI_IPHONE)
+    intruder = sign_in(Client(), technician, REMOTE_ADDR=ELSEWHERE, HTTP_USER_AGENT=SAFARI_IPHONE)
 
     response = Client().post(report_url(alert))
 
@@ -158,12 +155,7 @@ def test_reporting_ends_sessions_locks_the_password_and_tells_owners(
     assert not UserSession.objects.filter(user=technician).exists()
     assert intruder.get("/").status_code == 302
     assert SESSION_KEY not in intruder.session
-    assert (
-        Client()
-        .post("/accounts/login/", {"username": technician.email, "password": password})
-        .status_code
-        == 200
-    )
+    assert sign_in_attempt(Client(), technician.email, password).status_code == 200
     reported = AuditEvent.objects.get(event=AuditEventType.SIGN_IN_REPORTED)
     assert reported.target == technician
     assert reported.details["alert"] == alert.pk
@@ -231,12 +223,12 @@ def bursts(user):
 def test_burst_of_failures_is_flagged_once_per_window(technician, settings):
     settings.LOCKOUT_FAILURES = 6
     settings.LOCKOUT_MINUTES = 15
-    fail_sign_in(technician.email)
-    fail_sign_in(technician.email)
+    fail_sign_in(Client(), technician.email, **FROM_A_STRANGER)
+    fail_sign_in(Client(), technician.email, **FROM_A_STRANGER)
     assert not bursts(technician).exists()
 
-    fail_sign_in(technician.email)
-    fail_sign_in(technician.email)
+    fail_sign_in(Client(), technician.email, **FROM_A_STRANGER)
+    fail_sign_in(Client(), technician.email, **FROM_A_STRANGER)
 
     burst = bursts(technician).get()
     assert burst.details == {"failures": 3, "minutes": 15}
@@ -247,14 +239,14 @@ def test_burst_of_failures_is_flagged_once_per_window(technician, settings):
 
     with time_machine.travel(timezone.now() + timedelta(minutes=16)):
         for _ in range(3):
-            fail_sign_in(technician.email)
+            fail_sign_in(Client(), technician.email, **FROM_A_STRANGER)
     assert bursts(technician).count() == 2
 
 
 def test_burst_counts_failures_whatever_case_the_email_was_typed_in(technician, settings):
     settings.LOCKOUT_FAILURES = 4
-    fail_sign_in(technician.email.upper())
-    fail_sign_in(f"  {technician.email} ")
+    fail_sign_in(Client(), technician.email.upper(), **FROM_A_STRANGER)
+    fail_sign_in(Client(), f"  {technician.email} ", **FROM_A_STRANGER)
 
     assert bursts(technician).count() == 1
 
@@ -264,7 +256,7 @@ def test_burst_copies_owners_when_the_tenant_asks(technician, owner, tenant, set
     tenant.alert_owners_on_unusual_sign_in = True
     tenant.save()
 
-    fail_sign_in(technician.email)
+    fail_sign_in(Client(), technician.email, **FROM_A_STRANGER)
 
     assert OutboxMail.objects.get(kind="failure_burst_owner").to == owner.email
 
@@ -272,7 +264,7 @@ def test_burst_copies_owners_when_the_tenant_asks(technician, owner, tenant, set
 def test_failures_against_unknown_emails_flag_nothing(db, settings):
     settings.LOCKOUT_FAILURES = 4
 
-    fail_sign_in("nobody@example.com")
-    fail_sign_in("nobody@example.com")
+    fail_sign_in(Client(), "nobody@example.com", **FROM_A_STRANGER)
+    fail_sign_in(Client(), "nobody@example.com", **FROM_A_STRANGER)
 
     assert not AuditEvent.objects.filter(event=AuditEventType.FAILURE_BURST).exists()

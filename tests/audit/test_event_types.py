@@ -17,15 +17,22 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from audit.services import audit_event_record, audit_retention_apply
 from teams.services.sessions import user_sessions_end
-from tests.audit.helpers import FIREFOX_LINUX, SAFARI_IPHONE, fail_sign_in, sign_in
+from tests.audit.helpers import (
+    CHROME_WINDOWS,
+    FIREFOX_LINUX,
+    FROM_A_STRANGER,
+    FROM_THE_OFFICE,
+    SAFARI_IPHONE,
+)
+from tests.signing_in import fail_sign_in, sign_in
 
 
 def only(event_type: AuditEventType) -> AuditEvent:
     return AuditEvent.objects.get(event=event_type)
 
 
-def test_sign_in_succeeded(technician, password):
-    sign_in(technician, password, ip="192.0.2.10", agent=FIREFOX_LINUX)
+def test_sign_in_succeeded(technician):
+    sign_in(Client(), technician, REMOTE_ADDR="192.0.2.10", HTTP_USER_AGENT=FIREFOX_LINUX)
 
     event = only(AuditEventType.SIGN_IN_SUCCEEDED)
     assert (event.actor, event.target, event.tenant) == (technician, technician, technician.tenant)
@@ -33,7 +40,9 @@ def test_sign_in_succeeded(technician, password):
 
 
 def test_sign_in_failed(technician):
-    fail_sign_in(technician.email, ip="198.51.100.5")
+    fail_sign_in(
+        Client(), technician.email, REMOTE_ADDR="198.51.100.5", HTTP_USER_AGENT=CHROME_WINDOWS
+    )
 
     event = only(AuditEventType.SIGN_IN_FAILED)
     assert (event.actor, event.target, event.tenant) == (None, technician, technician.tenant)
@@ -41,8 +50,8 @@ def test_sign_in_failed(technician):
     assert event.ip == "198.51.100.5"
 
 
-def test_signed_out(technician, password):
-    client = sign_in(technician, password)
+def test_signed_out(technician):
+    client = sign_in(Client(), technician, **FROM_THE_OFFICE)
 
     client.post("/accounts/logout/")
 
@@ -67,8 +76,8 @@ def test_person_invited(db):
     assert event.sequence == 2
 
 
-def test_session_revoked(technician, owner, password):
-    sign_in(technician, password)
+def test_session_revoked(technician, owner):
+    sign_in(Client(), technician, **FROM_THE_OFFICE)
 
     user_sessions_end(user=technician, actor=owner, reason="test")
 
@@ -77,9 +86,9 @@ def test_session_revoked(technician, owner, password):
     assert event.details == {"reason": "test", "sessions": 1}
 
 
-def test_unusual_sign_in(technician, password):
-    sign_in(technician, password, ip="192.0.2.10", agent=FIREFOX_LINUX)
-    sign_in(technician, password, ip="203.0.113.9", agent=SAFARI_IPHONE)
+def test_unusual_sign_in(technician):
+    sign_in(Client(), technician, REMOTE_ADDR="192.0.2.10", HTTP_USER_AGENT=FIREFOX_LINUX)
+    sign_in(Client(), technician, REMOTE_ADDR="203.0.113.9", HTTP_USER_AGENT=SAFARI_IPHONE)
 
     event = only(AuditEventType.UNUSUAL_SIGN_IN)
     assert (event.actor, event.target, event.ip) == (None, technician, "203.0.113.9")
@@ -88,15 +97,15 @@ def test_unusual_sign_in(technician, password):
 def test_failure_burst(technician, settings):
     settings.LOCKOUT_FAILURES = 2
 
-    fail_sign_in(technician.email)
+    fail_sign_in(Client(), technician.email, **FROM_A_STRANGER)
 
     event = only(AuditEventType.FAILURE_BURST)
     assert (event.target, event.details["failures"]) == (technician, 1)
 
 
-def test_sign_in_reported(technician, password):
-    sign_in(technician, password, ip="192.0.2.10", agent=FIREFOX_LINUX)
-    sign_in(technician, password, ip="203.0.113.9", agent=SAFARI_IPHONE)
+def test_sign_in_reported(technician):
+    sign_in(Client(), technician, REMOTE_ADDR="192.0.2.10", HTTP_USER_AGENT=FIREFOX_LINUX)
+    sign_in(Client(), technician, REMOTE_ADDR="203.0.113.9", HTTP_USER_AGENT=SAFARI_IPHONE)
     alert = only(AuditEventType.UNUSUAL_SIGN_IN)
 
     Client().post(f"/audit/not-me/{report_link_token(alert=alert)}/")
@@ -105,8 +114,8 @@ def test_sign_in_reported(technician, password):
     assert (event.actor, event.target) == (technician, technician)
 
 
-def test_audit_exported(owner, password):
-    client = sign_in(owner, password)
+def test_audit_exported(owner):
+    client = sign_in(Client(), owner, **FROM_THE_OFFICE)
 
     b"".join(client.get("/audit/export.csv").streaming_content)
 

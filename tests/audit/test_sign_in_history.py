@@ -1,19 +1,23 @@
 from datetime import UTC, datetime
 
 import time_machine
+from django.test import Client
 
 from audit.events import AuditEventType
 from audit.services import audit_event_record
-from tests.audit.helpers import CHROME_WINDOWS, SAFARI_IPHONE, fail_sign_in, sign_in
+from tests.audit.helpers import CHROME_WINDOWS, FIREFOX_LINUX, FROM_THE_OFFICE, SAFARI_IPHONE
 from tests.factories import UserFactory
+from tests.signing_in import fail_sign_in, sign_in
 
 LOGINS = "/audit/logins/"
 
 
-def test_history_lists_successes_and_failures_in_words(technician, password):
+def test_history_lists_successes_and_failures_in_words(technician):
     with time_machine.travel(datetime(2026, 5, 4, 7, 30, 15, tzinfo=UTC), tick=False):
-        fail_sign_in(technician.email, ip="198.51.100.5", agent=CHROME_WINDOWS)
-    client = sign_in(technician, password, ip="192.0.2.10")
+        fail_sign_in(
+            Client(), technician.email, REMOTE_ADDR="198.51.100.5", HTTP_USER_AGENT=CHROME_WINDOWS
+        )
+    client = sign_in(Client(), technician, REMOTE_ADDR="192.0.2.10", HTTP_USER_AGENT=FIREFOX_LINUX)
 
     response = client.get(LOGINS)
 
@@ -30,9 +34,11 @@ def test_history_lists_successes_and_failures_in_words(technician, password):
     assert "js/local-time" in page
 
 
-def test_history_flags_unusual_sign_ins(technician, password):
-    sign_in(technician, password, ip="192.0.2.10")
-    client = sign_in(technician, password, ip="203.0.113.99", agent=SAFARI_IPHONE)
+def test_history_flags_unusual_sign_ins(technician):
+    sign_in(Client(), technician, REMOTE_ADDR="192.0.2.10", HTTP_USER_AGENT=FIREFOX_LINUX)
+    client = sign_in(
+        Client(), technician, REMOTE_ADDR="203.0.113.99", HTTP_USER_AGENT=SAFARI_IPHONE
+    )
 
     page = client.get(LOGINS).content.decode()
 
@@ -40,13 +46,15 @@ def test_history_flags_unusual_sign_ins(technician, password):
     assert "Mobile Safari on iOS" in page
 
 
-def test_history_shows_only_ones_own_account(technician, password, tenant):
+def test_history_shows_only_ones_own_account(technician, tenant):
     colleague = UserFactory(tenant=tenant, email="colleague@northwind.example")
-    fail_sign_in(colleague.email, ip="198.51.100.77")
+    fail_sign_in(
+        Client(), colleague.email, REMOTE_ADDR="198.51.100.77", HTTP_USER_AGENT=CHROME_WINDOWS
+    )
     audit_event_record(
         event=AuditEventType.PERSON_INVITED, actor=None, tenant=tenant, target=technician
     )
-    client = sign_in(technician, password)
+    client = sign_in(Client(), technician, **FROM_THE_OFFICE)
 
     page = client.get(LOGINS).content.decode()
 
@@ -54,12 +62,12 @@ def test_history_shows_only_ones_own_account(technician, password, tenant):
     assert "Person invited" not in page
 
 
-def test_history_is_paginated_and_survives_junk_page_numbers(technician, password, tenant):
+def test_history_is_paginated_and_survives_junk_page_numbers(technician, tenant):
     for _ in range(30):
         audit_event_record(
             event=AuditEventType.SIGN_IN_FAILED, actor=None, tenant=tenant, target=technician
         )
-    client = sign_in(technician, password)
+    client = sign_in(Client(), technician, **FROM_THE_OFFICE)
 
     first = client.get(LOGINS).content.decode()
     assert "Page 1 of 2" in first

@@ -10,32 +10,35 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from audit.services import audit_event_record
 from teams import scopes
-from tests.audit.helpers import CHROME_WINDOWS, fail_sign_in, sign_in
+from tests.audit.helpers import CHROME_WINDOWS, FIREFOX_LINUX, FROM_THE_OFFICE
 from tests.factories import OperatorFactory, UserFactory
+from tests.signing_in import fail_sign_in, sign_in
 
 TRAIL = "/audit/"
 EXPORT = "/audit/export.csv"
 
 
 @pytest.fixture
-def owner_client(owner, password):
-    return sign_in(owner, password)
+def owner_client(owner):
+    return sign_in(Client(), owner, **FROM_THE_OFFICE)
 
 
 @pytest.fixture
-def history(tenant, other_tenant, owner, technician, password):
+def history(tenant, other_tenant, owner, technician):
     """A few days of events in two tenants."""
     with time_machine.travel(datetime(2026, 3, 1, 9, 0, tzinfo=UTC), tick=False):
-        sign_in(technician, password, ip="192.0.2.10")
+        sign_in(Client(), technician, REMOTE_ADDR="192.0.2.10", HTTP_USER_AGENT=FIREFOX_LINUX)
     with time_machine.travel(datetime(2026, 3, 2, 9, 0, tzinfo=UTC), tick=False):
-        fail_sign_in(technician.email, ip="198.51.100.5")
+        fail_sign_in(
+            Client(), technician.email, REMOTE_ADDR="198.51.100.5", HTTP_USER_AGENT=CHROME_WINDOWS
+        )
     with time_machine.travel(datetime(2026, 3, 3, 9, 0, tzinfo=UTC), tick=False):
         audit_event_record(
             event=AuditEventType.PERSON_DEACTIVATED, actor=owner, tenant=tenant, target=technician
         )
     stranger = UserFactory(tenant=other_tenant, email="stranger@contoso.example")
     with time_machine.travel(datetime(2026, 3, 2, 12, 0, tzinfo=UTC), tick=False):
-        sign_in(stranger, password, ip="192.0.2.10")
+        sign_in(Client(), stranger, REMOTE_ADDR="192.0.2.10", HTTP_USER_AGENT=FIREFOX_LINUX)
     return stranger
 
 
@@ -65,9 +68,9 @@ def test_trail_shows_only_the_tenants_own_events(owner_client, history, technici
     assert "stranger@contoso.example" not in page
 
 
-def test_read_only_role_reads_but_cannot_export(tenant, history, password):
+def test_read_only_role_reads_but_cannot_export(tenant, history):
     reader = UserFactory(tenant=tenant, builtin=scopes.READ_ONLY)
-    client = sign_in(reader, password)
+    client = sign_in(Client(), reader, **FROM_THE_OFFICE)
 
     assert client.get(TRAIL).status_code == 200
     assert client.get(EXPORT).status_code == 403
@@ -171,9 +174,9 @@ def test_tenant_filter_is_for_operators_only(owner_client, history, other_tenant
     assert "stranger@contoso.example" not in rows_of(response)
 
 
-def test_operators_read_every_tenant_and_can_narrow_to_one(history, password, other_tenant):
+def test_operators_read_every_tenant_and_can_narrow_to_one(history, other_tenant):
     operator = OperatorFactory()
-    client = sign_in(operator, password)
+    client = sign_in(Client(), operator, **FROM_THE_OFFICE)
 
     everything = rows_of(client.get(TRAIL))
     one = rows_of(client.get(TRAIL, {"tenant": other_tenant.slug}))
@@ -217,11 +220,7 @@ def test_export_never_includes_another_tenants_rows(owner_client, history):
 def test_export_escapes_spreadsheet_formulas(owner_client, tenant):
     for email in ["=1+2@example.com", "+1@example.com", "-2+3@example.com"]:
         UserFactory(tenant=tenant, email=email)
-        Client().post(
-            "/accounts/login/",
-            {"username": email, "password": "wrong"},
-            HTTP_USER_AGENT="=cmd|' /C calc'!A0",
-        )
+        fail_sign_in(Client(), email, HTTP_USER_AGENT="=cmd|' /C calc'!A0")
     audit_event_record(
         event=AuditEventType.ADMIN_ACTION,
         actor=None,
@@ -262,8 +261,8 @@ def test_sign_in_history_link_and_trail_link_in_the_navigation(owner_client, cli
     assert 'href="/audit/logins/"' in rows_of(client_signed_in.get("/"))
 
 
-def test_trail_agent_in_words(owner_client, tenant, technician, password):
-    sign_in(technician, password, agent=CHROME_WINDOWS)
+def test_trail_agent_in_words(owner_client, tenant, technician):
+    sign_in(Client(), technician, REMOTE_ADDR="192.0.2.10", HTTP_USER_AGENT=CHROME_WINDOWS)
 
     assert "Chrome on Windows" in rows_of(owner_client.get(TRAIL))
 

@@ -1,24 +1,20 @@
 import pytest
 from playwright.sync_api import expect
 
+from tests.signing_in import sign_in_on_page
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def sign_in(page, person, password) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill(person.email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
 
 
 def test_technician_deactivated_in_the_admin_lands_on_sign_in_at_the_next_click(
     new_page, owner, technician, password
 ):
     technician_page = new_page()
-    sign_in(technician_page, technician, password)
+    sign_in_on_page(technician_page, technician.email, password)
+    expect(technician_page.get_by_role("heading", name="Your account")).to_be_visible()
     owner_page = new_page()
-    sign_in(owner_page, owner, password)
+    sign_in_on_page(owner_page, owner.email, password)
+    expect(owner_page.get_by_role("heading", name="Your account")).to_be_visible()
 
     owner_page.get_by_role("link", name="Admin").click()
     owner_page.get_by_role("link", name="Users").first.click()

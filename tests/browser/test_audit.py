@@ -1,21 +1,15 @@
 import re
 
 import pytest
+from django.test import Client
 from playwright.sync_api import expect
 
-from tests.audit.helpers import FIREFOX_LINUX, sign_in
+from tests.audit.helpers import FIREFOX_LINUX
+from tests.signing_in import sign_in, sign_in_on_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 UTC_TITLE = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$")
-
-
-def browser_sign_in(page, user, password) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill(user.email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
 
 
 def test_unusual_sign_in_is_flagged_for_the_person_and_found_by_the_owner(
@@ -23,7 +17,7 @@ def test_unusual_sign_in_is_flagged_for_the_person_and_found_by_the_owner(
 ):
     settings.TRUSTED_PROXY_COUNT = 1
     # Until now the technician has only used Firefox on Linux at the office.
-    sign_in(technician, password, ip="192.0.2.10", agent=FIREFOX_LINUX)
+    sign_in(Client(), technician, REMOTE_ADDR="192.0.2.10", HTTP_USER_AGENT=FIREFOX_LINUX)
     elsewhere = browser.new_context(
         base_url=live_server.url, extra_http_headers={"X-Forwarded-For": "203.0.113.50"}
     )
@@ -35,7 +29,8 @@ def test_unusual_sign_in_is_flagged_for_the_person_and_found_by_the_owner(
     )
     try:
         page = elsewhere.new_page()
-        browser_sign_in(page, technician, password)
+        sign_in_on_page(page, technician.email, password)
+        expect(page.get_by_role("heading", name="Your account")).to_be_visible()
         page.get_by_role("link", name="Sign-in history").click()
 
         expect(page.get_by_role("heading", name="Your sign-in history")).to_be_visible()
@@ -47,7 +42,8 @@ def test_unusual_sign_in_is_flagged_for_the_person_and_found_by_the_owner(
         expect(page.get_by_role("link", name="Audit trail")).to_have_count(0)
 
         owner_page = office.new_page()
-        browser_sign_in(owner_page, owner, password)
+        sign_in_on_page(owner_page, owner.email, password)
+        expect(owner_page.get_by_role("heading", name="Your account")).to_be_visible()
         owner_page.get_by_role("link", name="Audit trail").click()
         owner_page.get_by_label("Event").select_option(label="Unusual sign-in")
         owner_page.get_by_role("button", name="Filter").click()

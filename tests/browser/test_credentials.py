@@ -5,17 +5,11 @@ from django.core import mail
 from playwright.sync_api import expect
 
 from tests.accounts.helpers import link_in
+from tests.signing_in import sign_in_on_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 NEW_PASSWORD = "fresh-granite-lantern-orbit"
-
-
-def sign_in(page, email: str, password: str) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
 
 
 def test_person_resets_their_password_through_the_emailed_link(
@@ -37,13 +31,13 @@ def test_person_resets_their_password_through_the_emailed_link(
 
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
     expect(page.get_by_role("status")).to_contain_text("Your password is changed")
-    sign_in(page, technician.email, NEW_PASSWORD)
+    sign_in_on_page(page, technician.email, NEW_PASSWORD)
     expect(page.get_by_role("heading", name="Your account")).to_be_visible()
 
 
 def test_person_sees_the_lock_notice_after_too_many_wrong_passwords(page, technician):
     for _ in range(5):
-        sign_in(page, technician.email, "wrong-password-123")
+        sign_in_on_page(page, technician.email, "wrong-password-123")
 
     expect(page.get_by_role("heading", name="Sign-in paused")).to_be_visible()
     expect(page.get_by_role("alert")).to_contain_text("Try again in 15 minutes")
@@ -51,7 +45,7 @@ def test_person_sees_the_lock_notice_after_too_many_wrong_passwords(page, techni
 
 
 def test_person_changes_their_password(page, technician, password):
-    sign_in(page, technician.email, password)
+    sign_in_on_page(page, technician.email, password)
     page.get_by_role("link", name="Change password").click()
 
     page.get_by_label("Current password").fill(password)

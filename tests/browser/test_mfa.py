@@ -8,6 +8,7 @@ from django_otp.oath import totp
 from playwright.sync_api import expect
 
 from tests.mfa.helpers import backup_codes_issue
+from tests.signing_in import sign_in_on_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -17,16 +18,9 @@ def app_code(secret: str) -> str:
     return f"{totp(b32decode(secret.replace(' ', ''))):06d}"
 
 
-def sign_in_with_password(page, email: str, password: str) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-
-
 def test_person_enrols_an_app_from_the_page_then_signs_in_with_its_code(page, technician, password):
     with time_machine.travel(datetime.now(tz=UTC), tick=True) as clock:
-        sign_in_with_password(page, technician.email, password)
+        sign_in_on_page(page, technician.email, password)
         page.get_by_role("link", name="Manage").click()
         page.get_by_role("link", name="Set up an authenticator app").click()
         expect(page.get_by_role("heading", name="Set up an authenticator app")).to_be_visible()
@@ -48,7 +42,7 @@ def test_person_enrols_an_app_from_the_page_then_signs_in_with_its_code(page, te
         page.get_by_role("button", name="Sign out").first.click()
 
         clock.shift(30)  # the code used to confirm is spent; the app shows the next one
-        sign_in_with_password(page, technician.email, password)
+        sign_in_on_page(page, technician.email, password)
         expect(page.get_by_role("heading", name="Enter your code")).to_be_visible()
         expect(page.get_by_text("UTC")).to_be_visible()
         page.goto("/")
@@ -63,13 +57,13 @@ def test_person_enrols_an_app_from_the_page_then_signs_in_with_its_code(page, te
 def test_person_signs_in_with_a_backup_code(page, user_with_totp, password):
     codes = backup_codes_issue(user_with_totp)
 
-    sign_in_with_password(page, user_with_totp.email, password)
+    sign_in_on_page(page, user_with_totp.email, password)
     page.get_by_label("Code", exact=True).fill(codes[0].upper())
     page.get_by_role("button", name="Verify").click()
 
     expect(page.get_by_role("heading", name="Your account")).to_be_visible()
     page.get_by_role("button", name="Sign out").first.click()
-    sign_in_with_password(page, user_with_totp.email, password)
+    sign_in_on_page(page, user_with_totp.email, password)
     page.get_by_label("Code", exact=True).fill(codes[0])
     page.get_by_role("button", name="Verify").click()
     expect(page.get_by_role("alert").or_(page.locator(".field-error"))).to_contain_text(

@@ -1,6 +1,8 @@
 import pytest
 from playwright.sync_api import expect
 
+from tests.signing_in import sign_in_on_page
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
@@ -8,9 +10,7 @@ def test_person_signs_in_sees_dashboard_and_signs_out(page, technician, password
     page.goto("/")
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
 
-    page.get_by_label("Email").fill(technician.email.upper())
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
+    sign_in_on_page(page, technician.email.upper(), password)
 
     expect(page.get_by_role("heading", name="Your account")).to_be_visible()
     expect(page.get_by_text("Northwind IT")).to_be_visible()
@@ -19,10 +19,7 @@ def test_person_signs_in_sees_dashboard_and_signs_out(page, technician, password
 
 
 def test_wrong_password_shows_the_message_in_the_browser(page, technician):
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill(technician.email)
-    page.get_by_label("Password").fill("not-the-password")
-    page.get_by_role("button", name="Sign in").click()
+    sign_in_on_page(page, technician.email, "not-the-password")
 
     expect(page.get_by_role("alert")).to_contain_text("don't match an active account")
 

@@ -24,7 +24,9 @@ from accounts.models import User
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from teams.models import UserSession
+from tests.factories import TOTPDeviceFactory
 from tests.mfa.helpers import backup_codes_issue, totp_code
+from tests.signing_in import sign_in_on_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -124,7 +126,7 @@ def person_for(combination: Combination, technician: User) -> User:
     technician.password_change_required = combination.password_required
     technician.save()
     if combination.has_totp:
-        TOTPDevice.objects.create(user=technician, name="Authenticator app", confirmed=True)
+        TOTPDeviceFactory(user=technician)
     return technician
 
 
@@ -172,10 +174,7 @@ def test_every_step_combination_signs_in_only_after_the_last_step(
 ):
     person = person_for(combination, technician)
     with time_machine.travel(datetime.now(tz=UTC), tick=True):
-        page.goto("/accounts/login/")
-        page.get_by_label("Email").fill(person.email)
-        page.get_by_label("Password").fill(password)
-        page.get_by_role("button", name="Sign in").click()
+        sign_in_on_page(page, person.email, password)
 
         for step in combination.steps:
             expect(page.get_by_role("heading", name=HEADINGS[step])).to_be_visible()

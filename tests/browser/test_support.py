@@ -15,6 +15,7 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from support.models import RecoveryRequest
 from tests.factories import UserFactory
+from tests.signing_in import sign_in_on_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -28,14 +29,6 @@ def screenshot(page, name: str, tmp_path: Path) -> Path:
     return path
 
 
-def sign_in(page, person, password) -> None:
-    page.goto("/accounts/login/")
-    page.get_by_label("Email").fill(person.email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
-
-
 def test_owner_reviews_access_and_deactivates_a_flagged_person(
     new_page, owner, technician, tenant, password, tmp_path
 ):
@@ -43,7 +36,8 @@ def test_owner_reviews_access_and_deactivates_a_flagged_person(
     User.objects.filter(pk=stale.pk).update(date_joined=timezone.now() - timedelta(days=45))
     page = new_page()
     page.set_viewport_size({"width": 1280, "height": 800})
-    sign_in(page, owner, password)
+    sign_in_on_page(page, owner.email, password)
+    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
 
     page.get_by_role("link", name="Access review").click()
     expect(page.get_by_role("heading", name="Access review")).to_be_visible()
@@ -73,7 +67,8 @@ def test_owner_reviews_access_in_the_admin_and_requires_a_new_password(
     User.objects.filter(pk=stale.pk).update(date_joined=timezone.now() - timedelta(days=45))
     page = new_page()
     page.set_viewport_size({"width": 1700, "height": 800})
-    sign_in(page, owner, password)
+    sign_in_on_page(page, owner.email, password)
+    expect(page.get_by_role("heading", name="Your account")).to_be_visible()
 
     page.get_by_role("link", name="Admin").click()
     page.get_by_role("link", name="Access review").click()
@@ -98,11 +93,8 @@ def test_locked_out_technician_asks_for_help_and_the_owner_unlocks_them(
     new_page, owner, technician, password
 ):
     tech_page = new_page()
-    tech_page.goto("/accounts/login/")
     for _ in range(settings.LOCKOUT_FAILURES + 1):
-        tech_page.get_by_label("Email").fill(technician.email)
-        tech_page.get_by_label("Password").fill("not-my-password")
-        tech_page.get_by_role("button", name="Sign in").click()
+        sign_in_on_page(tech_page, technician.email, "not-my-password")
         if tech_page.get_by_role("heading", name="Sign-in paused").is_visible():
             break
     expect(tech_page.get_by_role("heading", name="Sign-in paused")).to_be_visible()
@@ -115,7 +107,8 @@ def test_locked_out_technician_asks_for_help_and_the_owner_unlocks_them(
     expect(tech_page.get_by_role("heading", name="Thanks, we've passed it on")).to_be_visible()
 
     owner_page = new_page()
-    sign_in(owner_page, owner, password)
+    sign_in_on_page(owner_page, owner.email, password)
+    expect(owner_page.get_by_role("heading", name="Your account")).to_be_visible()
     owner_page.get_by_role("link", name="Recovery requests").click()
     owner_page.get_by_role("link", name="Handle").click()
     expect(owner_page.get_by_text("First check it's really them, out of band.")).to_be_visible()
@@ -124,7 +117,8 @@ def test_locked_out_technician_asks_for_help_and_the_owner_unlocks_them(
     expect(owner_page.get_by_text(f"Done: {technician.email} has been mailed")).to_be_visible()
 
     assert RecoveryRequest.objects.get().outcome == RecoveryRequest.Outcome.UNLOCKED
-    sign_in(tech_page, technician, password)
+    sign_in_on_page(tech_page, technician.email, password)
+    expect(tech_page.get_by_role("heading", name="Your account")).to_be_visible()
 
 
 def test_help_page_screenshot(page, tmp_path):

@@ -13,8 +13,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.mfa.helpers import password_step
 from tests.mfa.test_middleware import every_path
+from tests.signing_in import sign_in
 
 # Query parameters the views and the admin read straight from the request.
 KNOWN_PARAMETERS = [
@@ -126,12 +126,12 @@ def sweep(client: Client, path: str, data) -> None:
 
 
 @pytest.fixture
-def visitors(owner, user_with_totp, password):
+def visitors(owner, user_with_totp):
     """Someone signed out, an Owner signed in, and a technician between password and code."""
     return {
         "anonymous": Client(),
-        "owner": password_step(owner, password),
-        "half_signed_in": password_step(user_with_totp, password),
+        "owner": sign_in(Client(), owner),
+        "half_signed_in": sign_in(Client(), user_with_totp),
     }
 
 

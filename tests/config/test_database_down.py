@@ -10,7 +10,7 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from teams.models import UserSession
 from teams.services import sessions as team_services
-from tests.factories import DEFAULT_PASSWORD
+from tests.signing_in import sign_in
 
 
 def drop_this_connection() -> None:
@@ -21,19 +21,11 @@ def drop_this_connection() -> None:
         other.execute("SELECT pg_terminate_backend(%s)", [pid])
 
 
-def signed_in(user) -> Client:
-    client = Client(raise_request_exception=False)
-    response = client.post(
-        "/accounts/login/", {"username": user.email, "password": DEFAULT_PASSWORD}
-    )
-    assert response.status_code == 302
-    return client
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_connection_dropped_mid_write_gives_a_503_and_changes_nothing(technician, monkeypatch):
-    here, there = signed_in(technician), signed_in(technician)
+    here = sign_in(Client(raise_request_exception=False), technician)
+    there = sign_in(Client(raise_request_exception=False), technician)
     other_session = UserSession.objects.latest("pk")  # the one `there` signed in with
     revoked_before = AuditEvent.objects.filter(event=AuditEventType.SESSION_REVOKED).count()
     record = team_services.audit_event_record
@@ -68,7 +60,7 @@ def test_connection_dropped_mid_write_gives_a_503_and_changes_nothing(technician
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_connection_dropped_before_a_page_reads_gives_a_503(technician, monkeypatch):
-    client = signed_in(technician)
+    client = sign_in(Client(raise_request_exception=False), technician)
     drop_this_connection()
 
     response = client.get("/accounts/sessions/")

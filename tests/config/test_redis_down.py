@@ -11,6 +11,7 @@ from outbox.models import OutboxMail
 from outbox.services import mail_enqueue
 from outbox.tasks import sweep_outbox
 from tests.accounts.conftest import broker_down  # noqa: F401 - the dead-broker fixture
+from tests.signing_in import sign_in, sign_in_attempt
 
 DEAD_REDIS = "redis://127.0.0.1:1/0"
 
@@ -28,9 +29,8 @@ def redis_down(settings):
     settings.REDIS_URL = DEAD_REDIS
 
 
-def test_sign_in_pages_and_sign_out_work_with_redis_down(redis_down, client, technician, password):
-    response = client.post("/accounts/login/", {"username": technician.email, "password": password})
-    assert response.status_code == 302
+def test_sign_in_pages_and_sign_out_work_with_redis_down(redis_down, client, technician):
+    sign_in(client, technician)
 
     assert client.get("/").status_code == 200
     assert client.get("/accounts/password/change/").status_code == 200
@@ -40,12 +40,9 @@ def test_sign_in_pages_and_sign_out_work_with_redis_down(redis_down, client, tec
 
 def test_wrong_passwords_still_lock_with_redis_down(redis_down, client, technician, settings):
     for _ in range(settings.LOCKOUT_FAILURES):
-        client.post("/accounts/login/", {"username": technician.email, "password": "wrong-guess-1"})
+        sign_in_attempt(client, technician.email, "wrong-guess-1")
 
-    response = client.post(
-        "/accounts/login/",
-        {"username": technician.email, "password": "correct-horse-battery-staple"},
-    )
+    response = sign_in_attempt(client, technician.email, "correct-horse-battery-staple")
 
     assert response.status_code == 429
 

@@ -28,6 +28,7 @@ from teams import scopes
 from teams.models import UserSession
 from tests.factories import UserFactory
 from tests.mfa.test_middleware import every_path
+from tests.signing_in import fail_sign_in, sign_in
 
 B_MARKERS = ("contoso", "Contoso", "203.0.113.99", "Carl")
 NAME_ATTRIBUTE = re.compile(r'\sname="([^"]+)"')
@@ -36,7 +37,7 @@ KNOWN_PARAMETERS = ("person", "tenant", "revoke", "event", "ip", "page", "q", "n
 
 
 @pytest.fixture
-def world(tenant, other_tenant, owner, technician, password):
+def world(tenant, other_tenant, owner, technician):
     """Tenant B with an owner, a technician, a signed-in session and audit events."""
     b_owner = UserFactory(
         tenant=other_tenant,
@@ -44,25 +45,9 @@ def world(tenant, other_tenant, owner, technician, password):
         email="owner@contoso.example",
         full_name="Carl Contoso",
     )
-    b_client = Client()
-    response = b_client.post(
-        "/accounts/login/",
-        {"username": b_owner.email, "password": password},
-        REMOTE_ADDR="203.0.113.99",
-    )
-    assert response.status_code == 302
-    Client().post(
-        "/accounts/login/",
-        {"username": b_owner.email, "password": "not-the-password"},
-        REMOTE_ADDR="203.0.113.99",
-    )
-    a_client = Client()
-    assert (
-        a_client.post(
-            "/accounts/login/", {"username": owner.email, "password": password}
-        ).status_code
-        == 302
-    )
+    sign_in(Client(), b_owner, REMOTE_ADDR="203.0.113.99")
+    fail_sign_in(Client(), b_owner.email, REMOTE_ADDR="203.0.113.99")
+    a_client = sign_in(Client(), owner)
     b_session = UserSession.objects.get(user=b_owner)
     RecoveryRequest.objects.create(
         tenant=other_tenant,

@@ -1,16 +1,13 @@
 """One code, many requests at the same moment: exactly one gets in (PostgreSQL, real threads)."""
 
 import pytest
+from django.test import Client
 
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from mfa.models import BackupCodeDevice
-from tests.mfa.helpers import (
-    backup_codes_issue,
-    password_step,
-    submit_all_at_once,
-    totp_code,
-)
+from tests.mfa.helpers import backup_codes_issue, submit_all_at_once, totp_code
+from tests.signing_in import sign_in
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -31,9 +28,9 @@ def room_for_every_client(user_with_totp):
 
 
 def test_twenty_parallel_submissions_of_one_totp_code_give_exactly_one_success(
-    clock, user_with_totp, password
+    clock, user_with_totp
 ):
-    clients = [password_step(user_with_totp, password) for _ in range(PARALLEL)]
+    clients = [sign_in(Client(), user_with_totp) for _ in range(PARALLEL)]
 
     statuses = submit_all_at_once(clients, {"otp_token": totp_code(user_with_totp)})
 
@@ -43,10 +40,10 @@ def test_twenty_parallel_submissions_of_one_totp_code_give_exactly_one_success(
 
 
 def test_twenty_parallel_submissions_of_one_backup_code_give_exactly_one_success(
-    clock, user_with_totp, password
+    clock, user_with_totp
 ):
     codes = backup_codes_issue(user_with_totp)
-    clients = [password_step(user_with_totp, password) for _ in range(PARALLEL)]
+    clients = [sign_in(Client(), user_with_totp) for _ in range(PARALLEL)]
 
     statuses = submit_all_at_once(clients, {"otp_token": codes[0]})
 
@@ -56,10 +53,10 @@ def test_twenty_parallel_submissions_of_one_backup_code_give_exactly_one_success
 
 
 def test_two_requests_with_one_backup_code_at_the_same_moment_get_one_success(
-    clock, user_with_totp, password
+    clock, user_with_totp
 ):
     codes = backup_codes_issue(user_with_totp)
-    clients = [password_step(user_with_totp, password) for _ in range(2)]
+    clients = [sign_in(Client(), user_with_totp) for _ in range(2)]
 
     statuses = submit_all_at_once(clients, {"otp_token": codes[3]})
 

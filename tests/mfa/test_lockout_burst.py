@@ -1,20 +1,20 @@
 """A burst of wrong codes can't outrun the account lockout (PostgreSQL, real threads)."""
 
 import pytest
+from django.test import Client
 
 from audit.events import AuditEventType
 from audit.models import AuditEvent
-from tests.mfa.helpers import VERIFY, password_step, submit_all_at_once, totp_code
+from tests.mfa.helpers import submit_all_at_once, totp_code
+from tests.signing_in import VERIFY, sign_in
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
-def test_twenty_parallel_wrong_codes_never_let_a_right_code_in(
-    clock, user_with_totp, password, settings
-):
+def test_twenty_parallel_wrong_codes_never_let_a_right_code_in(clock, user_with_totp, settings):
     user_with_totp.role.max_sessions = 20
     user_with_totp.role.save()
-    clients = [password_step(user_with_totp, password) for _ in range(20)]
+    clients = [sign_in(Client(), user_with_totp) for _ in range(20)]
 
     statuses = submit_all_at_once(clients, {"otp_token": "000000"})
 

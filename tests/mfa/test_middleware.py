@@ -10,11 +10,11 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from django.urls.resolvers import RegexPattern, RoutePattern
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from mfa.middleware import ALLOWED_WHILE_ENROLMENT_DUE, ALLOWED_WHILE_SECOND_STEP_DUE
-from tests.factories import OperatorFactory
-from tests.mfa.helpers import SETUP, VERIFY, password_step, totp_code
+from tests.factories import OperatorFactory, TOTPDeviceFactory
+from tests.mfa.helpers import SETUP, totp_code
+from tests.signing_in import VERIFY, sign_in, sign_in_attempt
 
 # What a half-signed-in session may reach; static files are checked separately.
 HELP_PAGES = {"/help/", "/help/x/", "/recovery/", "/recovery/sent/"}
@@ -104,11 +104,11 @@ def test_allow_lists_name_real_pages():
 
 
 @pytest.fixture
-def operator_half_signed_in(db, clock, password):
+def operator_half_signed_in(db, clock):
     """A platform operator (who can use the whole admin) past the password step only."""
     operator = OperatorFactory()
-    TOTPDevice.objects.create(user=operator, name="Authenticator app", confirmed=True)
-    return operator, password_step(operator, password)
+    TOTPDeviceFactory(user=operator)
+    return operator, sign_in(Client(), operator)
 
 
 def test_half_signed_in_reaches_only_the_second_step_and_sign_out(operator_half_signed_in):
@@ -149,10 +149,10 @@ def test_half_signed_in_still_gets_static_files(operator_half_signed_in):
 
 
 @pytest.fixture
-def must_enrol(clock, owner, tenant, password):
+def must_enrol(clock, owner, tenant):
     tenant.require_mfa = True
     tenant.save()
-    return password_step(owner, password)
+    return sign_in(Client(), owner)
 
 
 def test_person_who_must_enrol_reaches_only_enrolment_and_sign_out(must_enrol, owner):
@@ -176,7 +176,7 @@ def test_sign_in_of_a_person_who_must_enrol_goes_straight_to_enrolment(
     tenant.require_mfa = True
     tenant.save()
 
-    response = client.post("/accounts/login/", {"username": owner.email, "password": password})
+    response = sign_in_attempt(client, owner.email, password)
 
     assert response.url == f"{SETUP}?next=%2F"
 
@@ -195,22 +195,22 @@ def test_turning_the_tenant_requirement_on_sends_signed_in_people_to_enrolment(
     assert client_signed_in.get(SETUP).status_code == 200
 
 
-def test_role_requirement_applies_to_that_role_only(client, owner, technician, password):
+def test_role_requirement_applies_to_that_role_only(client, owner, technician):
     technician.role.require_mfa = True
     technician.role.save()
 
-    tech = password_step(technician, password)
-    boss = password_step(owner, password, client=Client())
+    tech = sign_in(client, technician)
+    boss = sign_in(Client(), owner)
 
     assert tech.get("/").url.startswith(SETUP)
     assert boss.get("/").status_code == 200
 
 
-def test_operators_are_never_held_by_a_tenant_requirement(client, tenant, password):
+def test_operators_are_never_held_by_a_tenant_requirement(client, tenant):
     tenant.require_mfa = True
     tenant.save()
     operator = OperatorFactory()
 
-    signed_in = password_step(operator, password)
+    signed_in = sign_in(client, operator)
 
     assert signed_in.get("/").status_code == 200

@@ -1,16 +1,17 @@
 import pytest
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.test import Client
 from django_otp import user_has_device
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from mfa.models import BackupCodeDevice
 from mfa.services import mfa_factors_reset
 from teams import scopes
-from tests.factories import OperatorFactory, UserFactory
-from tests.mfa.helpers import SETUP, VERIFY, backup_codes_issue, password_step, totp_code
+from tests.factories import OperatorFactory, TOTPDeviceFactory, UserFactory
+from tests.mfa.helpers import SETUP, backup_codes_issue
+from tests.signing_in import sign_in, sign_in_with_totp
 
 
 @pytest.fixture
@@ -20,12 +21,11 @@ def enrolled(user_with_totp):
 
 
 def test_owner_resets_a_persons_factors(
-    clock, enrolled, owner, tenant, password, django_capture_on_commit_callbacks
+    clock, enrolled, owner, tenant, django_capture_on_commit_callbacks
 ):
     tenant.require_mfa = True
     tenant.save()
-    session = password_step(enrolled, password)
-    session.post(VERIFY, {"otp_token": totp_code(enrolled)})
+    session = sign_in_with_totp(Client(), enrolled)
 
     with django_capture_on_commit_callbacks(execute=True):
         assert mfa_factors_reset(target=enrolled, actor=owner) is True
@@ -38,7 +38,7 @@ def test_owner_resets_a_persons_factors(
     assert [message.to for message in mail.outbox] == [[enrolled.email]]
     assert "was reset" in mail.outbox[0].subject
     assert session.get("/").url.startswith("/accounts/login/")
-    again = password_step(enrolled, password)
+    again = sign_in(Client(), enrolled)
     assert again.get("/").url.startswith(SETUP)
 
 
@@ -71,7 +71,7 @@ def test_deactivated_owner_is_refused(enrolled, owner):
 
 def test_owner_cannot_reset_an_operator(owner, db):
     operator = OperatorFactory()
-    TOTPDevice.objects.create(user=operator, name="Authenticator app", confirmed=True)
+    TOTPDeviceFactory(user=operator)
 
     with pytest.raises(PermissionDenied):
         mfa_factors_reset(target=operator, actor=owner)
@@ -101,7 +101,7 @@ def test_reset_of_a_person_without_factors_changes_nothing(technician, owner):
 
 def test_admin_action_resets_after_a_fresh_password(clock, enrolled, password, settings):
     operator = OperatorFactory()
-    admin = password_step(operator, password)
+    admin = sign_in(Client(), operator)
     changelist = "/admin/accounts/user/"
     action = {"action": "reset_mfa", "_selected_action": [enrolled.pk]}
     clock.shift(settings.MFA_FRESH_PROOF_MINUTES * 60 + 1)

@@ -10,7 +10,8 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from mfa.models import BackupCodeDevice
 from teams.models import UserSession
-from tests.mfa.helpers import LOGIN, VERIFY, backup_codes_issue, password_step, totp_code
+from tests.mfa.helpers import backup_codes_issue, totp_code
+from tests.signing_in import LOGIN, VERIFY, sign_in, sign_in_attempt
 
 
 def events(kind: AuditEventType):
@@ -21,7 +22,7 @@ def test_password_alone_leaves_a_person_with_a_factor_half_signed_in(
     clock, user_with_totp, password
 ):
     client = Client()
-    response = client.post(LOGIN, {"username": user_with_totp.email, "password": password})
+    response = sign_in_attempt(client, user_with_totp.email, password)
 
     assert response.status_code == 302
     assert response.url == f"{VERIFY}?next=%2F"
@@ -110,9 +111,9 @@ def test_code_two_or_more_steps_off_is_refused(half_signed_in, user_with_totp, s
     assert TOTPDevice.objects.get(user=user_with_totp).drift == 0
 
 
-def test_code_already_used_is_refused_as_a_replay(clock, user_with_totp, password):
-    first = password_step(user_with_totp, password)
-    second = password_step(user_with_totp, password)
+def test_code_already_used_is_refused_as_a_replay(clock, user_with_totp):
+    first = sign_in(Client(), user_with_totp)
+    second = sign_in(Client(), user_with_totp)
     code = totp_code(user_with_totp)
 
     assert first.post(VERIFY, {"otp_token": code}).status_code == 302
@@ -124,10 +125,10 @@ def test_code_already_used_is_refused_as_a_replay(clock, user_with_totp, passwor
     assert second.post(VERIFY, {"otp_token": totp_code(user_with_totp)}).status_code == 302
 
 
-def test_earlier_code_is_refused_once_a_later_one_was_used(clock, user_with_totp, password):
+def test_earlier_code_is_refused_once_a_later_one_was_used(clock, user_with_totp):
     """Accepting the next step's code moves the floor: the current code is spent too."""
-    first = password_step(user_with_totp, password)
-    second = password_step(user_with_totp, password)
+    first = sign_in(Client(), user_with_totp)
+    second = sign_in(Client(), user_with_totp)
 
     assert first.post(VERIFY, {"otp_token": totp_code(user_with_totp, steps=1)}).status_code == 302
     assert second.post(VERIFY, {"otp_token": totp_code(user_with_totp)}).status_code == 200
@@ -196,15 +197,13 @@ def test_wrong_codes_lock_the_account_and_then_no_code_is_checked(
     assert events(AuditEventType.ACCOUNT_LOCKED).count() == 1
 
 
-def test_successful_and_failed_totp_codes_never_throttle_backup_codes(
-    clock, user_with_totp, password
-):
+def test_successful_and_failed_totp_codes_never_throttle_backup_codes(clock, user_with_totp):
     codes = backup_codes_issue(user_with_totp)
     for _ in range(3):
-        client = password_step(user_with_totp, password)
+        client = sign_in(Client(), user_with_totp)
         assert client.post(VERIFY, {"otp_token": totp_code(user_with_totp)}).status_code == 302
         clock.shift(30)
-    client = password_step(user_with_totp, password)
+    client = sign_in(Client(), user_with_totp)
     client.post(VERIFY, {"otp_token": "000000"})
 
     response = client.post(VERIFY, {"otp_token": codes[0]})
@@ -234,9 +233,7 @@ def test_next_is_kept_through_the_second_step_but_only_within_the_site(
     clock, user_with_totp, password
 ):
     client = Client()
-    response = client.post(
-        LOGIN, {"username": user_with_totp.email, "password": password, "next": "/mfa/"}
-    )
+    response = sign_in_attempt(client, user_with_totp.email, password, next_page="/mfa/")
     assert response.url == f"{VERIFY}?next=%2Fmfa%2F"
     assert 'value="/mfa/"' in client.get(response.url).content.decode()
 
@@ -244,7 +241,7 @@ def test_next_is_kept_through_the_second_step_but_only_within_the_site(
     assert done.url == "/mfa/"
 
     clock.shift(30)
-    other = password_step(user_with_totp, password)
+    other = sign_in(Client(), user_with_totp)
     offsite = other.post(
         VERIFY, {"otp_token": totp_code(user_with_totp), "next": "https://evil.example/"}
     )
@@ -261,7 +258,7 @@ def test_verified_session_visiting_the_second_step_moves_on(half_signed_in, user
 
 
 def test_person_without_a_factor_is_signed_in_by_the_password(client, technician, password):
-    response = client.post(LOGIN, {"username": technician.email, "password": password})
+    response = sign_in_attempt(client, technician.email, password)
 
     assert response.url == "/"
     assert events(AuditEventType.SIGN_IN_SUCCEEDED).get().details == {"second_factor": "none"}
@@ -306,28 +303,26 @@ def test_sign_out_works_from_the_second_step(half_signed_in):
 
 
 def test_a_right_password_does_not_restart_the_count_of_guessed_codes(
-    half_signed_in, user_with_totp, password, clock, settings
+    half_signed_in, user_with_totp, clock, settings
 ):
     for attempt in range(settings.LOCKOUT_FAILURES - 1):
         half_signed_in.post(VERIFY, {"otp_token": f"{attempt:06d}"})
         clock.shift(60)
 
-    again = password_step(user_with_totp, password)
+    again = sign_in(Client(), user_with_totp)
     response = again.post(VERIFY, {"otp_token": "999999"})
 
     assert response.status_code == 429
 
 
-def test_a_completed_sign_in_restarts_the_count(
-    half_signed_in, user_with_totp, password, clock, settings
-):
+def test_a_completed_sign_in_restarts_the_count(half_signed_in, user_with_totp, clock, settings):
     for attempt in range(settings.LOCKOUT_FAILURES - 1):
         half_signed_in.post(VERIFY, {"otp_token": f"{attempt:06d}"})
         clock.shift(60)
     half_signed_in.post(VERIFY, {"otp_token": totp_code(user_with_totp)})
     clock.shift(60)
 
-    again = password_step(user_with_totp, password)
+    again = sign_in(Client(), user_with_totp)
     response = again.post(VERIFY, {"otp_token": "999999"})
 
     assert response.status_code == 200

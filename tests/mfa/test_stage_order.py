@@ -3,11 +3,13 @@ in: the code first, then the new password, then the dashboard. The old flow sent
 /mfa/verify/ and /accounts/password/change/ forever."""
 
 from django.contrib.auth import SESSION_KEY
+from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.events import AuditEventType
 from audit.models import AuditEvent
-from tests.mfa.helpers import SETUP, VERIFY, device_code, password_step, totp_code
+from tests.mfa.helpers import SETUP, totp_code
+from tests.signing_in import VERIFY, device_code, sign_in
 
 CHANGE = "/accounts/password/change/"
 NEW_PASSWORD = "a brand new passphrase 42"
@@ -17,10 +19,10 @@ def signed_in_events():
     return AuditEvent.objects.filter(event=AuditEventType.SIGN_IN_SUCCEEDED)
 
 
-def test_code_then_new_password_then_dashboard(clock, user_with_totp, password):
+def test_code_then_new_password_then_dashboard(clock, user_with_totp):
     user_with_totp.password_change_required = True
     user_with_totp.save()
-    client = password_step(user_with_totp, password)
+    client = sign_in(Client(), user_with_totp)
 
     after_code = client.post(VERIFY, {"otp_token": totp_code(user_with_totp), "next": "/"})
 
@@ -48,7 +50,7 @@ def test_code_then_new_password_then_dashboard(clock, user_with_totp, password):
 def test_new_password_is_not_offered_before_the_code(clock, user_with_totp, password):
     user_with_totp.password_change_required = True
     user_with_totp.save()
-    client = password_step(user_with_totp, password)
+    client = sign_in(Client(), user_with_totp)
 
     skipped = client.post(CHANGE, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
 
@@ -58,12 +60,12 @@ def test_new_password_is_not_offered_before_the_code(clock, user_with_totp, pass
     assert user_with_totp.check_password(password)
 
 
-def test_required_enrolment_then_new_password_then_dashboard(clock, technician, password):
+def test_required_enrolment_then_new_password_then_dashboard(clock, technician):
     technician.tenant.require_mfa = True
     technician.tenant.save()
     technician.password_change_required = True
     technician.save()
-    client = password_step(technician, password)
+    client = sign_in(Client(), technician)
 
     assert client.get("/").url.startswith(SETUP)
     assert client.get(SETUP).status_code == 200

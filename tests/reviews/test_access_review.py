@@ -11,9 +11,9 @@ from django.core import mail
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
 from audit.events import AuditEventType
@@ -25,7 +25,8 @@ from reviews.selectors import access_review_rows
 from reviews.tasks import send_access_review_summaries
 from teams import scopes
 from teams.models import UserSession
-from tests.factories import UserFactory, UserSessionFactory
+from tests.factories import TOTPDeviceFactory, UserFactory, UserSessionFactory
+from tests.signing_in import sign_in, sign_in_attempt
 
 pytestmark = pytest.mark.django_db
 
@@ -51,7 +52,7 @@ def test_no_mfa_where_required_is_flagged(tenant, technician):
     technician.role.save()
 
     assert rows_by_email(tenant)[technician.email].flags == ["no_mfa_required"]
-    TOTPDevice.objects.create(user=technician, name="app", confirmed=True)
+    TOTPDeviceFactory(user=technician)
     row = rows_by_email(tenant)[technician.email]
     assert row.flags == [] and row.mfa == "app"
 
@@ -87,7 +88,7 @@ def test_recent_failures_and_lock_are_flagged(client, tenant, technician, settin
     technician.last_login = timezone.now()
     technician.save()
     for _ in range(settings.LOCKOUT_FAILURES):
-        client.post("/accounts/login/", {"username": technician.email, "password": "nope-nope"})
+        sign_in_attempt(client, technician.email, "nope-nope")
 
     row = rows_by_email(tenant)[technician.email]
     assert row.locked and row.failures == settings.LOCKOUT_FAILURES
@@ -114,9 +115,9 @@ def test_page_needs_members_read(client_signed_in):
 
 
 def test_page_shows_only_own_tenant_with_role_scopes_and_password_age(
-    sign_in, owner, technician, other_owner
+    owner, technician, other_owner
 ):
-    content = sign_in(owner).get(PAGE).content.decode()
+    content = sign_in(Client(), owner).get(PAGE).content.decode()
 
     assert technician.email in content
     assert other_owner.email not in content
@@ -124,10 +125,10 @@ def test_page_shows_only_own_tenant_with_role_scopes_and_password_age(
     assert "0 days" in content
 
 
-def test_filter_and_sort(sign_in, owner, technician, tenant):
+def test_filter_and_sort(owner, technician, tenant):
     stale = UserFactory(tenant=tenant, email="stale@northwind.example")
     User.objects.filter(pk=stale.pk).update(date_joined=timezone.now() - timedelta(days=90))
-    browser = sign_in(owner)
+    browser = sign_in(Client(), owner)
 
     flagged = browser.get(PAGE, {"flag": "stale"}).content.decode()
     assert "stale@northwind.example" in flagged and technician.email not in flagged
@@ -138,8 +139,8 @@ def test_filter_and_sort(sign_in, owner, technician, tenant):
         assert browser.get(PAGE, {"sort": sort}).status_code == 200
 
 
-def test_query_count_does_not_grow_with_people(sign_in, owner, tenant):
-    browser = sign_in(owner)
+def test_query_count_does_not_grow_with_people(owner, tenant):
+    browser = sign_in(Client(), owner)
     for _ in range(3):
         UserFactory(tenant=tenant)
     with CaptureQueriesContext(connection) as few:
@@ -147,7 +148,7 @@ def test_query_count_does_not_grow_with_people(sign_in, owner, tenant):
     for _ in range(20):
         person = UserFactory(tenant=tenant)
         UserSessionFactory.create_batch(2, user=person)
-        TOTPDevice.objects.create(user=person, name="app", confirmed=True)
+        TOTPDeviceFactory(user=person)
     with CaptureQueriesContext(connection) as many:
         response = browser.get(PAGE)
 
@@ -155,10 +156,10 @@ def test_query_count_does_not_grow_with_people(sign_in, owner, tenant):
     assert len(many) == len(few)
 
 
-def test_bulk_deactivate_asks_to_confirm_then_acts_and_audits(sign_in, owner, technician, tenant):
+def test_bulk_deactivate_asks_to_confirm_then_acts_and_audits(owner, technician, tenant):
     other = UserFactory(tenant=tenant)
-    browser = sign_in(owner)
-    sign_in(technician)
+    browser = sign_in(Client(), owner)
+    sign_in(Client(), technician)
     data = {"action": "deactivate", "people": [technician.pk, other.pk]}
 
     confirm = browser.post(ACT, data)
@@ -174,9 +175,9 @@ def test_bulk_deactivate_asks_to_confirm_then_acts_and_audits(sign_in, owner, te
     assert not UserSession.objects.filter(user=technician).exists()
 
 
-def test_bulk_revoke_sessions_is_audited(sign_in, owner, technician):
-    browser = sign_in(owner)
-    victim = sign_in(technician)
+def test_bulk_revoke_sessions_is_audited(owner, technician):
+    browser = sign_in(Client(), owner)
+    victim = sign_in(Client(), technician)
 
     browser.post(ACT, {"action": "revoke_sessions", "people": [technician.pk], "confirmed": "on"})
 
@@ -185,8 +186,8 @@ def test_bulk_revoke_sessions_is_audited(sign_in, owner, technician):
     assert event.target == technician and event.details["reason"] == "access_review"
 
 
-def test_bulk_require_password_change_is_audited(sign_in, owner, technician):
-    sign_in(owner).post(
+def test_bulk_require_password_change_is_audited(owner, technician):
+    sign_in(Client(), owner).post(
         ACT, {"action": "require_password_change", "people": [technician.pk], "confirmed": "on"}
     )
 
@@ -196,9 +197,9 @@ def test_bulk_require_password_change_is_audited(sign_in, owner, technician):
     assert event.actor == owner and event.target == technician
 
 
-def test_bulk_actions_obey_the_rules(sign_in, owner, tenant):
+def test_bulk_actions_obey_the_rules(owner, tenant):
     admin = UserFactory(tenant=tenant, builtin=scopes.ADMIN, email="admin@northwind.example")
-    browser = sign_in(admin)
+    browser = sign_in(Client(), admin)
 
     response = browser.post(
         ACT,
@@ -213,9 +214,9 @@ def test_bulk_actions_obey_the_rules(sign_in, owner, tenant):
     assert not AuditEvent.objects.filter(event=AuditEventType.PERSON_DEACTIVATED).exists()
 
 
-def test_read_only_people_cannot_act(sign_in, tenant, technician):
+def test_read_only_people_cannot_act(tenant, technician):
     reader = UserFactory(tenant=tenant, builtin=scopes.READ_ONLY)
-    browser = sign_in(reader)
+    browser = sign_in(Client(), reader)
 
     assert browser.get(PAGE).status_code == 200
     browser.post(ACT, {"action": "deactivate", "people": [technician.pk], "confirmed": "on"})
@@ -224,10 +225,10 @@ def test_read_only_people_cannot_act(sign_in, tenant, technician):
     assert technician.is_active
 
 
-def test_another_tenants_person_cannot_be_acted_on(sign_in, owner, other_owner, other_tenant):
+def test_another_tenants_person_cannot_be_acted_on(owner, other_owner, other_tenant):
     victim = UserFactory(tenant=other_tenant)
 
-    response = sign_in(owner).post(
+    response = sign_in(Client(), owner).post(
         ACT, {"action": "deactivate", "people": [victim.pk], "confirmed": "on"}, follow=True
     )
 
@@ -236,8 +237,8 @@ def test_another_tenants_person_cannot_be_acted_on(sign_in, owner, other_owner, 
     assert victim.is_active
 
 
-def test_bad_bulk_input_is_a_message_not_an_error(sign_in, owner):
-    browser = sign_in(owner)
+def test_bad_bulk_input_is_a_message_not_an_error(owner):
+    browser = sign_in(Client(), owner)
 
     for data in ({}, {"action": "drop", "people": ["x"]}, {"people": ["99999999999999"]}):
         response = browser.post(ACT, data, follow=True)
@@ -245,8 +246,8 @@ def test_bad_bulk_input_is_a_message_not_an_error(sign_in, owner):
     assert browser.get(ACT).status_code == 405
 
 
-def test_review_done_is_one_click_and_audited(sign_in, owner, technician, tenant):
-    sign_in(owner).post("/access-review/done/")
+def test_review_done_is_one_click_and_audited(owner, technician, tenant):
+    sign_in(Client(), owner).post("/access-review/done/")
 
     review = AccessReview.objects.get()
     assert review.reviewer == owner and review.people_reviewed == 2

@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from django.contrib.admin import helpers
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
 from audit.events import AuditEventType
@@ -21,7 +21,8 @@ from reviews.selectors import FLAG_LABELS, access_review_rows
 from teams import scopes
 from teams.models import Role, UserSession
 from teams.services.roles import role_create
-from tests.factories import OperatorFactory, UserFactory, UserSessionFactory
+from tests.factories import OperatorFactory, TOTPDeviceFactory, UserFactory, UserSessionFactory
+from tests.signing_in import sign_in, sign_in_attempt
 
 pytestmark = pytest.mark.django_db
 
@@ -64,23 +65,17 @@ def flagged_world(client, tenant, owner, settings):
         "locked": person("locked"),
     }
     UserSessionFactory.create_batch(3, user=people["many_sessions"])
-    client.post(
-        "/accounts/login/", {"username": people["failures"].email, "password": "wrong-password"}
-    )
+    sign_in_attempt(client, people["failures"].email, "wrong-password")
     for _ in range(settings.LOCKOUT_FAILURES):
-        client.post(
-            "/accounts/login/", {"username": people["locked"].email, "password": "wrong-password"}
-        )
+        sign_in_attempt(client, people["locked"].email, "wrong-password")
     audit_event_record(
         event=AuditEventType.UNUSUAL_SIGN_IN, actor=None, tenant=tenant, target=people["unusual"]
     )
     return people
 
 
-def test_each_flag_filter_lists_the_flagged_people_as_the_page_does(
-    sign_in, owner, tenant, flagged_world
-):
-    browser = sign_in(owner)
+def test_each_flag_filter_lists_the_flagged_people_as_the_page_does(owner, tenant, flagged_world):
+    browser = sign_in(Client(), owner)
     expected = {
         "no_mfa_required": {"no_mfa_required"},
         "stale": {"stale"},
@@ -101,9 +96,9 @@ def test_each_flag_filter_lists_the_flagged_people_as_the_page_does(
     assert flagged == {person.pk for name, person in flagged_world.items() if name != "fine"}
 
 
-def test_a_tenant_requiring_mfa_flags_everyone_without_it(sign_in, owner, technician, tenant):
-    TOTPDevice.objects.create(user=owner, name="app", confirmed=True)
-    browser = sign_in(OperatorFactory())
+def test_a_tenant_requiring_mfa_flags_everyone_without_it(owner, technician, tenant):
+    TOTPDeviceFactory(user=owner)
+    browser = sign_in(Client(), OperatorFactory())
     assert listed_pks(browser.get(LIST, {"flag": "no_mfa_required"})) == set()
 
     tenant.require_mfa = True
@@ -112,42 +107,42 @@ def test_a_tenant_requiring_mfa_flags_everyone_without_it(sign_in, owner, techni
     assert listed_pks(browser.get(LIST, {"flag": "no_mfa_required"})) == {technician.pk}
 
 
-def test_columns_show_what_the_page_shows(sign_in, owner, technician, tenant, flagged_world):
+def test_columns_show_what_the_page_shows(owner, technician, tenant, flagged_world):
     device = BackupCodeDevice.objects.create(user=technician, name="Backup codes", confirmed=True)
     device.codes_replace()
     left = device.codes.count()
 
-    response = sign_in(owner).get(LIST, {"q": technician.email})
+    response = sign_in(Client(), owner).get(LIST, {"q": technician.email})
 
     content = response.content.decode()
     assert listed_emails(response) == [technician.email]
     assert f"backup codes only ({left} left)" in content
     assert "Reset a person&#x27;s second factors" not in content
     assert "0 days" in content
-    summary = sign_in(owner).get(LIST).content.decode()
+    summary = sign_in(Client(), owner).get(LIST).content.decode()
     assert "9 people, 6 flagged." in summary
 
 
-def test_deactivated_people_carry_no_flags(sign_in, owner, tenant, flagged_world):
+def test_deactivated_people_carry_no_flags(owner, tenant, flagged_world):
     User.objects.filter(pk=flagged_world["stale"].pk).update(is_active=False)
 
-    browser = sign_in(owner)
+    browser = sign_in(Client(), owner)
     assert flagged_world["stale"].pk not in listed_pks(browser.get(LIST, {"flag": "any"}))
     assert flagged_world["stale"].pk in listed_pks(browser.get(LIST, {"is_active__exact": "0"}))
 
 
-def test_mfa_role_and_active_filters(sign_in, owner, technician, tenant):
-    browser = sign_in(owner)
+def test_mfa_role_and_active_filters(owner, technician, tenant):
+    browser = sign_in(Client(), owner)
 
     assert listed_pks(browser.get(LIST, {"mfa": "app"})) == set()
-    TOTPDevice.objects.create(user=technician, name="app", confirmed=True)
+    TOTPDeviceFactory(user=technician)
     assert listed_pks(browser.get(LIST, {"mfa": "app"})) == {technician.pk}
     assert listed_pks(browser.get(LIST, {"mfa": "none"})) == {owner.pk}
     assert listed_pks(browser.get(LIST, {"role__id__exact": owner.role_id})) == {owner.pk}
 
 
-def test_every_column_sorts(sign_in, owner, tenant, flagged_world):
-    browser = sign_in(owner)
+def test_every_column_sorts(owner, tenant, flagged_world):
+    browser = sign_in(Client(), owner)
 
     by_flags = listed_emails(browser.get(LIST, {"o": "-9"}))
     assert by_flags[0] == flagged_world["locked"].email  # failed and locked: two flags
@@ -161,14 +156,14 @@ def test_every_column_sorts(sign_in, owner, tenant, flagged_world):
             assert len(listed_emails(browser.get(LIST, {"o": order}))) == 9
 
 
-def test_only_own_tenant_and_needs_members_read(sign_in, owner, technician, other_owner, tenant):
-    assert listed_pks(sign_in(owner).get(LIST)) == {owner.pk, technician.pk}
-    assert listed_pks(sign_in(other_owner).get(LIST)) == {other_owner.pk}
-    assert sign_in(other_owner).get(f"{LIST}{technician.pk}/change/").status_code == 404
+def test_only_own_tenant_and_needs_members_read(owner, technician, other_owner, tenant):
+    assert listed_pks(sign_in(Client(), owner).get(LIST)) == {owner.pk, technician.pk}
+    assert listed_pks(sign_in(Client(), other_owner).get(LIST)) == {other_owner.pk}
+    assert sign_in(Client(), other_owner).get(f"{LIST}{technician.pk}/change/").status_code == 404
     unlocker = person_with_scopes(tenant, owner, "Unlocker", ["lockout:unlock"])
 
-    assert sign_in(unlocker).get("/admin/").status_code == 200
-    assert sign_in(unlocker).get(LIST).status_code == 403
+    assert sign_in(Client(), unlocker).get("/admin/").status_code == 200
+    assert sign_in(Client(), unlocker).get(LIST).status_code == 403
 
 
 def person_with_scopes(tenant, owner, name, granted):
@@ -176,11 +171,9 @@ def person_with_scopes(tenant, owner, name, granted):
     return UserFactory(tenant=tenant, role=role, email=f"{name.lower()}@northwind.example")
 
 
-def test_operators_see_every_tenant_but_cannot_mark_a_tenants_review_done(
-    sign_in, owner, other_owner
-):
+def test_operators_see_every_tenant_but_cannot_mark_a_tenants_review_done(owner, other_owner):
     operator = OperatorFactory()
-    browser = sign_in(operator)
+    browser = sign_in(Client(), operator)
 
     assert {owner.pk, other_owner.pk} <= listed_pks(browser.get(LIST))
     assert "Mark this review done" not in browser.get(LIST).content.decode()
@@ -189,9 +182,9 @@ def test_operators_see_every_tenant_but_cannot_mark_a_tenants_review_done(
     assert not AccessReview.objects.exists()
 
 
-def test_bulk_deactivate_asks_to_confirm_then_acts_and_audits(sign_in, owner, technician):
+def test_bulk_deactivate_asks_to_confirm_then_acts_and_audits(owner, technician):
     UserSessionFactory.create_batch(2, user=technician)
-    browser = sign_in(owner)
+    browser = sign_in(Client(), owner)
     chosen = {"action": "deactivate", helpers.ACTION_CHECKBOX_NAME: [technician.pk]}
 
     confirm = browser.post(LIST, chosen)
@@ -211,9 +204,9 @@ def test_bulk_deactivate_asks_to_confirm_then_acts_and_audits(sign_in, owner, te
     assert event.actor == owner and event.target == technician
 
 
-def test_bulk_revoke_and_require_password_are_audited(sign_in, owner, technician):
-    browser = sign_in(owner)
-    victim = sign_in(technician)
+def test_bulk_revoke_and_require_password_are_audited(owner, technician):
+    browser = sign_in(Client(), owner)
+    victim = sign_in(Client(), technician)
 
     revoke = {"action": "revoke_sessions", helpers.ACTION_CHECKBOX_NAME: [technician.pk]}
     browser.post(LIST, {**revoke, "confirmed": "yes"})
@@ -237,10 +230,10 @@ def test_bulk_revoke_and_require_password_are_audited(sign_in, owner, technician
     assert required.actor == owner and required.target == technician
 
 
-def test_bulk_actions_obey_the_rules_and_the_scopes(sign_in, owner, tenant, technician):
+def test_bulk_actions_obey_the_rules_and_the_scopes(owner, tenant, technician):
     admin = UserFactory(tenant=tenant, builtin=scopes.ADMIN, email="admin@northwind.example")
 
-    response = sign_in(admin).post(
+    response = sign_in(Client(), admin).post(
         LIST,
         {
             "action": "deactivate",
@@ -256,7 +249,7 @@ def test_bulk_actions_obey_the_rules_and_the_scopes(sign_in, owner, tenant, tech
     assert not AuditEvent.objects.filter(event=AuditEventType.PERSON_DEACTIVATED).exists()
 
     reader = person_with_scopes(tenant, owner, "Reader", ["members:read", "lockout:unlock"])
-    browser = sign_in(reader)
+    browser = sign_in(Client(), reader)
     page = browser.get(LIST)
     assert page.status_code == 200 and technician.email in page.content.decode()
     assert "Deactivate the selected people" not in page.content.decode()
@@ -268,9 +261,9 @@ def test_bulk_actions_obey_the_rules_and_the_scopes(sign_in, owner, tenant, tech
     assert technician.is_active
 
 
-def test_another_tenants_person_cannot_be_acted_on(sign_in, owner, other_tenant):
+def test_another_tenants_person_cannot_be_acted_on(owner, other_tenant):
     victim = UserFactory(tenant=other_tenant)
-    browser = sign_in(owner)
+    browser = sign_in(Client(), owner)
     chosen = {"action": "deactivate", helpers.ACTION_CHECKBOX_NAME: [victim.pk]}
 
     confirm = browser.post(LIST, chosen, follow=True)
@@ -283,8 +276,8 @@ def test_another_tenants_person_cannot_be_acted_on(sign_in, owner, other_tenant)
     assert victim.is_active
 
 
-def test_review_done_from_the_admin_is_one_click_and_audited(sign_in, owner, technician, tenant):
-    browser = sign_in(owner)
+def test_review_done_from_the_admin_is_one_click_and_audited(owner, technician, tenant):
+    browser = sign_in(Client(), owner)
 
     assert browser.get(DONE).status_code == 405
     response = browser.post(DONE, follow=True)
@@ -297,8 +290,8 @@ def test_review_done_from_the_admin_is_one_click_and_audited(sign_in, owner, tec
     assert "Last review:" in browser.get(LIST).content.decode()
 
 
-def test_admin_list_queries_do_not_grow_with_people(sign_in, owner, tenant):
-    browser = sign_in(owner)
+def test_admin_list_queries_do_not_grow_with_people(owner, tenant):
+    browser = sign_in(Client(), owner)
     for _ in range(3):
         UserFactory(tenant=tenant)
     with CaptureQueriesContext(connection) as few:
@@ -306,7 +299,7 @@ def test_admin_list_queries_do_not_grow_with_people(sign_in, owner, tenant):
     for _ in range(30):
         person = UserFactory(tenant=tenant)
         UserSessionFactory.create_batch(2, user=person)
-        TOTPDevice.objects.create(user=person, name="app", confirmed=True)
+        TOTPDeviceFactory(user=person)
     with CaptureQueriesContext(connection) as many:
         response = browser.get(LIST)
 
@@ -314,11 +307,11 @@ def test_admin_list_queries_do_not_grow_with_people(sign_in, owner, tenant):
     assert len(many) == len(few)
 
 
-def test_the_page_links_to_the_admin_and_back_for_those_who_can_open_it(sign_in, owner, tenant):
-    browser = sign_in(owner)
+def test_the_page_links_to_the_admin_and_back_for_those_who_can_open_it(owner, tenant):
+    browser = sign_in(Client(), owner)
     reader = UserFactory(tenant=tenant, builtin=scopes.READ_ONLY)
 
     assert LIST in browser.get("/access-review/").content.decode()
     assert 'href="/access-review/"' in browser.get(LIST).content.decode()
-    page = sign_in(reader).get("/access-review/")
+    page = sign_in(Client(), reader).get("/access-review/")
     assert page.status_code == 200 and LIST not in page.content.decode()

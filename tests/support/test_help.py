@@ -3,7 +3,7 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from support.guides import GUIDES
-from tests.mfa.helpers import VERIFY
+from tests.signing_in import VERIFY, sign_in_attempt
 
 pytestmark = pytest.mark.django_db
 
@@ -60,11 +60,9 @@ def test_pages_where_people_get_stuck_link_to_help(client, path, link):
 
 def test_lock_notice_links_to_help_and_recovery(client, technician, settings):
     for _ in range(settings.LOCKOUT_FAILURES):
-        client.post("/accounts/login/", {"username": technician.email, "password": "wrong-one!"})
+        sign_in_attempt(client, technician.email, "wrong-one!")
 
-    response = client.post(
-        "/accounts/login/", {"username": technician.email, "password": "wrong-one!"}
-    )
+    response = sign_in_attempt(client, technician.email, "wrong-one!")
 
     assert response.status_code == 429
     content = response.content.decode()

@@ -16,7 +16,8 @@ from support.models import RecoveryAttempt, RecoveryRequest
 from support.services import recovery_requests_expire
 from support.tasks import expire_recovery_requests, sweep_recovery_attempts
 from teams import scopes
-from tests.factories import UserFactory
+from tests.factories import TOTPDeviceFactory, UserFactory
+from tests.signing_in import sign_in, sign_in_attempt
 
 pytestmark = pytest.mark.django_db
 
@@ -135,8 +136,8 @@ def open_request(client, technician, owner):
     return RecoveryRequest.objects.get()
 
 
-def test_queue_lists_open_requests_and_says_to_check_identity(sign_in, owner, open_request):
-    browser = sign_in(owner)
+def test_queue_lists_open_requests_and_says_to_check_identity(owner, open_request):
+    browser = sign_in(Client(), owner)
 
     queue = browser.get("/recovery/requests/").content.decode()
     detail = browser.get(f"/recovery/requests/{open_request.pk}/").content.decode()
@@ -150,8 +151,8 @@ def test_queue_needs_a_recovery_scope(client_signed_in, open_request):
     assert client_signed_in.get(f"/recovery/requests/{open_request.pk}/").status_code == 403
 
 
-def test_another_tenants_request_is_a_404(sign_in, other_owner, open_request):
-    browser = sign_in(other_owner)
+def test_another_tenants_request_is_a_404(other_owner, open_request):
+    browser = sign_in(Client(), other_owner)
 
     assert browser.get(f"/recovery/requests/{open_request.pk}/").status_code == 404
     response = browser.post(f"/recovery/requests/{open_request.pk}/", {"action": "decline"})
@@ -161,8 +162,8 @@ def test_another_tenants_request_is_a_404(sign_in, other_owner, open_request):
     assert "tech@northwind.example" not in browser.get("/recovery/requests/").content.decode()
 
 
-def test_missing_request_is_a_404(sign_in, owner):
-    browser = sign_in(owner)
+def test_missing_request_is_a_404(owner):
+    browser = sign_in(Client(), owner)
 
     assert browser.get("/recovery/requests/999999/").status_code == 404
     assert browser.get("/recovery/requests/99999999999999999999999/").status_code == 404
@@ -172,29 +173,28 @@ def test_missing_request_is_a_404(sign_in, owner):
 def test_operators_without_a_tenant_get_a_refusal_not_an_error(client):
     from tests.factories import OperatorFactory
 
-    operator = OperatorFactory()
-    client.force_login(operator)
+    sign_in(client, OperatorFactory())
     for path in ("/recovery/requests/", "/recovery/requests/1/", "/access-review/"):
         assert client.get(path).status_code in (302, 403)
 
 
-def _handle(sign_in, owner, recovery, action, capture):
+def _handle(owner, recovery, action, capture):
     with capture(execute=True):
-        response = sign_in(owner).post(f"/recovery/requests/{recovery.pk}/", {"action": action})
+        response = sign_in(Client(), owner).post(
+            f"/recovery/requests/{recovery.pk}/", {"action": action}
+        )
     assert response.status_code == 302, response.content
     recovery.refresh_from_db()
     return recovery
 
 
 def test_reset_mfa_outcome_is_audited_and_mailed(
-    sign_in, owner, technician, open_request, django_capture_on_commit_callbacks
+    owner, technician, open_request, django_capture_on_commit_callbacks
 ):
-    TOTPDevice.objects.create(user=technician, name="Authenticator app", confirmed=True)
+    TOTPDeviceFactory(user=technician)
     mail.outbox.clear()
 
-    recovery = _handle(
-        sign_in, owner, open_request, "mfa_reset", django_capture_on_commit_callbacks
-    )
+    recovery = _handle(owner, open_request, "mfa_reset", django_capture_on_commit_callbacks)
 
     assert recovery.status == "resolved" and recovery.outcome == "mfa_reset"
     assert recovery.handled_by == owner
@@ -206,16 +206,16 @@ def test_reset_mfa_outcome_is_audited_and_mailed(
 
 
 def test_unlock_outcome_is_audited_and_mailed(
-    client, sign_in, owner, technician, settings, django_capture_on_commit_callbacks
+    client, owner, technician, settings, django_capture_on_commit_callbacks
 ):
     for _ in range(settings.LOCKOUT_FAILURES):
-        client.post("/accounts/login/", {"username": technician.email, "password": "nope-nope"})
+        sign_in_attempt(client, technician.email, "nope-nope")
     assert lockout.lock_for(email=technician.email, ip=None)
     ask(client, technician.email, reason="locked_out")
     mail.outbox.clear()
 
     recovery = _handle(
-        sign_in, owner, RecoveryRequest.objects.get(), "unlock", django_capture_on_commit_callbacks
+        owner, RecoveryRequest.objects.get(), "unlock", django_capture_on_commit_callbacks
     )
 
     assert recovery.outcome == "unlocked"
@@ -226,13 +226,11 @@ def test_unlock_outcome_is_audited_and_mailed(
 
 
 def test_reset_link_outcome_is_audited_and_mailed(
-    sign_in, owner, technician, open_request, django_capture_on_commit_callbacks
+    owner, technician, open_request, django_capture_on_commit_callbacks
 ):
     mail.outbox.clear()
 
-    recovery = _handle(
-        sign_in, owner, open_request, "reset_link", django_capture_on_commit_callbacks
-    )
+    recovery = _handle(owner, open_request, "reset_link", django_capture_on_commit_callbacks)
 
     assert recovery.outcome == "reset_link"
     assert AuditEvent.objects.filter(
@@ -243,19 +241,19 @@ def test_reset_link_outcome_is_audited_and_mailed(
 
 
 def test_decline_is_audited_and_mailed(
-    sign_in, owner, technician, open_request, django_capture_on_commit_callbacks
+    owner, technician, open_request, django_capture_on_commit_callbacks
 ):
     mail.outbox.clear()
 
-    recovery = _handle(sign_in, owner, open_request, "decline", django_capture_on_commit_callbacks)
+    recovery = _handle(owner, open_request, "decline", django_capture_on_commit_callbacks)
 
     assert recovery.status == "declined"
     assert AuditEvent.objects.get(event=AuditEventType.RECOVERY_DECLINED).target == technician
     assert any(m.to == [technician.email] and "declined" in m.body for m in mail.outbox)
 
 
-def test_a_handled_request_cannot_be_handled_again(sign_in, owner, open_request):
-    browser = sign_in(owner)
+def test_a_handled_request_cannot_be_handled_again(owner, open_request):
+    browser = sign_in(Client(), owner)
     browser.post(f"/recovery/requests/{open_request.pk}/", {"action": "decline"})
 
     response = browser.post(f"/recovery/requests/{open_request.pk}/", {"action": "reset_link"})
@@ -265,8 +263,10 @@ def test_a_handled_request_cannot_be_handled_again(sign_in, owner, open_request)
     assert not AuditEvent.objects.filter(event=AuditEventType.RECOVERY_RESOLVED).exists()
 
 
-def test_bad_action_is_a_clear_message(sign_in, owner, open_request):
-    response = sign_in(owner).post(f"/recovery/requests/{open_request.pk}/", {"action": "x"})
+def test_bad_action_is_a_clear_message(owner, open_request):
+    response = sign_in(Client(), owner).post(
+        f"/recovery/requests/{open_request.pk}/", {"action": "x"}
+    )
 
     assert response.status_code == 200
     assert "Choose one of the listed actions" in response.content.decode()

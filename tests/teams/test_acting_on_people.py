@@ -10,6 +10,7 @@ from accounts.services import lockout_unlock, password_reset_link_send
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from outbox.models import OutboxMail
+from tests.signing_in import sign_in, sign_in_attempt
 
 PEOPLE = "/admin/accounts/user/"
 
@@ -17,7 +18,7 @@ PEOPLE = "/admin/accounts/user/"
 def lock_out(email: str) -> None:
     browser = Client()
     for _ in range(5):
-        browser.post("/accounts/login/", {"username": email, "password": "not-the-password"})
+        sign_in_attempt(browser, email, "not-the-password")
     assert lockout.lock_for(email=email, ip=None) is not None
 
 
@@ -29,9 +30,9 @@ def act(client, action: str, people):
     )
 
 
-def test_an_admin_cannot_unlock_the_owner_through_the_admin_action(tenant_admin, owner, sign_in):
+def test_an_admin_cannot_unlock_the_owner_through_the_admin_action(tenant_admin, owner):
     lock_out(owner.email)
-    client = sign_in(tenant_admin)
+    client = sign_in(Client(), tenant_admin)
 
     response = act(client, "unlock", [owner])
 
@@ -58,10 +59,8 @@ def test_an_admin_still_unlocks_a_technician(tenant_admin, technician):
     assert lockout_unlock(user=technician, actor=tenant_admin) is True
 
 
-def test_an_admin_cannot_mail_the_owner_a_reset_link_through_the_admin_action(
-    tenant_admin, owner, sign_in
-):
-    client = sign_in(tenant_admin)
+def test_an_admin_cannot_mail_the_owner_a_reset_link_through_the_admin_action(tenant_admin, owner):
+    client = sign_in(Client(), tenant_admin)
 
     response = act(client, "send_reset_link", [owner])
 

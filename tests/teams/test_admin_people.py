@@ -2,6 +2,7 @@ import pytest
 from django.contrib.admin import helpers
 from django.contrib.auth import SESSION_KEY
 from django.db import connection
+from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from accounts.models import User
@@ -10,6 +11,7 @@ from audit.models import AuditEvent
 from teams import scopes
 from teams.models import UserSession
 from tests.factories import OperatorFactory, UserFactory, builtin_role
+from tests.signing_in import sign_in, sign_in_attempt
 
 PEOPLE = "/admin/accounts/user/"
 
@@ -31,8 +33,8 @@ def events(event: AuditEventType, **filters):
     return list(AuditEvent.objects.filter(event=event, **filters))
 
 
-def test_invite_form_has_no_password_and_creates_the_person_with_one_event(owner, tenant, sign_in):
-    client = sign_in(owner)
+def test_invite_form_has_no_password_and_creates_the_person_with_one_event(owner, tenant):
+    client = sign_in(Client(), owner)
     page = client.get(PEOPLE + "add/").content.decode()
     assert 'type="password"' not in page
     assert 'name="tenant"' not in page
@@ -55,8 +57,8 @@ def test_invite_form_has_no_password_and_creates_the_person_with_one_event(owner
     assert invited[0].actor == owner
 
 
-def test_invite_ignores_posted_tenant_staff_and_superuser(owner, tenant, other_tenant, sign_in):
-    client = sign_in(owner)
+def test_invite_ignores_posted_tenant_staff_and_superuser(owner, tenant, other_tenant):
+    client = sign_in(Client(), owner)
 
     client.post(
         PEOPLE + "add/",
@@ -76,9 +78,9 @@ def test_invite_ignores_posted_tenant_staff_and_superuser(owner, tenant, other_t
 
 
 def test_invite_refuses_another_tenants_role_and_a_role_above_the_inviter(
-    tenant_admin, tenant, other_tenant, sign_in
+    tenant_admin, tenant, other_tenant
 ):
-    client = sign_in(tenant_admin)
+    client = sign_in(Client(), tenant_admin)
 
     for role in (builtin_role(other_tenant, scopes.TECHNICIAN), builtin_role(tenant, scopes.OWNER)):
         response = client.post(PEOPLE + "add/", {"email": "x@northwind.example", "role": role.pk})
@@ -87,8 +89,8 @@ def test_invite_refuses_another_tenants_role_and_a_role_above_the_inviter(
     assert not User.objects.filter(email="x@northwind.example").exists()
 
 
-def test_invite_refuses_an_email_that_already_has_an_account(owner, technician, tenant, sign_in):
-    response = sign_in(owner).post(
+def test_invite_refuses_an_email_that_already_has_an_account(owner, technician, tenant):
+    response = sign_in(Client(), owner).post(
         PEOPLE + "add/",
         {"email": "TECH@northwind.example", "role": builtin_role(tenant, scopes.TECHNICIAN).pk},
     )
@@ -98,9 +100,9 @@ def test_invite_refuses_an_email_that_already_has_an_account(owner, technician, 
 
 
 def test_editing_details_is_audited_once_and_role_and_tenant_posts_are_ignored(
-    owner, technician, tenant, other_tenant, sign_in
+    owner, technician, tenant, other_tenant
 ):
-    client = sign_in(owner)
+    client = sign_in(Client(), owner)
 
     response = client.post(
         f"{PEOPLE}{technician.pk}/change/",
@@ -130,8 +132,8 @@ def test_editing_details_is_audited_once_and_role_and_tenant_posts_are_ignored(
     }
 
 
-def test_an_admin_cannot_edit_an_owner(tenant_admin, owner, sign_in):
-    client = sign_in(tenant_admin)
+def test_an_admin_cannot_edit_an_owner(tenant_admin, owner):
+    client = sign_in(Client(), tenant_admin)
 
     page = client.get(f"{PEOPLE}{owner.pk}/change/")
     posted = client.post(f"{PEOPLE}{owner.pk}/change/", {"email": "mine@northwind.example"})
@@ -143,9 +145,9 @@ def test_an_admin_cannot_edit_an_owner(tenant_admin, owner, sign_in):
     assert owner.email == "owner@northwind.example"
 
 
-def test_deactivate_ends_sessions_at_once_with_one_event(owner, technician, sign_in):
-    laptop, phone = sign_in(technician), sign_in(technician)
-    client = sign_in(owner)
+def test_deactivate_ends_sessions_at_once_with_one_event(owner, technician):
+    laptop, phone = sign_in(Client(), technician), sign_in(Client(), technician)
+    client = sign_in(Client(), owner)
 
     response = act(client, "deactivate", [technician])
 
@@ -163,28 +165,27 @@ def test_deactivate_ends_sessions_at_once_with_one_event(owner, technician, sign
     assert not events(AuditEventType.SESSION_REVOKED)
 
 
-def test_reactivate_lets_the_person_sign_in_again(owner, technician, sign_in, password, client):
+def test_reactivate_lets_the_person_sign_in_again(owner, technician, password, client):
     technician.is_active = False
     technician.save()
 
-    act(sign_in(owner), "reactivate", [technician])
+    act(sign_in(Client(), owner), "reactivate", [technician])
 
     technician.refresh_from_db()
     assert technician.is_active
     assert len(events(AuditEventType.PERSON_REACTIVATED, target=technician)) == 1
-    login = client.post("/accounts/login/", {"username": technician.email, "password": password})
-    assert login.status_code == 302
+    assert sign_in_attempt(client, technician.email, password).status_code == 302
 
 
-def test_the_last_owner_cannot_be_deactivated_or_demoted_in_the_admin(owner, tenant, sign_in):
+def test_the_last_owner_cannot_be_deactivated_or_demoted_in_the_admin(owner, tenant):
     operator_like = UserFactory(tenant=tenant, builtin=scopes.ADMIN)
-    client = sign_in(operator_like)
+    client = sign_in(Client(), operator_like)
 
     refused = act(client, "deactivate", [owner])
     assert "You can&#x27;t change owner@northwind.example" in refused.content.decode()
 
     second = UserFactory(tenant=tenant, builtin=scopes.OWNER, email="second@northwind.example")
-    owner_client = sign_in(second)
+    owner_client = sign_in(Client(), second)
     act(owner_client, "deactivate", [owner])
     owner.refresh_from_db()
     assert not owner.is_active
@@ -201,11 +202,9 @@ def test_the_last_owner_cannot_be_deactivated_or_demoted_in_the_admin(owner, ten
     assert second.role.name == "Owner"
 
 
-def test_change_role_asks_for_the_role_then_changes_it_and_ends_sessions(
-    owner, technician, tenant, sign_in
-):
-    tech_browser = sign_in(technician)
-    client = sign_in(owner)
+def test_change_role_asks_for_the_role_then_changes_it_and_ends_sessions(owner, technician, tenant):
+    tech_browser = sign_in(Client(), technician)
+    client = sign_in(Client(), owner)
 
     step = act(client, "change_role", [technician])
     assert step.status_code == 200
@@ -223,10 +222,8 @@ def test_change_role_asks_for_the_role_then_changes_it_and_ends_sessions(
     assert changed.details == {"from": "Technician", "to": "Admin", "sessions": 1}
 
 
-def test_change_role_offers_only_roles_the_actor_may_grant(
-    tenant_admin, technician, sign_in, tenant
-):
-    client = sign_in(tenant_admin)
+def test_change_role_offers_only_roles_the_actor_may_grant(tenant_admin, technician, tenant):
+    client = sign_in(Client(), tenant_admin)
 
     step = act(client, "change_role", [technician]).content.decode()
     refused = act(
@@ -240,19 +237,19 @@ def test_change_role_offers_only_roles_the_actor_may_grant(
     assert technician.role.name == "Technician"
 
 
-def test_revoke_sessions_action_ends_them_with_one_event(owner, technician, sign_in):
-    browser = sign_in(technician)
+def test_revoke_sessions_action_ends_them_with_one_event(owner, technician):
+    browser = sign_in(Client(), technician)
 
-    act(sign_in(owner), "revoke_sessions", [technician])
+    act(sign_in(Client(), owner), "revoke_sessions", [technician])
 
     assert browser.get("/").status_code == 302
     [revoked] = events(AuditEventType.SESSION_REVOKED, target=technician)
     assert revoked.details == {"reason": "revoked by an administrator", "sessions": 1}
 
 
-def test_read_only_people_see_the_actions_they_hold_and_no_more(tenant, sign_in):
+def test_read_only_people_see_the_actions_they_hold_and_no_more(tenant):
     helpdesk = UserFactory(tenant=tenant, builtin=scopes.ADMIN)
-    page = sign_in(helpdesk).get(PEOPLE).content.decode()
+    page = sign_in(Client(), helpdesk).get(PEOPLE).content.decode()
 
     assert 'value="deactivate"' in page
     assert 'value="change_role"' in page
@@ -267,8 +264,8 @@ def people_list_queries(client, filters: dict) -> int:
 
 
 @pytest.mark.parametrize("filters", [{}, {"is_active__exact": "1"}, {"q": "northwind"}])
-def test_people_list_query_count_does_not_grow_with_people(owner, tenant, sign_in, filters):
-    client = sign_in(owner)
+def test_people_list_query_count_does_not_grow_with_people(owner, tenant, filters):
+    client = sign_in(Client(), owner)
     UserFactory.create_batch(9, tenant=tenant)
     client.get(PEOPLE)
     at_10 = people_list_queries(client, filters)
@@ -283,8 +280,8 @@ def test_people_list_query_count_does_not_grow_with_people(owner, tenant, sign_i
     assert at_10 == at_1000
 
 
-def test_operators_invite_into_any_tenant_with_that_tenants_role(tenant, other_tenant, sign_in):
-    client = sign_in(OperatorFactory())
+def test_operators_invite_into_any_tenant_with_that_tenants_role(tenant, other_tenant):
+    client = sign_in(Client(), OperatorFactory())
 
     mismatch = client.post(
         PEOPLE + "add/",

@@ -25,6 +25,7 @@ from teams import scopes
 from teams.models import Role, Tenant, UserSession
 from teams.services.roles import role_create
 from tests.factories import OperatorFactory, UserFactory
+from tests.signing_in import fail_sign_in, sign_in
 
 B_MARKERS = ("contoso", "Contoso", "203.0.113.99", "Secret Role", "platform.example")
 
@@ -49,16 +50,7 @@ def tenant_a_rows(model, tenant) -> set:
 
 
 @pytest.fixture
-def world(
-    tenant,
-    other_tenant,
-    owner,
-    technician,
-    other_owner,
-    sign_in,
-    password,
-    django_capture_on_commit_callbacks,
-):
+def world(tenant, other_tenant, owner, technician, other_owner, django_capture_on_commit_callbacks):
     """Two tenants with people, a custom role, sessions and audit events each, and an operator."""
     UserFactory(tenant=other_tenant, email="tech@contoso.example", full_name="Carl Contoso")
     role_create(
@@ -70,9 +62,7 @@ def world(
         tenant=tenant, actor=owner, values={"name": "Northwind Helpdesk", "scopes": ["audit:read"]}
     )
     for email, ip in (("tech@contoso.example", "203.0.113.99"), (technician.email, "198.51.100.7")):
-        Client().post(
-            "/accounts/login/", {"username": email, "password": "not-it-at-all"}, REMOTE_ADDR=ip
-        )
+        fail_sign_in(Client(), email, REMOTE_ADDR=ip)
     for email, ip, note in (
         ("tech@contoso.example", "203.0.113.99", "Contoso Secret Role"),
         (technician.email, "198.51.100.7", "Lost my phone"),
@@ -81,10 +71,10 @@ def world(
             Client().post(
                 "/recovery/", {"email": email, "reason": "locked_out", "note": note}, REMOTE_ADDR=ip
             )
-    sign_in(other_owner, REMOTE_ADDR="203.0.113.99")
-    sign_in(technician, REMOTE_ADDR="198.51.100.7")
-    sign_in(OperatorFactory(email="root@platform.example"), REMOTE_ADDR="203.0.113.99")
-    client = sign_in(owner)
+    sign_in(Client(), other_owner, REMOTE_ADDR="203.0.113.99")
+    sign_in(Client(), technician, REMOTE_ADDR="198.51.100.7")
+    sign_in(Client(), OperatorFactory(email="root@platform.example"), REMOTE_ADDR="203.0.113.99")
+    client = sign_in(Client(), owner)
     forbidden = {}
     for model in admin.site._registry:
         every = set(model._default_manager.values_list("pk", flat=True))
@@ -276,9 +266,9 @@ def test_actions_on_tenant_b_rows_change_nothing(world):
     assert AuditEvent.objects.exclude(tenant__slug="northwind-it").count() == events_before
 
 
-def test_operator_sees_every_tenant(world, sign_in):
+def test_operator_sees_every_tenant(world):
     operator = User.objects.get(email="root@platform.example")
-    client = sign_in(operator)
+    client = sign_in(Client(), operator)
 
     people = client.get(model_url(User)).content.decode()
 
@@ -304,8 +294,8 @@ def model_admin_lists_checkboxes(model) -> bool:
 
 
 @pytest.mark.parametrize("builtin", [scopes.TECHNICIAN, scopes.READ_ONLY])
-def test_people_without_an_admin_scope_cannot_open_the_admin(tenant, sign_in, builtin):
-    client = sign_in(UserFactory(tenant=tenant, builtin=builtin))
+def test_people_without_an_admin_scope_cannot_open_the_admin(tenant, builtin):
+    client = sign_in(Client(), UserFactory(tenant=tenant, builtin=builtin))
 
     assert client.get("/admin/", follow=True).status_code == 403
     assert client.get(model_url(User), follow=True).status_code == 403

@@ -1,11 +1,13 @@
 """A changed sign-in email is a changed credential: the old address is told, sessions end."""
 
 from django.contrib.auth import SESSION_KEY
+from django.test import Client
 
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from outbox.models import OutboxMail
 from teams.models import UserSession
+from tests.signing_in import sign_in
 
 PEOPLE = "/admin/accounts/user/"
 
@@ -19,8 +21,8 @@ def signed_out(browser) -> bool:
     return SESSION_KEY not in browser.session
 
 
-def test_changing_someones_email_mails_the_old_address_who_and_when(owner, technician, sign_in):
-    client = sign_in(owner)
+def test_changing_someones_email_mails_the_old_address_who_and_when(owner, technician):
+    client = sign_in(Client(), owner)
 
     response = change(client, technician, "tess@elsewhere.example", technician.full_name)
 
@@ -36,9 +38,9 @@ def test_changing_someones_email_mails_the_old_address_who_and_when(owner, techn
     assert not OutboxMail.objects.filter(to="tess@elsewhere.example").exists()
 
 
-def test_changing_someones_email_ends_every_session_they_have(owner, technician, sign_in):
-    laptop, phone = sign_in(technician), sign_in(technician)
-    client = sign_in(owner)
+def test_changing_someones_email_ends_every_session_they_have(owner, technician):
+    laptop, phone = sign_in(Client(), technician), sign_in(Client(), technician)
+    client = sign_in(Client(), owner)
 
     change(client, technician, "tess@elsewhere.example", technician.full_name)
 
@@ -47,9 +49,9 @@ def test_changing_someones_email_ends_every_session_they_have(owner, technician,
     assert not signed_out(client)
 
 
-def test_changing_ones_own_email_keeps_this_session_and_ends_the_others(owner, sign_in):
-    other_browser = sign_in(owner)
-    client = sign_in(owner)
+def test_changing_ones_own_email_keeps_this_session_and_ends_the_others(owner):
+    other_browser = sign_in(Client(), owner)
+    client = sign_in(Client(), owner)
 
     response = change(client, owner, "boss@northwind.example", owner.full_name)
 
@@ -64,9 +66,9 @@ def test_changing_ones_own_email_keeps_this_session_and_ends_the_others(owner, s
     assert edited.details["sessions"] == 1
 
 
-def test_an_email_change_is_audited_with_the_old_and_new_address(owner, technician, sign_in):
-    sign_in(technician)
-    client = sign_in(owner)
+def test_an_email_change_is_audited_with_the_old_and_new_address(owner, technician):
+    sign_in(Client(), technician)
+    client = sign_in(Client(), owner)
 
     change(client, technician, "tess@elsewhere.example", technician.full_name)
 
@@ -79,9 +81,9 @@ def test_an_email_change_is_audited_with_the_old_and_new_address(owner, technici
     assert not AuditEvent.objects.filter(event=AuditEventType.SESSION_REVOKED).exists()
 
 
-def test_a_name_change_alone_mails_nobody_and_ends_no_session(owner, technician, sign_in):
-    laptop = sign_in(technician)
-    client = sign_in(owner)
+def test_a_name_change_alone_mails_nobody_and_ends_no_session(owner, technician):
+    laptop = sign_in(Client(), technician)
+    client = sign_in(Client(), owner)
 
     change(client, technician, technician.email, "Tess Renamed")
 

@@ -5,6 +5,7 @@ import time_machine
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.core.management import call_command
+from django.test import Client
 
 from audit.events import AuditEventType
 from audit.models import AuditEvent
@@ -13,6 +14,7 @@ from teams.services import sessions as services
 from teams.services.sessions import sessions_expire
 from teams.tasks import expire_idle_sessions
 from tests.factories import OperatorFactory, UserFactory
+from tests.signing_in import sign_in
 from tests.teams.queries import statements_run
 
 START = datetime.fromisoformat("2026-03-02 09:00:00+00:00")
@@ -24,13 +26,13 @@ def run() -> str:
     return out.getvalue()
 
 
-def test_command_ends_idle_and_expired_sessions_and_audits_each(technician, owner, sign_in):
+def test_command_ends_idle_and_expired_sessions_and_audits_each(technician, owner):
     owner.role.session_lifetime_minutes = 60
     owner.role.save()
     with time_machine.travel(START, tick=False) as clock:
-        idle = sign_in(technician, REMOTE_ADDR="192.0.2.9")
-        busy = sign_in(technician)
-        long_lived = sign_in(owner)
+        idle = sign_in(Client(), technician, REMOTE_ADDR="192.0.2.9")
+        busy = sign_in(Client(), technician)
+        long_lived = sign_in(Client(), owner)
         for _ in range(2):
             clock.shift(20 * 60)
             busy.get("/")
@@ -53,11 +55,11 @@ def test_command_ends_idle_and_expired_sessions_and_audits_each(technician, owne
     assert idle_event.tenant == technician.tenant and idle_event.actor is None
 
 
-def test_the_next_request_of_a_session_ended_by_beat_is_told_why(technician, sign_in):
+def test_the_next_request_of_a_session_ended_by_beat_is_told_why(technician):
     technician.tenant.idle_timeout_minutes = 10
     technician.tenant.save()
     with time_machine.travel(START, tick=False) as clock:
-        client = sign_in(technician)
+        client = sign_in(Client(), technician)
         clock.shift(11 * 60)
         sessions_expire()
 
@@ -68,21 +70,21 @@ def test_the_next_request_of_a_session_ended_by_beat_is_told_why(technician, sig
     assert "without activity" not in again.content.decode()
 
 
-def test_the_session_store_forgets_expired_rows(technician, sign_in):
+def test_the_session_store_forgets_expired_rows(technician):
     with time_machine.travel(START, tick=False) as clock:
-        sign_in(technician)
+        sign_in(Client(), technician)
         clock.shift(14 * 60 * 60)
         sessions_expire()
 
         assert not Session.objects.exists()
 
 
-def test_tenant_caps_and_operator_defaults_apply_in_bulk(technician, db, sign_in):
+def test_tenant_caps_and_operator_defaults_apply_in_bulk(technician, db):
     technician.tenant.idle_timeout_minutes = 5
     technician.tenant.save()
     with time_machine.travel(START, tick=False) as clock:
-        capped = sign_in(technician)
-        operator = sign_in(OperatorFactory())
+        capped = sign_in(Client(), technician)
+        operator = sign_in(Client(), OperatorFactory())
         clock.shift(6 * 60)
 
         assert sessions_expire() == {"idle": 1, "lifetime": 0}
@@ -93,9 +95,9 @@ def test_tenant_caps_and_operator_defaults_apply_in_bulk(technician, db, sign_in
         assert sessions_expire() == {"idle": 1, "lifetime": 0}
 
 
-def test_running_twice_ends_and_audits_each_session_once(technician, sign_in):
+def test_running_twice_ends_and_audits_each_session_once(technician):
     with time_machine.travel(START, tick=False) as clock:
-        sign_in(technician)
+        sign_in(Client(), technician)
         clock.shift(31 * 60)
 
         assert sessions_expire() == {"idle": 1, "lifetime": 0}
@@ -143,12 +145,12 @@ def test_a_backlog_is_ended_in_batches(tenant, monkeypatch):
     assert not UserSession.objects.exists()
 
 
-def test_beat_runs_the_expiry_every_minute(technician, sign_in):
+def test_beat_runs_the_expiry_every_minute(technician):
     schedule = settings.CELERY_BEAT_SCHEDULE["expire-idle-sessions"]
     assert schedule == {"task": "teams.tasks.expire_idle_sessions", "schedule": 60.0}
 
     with time_machine.travel(START, tick=False) as clock:
-        client = sign_in(technician)
+        client = sign_in(Client(), technician)
         clock.shift(31 * 60)
         expire_idle_sessions.delay()
 

@@ -1,5 +1,6 @@
 import pytest
 from django.core.exceptions import ValidationError
+from django.test import Client
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.events import AuditEventType
@@ -10,7 +11,8 @@ from teams.models import Role
 from teams.services.people import person_create, person_deactivate, person_role_change
 from teams.services.roles import role_create, role_delete, role_update, tenant_policy_update
 from teams.services.sessions import user_sessions_end
-from tests.factories import OperatorFactory, UserFactory, builtin_role
+from tests.factories import OperatorFactory, TOTPDeviceFactory, UserFactory, builtin_role
+from tests.signing_in import sign_in
 
 ROLES = "/admin/teams/role/"
 
@@ -170,12 +172,12 @@ def test_a_role_in_use_or_built_in_cannot_be_deleted(owner, tenant):
     )
 
 
-def test_shrinking_a_role_takes_scopes_away_on_the_next_request(owner, tenant, sign_in):
+def test_shrinking_a_role_takes_scopes_away_on_the_next_request(owner, tenant):
     custom = role_create(
         tenant=tenant, actor=owner, values={"name": "Helpdesk", "scopes": ["members:write"]}
     )
     helper = UserFactory(tenant=tenant, role=custom)
-    client = sign_in(helper)
+    client = sign_in(Client(), helper)
     assert client.get("/admin/accounts/user/").status_code == 200
 
     role_update(role=custom, actor=owner, values={"scopes": ["members:read"]})
@@ -183,8 +185,8 @@ def test_shrinking_a_role_takes_scopes_away_on_the_next_request(owner, tenant, s
     assert client.get("/admin/accounts/user/", follow=True).status_code == 403
 
 
-def test_owner_creates_a_custom_role_in_the_admin(owner, tenant, other_tenant, sign_in):
-    client = sign_in(owner)
+def test_owner_creates_a_custom_role_in_the_admin(owner, tenant, other_tenant):
+    client = sign_in(Client(), owner)
 
     response = client.post(
         ROLES + "add/",
@@ -206,8 +208,8 @@ def test_owner_creates_a_custom_role_in_the_admin(owner, tenant, other_tenant, s
     assert created.actor == owner and created.tenant == tenant
 
 
-def test_role_form_refuses_scopes_the_editor_lacks_and_zero_limits(role_manager, sign_in):
-    client = sign_in(role_manager)
+def test_role_form_refuses_scopes_the_editor_lacks_and_zero_limits(role_manager):
+    client = sign_in(Client(), role_manager)
 
     response = client.post(
         ROLES + "add/",
@@ -227,8 +229,8 @@ def test_role_form_refuses_scopes_the_editor_lacks_and_zero_limits(role_manager,
     assert not Role.objects.filter(name="Too strong").exists()
 
 
-def test_role_form_refuses_a_duplicate_name_and_idle_over_lifetime(owner, sign_in):
-    response = sign_in(owner).post(
+def test_role_form_refuses_a_duplicate_name_and_idle_over_lifetime(owner):
+    response = sign_in(Client(), owner).post(
         ROLES + "add/",
         {
             "name": "admin",
@@ -244,8 +246,8 @@ def test_role_form_refuses_a_duplicate_name_and_idle_over_lifetime(owner, sign_i
     assert "The idle timeout can&#x27;t be longer than the session lifetime." in page
 
 
-def test_a_role_above_the_editor_is_read_only_in_the_admin(role_manager, tenant, sign_in):
-    client = sign_in(role_manager)
+def test_a_role_above_the_editor_is_read_only_in_the_admin(role_manager, tenant):
+    client = sign_in(Client(), role_manager)
     owner_role = builtin_role(tenant, scopes.OWNER)
 
     page = client.get(f"{ROLES}{owner_role.pk}/change/")
@@ -256,10 +258,10 @@ def test_a_role_above_the_editor_is_read_only_in_the_admin(role_manager, tenant,
     assert posted.status_code == 403
 
 
-def test_deleting_a_custom_role_in_the_admin_is_audited(owner, tenant, sign_in):
+def test_deleting_a_custom_role_in_the_admin_is_audited(owner, tenant):
     custom = role_create(tenant=tenant, actor=owner, values={"name": "Spare", "scopes": []})
 
-    response = sign_in(owner).post(f"{ROLES}{custom.pk}/delete/", {"post": "yes"})
+    response = sign_in(Client(), owner).post(f"{ROLES}{custom.pk}/delete/", {"post": "yes"})
 
     assert response.status_code == 302
     assert not Role.objects.filter(pk=custom.pk).exists()
@@ -267,8 +269,8 @@ def test_deleting_a_custom_role_in_the_admin_is_audited(owner, tenant, sign_in):
     assert deleted.details == {"role": "Spare"}
 
 
-def test_owner_changes_tenant_policy_with_one_event(owner, tenant, sign_in):
-    client = sign_in(owner)
+def test_owner_changes_tenant_policy_with_one_event(owner, tenant):
+    client = sign_in(Client(), owner)
     page = client.get(f"/admin/teams/tenant/{tenant.pk}/change/").content.decode()
     assert 'name="slug"' not in page
 
@@ -311,8 +313,8 @@ def test_tenant_policy_refuses_zero_limits(owner, tenant, field, value):
     assert getattr(tenant, field) is None
 
 
-def test_admin_without_security_write_only_reads_the_policy(tenant_admin, tenant, sign_in):
-    client = sign_in(tenant_admin)
+def test_admin_without_security_write_only_reads_the_policy(tenant_admin, tenant):
+    client = sign_in(Client(), tenant_admin)
 
     page = client.get(f"/admin/teams/tenant/{tenant.pk}/change/")
     posted = client.post(f"/admin/teams/tenant/{tenant.pk}/change/", {"max_sessions": 1})
@@ -323,7 +325,7 @@ def test_admin_without_security_write_only_reads_the_policy(tenant_admin, tenant
 
 
 def test_nobody_resets_the_second_factor_of_a_person_above_them(tenant_admin, owner):
-    TOTPDevice.objects.create(user=owner, name="Authenticator app", confirmed=True)
+    TOTPDeviceFactory(user=owner)
 
     assert refused_code(lambda: mfa_factors_reset(target=owner, actor=tenant_admin)) == "above_you"
     assert TOTPDevice.objects.filter(user=owner).exists()

@@ -6,6 +6,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from accounts.models import User
+from tests.signing_in import sign_in_attempt
 
 CREDENTIAL_LINE = re.compile(r"^\s+(\S+)\s+(\S+@\S+)\s+password: (\S+)$", re.MULTILINE)
 
@@ -33,7 +34,7 @@ def test_seed_demo_makes_an_owner_and_two_technicians_who_can_sign_in(db, settin
 
     assert sorted(role for role, _, _ in credentials) == ["Owner", "Technician", "Technician"]
     for _, email, password in credentials:
-        response = client.post("/accounts/login/", {"username": email, "password": password})
+        response = sign_in_attempt(client, email, password)
         assert response.status_code == 302, email
         client.post("/accounts/logout/")
 

@@ -12,6 +12,7 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from teams.models import UserSession
 from tests.factories import OperatorFactory, UserFactory
+from tests.signing_in import sign_in, sign_in_attempt
 
 START = "2026-03-02 09:00:00+00:00"
 
@@ -23,9 +24,9 @@ def signed_out_with(client, message: str) -> None:
     assert message in response.content.decode()
 
 
-def test_idle_session_is_signed_out_with_a_message_and_audited(technician, sign_in):
+def test_idle_session_is_signed_out_with_a_message_and_audited(technician):
     with time_machine.travel(START, tick=False) as clock:
-        client = sign_in(technician, REMOTE_ADDR="192.0.2.5")
+        client = sign_in(Client(), technician, REMOTE_ADDR="192.0.2.5")
         clock.shift(29 * 60)
         assert client.get("/").status_code == 200
         clock.shift(29 * 60)
@@ -40,12 +41,12 @@ def test_idle_session_is_signed_out_with_a_message_and_audited(technician, sign_
     assert expired.details == {"reason": "idle"}
 
 
-def test_session_past_its_lifetime_is_signed_out_however_active(technician, sign_in):
+def test_session_past_its_lifetime_is_signed_out_however_active(technician):
     role = technician.role
     role.session_lifetime_minutes = 60
     role.save()
     with time_machine.travel(START, tick=False) as clock:
-        client = sign_in(technician)
+        client = sign_in(Client(), technician)
         for _ in range(2):
             clock.shift(20 * 60)
             assert client.get("/").status_code == 200
@@ -57,12 +58,12 @@ def test_session_past_its_lifetime_is_signed_out_however_active(technician, sign
     assert expired.details == {"reason": "lifetime"}
 
 
-def test_the_tenant_cap_wins_when_stricter_than_the_role(technician, sign_in):
+def test_the_tenant_cap_wins_when_stricter_than_the_role(technician):
     tenant = technician.tenant
     tenant.idle_timeout_minutes = 10
     tenant.save()
     with time_machine.travel(START, tick=False) as clock:
-        client = sign_in(technician)
+        client = sign_in(Client(), technician)
         clock.shift(9 * 60)
         assert client.get("/").status_code == 200
         clock.shift(10 * 60)
@@ -70,21 +71,21 @@ def test_the_tenant_cap_wins_when_stricter_than_the_role(technician, sign_in):
         signed_out_with(client, "after 10 minutes without activity")
 
 
-def test_role_limit_wins_when_stricter_than_the_tenant(technician, sign_in):
+def test_role_limit_wins_when_stricter_than_the_tenant(technician):
     technician.tenant.idle_timeout_minutes = 60
     technician.tenant.save()
     technician.role.idle_timeout_minutes = 5
     technician.role.save()
     with time_machine.travel(START, tick=False) as clock:
-        client = sign_in(technician)
+        client = sign_in(Client(), technician)
         clock.shift(5 * 60)
 
         signed_out_with(client, "after 5 minutes without activity")
 
 
-def test_last_active_is_written_at_most_once_a_minute(technician, sign_in):
+def test_last_active_is_written_at_most_once_a_minute(technician):
     with time_machine.travel(START, tick=False) as clock:
-        client = sign_in(technician)
+        client = sign_in(Client(), technician)
         tracked = UserSession.objects.get(user=technician)
 
         clock.shift(30)
@@ -99,23 +100,23 @@ def test_last_active_is_written_at_most_once_a_minute(technician, sign_in):
         assert (touched - tracked.last_active_at).total_seconds() == 60
 
 
-def test_a_session_whose_tracking_row_is_gone_is_anonymous(technician, sign_in):
-    client = sign_in(technician)
+def test_a_session_whose_tracking_row_is_gone_is_anonymous(technician):
+    client = sign_in(Client(), technician)
     UserSession.objects.filter(user=technician).delete()
 
     signed_out_with(client, "This session was ended.")
     assert not Session.objects.filter(session_key=client.cookies["sessionid"].value).exists()
 
 
-def test_a_new_sign_in_beyond_the_limit_ends_the_oldest_session(technician, sign_in):
+def test_a_new_sign_in_beyond_the_limit_ends_the_oldest_session(technician):
     technician.role.max_sessions = 2
     technician.role.save()
     with time_machine.travel(START) as clock:
-        first = sign_in(technician)
+        first = sign_in(Client(), technician)
         clock.shift(60)
-        second = sign_in(technician)
+        second = sign_in(Client(), technician)
         clock.shift(60)
-        third = sign_in(technician)
+        third = sign_in(Client(), technician)
 
         signed_out_with(first, "at most 2 sessions may be open at once")
         assert second.get("/").status_code == 200
@@ -125,37 +126,37 @@ def test_a_new_sign_in_beyond_the_limit_ends_the_oldest_session(technician, sign
     assert revoked.details == {"reason": "session limit", "limit": 2, "sessions": 1}
 
 
-def test_tenant_session_cap_applies(technician, sign_in):
+def test_tenant_session_cap_applies(technician):
     technician.tenant.max_sessions = 1
     technician.tenant.save()
 
-    first = sign_in(technician)
-    second = sign_in(technician)
+    first = sign_in(Client(), technician)
+    second = sign_in(Client(), technician)
 
     assert first.get("/").status_code == 302
     assert second.get("/").status_code == 200
 
 
-def test_operators_get_the_default_limits(db, sign_in):
+def test_operators_get_the_default_limits(db):
     operator = OperatorFactory()
     with time_machine.travel(START, tick=False) as clock:
-        client = sign_in(operator)
+        client = sign_in(Client(), operator)
         clock.shift(31 * 60)
 
         signed_out_with(client, "after 30 minutes without activity")
 
 
-def test_the_session_store_keeps_a_session_only_just_past_its_lifetime(technician, sign_in):
+def test_the_session_store_keeps_a_session_only_just_past_its_lifetime(technician):
     with time_machine.travel(START, tick=False):
-        client = sign_in(technician)
+        client = sign_in(Client(), technician)
 
         stored = Session.objects.get(session_key=client.cookies["sessionid"].value)
         assert stored.expire_date.isoformat() == "2026-03-02T22:00:00+00:00"
 
 
 @pytest.mark.urls("tests.teams.rotating_urls")
-def test_a_rotated_session_key_keeps_its_tracking_row(technician, sign_in):
-    client = sign_in(technician)
+def test_a_rotated_session_key_keeps_its_tracking_row(technician):
+    client = sign_in(Client(), technician)
     old_key = client.cookies["sessionid"].value
 
     client.post("/rotate/")
@@ -166,12 +167,10 @@ def test_a_rotated_session_key_keeps_its_tracking_row(technician, sign_in):
     assert UserSession.objects.get(user=technician).session_key == new_key
 
 
-def test_signing_in_as_someone_else_forgets_the_previous_persons_session(
-    technician, owner, password, sign_in
-):
-    client = sign_in(technician)
+def test_signing_in_as_someone_else_forgets_the_previous_persons_session(technician, owner):
+    client = sign_in(Client(), technician)
     client.post("/accounts/logout/")
-    client.post("/accounts/login/", {"username": owner.email, "password": password})
+    sign_in(client, owner)
 
     assert not UserSession.objects.filter(user=technician).exists()
     assert UserSession.objects.filter(user=owner).count() == 1
@@ -191,17 +190,14 @@ def test_the_session_cap_holds_under_parallel_sign_ins(tenant, password, setting
     clients = [Client() for _ in range(parallel)]
     statuses = []
 
-    def sign_in(client):
+    def sign_in_at_once(client):
         try:
             barrier.wait()
-            response = client.post(
-                "/accounts/login/", {"username": person.email, "password": password}
-            )
-            statuses.append(response.status_code)
+            statuses.append(sign_in_attempt(client, person.email, password).status_code)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=sign_in, args=(client,)) for client in clients]
+    threads = [threading.Thread(target=sign_in_at_once, args=(client,)) for client in clients]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -5,19 +5,11 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from teams.models import UserSession
 from teams.services.sessions import user_sessions_end
+from tests.signing_in import sign_in
 
 
-def sign_in(user, password, **extra) -> Client:
-    client = Client()
-    response = client.post(
-        "/accounts/login/", {"username": user.email, "password": password}, **extra
-    )
-    assert response.status_code == 302
-    return client
-
-
-def test_sign_in_tracks_the_session_and_sign_out_forgets_it(technician, password):
-    client = sign_in(technician, password, REMOTE_ADDR="192.0.2.10", HTTP_USER_AGENT="Firefox")
+def test_sign_in_tracks_the_session_and_sign_out_forgets_it(technician):
+    client = sign_in(Client(), technician, REMOTE_ADDR="192.0.2.10", HTTP_USER_AGENT="Firefox")
 
     tracked = UserSession.objects.get(user=technician)
     assert tracked.session_key == client.session.session_key
@@ -28,9 +20,9 @@ def test_sign_in_tracks_the_session_and_sign_out_forgets_it(technician, password
     assert not UserSession.objects.filter(user=technician).exists()
 
 
-def test_ending_a_persons_sessions_makes_every_old_cookie_anonymous(technician, owner, password):
-    laptop = sign_in(technician, password)
-    phone = sign_in(technician, password)
+def test_ending_a_persons_sessions_makes_every_old_cookie_anonymous(technician, owner):
+    laptop = sign_in(Client(), technician)
+    phone = sign_in(Client(), technician)
 
     ended = user_sessions_end(user=technician, actor=owner, reason="deactivated")
 
@@ -43,9 +35,9 @@ def test_ending_a_persons_sessions_makes_every_old_cookie_anonymous(technician, 
     assert event.details == {"reason": "deactivated", "sessions": 2}
 
 
-def test_ending_other_sessions_keeps_the_current_one(technician, password):
-    current = sign_in(technician, password)
-    other = sign_in(technician, password)
+def test_ending_other_sessions_keeps_the_current_one(technician):
+    current = sign_in(Client(), technician)
+    other = sign_in(Client(), technician)
 
     user_sessions_end(
         user=technician,

@@ -6,6 +6,7 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from teams.models import UserSession
 from tests.factories import UserFactory
+from tests.signing_in import sign_in
 
 SESSIONS = "/accounts/sessions/"
 FIREFOX = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
@@ -22,12 +23,12 @@ def test_sessions_page_needs_sign_in(client, db):
     assert response.url == "/accounts/login/?next=/accounts/sessions/"
 
 
-def test_lists_own_sessions_in_words_with_this_session_marked(technician, owner, sign_in):
+def test_lists_own_sessions_in_words_with_this_session_marked(technician, owner):
     with time_machine.travel("2026-03-02 09:00:00+00:00", tick=False):
-        sign_in(technician, HTTP_USER_AGENT=IPHONE, REMOTE_ADDR="198.51.100.20")
+        sign_in(Client(), technician, HTTP_USER_AGENT=IPHONE, REMOTE_ADDR="198.51.100.20")
     with time_machine.travel("2026-03-02 10:30:00+00:00", tick=False):
-        laptop = sign_in(technician, HTTP_USER_AGENT=FIREFOX, REMOTE_ADDR="192.0.2.1")
-        sign_in(owner, REMOTE_ADDR="203.0.113.50")
+        laptop = sign_in(Client(), technician, HTTP_USER_AGENT=FIREFOX, REMOTE_ADDR="192.0.2.1")
+        sign_in(Client(), owner, REMOTE_ADDR="203.0.113.50")
 
         page = laptop.get(SESSIONS, HTTP_USER_AGENT=FIREFOX).content.decode()
 
@@ -41,9 +42,9 @@ def test_lists_own_sessions_in_words_with_this_session_marked(technician, owner,
     assert "Mobile Safari" not in this_row
 
 
-def test_revoking_one_session_makes_its_cookie_anonymous(technician, sign_in):
-    phone = sign_in(technician, HTTP_USER_AGENT=IPHONE)
-    laptop = sign_in(technician)
+def test_revoking_one_session_makes_its_cookie_anonymous(technician):
+    phone = sign_in(Client(), technician, HTTP_USER_AGENT=IPHONE)
+    laptop = sign_in(Client(), technician)
     phone_session = UserSession.objects.get(session_key=phone.cookies["sessionid"].value)
 
     response = laptop.post(SESSIONS, {"revoke": phone_session.pk}, follow=True)
@@ -57,9 +58,9 @@ def test_revoking_one_session_makes_its_cookie_anonymous(technician, sign_in):
     assert revoked.details["reason"] == "revoked by its owner"
 
 
-def test_revoking_all_others_keeps_this_one(technician, sign_in):
-    others = [sign_in(technician) for _ in range(3)]
-    current = sign_in(technician)
+def test_revoking_all_others_keeps_this_one(technician):
+    others = [sign_in(Client(), technician) for _ in range(3)]
+    current = sign_in(Client(), technician)
 
     response = current.post(SESSIONS, {"revoke": "others"}, follow=True)
 
@@ -71,8 +72,8 @@ def test_revoking_all_others_keeps_this_one(technician, sign_in):
     assert revoked.details == {"reason": "signed out of other sessions", "sessions": 3}
 
 
-def test_revoking_the_current_session_signs_out(technician, sign_in):
-    client = sign_in(technician)
+def test_revoking_the_current_session_signs_out(technician):
+    client = sign_in(Client(), technician)
     mine = UserSession.objects.get(user=technician)
 
     response = client.post(SESSIONS, {"revoke": mine.pk})
@@ -81,10 +82,10 @@ def test_revoking_the_current_session_signs_out(technician, sign_in):
     assert client.get("/").status_code == 302
 
 
-def test_someone_elses_session_is_a_404_and_stays(technician, owner, other_tenant, sign_in):
+def test_someone_elses_session_is_a_404_and_stays(technician, owner, other_tenant):
     stranger = UserFactory(tenant=other_tenant)
-    theirs = [sign_in(owner), sign_in(stranger)]
-    client = sign_in(technician)
+    theirs = [sign_in(Client(), owner), sign_in(Client(), stranger)]
+    client = sign_in(Client(), technician)
 
     for other in UserSession.objects.exclude(user=technician):
         assert client.post(SESSIONS, {"revoke": other.pk}).status_code == 404
@@ -93,16 +94,16 @@ def test_someone_elses_session_is_a_404_and_stays(technician, owner, other_tenan
     assert not AuditEvent.objects.filter(event=AuditEventType.SESSION_REVOKED).exists()
 
 
-def test_malformed_revoke_is_a_400(technician, sign_in):
-    client = sign_in(technician)
+def test_malformed_revoke_is_a_400(technician):
+    client = sign_in(Client(), technician)
 
     for data in ({}, {"revoke": "all"}, {"revoke": "1; drop table"}, {"revoke": "9" * 40}):
         assert client.post(SESSIONS, data).status_code == 400
 
 
-def test_get_never_revokes(technician, sign_in):
-    other = sign_in(technician)
-    client = sign_in(technician)
+def test_get_never_revokes(technician):
+    other = sign_in(Client(), technician)
+    client = sign_in(Client(), technician)
 
     client.get(SESSIONS, {"revoke": "others"})
 

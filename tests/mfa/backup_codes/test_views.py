@@ -3,14 +3,15 @@ from urllib.parse import unquote
 
 import pytest
 from django.core import mail
+from django.test import Client
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from mfa.models import BackupCode, BackupCodeDevice, backup_code_format
-from tests.factories import UserFactory
-from tests.mfa.helpers import VERIFY, backup_codes_issue, password_step, totp_code
+from tests.factories import TOTPDeviceFactory, UserFactory
+from tests.mfa.helpers import backup_codes_issue, totp_code
+from tests.signing_in import VERIFY, sign_in, sign_in_with_totp
 
 CODES = "/mfa/backup-codes/"
 
@@ -18,12 +19,6 @@ CODES = "/mfa/backup-codes/"
 @pytest.fixture
 def codes(user_with_totp) -> list[str]:
     return backup_codes_issue(user_with_totp)
-
-
-def signed_in_fully(user, password):
-    client = password_step(user, password)
-    assert client.post(VERIFY, {"otp_token": totp_code(user)}).status_code == 302
-    return client
 
 
 def test_codes_are_stored_hashed_never_in_clear(codes):
@@ -38,9 +33,9 @@ def test_codes_are_stored_hashed_never_in_clear(codes):
 
 
 def test_backup_code_passes_the_second_step_once(
-    clock, user_with_totp, password, codes, django_capture_on_commit_callbacks
+    clock, user_with_totp, codes, django_capture_on_commit_callbacks
 ):
-    client = password_step(user_with_totp, password)
+    client = sign_in(Client(), user_with_totp)
 
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(VERIFY, {"otp_token": codes[0]})
@@ -58,36 +53,34 @@ def test_backup_code_passes_the_second_step_once(
     }
     assert [message.subject for message in mail.outbox] == ["A backup code was used to sign in"]
 
-    again = password_step(user_with_totp, password)
+    again = sign_in(Client(), user_with_totp)
     assert again.post(VERIFY, {"otp_token": codes[0]}).status_code == 200
     assert AuditEvent.objects.filter(event=AuditEventType.MFA_FAILED).count() == 1
 
 
 @pytest.mark.parametrize("typed", ["upper", "formatted", "spaced"])
-def test_backup_code_is_accepted_however_it_is_typed(clock, user_with_totp, password, codes, typed):
+def test_backup_code_is_accepted_however_it_is_typed(clock, user_with_totp, codes, typed):
     code = {
         "upper": codes[1].upper(),
         "formatted": backup_code_format(codes[1]),
         "spaced": " " + " ".join(codes[1]) + " ",
     }[typed]
-    client = password_step(user_with_totp, password)
+    client = sign_in(Client(), user_with_totp)
 
     assert client.post(VERIFY, {"otp_token": code}).status_code == 302
 
 
-def test_someone_elses_backup_code_does_not_work(clock, user_with_totp, password, codes):
+def test_someone_elses_backup_code_does_not_work(clock, user_with_totp, codes):
     stranger = UserFactory(tenant=user_with_totp.tenant)
-    TOTPDevice.objects.create(user=stranger, name="Authenticator app", confirmed=True)
-    client = password_step(stranger, password)
+    TOTPDeviceFactory(user=stranger)
+    client = sign_in(Client(), stranger)
 
     assert client.post(VERIFY, {"otp_token": codes[0]}).status_code == 200
     assert BackupCodeDevice.objects.get(user=user_with_totp).codes_left() == 10
 
 
-def test_wrong_backup_codes_are_throttled_without_touching_the_app(
-    clock, user_with_totp, password, codes
-):
-    client = password_step(user_with_totp, password)
+def test_wrong_backup_codes_are_throttled_without_touching_the_app(clock, user_with_totp, codes):
+    client = sign_in(Client(), user_with_totp)
     client.post(VERIFY, {"otp_token": "zzzzz-zzzzz"})
 
     throttled = client.post(VERIFY, {"otp_token": codes[0]})
@@ -97,8 +90,8 @@ def test_wrong_backup_codes_are_throttled_without_touching_the_app(
     assert client.post(VERIFY, {"otp_token": totp_code(user_with_totp)}).status_code == 302
 
 
-def test_status_page_shows_codes_left_but_never_the_codes(clock, user_with_totp, password, codes):
-    client = signed_in_fully(user_with_totp, password)
+def test_status_page_shows_codes_left_but_never_the_codes(clock, user_with_totp, codes):
+    client = sign_in_with_totp(Client(), user_with_totp)
 
     response = client.get(CODES)
 
@@ -109,9 +102,9 @@ def test_status_page_shows_codes_left_but_never_the_codes(clock, user_with_totp,
 
 
 def test_regenerate_shows_a_new_set_once_and_the_old_codes_die(
-    clock, user_with_totp, password, codes, django_capture_on_commit_callbacks
+    clock, user_with_totp, codes, django_capture_on_commit_callbacks
 ):
-    client = signed_in_fully(user_with_totp, password)
+    client = sign_in_with_totp(Client(), user_with_totp)
 
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(CODES, {"confirm": "on"})
@@ -128,14 +121,14 @@ def test_regenerate_shows_a_new_set_once_and_the_old_codes_die(
     assert [message.subject for message in mail.outbox] == ["New backup codes"]
 
     clock.shift(30)
-    old = password_step(user_with_totp, password)
+    old = sign_in(Client(), user_with_totp)
     assert old.post(VERIFY, {"otp_token": codes[2]}).status_code == 200
     clock.shift(60)
     assert old.post(VERIFY, {"otp_token": new_codes[2]}).status_code == 302
 
 
-def test_regenerate_needs_the_box_ticked(clock, user_with_totp, password, codes):
-    client = signed_in_fully(user_with_totp, password)
+def test_regenerate_needs_the_box_ticked(clock, user_with_totp, codes):
+    client = sign_in_with_totp(Client(), user_with_totp)
 
     response = client.post(CODES, {})
 
@@ -145,7 +138,7 @@ def test_regenerate_needs_the_box_ticked(clock, user_with_totp, password, codes)
 
 
 def test_regenerate_needs_a_fresh_password(clock, user_with_totp, password, codes, settings):
-    client = signed_in_fully(user_with_totp, password)
+    client = sign_in_with_totp(Client(), user_with_totp)
     clock.shift(settings.MFA_FRESH_PROOF_MINUTES * 60 + 1)
 
     response = client.post(CODES, {"confirm": "on"})
@@ -166,9 +159,9 @@ def test_regenerate_without_an_app_is_refused(client_signed_in):
 
 @pytest.mark.parametrize("left, warned", [(3, False), (2, True), (0, True)])
 def test_dashboard_warns_when_two_or_fewer_codes_are_left(
-    clock, user_with_totp, password, codes, left, warned
+    clock, user_with_totp, codes, left, warned
 ):
-    client = signed_in_fully(user_with_totp, password)
+    client = sign_in_with_totp(Client(), user_with_totp)
     unused = BackupCode.objects.filter(device__user=user_with_totp)
     unused.filter(pk__in=list(unused.values_list("pk", flat=True))[left:]).update(
         used_at=timezone.now()

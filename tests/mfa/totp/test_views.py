@@ -2,7 +2,6 @@ import re
 from base64 import b32encode
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import pytest
 from django.core import mail
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY, user_has_device
@@ -13,15 +12,8 @@ from audit.models import AuditEvent
 from mfa.models import BackupCode, BackupCodeDevice
 from mfa.selectors import totp_config_uri
 from mfa.totp.qr import qr_code_svg
-from tests.mfa.helpers import (
-    LOGIN,
-    SETUP,
-    VERIFY,
-    backup_codes_issue,
-    device_code,
-    password_step,
-    totp_code,
-)
+from tests.mfa.helpers import SETUP, backup_codes_issue, totp_code
+from tests.signing_in import VERIFY, device_code, sign_in, sign_in_with_totp
 
 REMOVE = "/mfa/totp/remove/"
 REAUTH = "/mfa/confirm-password/"
@@ -35,13 +27,10 @@ def secret_on_page(page: str) -> str:
     return re.search(r'<code id="totp-secret">([A-Z2-7 ]+)</code>', page).group(1)
 
 
-@pytest.fixture
-def signed_in(clock, technician, password) -> Client:
-    return password_step(technician, password)
-
-
-def test_setup_page_shows_qr_code_secret_and_apps_and_is_not_cached(signed_in, technician):
-    response = signed_in.get(SETUP)
+def test_setup_page_shows_qr_code_secret_and_apps_and_is_not_cached(
+    clock, client_signed_in, technician
+):
+    response = client_signed_in.get(SETUP)
 
     page = response.content.decode()
     assert response.status_code == 200
@@ -56,8 +45,8 @@ def test_setup_page_shows_qr_code_secret_and_apps_and_is_not_cached(signed_in, t
     assert qr_code_svg(totp_config_uri(device=device)) in page
 
 
-def test_qr_code_is_inline_svg_the_csp_lets_render(signed_in):
-    response = signed_in.get(SETUP)
+def test_qr_code_is_inline_svg_the_csp_lets_render(clock, client_signed_in):
+    response = client_signed_in.get(SETUP)
 
     svg = re.search(r"<svg.*?</svg>", response.content.decode(), re.S).group(0)
     assert "<path" in svg
@@ -69,8 +58,10 @@ def test_qr_code_is_inline_svg_the_csp_lets_render(signed_in):
     assert "unsafe-inline" not in policy
 
 
-def test_otpauth_uri_names_the_issuer_with_the_tenant_and_the_email(signed_in, technician):
-    signed_in.get(SETUP)
+def test_otpauth_uri_names_the_issuer_with_the_tenant_and_the_email(
+    clock, client_signed_in, technician
+):
+    client_signed_in.get(SETUP)
     device = setup_device(technician)
 
     uri = totp_config_uri(device=device)
@@ -86,25 +77,25 @@ def test_otpauth_uri_names_the_issuer_with_the_tenant_and_the_email(signed_in, t
     assert query["period"] == ["30"]
 
 
-def test_secret_never_appears_in_a_url(signed_in, technician):
-    page = signed_in.get(SETUP).content.decode()
+def test_secret_never_appears_in_a_url(clock, client_signed_in, technician):
+    page = client_signed_in.get(SETUP).content.decode()
     secret = secret_on_page(page).replace(" ", "")
 
     urls = re.findall(r'(?:href|action|src)="([^"]*)"', page)
     assert urls
     assert not any(secret in url or secret.lower() in url for url in urls)
-    response = signed_in.post(SETUP, {"otp_token": "000000"})
+    response = client_signed_in.post(SETUP, {"otp_token": "000000"})
     assert secret not in response.get("Location", "")
 
 
 def test_confirming_with_a_code_turns_the_app_on_and_shows_backup_codes_once(
-    signed_in, technician, django_capture_on_commit_callbacks
+    clock, client_signed_in, technician, django_capture_on_commit_callbacks
 ):
-    signed_in.get(SETUP)
+    client_signed_in.get(SETUP)
     device = setup_device(technician)
 
     with django_capture_on_commit_callbacks(execute=True):
-        response = signed_in.post(SETUP, {"otp_token": device_code(device)})
+        response = client_signed_in.post(SETUP, {"otp_token": device_code(device)})
 
     assert response.status_code == 200
     assert "no-store" in response["Cache-Control"]
@@ -116,37 +107,37 @@ def test_confirming_with_a_code_turns_the_app_on_and_shows_backup_codes_once(
     device.refresh_from_db()
     assert device.confirmed
     assert user_has_device(technician, confirmed=True)
-    assert signed_in.session[DEVICE_ID_SESSION_KEY] == device.persistent_id
+    assert client_signed_in.session[DEVICE_ID_SESSION_KEY] == device.persistent_id
     assert BackupCodeDevice.objects.get(user=technician).codes_left() == 10
     enrolled = AuditEvent.objects.get(event=AuditEventType.MFA_ENROLLED)
     assert enrolled.target == technician
     assert enrolled.details == {"factor": "totp", "replaced": False, "backup_codes_issued": 10}
     assert [message.subject for message in mail.outbox] == ["Authenticator app added"]
     assert mail.outbox[0].to == [technician.email]
-    later = signed_in.get("/mfa/backup-codes/").content.decode()
+    later = client_signed_in.get("/mfa/backup-codes/").content.decode()
     assert not any(code in later for code in codes)
-    assert signed_in.get("/").status_code == 200
+    assert client_signed_in.get("/").status_code == 200
 
 
-def test_confirmed_app_is_what_the_next_sign_in_asks_for(signed_in, technician, password, clock):
-    signed_in.get(SETUP)
-    signed_in.post(SETUP, {"otp_token": device_code(setup_device(technician))})
+def test_confirmed_app_is_what_the_next_sign_in_asks_for(clock, client_signed_in, technician):
+    client_signed_in.get(SETUP)
+    client_signed_in.post(SETUP, {"otp_token": device_code(setup_device(technician))})
     clock.shift(30)
 
-    client = password_step(technician, password)
+    client = sign_in(Client(), technician)
 
     assert client.get("/").url.startswith(VERIFY)
     assert client.post(VERIFY, {"otp_token": totp_code(technician)}).status_code == 302
 
 
 def test_wrong_code_does_not_confirm_the_app_and_does_not_count_as_a_sign_in_failure(
-    signed_in, technician
+    clock, client_signed_in, technician
 ):
-    signed_in.get(SETUP)
+    client_signed_in.get(SETUP)
     device = setup_device(technician)
     wrong = device_code(device, steps=3)
 
-    response = signed_in.post(SETUP, {"otp_token": wrong})
+    response = client_signed_in.post(SETUP, {"otp_token": wrong})
 
     assert response.status_code == 200
     assert "That code didn&#x27;t match" in response.content.decode()
@@ -156,22 +147,22 @@ def test_wrong_code_does_not_confirm_the_app_and_does_not_count_as_a_sign_in_fai
     assert secret_on_page(response.content.decode())  # the page is shown again, same key
 
 
-def test_reload_keeps_the_same_key(signed_in, technician):
-    first = secret_on_page(signed_in.get(SETUP).content.decode())
-    second = secret_on_page(signed_in.get(SETUP).content.decode())
+def test_reload_keeps_the_same_key(clock, client_signed_in, technician):
+    first = secret_on_page(client_signed_in.get(SETUP).content.decode())
+    second = secret_on_page(client_signed_in.get(SETUP).content.decode())
 
     assert first == second
     assert TOTPDevice.objects.filter(user=technician).count() == 1
 
 
 def test_abandoned_setup_never_counts_and_starting_again_replaces_it(
-    signed_in, technician, password, clock
+    clock, client_signed_in, technician
 ):
-    signed_in.get(SETUP)
+    client_signed_in.get(SETUP)
     abandoned = setup_device(technician)
 
     assert not user_has_device(technician, confirmed=True)
-    again = password_step(technician, password)
+    again = sign_in(Client(), technician)
     assert again.get("/").status_code == 200  # no second step for an unconfirmed app
     assert again.post(VERIFY, {"otp_token": device_code(abandoned)}).status_code == 302
     assert not AuditEvent.objects.filter(event=AuditEventType.MFA_VERIFIED).exists()
@@ -181,28 +172,27 @@ def test_abandoned_setup_never_counts_and_starting_again_replaces_it(
     assert TOTPDevice.objects.filter(user=technician).count() == 1
 
 
-def test_setup_left_too_long_is_replaced(signed_in, technician, clock, settings):
-    signed_in.get(SETUP)
+def test_setup_left_too_long_is_replaced(clock, client_signed_in, technician, settings):
+    client_signed_in.get(SETUP)
     stale = setup_device(technician)
     clock.shift(settings.MFA_SETUP_MINUTES * 60 + 1)
-    signed_in.post("/mfa/confirm-password/", {"password": "correct-horse-battery-staple"})
+    client_signed_in.post("/mfa/confirm-password/", {"password": "correct-horse-battery-staple"})
 
-    late = signed_in.post(SETUP, {"otp_token": device_code(stale)})
+    late = client_signed_in.post(SETUP, {"otp_token": device_code(stale)})
 
     assert late.status_code == 302
     assert late.url.startswith(SETUP)
     assert not TOTPDevice.objects.get(pk=stale.pk).confirmed
-    signed_in.get(late.url)
+    client_signed_in.get(late.url)
     assert not TOTPDevice.objects.filter(pk=stale.pk).exists()
 
 
 def test_replacing_the_app_keeps_backup_codes_and_the_old_app_stops_working(
-    clock, user_with_totp, password, django_capture_on_commit_callbacks
+    clock, user_with_totp, django_capture_on_commit_callbacks
 ):
     codes = backup_codes_issue(user_with_totp)
     old = TOTPDevice.objects.get(user=user_with_totp, confirmed=True)
-    client = password_step(user_with_totp, password)
-    client.post(VERIFY, {"otp_token": totp_code(user_with_totp)})
+    client = sign_in_with_totp(Client(), user_with_totp)
     page = client.get(SETUP).content.decode()
     assert "replaces the authenticator app you use now" in page
     new = setup_device(user_with_totp)
@@ -221,38 +211,39 @@ def test_replacing_the_app_keeps_backup_codes_and_the_old_app_stops_working(
 
 
 def test_changing_factors_long_after_sign_in_asks_for_the_password(
-    signed_in, technician, password, clock, settings
+    clock, client_signed_in, technician, password, settings
 ):
     clock.shift(settings.MFA_FRESH_PROOF_MINUTES * 60 + 1)
 
-    response = signed_in.get(SETUP)
+    response = client_signed_in.get(SETUP)
     assert response.status_code == 302
     assert response.url == f"{REAUTH}?next=%2Fmfa%2Ftotp%2Fsetup%2F"
     assert not TOTPDevice.objects.filter(user=technician).exists()
 
-    wrong = signed_in.post(REAUTH, {"password": "not-my-password", "next": SETUP})
+    wrong = client_signed_in.post(REAUTH, {"password": "not-my-password", "next": SETUP})
     assert wrong.status_code == 200
     assert "That password is not right" in wrong.content.decode()
     failed = AuditEvent.objects.get(event=AuditEventType.SIGN_IN_FAILED)
     assert failed.target == technician
 
-    right = signed_in.post(REAUTH, {"password": password, "next": SETUP})
+    right = client_signed_in.post(REAUTH, {"password": password, "next": SETUP})
     assert right.url == SETUP
-    assert signed_in.get(SETUP).status_code == 200
+    assert client_signed_in.get(SETUP).status_code == 200
 
 
-def test_reauthentication_ignores_an_offsite_next(signed_in, password):
-    response = signed_in.post(REAUTH, {"password": password, "next": "https://evil.example/"})
+def test_reauthentication_ignores_an_offsite_next(clock, client_signed_in, password):
+    response = client_signed_in.post(
+        REAUTH, {"password": password, "next": "https://evil.example/"}
+    )
 
     assert response.url == "/mfa/"
 
 
 def test_remove_turns_mfa_off_audits_and_mails(
-    clock, user_with_totp, password, django_capture_on_commit_callbacks
+    clock, user_with_totp, django_capture_on_commit_callbacks
 ):
     backup_codes_issue(user_with_totp)
-    client = password_step(user_with_totp, password)
-    client.post(VERIFY, {"otp_token": totp_code(user_with_totp)})
+    client = sign_in_with_totp(Client(), user_with_totp)
     assert client.get(REMOVE).status_code == 200
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -268,9 +259,8 @@ def test_remove_turns_mfa_off_audits_and_mails(
     assert client.get("/").status_code == 200
 
 
-def test_remove_needs_a_fresh_password(clock, user_with_totp, password, settings):
-    client = password_step(user_with_totp, password)
-    client.post(VERIFY, {"otp_token": totp_code(user_with_totp)})
+def test_remove_needs_a_fresh_password(clock, user_with_totp, settings):
+    client = sign_in_with_totp(Client(), user_with_totp)
     clock.shift(settings.MFA_FRESH_PROOF_MINUTES * 60 + 1)
 
     response = client.post(REMOVE)
@@ -280,11 +270,10 @@ def test_remove_needs_a_fresh_password(clock, user_with_totp, password, settings
     assert not AuditEvent.objects.filter(event=AuditEventType.MFA_REMOVED).exists()
 
 
-def test_remove_is_refused_while_mfa_is_required(clock, user_with_totp, password, tenant):
+def test_remove_is_refused_while_mfa_is_required(clock, user_with_totp, tenant):
     tenant.require_mfa = True
     tenant.save()
-    client = password_step(user_with_totp, password)
-    client.post(VERIFY, {"otp_token": totp_code(user_with_totp)})
+    client = sign_in_with_totp(Client(), user_with_totp)
 
     response = client.post(REMOVE, follow=True)
 
@@ -294,11 +283,11 @@ def test_remove_is_refused_while_mfa_is_required(clock, user_with_totp, password
 
 
 def test_required_enrolment_completes_the_sign_in(
-    clock, client, owner, tenant, password, django_capture_on_commit_callbacks
+    clock, client, owner, tenant, django_capture_on_commit_callbacks
 ):
     tenant.require_mfa = True
     tenant.save()
-    client.post(LOGIN, {"username": owner.email, "password": password, "next": "/mfa/"})
+    sign_in(client, owner, next_page="/mfa/")
     key_before = client.session.session_key
     assert client.get("/").url.startswith(SETUP)
     page = client.get(f"{SETUP}?next=/mfa/").content.decode()
@@ -315,10 +304,9 @@ def test_required_enrolment_completes_the_sign_in(
     assert AuditEvent.objects.get(event=AuditEventType.SECOND_STEP_DUE).details == {"step": "enrol"}
 
 
-def test_overview_lists_factors_and_codes_left(clock, user_with_totp, password):
+def test_overview_lists_factors_and_codes_left(clock, user_with_totp):
     backup_codes_issue(user_with_totp)
-    client = password_step(user_with_totp, password)
-    client.post(VERIFY, {"otp_token": totp_code(user_with_totp)})
+    client = sign_in_with_totp(Client(), user_with_totp)
 
     response = client.get("/mfa/")
 
