@@ -1,7 +1,10 @@
 import os
+import socket
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import kombu.utils.functional
 import pytest
 import redis
 import time_machine
@@ -19,6 +22,11 @@ from tests.signing_in import VERIFY, sign_in
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 # Ten seconds into a 30-second step, so a test's own requests never cross into the next step.
 MID_STEP = datetime(2026, 3, 2, 9, 0, 10, tzinfo=UTC)
+DEAD_BROKER_URL = "redis://127.0.0.1:1/0"
+DEAD_BROKER_ADDRESS = ("127.0.0.1", 1)
+# Far more connections than any publish retry policy here makes: a publisher still connecting
+# after these retries for ever, and the test fails instead of hanging.
+MOST_BROKER_CONNECTIONS = 50
 
 
 def service_missing(message: str) -> None:
@@ -98,6 +106,55 @@ def redis_url() -> str:
     finally:
         client.close()
     return url
+
+
+@dataclass
+class DeadBroker:
+    """What publishing did while the broker was down.
+
+    `connection_attempts` counts every connection to the dead address (the cache's too, when a
+    test points the cache there), and `pauses` are the seconds kombu's retry loop would have
+    slept between attempts: recorded, not slept, as a fake clock would.
+    """
+
+    connection_attempts: int = 0
+    pauses: list[float] = field(default_factory=list)
+
+
+def _reset_publisher() -> None:
+    """Make the next publish connect to the current broker URL (kombu keeps one connection pool
+    per URL, so the previous URL's pool is simply no longer used)."""
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def broker_down(monkeypatch):
+    """Celery publishing to a broker that refuses connections, as when Redis is stopped.
+
+    Yields a `DeadBroker`, so a test asserts how soon publishing gives up by what it tried, not
+    by how long it took.
+    """
+    broker = DeadBroker()
+    connect = socket.socket.connect
+
+    def counted_connect(sock, address):
+        if address == DEAD_BROKER_ADDRESS:
+            broker.connection_attempts += 1
+            if broker.connection_attempts > MOST_BROKER_CONNECTIONS:
+                pytest.fail("publishing keeps retrying the dead broker and never gives up")
+        return connect(sock, address)
+
+    monkeypatch.setattr(socket.socket, "connect", counted_connect)
+    monkeypatch.setattr(kombu.utils.functional, "sleep", broker.pauses.append)
+    previous_url = celery_app.conf.broker_url
+    celery_app.conf.task_always_eager = False
+    celery_app.conf.broker_url = DEAD_BROKER_URL
+    _reset_publisher()
+    yield broker
+    celery_app.conf.broker_url = previous_url
+    celery_app.conf.task_always_eager = True
+    _reset_publisher()
 
 
 @pytest.fixture
