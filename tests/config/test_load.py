@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass
 from http.client import HTTPConnection
 from pathlib import Path
 from urllib.parse import urlencode
@@ -87,48 +88,55 @@ class Browser:
         self.request("GET", "/accounts/login/")
 
 
-def start(command: list[str], env: dict, log: Path) -> subprocess.Popen:
+def start(command: list[str], env: dict, log: Path, **options) -> subprocess.Popen:
     return subprocess.Popen(  # noqa: S603 - our own server and worker, on loopback only
-        command, cwd=BASE_DIR, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
+        command, cwd=BASE_DIR, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, **options
     )
 
 
-def port_is_free() -> bool:
-    with socket.socket() as probe:
-        return probe.connect_ex(("127.0.0.1", PORT)) != 0
+@dataclass
+class Site:
+    folder: Path
+    worker: subprocess.Popen
 
 
 @pytest.fixture
 def site(redis_url, tmp_path, live_server_env):
-    """gunicorn and a Celery worker on the test database, stopped at the end."""
-    if not port_is_free():
-        pytest.fail(f"Something already listens on 127.0.0.1:{PORT}; stop it and run again.")
-    processes = [
-        start(
-            [str(BIN / "gunicorn"), "config.wsgi", "--bind", f"127.0.0.1:{PORT}"]
-            + ["--workers", "3", "--timeout", "60"],
-            live_server_env,
-            tmp_path / "gunicorn.log",
-        ),
-        start(
-            [str(BIN / "celery"), "-A", "config", "worker", "--pool", "threads"]
-            + ["--concurrency", "4", "--loglevel", "WARNING"],
-            live_server_env,
-            tmp_path / "worker.log",
-        ),
-    ]
+    """gunicorn and a Celery worker on the test database, stopped at the end.
+
+    The test opens the listening socket and hands it to gunicorn, so the first request waits in
+    the socket's queue until a gunicorn worker takes it: no polling for the server to come up.
+    """
     try:
-        for _ in range(150):
-            try:
-                http = HTTPConnection("127.0.0.1", PORT, timeout=2)
-                http.request("GET", "/healthz")
-                if http.getresponse().status == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
-        else:
+        listener = socket.create_server(("127.0.0.1", PORT))
+    except OSError as error:
+        pytest.fail(f"Cannot listen on 127.0.0.1:{PORT} ({error}); stop what uses it, run again.")
+    with listener:
+        processes = [
+            start(
+                [str(BIN / "gunicorn"), "config.wsgi", "--bind", f"fd://{listener.fileno()}"]
+                + ["--workers", "3", "--timeout", "60"],
+                live_server_env,
+                tmp_path / "gunicorn.log",
+                pass_fds=[listener.fileno()],
+            ),
+            start(
+                [str(BIN / "celery"), "-A", "config", "worker", "--pool", "threads"]
+                + ["--concurrency", "4", "--loglevel", "WARNING"],
+                live_server_env,
+                tmp_path / "worker.log",
+            ),
+        ]
+    try:
+        try:
+            http = HTTPConnection("127.0.0.1", PORT, timeout=60)
+            http.request("GET", "/healthz")
+            started = http.getresponse().status == 200
+        except OSError:
+            started = False
+        if not started:
             pytest.fail("gunicorn did not start: " + (tmp_path / "gunicorn.log").read_text())
-        yield tmp_path
+        yield Site(folder=tmp_path, worker=processes[1])
     finally:
         for process in processes:
             process.terminate()
@@ -158,18 +166,25 @@ def live_server_env(redis_url, tmp_path):
     }
 
 
-def drained(timeout: float = 60) -> bool:
-    """Wait for the worker to finish what the run queued."""
+def drained(worker: subprocess.Popen, timeout: float = 60) -> bool:
+    """Wait, at most `timeout` seconds, for the worker to finish what the run queued.
+
+    The queue's state is looked at twice a second; in between the wait is on the worker
+    process, so a worker that dies ends the wait at once.
+    """
     until = time.monotonic() + timeout
-    while time.monotonic() < until:
-        busy = (
-            PasswordResetRequest.objects.filter(processed_at__isnull=True).exists()
-            or OutboxMail.objects.filter(status=OutboxMail.Status.PENDING).exists()
-        )
-        if not busy:
-            return True
-        time.sleep(0.5)
-    return False
+    while (
+        PasswordResetRequest.objects.filter(processed_at__isnull=True).exists()
+        or OutboxMail.objects.filter(status=OutboxMail.Status.PENDING).exists()
+    ):
+        if time.monotonic() >= until:
+            return False
+        try:
+            worker.wait(timeout=0.5)
+        except subprocess.TimeoutExpired:
+            continue
+        return False
+    return True
 
 
 def test_fifty_clients_for_thirty_seconds(site, tenant):
@@ -251,7 +266,7 @@ def test_fifty_clients_for_thirty_seconds(site, tenant):
     assert not any(thread.is_alive() for thread in threads)
     assert not [key for key in tally if key.startswith("http_5")], tally
     assert tally["sign_in_302"] > 0 and tally["second_step_302"] > 0 and tally["reset_302"] > 0
-    assert drained(), "the worker did not finish the queued resets and mails"
+    assert drained(site.worker), "the worker did not finish the queued resets and mails"
     connection.close()
 
     def events(kind, people) -> int:
@@ -272,7 +287,8 @@ def test_fifty_clients_for_thirty_seconds(site, tenant):
     assert requested == tally["reset_302"]
 
     sent = OutboxMail.objects.filter(status=OutboxMail.Status.SENT)
-    mail_files = list((site / "mail").glob("*.log")) if (site / "mail").exists() else []
+    mail_folder = site.folder / "mail"
+    mail_files = list(mail_folder.glob("*.log")) if mail_folder.exists() else []
     messages = sum(path.read_text().count("\nSubject: ") for path in mail_files)
     assert messages == sent.count()
     assert not OutboxMail.objects.exclude(status=OutboxMail.Status.SENT).exists()
