@@ -1,8 +1,10 @@
 import ipaddress
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from teams import scopes
 
@@ -241,6 +243,7 @@ class UserSession(models.Model):
 # "Up to a few hundred" ranges per tenant (IT Glue keeps 200); more is a sign of a mistake.
 ACCESS_LIST_MAX_ENTRIES = 500
 ADDRESS_HEX_LENGTH = 32
+EXCEPTION_MAX_LENGTH = timedelta(days=366)
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -390,4 +393,14 @@ class AccessListException(models.Model):
         if self.user_id and self.tenant_id and self.user.tenant_id != self.tenant_id:
             raise ValidationError(
                 {"user": "The person must belong to this tenant."}, code="foreign_person"
+            )
+        now = timezone.now()
+        if self.expires_at is not None and self.expires_at <= now:
+            raise ValidationError(
+                {"expires_at": "An exception must end in the future."}, code="expired"
+            )
+        if self.expires_at is not None and self.expires_at > now + EXCEPTION_MAX_LENGTH:
+            raise ValidationError(
+                {"expires_at": "An exception can last at most a year; grant a new one then."},
+                code="too_long",
             )

@@ -106,7 +106,9 @@ def test_refused_sign_ins_are_not_counted_as_wrong_passwords(
 def test_wrong_password_from_outside_looks_like_any_wrong_password(office_only, technician):
     client = Client(REMOTE_ADDR=OUTSIDE)
     known = client.post("/accounts/login/", {"username": technician.email, "password": "x" * 20})
-    unknown = client.post("/accounts/login/", {"username": "nobody@x.example", "password": "y" * 20})
+    unknown = client.post(
+        "/accounts/login/", {"username": "nobody@x.example", "password": "y" * 20}
+    )
 
     assert known.status_code == unknown.status_code == 200
     assert REFUSAL not in known.content.decode()
