@@ -322,3 +322,20 @@ def test_operator_command_needs_a_tenant_and_explains_itself():
     explained = manage("--help")
     assert explained.returncode == 0
     assert "--clear" in explained.stdout
+
+
+def test_owners_see_refused_sign_ins_by_address_in_the_trail_and_its_export(
+    office_only, owner, technician, password, sign_in
+):
+    sign_in_from(technician, password, OUTSIDE)
+    owner_client = sign_in(owner)
+    event = int(AuditEventType.SIGN_IN_REFUSED_BY_ACCESS_LIST)
+
+    trail = owner_client.get("/audit/", {"event": event, "ip": OUTSIDE})
+    export = owner_client.get("/audit/export.csv", {"event": event})
+
+    assert trail.status_code == 200
+    assert "Sign-in refused: address not on the IP access list" in trail.content.decode()
+    csv_text = b"".join(export.streaming_content).decode()
+    assert "Sign-in refused: address not on the IP access list" in csv_text
+    assert OUTSIDE in csv_text
