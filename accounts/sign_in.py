@@ -34,8 +34,11 @@ from accounts.stages import (
     pending_sign_in_save,
     sign_in_steps_due,
 )
+from audit.client import client_ip
 from audit.events import AuditEventType
 from audit.services import audit_event_record
+from teams.selectors import access_list_allows
+from teams.services.access_list import access_list_sign_in_refuse
 from teams.services.sessions import session_forget
 
 EMAIL_LABEL_MAX_LENGTH = 254
@@ -101,6 +104,10 @@ def secret_check(
     return SecretCheck(ok=False, lock=lock)
 
 
+class SignInRefusedByAccessList(Exception):
+    """The password was right, but the person's tenant allows no sign-in from this address."""
+
+
 def _step_address(pending: PendingSignIn) -> str:
     return reverse(pending.current_step.url_name)
 
@@ -111,7 +118,15 @@ def user_sign_in(*, request: HttpRequest, user: User) -> str | None:
 
     With steps due, the session stays anonymous: it only holds the pending sign-in, under a new
     key (a session id planted before the password is worth nothing afterwards).
+
+    An address outside the tenant's IP access list raises `SignInRefusedByAccessList` before
+    anything of the sign-in is kept. It is checked only now, after the password, so the answer
+    tells someone without it nothing about which emails exist; and it is no failed password:
+    the lockout slot was given back and no `SIGN_IN_FAILED` is recorded.
     """
+    if not access_list_allows(user=user, ip=client_ip(request)):
+        access_list_sign_in_refuse(request=request, user=user)
+        raise SignInRefusedByAccessList
     password_proof_record(request=request)
     due = sign_in_steps_due(user=user)
     if not due:

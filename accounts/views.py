@@ -37,11 +37,17 @@ from accounts.services import (
     password_reset_request,
     password_set_from_link,
 )
-from accounts.sign_in import pending_sign_in_user, user_sign_in, user_sign_out
+from accounts.sign_in import (
+    SignInRefusedByAccessList,
+    pending_sign_in_user,
+    user_sign_in,
+    user_sign_out,
+)
 from accounts.stages import pending_sign_in
 from audit.client import client_ip
 from audit.devices import device_from_user_agent
 from teams.models import Tenant
+from teams.notices import access_list_refusal
 from teams.selectors import unlock_contact_for_tenant
 
 # After a sign-in, this browser remembers the person's tenant (signed, not secret), so the
@@ -91,7 +97,10 @@ class SignInView(auth_views.LoginView):
 
     def form_valid(self, form: SignInForm) -> HttpResponse:
         user = form.get_user()
-        step_due = user_sign_in(request=self.request, user=user)
+        try:
+            step_due = user_sign_in(request=self.request, user=user)
+        except SignInRefusedByAccessList:
+            return access_list_refusal(self.request, tenant=user.tenant)
         if step_due is not None:
             response = redirect(f"{step_due}?{urlencode({'next': self.get_success_url()})}")
         else:

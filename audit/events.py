@@ -21,6 +21,7 @@ class AuditEventType(models.IntegerChoices):
     RECOVERY_RESOLVED = 111, "Account recovery request resolved"
     RECOVERY_DECLINED = 112, "Account recovery request declined"
     RECOVERY_EXPIRED = 113, "Account recovery request expired"
+    SIGN_IN_REFUSED_BY_ACCESS_LIST = 114, "Sign-in refused: address not on the IP access list"
 
     MFA_ENROLLED = 200, "MFA factor enrolled"
     MFA_REMOVED = 201, "MFA factor removed"
@@ -40,6 +41,7 @@ class AuditEventType(models.IntegerChoices):
     SESSION_STARTED = 400, "Session started"
     SESSION_EXPIRED = 401, "Session expired"
     SESSION_REVOKED = 402, "Session revoked"
+    SESSION_ENDED_BY_ACCESS_LIST = 403, "Session ended: address left the IP access list"
 
     PERSON_INVITED = 500, "Person invited"
     PERSON_DEACTIVATED = 501, "Person deactivated"
@@ -54,6 +56,7 @@ class AuditEventType(models.IntegerChoices):
     TENANT_CREATED = 602, "Tenant created"
     TENANT_POLICY_CHANGED = 603, "Tenant policy changed"
     ROLE_DELETED = 604, "Role deleted"
+    ACCESS_LIST_CHANGED = 605, "IP access list changed"
 
     ADMIN_ACTION = 700, "Admin action"
 

@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "mfa.middleware.SecondStepMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "teams.middleware.SessionLimitsMiddleware",
+    "teams.middleware.AccessListMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "accounts.middleware.PasswordChangeRequiredMiddleware",
     # Last, so it can swap any response for the lock notice when a sign-in step hits the lock.

@@ -25,6 +25,7 @@ class AccessReviewFilterForm(forms.Form):
         ("many_sessions", "Many sessions"),
         ("failures", "Recent failures or unusual sign-ins"),
         ("locked", "Locked"),
+        ("access_list_exception", "Exception to the IP access list"),
         ("inactive", "Deactivated"),
     )
     sort = forms.ChoiceField(choices=SORTS, required=False)

@@ -29,7 +29,7 @@ from audit.models import AuditEvent
 from mfa.models import BackupCode, BackupCodeDevice
 from reviews.models import AccessReview
 from teams import scopes
-from teams.models import Role, Tenant, UserSession
+from teams.models import AccessListException, Role, Tenant, UserSession
 
 RECENT_TROUBLE = timedelta(days=7)
 MFA_NONE, MFA_APP, MFA_CODES_ONLY = "none", "app", "backup codes only"
@@ -42,6 +42,7 @@ FLAG_LABELS = {
     "failures": "recent failed sign-ins",
     "unusual": "recent unusual sign-ins",
     "locked": "locked",
+    "access_list_exception": "exception to the IP access list",
 }
 
 
@@ -109,6 +110,9 @@ def access_review_people(people: QuerySet[User], *, now: datetime) -> QuerySet[U
         ),
         unusual_count=_count_of(events(AuditEventType.UNUSUAL_SIGN_IN), by="target"),
         locked=Exists(lock_counters),
+        has_access_list_exception=Exists(
+            AccessListException.objects.filter(user=OuterRef("pk"), expires_at__gt=now)
+        ),
         last_seen_at=Coalesce("last_login", "date_joined"),
     ).annotate(
         mfa=Case(
@@ -126,6 +130,7 @@ def access_review_people(people: QuerySet[User], *, now: datetime) -> QuerySet[U
         "failures": Q(failure_count__gt=0),
         "unusual": Q(unusual_count__gt=0),
         "locked": Q(locked=True),
+        "access_list_exception": Q(has_access_list_exception=True),
     }
     # Deactivated people can't sign in, so nothing about them needs attention.
     raised = {flag: Q(is_active=True) & condition for flag, condition in conditions.items()}
@@ -193,6 +198,7 @@ FILTERS = {
     "many_sessions": lambda row: "many_sessions" in row.flags,
     "failures": lambda row: "failures" in row.flags or "unusual" in row.flags,
     "locked": lambda row: row.locked,
+    "access_list_exception": lambda row: "access_list_exception" in row.flags,
     "inactive": lambda row: not row.person.is_active,
 }
 OLDEST = datetime.min.replace(tzinfo=timezone.get_fixed_timezone(0))

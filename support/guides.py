@@ -56,6 +56,11 @@ GUIDES: tuple[Guide, ...] = (
         "We never ask for your password by email. Hover before you click.",
     ),
     Guide(
+        "ip-access-list",
+        "Approved networks (the IP access list)",
+        "For owners: allow sign-in only from your office and VPN, and what people outside see.",
+    ),
+    Guide(
         "contact",
         "Who to contact",
         "Your MSP's owners look after your account; here is how to reach them.",

@@ -1,12 +1,25 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count
+from django.http import HttpResponseRedirect
+from django.utils import timezone
 
+from audit.client import client_ip
 from audit.devices import device_from_user_agent
 from teams import scopes
-from teams.forms import RoleForm
-from teams.models import Role, Tenant, UserSession
+from teams.forms import AccessListEntryForm, AccessListExceptionForm, RoleForm, TenantForm
+from teams.models import AccessListEntry, AccessListException, Role, Tenant, UserSession
 from teams.rules import is_above
+from teams.services.access_list import (
+    access_list_change_excludes,
+    access_list_entry_delete,
+    access_list_entry_save,
+    access_list_exception_delete,
+    access_list_exception_save,
+    access_list_switch,
+)
 from teams.services.roles import (
     TENANT_POLICY_FIELDS,
     role_create,
@@ -26,6 +39,7 @@ class TenantAdmin(TenantScopedAdmin):
     """A tenant's security policy. Owners (`security:write`) change their own tenant's; people
     who read members see it. Tenants are made with `create_tenant`, never here."""
 
+    form = TenantForm
     scope_permissions = {
         "view": frozenset({scopes.MEMBERS_READ, scopes.SECURITY_WRITE}),
         "change": frozenset({scopes.SECURITY_WRITE}),
@@ -42,7 +56,18 @@ class TenantAdmin(TenantScopedAdmin):
         ),
         ("Accounts", {"fields": ["deactivate_after_days"]}),
         ("Audit", {"fields": ["audit_retention_months", "alert_owners_on_unusual_sign_in"]}),
+        (
+            "IP access list",
+            {
+                "fields": ["access_list_enabled", "access_list_exempt_owner", "confirm_exclusion"],
+                "description": "Which networks people may sign in from is edited under “IP "
+                "access list”; switching it on here enforces it at sign-in and on every request.",
+            },
+        ),
     ]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        return with_client_address(super().get_form(request, obj, change, **kwargs), request)
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(people_count=Count("people"))
@@ -53,8 +78,8 @@ class TenantAdmin(TenantScopedAdmin):
 
     def get_readonly_fields(self, request, obj=None):
         if self.is_operator(request):
-            return ["slug", "created_at"]
-        return ["name", "slug", "created_at"]
+            return ["slug", "created_at", "access_list_exempt_owner"]
+        return ["name", "slug", "created_at", "access_list_exempt_owner"]
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -70,6 +95,111 @@ class TenantAdmin(TenantScopedAdmin):
             values={name: form.cleaned_data[name] for name in form.changed_data if name in allowed},
             request=request,
         )
+        if "access_list_enabled" in form.changed_data:
+            access_list_switch(
+                tenant=obj,
+                enabled=form.cleaned_data["access_list_enabled"],
+                actor=request.user,
+                request=request,
+            )
+
+
+def with_client_address(form, request):
+    """The admin's form class, knowing the address the person saves from (for the guard
+    against shutting oneself out)."""
+    return type(form.__name__, (form,), {"client_address": client_ip(request)})
+
+
+class AccessListAdminMixin:
+    """What the IP access list's two pages share: Owners (`security:write`) alone see and edit
+    them, every save goes through a service (audited), and deleting a row that would shut out
+    the deleting person's own address asks them to tick that they understand."""
+
+    scope_permissions = {
+        action: frozenset({scopes.SECURITY_WRITE}) for action in ("view", "add", "change", "delete")
+    }
+    delete_confirmation_template = "admin/teams/access_list_delete_confirmation.html"
+    excludes_you_message = (
+        "Deleting this leaves your current address ({ip}) outside the IP access list: you "
+        "would be signed out at once. Tick the box to delete it anyway."
+    )
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        return with_client_address(super().get_form(request, obj, change, **kwargs), request)
+
+    def save_related(self, request, form, formsets, change) -> None:
+        """The service saved the row's relations with it."""
+
+    def delete_view(self, request, object_id, extra_context=None):
+        obj = self.get_object(request, unquote(object_id))
+        if not self.has_delete_permission(request, obj):
+            raise PermissionDenied
+        ip = client_ip(request)
+        excludes = access_list_change_excludes(
+            actor=request.user,
+            ip=ip,
+            change=lambda: type(obj).objects.filter(pk=obj.pk).delete(),
+        )
+        if excludes and request.method == "POST" and not request.POST.get("confirm_exclusion"):
+            self.message_user(request, self.excludes_you_message.format(ip=ip), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+        context = {**(extra_context or {}), "excludes_you": excludes, "client_address": ip}
+        return super().delete_view(request, object_id, context)
+
+
+@admin.register(AccessListEntry)
+class AccessListEntryAdmin(AccessListAdminMixin, TenantScopedAdmin):
+    """The tenant's allowed networks: a range and a label each, for everybody or for chosen
+    roles. The list is enforced while the tenant's “enforce the IP access list” is on."""
+
+    form = AccessListEntryForm
+    list_display = ["label", "network", "tenant", "role_names", "created_at"]
+    list_filter = ["tenant", "roles"]
+    list_select_related = ["tenant"]
+    search_fields = ["label", "network"]
+    fields = ["tenant", "network", "label", "roles", "confirm_exclusion"]
+    filter_horizontal = ["roles"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("roles")
+
+    @admin.display(description="roles")
+    def role_names(self, entry: AccessListEntry) -> str:
+        return ", ".join(role.name for role in entry.roles.all()) or "Everybody"
+
+    def save_model(self, request, obj, form, change) -> None:
+        access_list_entry_save(
+            entry=obj,
+            roles=form.cleaned_data.get("roles") or [],
+            actor=request.user,
+            request=request,
+        )
+
+    def delete_model(self, request, obj) -> None:
+        access_list_entry_delete(entry=obj, actor=request.user, request=request)
+
+
+@admin.register(AccessListException)
+class AccessListExceptionAdmin(AccessListAdminMixin, TenantScopedAdmin):
+    """People who may sign in from anywhere for a while, whatever the list says."""
+
+    form = AccessListExceptionForm
+    list_display = ["user", "tenant", "expires_at", "is_live", "reason"]
+    list_filter = ["tenant"]
+    list_select_related = ["user", "tenant"]
+    search_fields = ["user__email", "reason"]
+    fields = ["tenant", "user", "expires_at", "reason", "confirm_exclusion"]
+    autocomplete_fields = ["user"]
+
+    @admin.display(description="in force", boolean=True)
+    def is_live(self, exception: AccessListException) -> bool:
+        return exception.expires_at > timezone.now()
+
+    def save_model(self, request, obj, form, change) -> None:
+        access_list_exception_save(exception=obj, actor=request.user, request=request)
+
+    def delete_model(self, request, obj) -> None:
+        access_list_exception_delete(exception=obj, actor=request.user, request=request)
 
 
 @admin.register(Role)

@@ -3,9 +3,10 @@ from django.core.exceptions import ValidationError
 
 from accounts.models import User, normalize_email
 from teams import scopes
-from teams.models import Role
+from teams.models import AccessListEntry, AccessListException, Role, Tenant
 from teams.rules import refuse_granting_more
 from teams.selectors import user_scopes
+from teams.services.access_list import access_list_change_excludes
 
 
 def grantable_roles(*, actor: User, roles):
@@ -157,3 +158,100 @@ class RevokeSessionForm(forms.Form):
     OTHERS = "others"
 
     revoke = forms.RegexField(regex=r"^(others|[0-9]{1,18})$")
+
+
+class AccessListGuardForm(forms.ModelForm):
+    """A change to the IP access list, refused until confirmed when it would shut out the saving
+    person's own current address.
+
+    The "I understand" box is hidden until then. The admin sets `actor` and `client_address`;
+    `try_change` makes the change on the database for the guard to look at (it is rolled back).
+    """
+
+    actor: User
+    client_address: str | None = None
+
+    confirm_exclusion = forms.BooleanField(
+        required=False,
+        widget=forms.HiddenInput,
+        label="I understand that I can't sign in from my current address after this",
+    )
+
+    error_messages = {
+        "excludes_you": "After this change your current address (%(ip)s) is outside the IP "
+        "access list: you would be signed out at once and could not sign in from here. Tick "
+        "the box to save it anyway, or add a range holding %(ip)s first.",
+    }
+
+    def guarded(self) -> bool:
+        return True
+
+    def try_change(self) -> None:
+        raise NotImplementedError
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        if self.errors or self.cleaned_data.get("confirm_exclusion") or not self.guarded():
+            return
+        if access_list_change_excludes(
+            actor=self.actor, ip=self.client_address, change=self.try_change
+        ):
+            self.fields["confirm_exclusion"].widget = forms.CheckboxInput()
+            self.add_error(
+                "confirm_exclusion",
+                ValidationError(
+                    self.error_messages["excludes_you"],
+                    code="excludes_you",
+                    params={"ip": self.client_address or "unknown"},
+                ),
+            )
+
+    def _copy(self):
+        """The instance as it would be saved, as a separate object, so trying it leaves the
+        form's own instance untouched."""
+        model = type(self.instance)
+        return model(
+            **{
+                field.attname: getattr(self.instance, field.attname)
+                for field in model._meta.concrete_fields
+            }
+        )
+
+
+class AccessListEntryForm(AccessListGuardForm):
+    class Meta:
+        model = AccessListEntry
+        fields = ["tenant", "network", "label", "roles"]
+
+    def try_change(self) -> None:
+        entry = self._copy()
+        entry.save()
+        entry.roles.set(self.cleaned_data.get("roles") or [])
+
+
+class AccessListExceptionForm(AccessListGuardForm):
+    class Meta:
+        model = AccessListException
+        fields = ["tenant", "user", "expires_at", "reason"]
+
+    def guarded(self) -> bool:
+        return self.instance.pk is not None
+
+    def try_change(self) -> None:
+        self._copy().save()
+
+
+class TenantForm(AccessListGuardForm):
+    """The tenant's policy; switching the IP access list on is guarded like a list change."""
+
+    class Meta:
+        model = Tenant
+        fields = ["access_list_enabled"]
+
+    def guarded(self) -> bool:
+        return "access_list_enabled" in self.changed_data and bool(
+            self.cleaned_data.get("access_list_enabled")
+        )
+
+    def try_change(self) -> None:
+        Tenant.objects.filter(pk=self.instance.pk).update(access_list_enabled=True)

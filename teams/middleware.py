@@ -5,9 +5,11 @@ from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
+from audit.client import client_ip
 from teams import notices
 from teams.models import UserSession
-from teams.selectors import session_policy_for_user
+from teams.selectors import access_list_allows, session_policy_for_user
+from teams.services.access_list import access_list_session_end
 from teams.services.sessions import session_expire, session_rekey, session_touch
 
 # `last_active_at` is written at most this often per session, so a busy page costs no write.
@@ -70,3 +72,24 @@ class SessionLimitsMiddleware:
         if now - tracked.last_active_at >= TOUCH_INTERVAL:
             session_touch(tracked=tracked, now=now)
         return tracked
+
+
+class AccessListMiddleware:
+    """End a signed-in session whose address is outside its tenant's IP access list.
+
+    Runs after SessionLimitsMiddleware, on the person and tenant the session already loaded: a
+    tenant without an enforced list costs no query, one with a list costs one (the selector's).
+    The session ends (tracking row and Django session, audited) and the request is answered
+    with the refusal page rather than carried on anonymous, so the person sees why.
+    """
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = request.user
+        if user.is_authenticated and not access_list_allows(user=user, ip=client_ip(request)):
+            tenant = user.tenant
+            access_list_session_end(request=request)
+            return notices.access_list_refusal(request, tenant=tenant)
+        return self.get_response(request)

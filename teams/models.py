@@ -1,6 +1,10 @@
+import ipaddress
+from datetime import timedelta
+
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 
 from teams import scopes
 
@@ -99,6 +103,26 @@ class Tenant(models.Model):
     )
     alert_owners_on_unusual_sign_in = models.BooleanField(
         default=False, help_text="Send owners a copy of unusual sign-in alerts."
+    )
+    # The switch is also the denormalised flag every signed-in request reads from the tenant it
+    # already loaded with the person, so a tenant without a list pays no query for it.
+    access_list_enabled = models.BooleanField(
+        "enforce the IP access list",
+        default=False,
+        help_text="Allow sign-in only from the networks on the IP access list, for the roles "
+        "its entries name (an entry naming no role applies to everybody). People to whom no "
+        "entry applies are not restricted.",
+    )
+    access_list_exempt_owner = models.ForeignKey(
+        "accounts.User",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name="Owner exempt from the IP access list",
+        help_text="This Owner can always sign in, so the tenant can never be locked out by "
+        "its own list: the Owner who switched the list on, or the longest-standing Owner "
+        "once they are no longer one.",
     )
 
     class Meta:
@@ -214,3 +238,169 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} since {self.started_at:%Y-%m-%d %H:%M}"
+
+
+# "Up to a few hundred" ranges per tenant (IT Glue keeps 200); more is a sign of a mistake.
+ACCESS_LIST_MAX_ENTRIES = 500
+ADDRESS_HEX_LENGTH = 32
+EXCEPTION_MAX_LENGTH = timedelta(days=366)
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def address_key(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """An address as fixed-width lower-case hex, so that ranges compare as strings on every
+    database (SQLite has no network type)."""
+    return f"{int(address):0{ADDRESS_HEX_LENGTH}x}"
+
+
+def client_address_parse(ip: str | None) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The client address as the access list sees it: an IPv4 client reaching an IPv6 socket
+    (`::ffff:192.0.2.1`) is the IPv4 address it is."""
+    try:
+        address = ipaddress.ip_address((ip or "").strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+def network_parse(text: str) -> IPNetwork:
+    """A range typed by an owner, as a network: `192.0.2.0/24`, `2001:db8::/32`, or one address
+    (`/32` or `/128`). Host bits set are refused, naming the range that was probably meant,
+    rather than silently widened or narrowed."""
+    text = (text or "").strip()
+    if not text:
+        raise ValidationError("Enter a range such as 192.0.2.0/24 or 2001:db8::/48.", code="empty")
+    try:
+        network = ipaddress.ip_network(text, strict=False)
+    except ValueError as error:
+        raise ValidationError(
+            "“%(text)s” is not an IPv4 or IPv6 range. Write an address, or an address and a "
+            "prefix length, such as 192.0.2.0/24 or 2001:db8::/48.",
+            code="invalid_network",
+            params={"text": text[:100]},
+        ) from error
+    if "/" in text and network.network_address != ipaddress.ip_interface(text).ip:
+        raise ValidationError(
+            "%(text)s has host bits set: the /%(prefix)s range that holds it is %(network)s. "
+            "Enter %(network)s, or the single address %(address)s.",
+            code="host_bits_set",
+            params={
+                "text": text,
+                "prefix": network.prefixlen,
+                "network": network,
+                "address": ipaddress.ip_interface(text).ip,
+            },
+        )
+    return network
+
+
+class AccessListEntry(models.Model):
+    """One allowed network of a tenant's IP access list, for everybody or for chosen roles."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="access_list")
+    network = models.CharField(
+        "range",
+        max_length=49,
+        help_text="An IPv4 or IPv6 range in CIDR form (192.0.2.0/24, 2001:db8::/48), or one "
+        "address.",
+    )
+    label = models.CharField(max_length=100, help_text="What this range is: “Office”, “VPN”.")
+    roles = models.ManyToManyField(
+        Role,
+        blank=True,
+        related_name="+",
+        help_text="Only people with these roles are held to this entry. None: everybody.",
+    )
+    version = models.PositiveSmallIntegerField(editable=False)
+    first_address = models.CharField(max_length=ADDRESS_HEX_LENGTH, editable=False)
+    last_address = models.CharField(max_length=ADDRESS_HEX_LENGTH, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["tenant", "label", "network"]
+        verbose_name = "IP access list entry"
+        verbose_name_plural = "IP access list"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "network"], name="access_list_network_unique_per_tenant"
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["tenant", "version", "first_address", "last_address"],
+                name="access_list_range",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.network})"
+
+    def clean(self) -> None:
+        super().clean()
+        try:
+            refuse_control_characters_in_name(self.label)
+        except ValidationError as error:
+            raise ValidationError({"label": error}) from error
+        try:
+            self.network_set(network_parse(self.network))
+        except ValidationError as error:
+            raise ValidationError({"network": error}) from error
+
+    def network_set(self, network: IPNetwork) -> None:
+        """Store `network` normalised, with the bounds the access list compares against."""
+        self.network = str(network)
+        self.version = network.version
+        self.first_address = address_key(network.network_address)
+        self.last_address = address_key(network.broadcast_address)
+
+
+class AccessListException(models.Model):
+    """A person who may sign in from anywhere until `expires_at`, whatever the access list says
+    (travel, a home office while the VPN is down)."""
+
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="access_list_exceptions"
+    )
+    user = models.ForeignKey(
+        "accounts.User",
+        on_delete=models.CASCADE,
+        related_name="access_list_exceptions",
+        verbose_name="person",
+    )
+    expires_at = models.DateTimeField(
+        "until", help_text="The exception ends at this moment; at most a year ahead."
+    )
+    reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-expires_at"]
+        verbose_name = "IP access list exception"
+        indexes = [models.Index(fields=["user", "expires_at"], name="access_exception_live")]
+
+    def __str__(self) -> str:
+        return f"{self.user} until {self.expires_at:%Y-%m-%d %H:%M}"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.user_id and self.tenant_id and self.user.tenant_id != self.tenant_id:
+            raise ValidationError(
+                {"user": "The person must belong to this tenant."}, code="foreign_person"
+            )
+        now = timezone.now()
+        if self.expires_at is not None and self.expires_at <= now:
+            raise ValidationError(
+                {"expires_at": "An exception must end in the future."}, code="expired"
+            )
+        if self.expires_at is not None and self.expires_at > now + EXCEPTION_MAX_LENGTH:
+            raise ValidationError(
+                {"expires_at": "An exception can last at most a year; grant a new one then."},
+                code="too_long",
+            )

@@ -1,6 +1,15 @@
-"""What a person is told when their session ends without them signing out."""
+"""What a person is told when their session ends without them signing out, or when the
+tenant's IP access list keeps them out."""
 
 from datetime import timedelta
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.cache import add_never_cache_headers
+
+from audit.client import client_ip
+from teams.models import Tenant
+from teams.selectors import unlock_contact_for_tenant
 
 # Kept in the session store in place of an ended session's data, so the person's next request
 # (anonymous by then) can be told why.
@@ -37,3 +46,16 @@ def session_limit_reached(*, limit: int) -> str:
         f"You were signed out here because you signed in elsewhere, and at most {limit} "
         f"session{'s' if limit != 1 else ''} may be open at once. Sign in again to continue."
     )
+
+
+def access_list_refusal(request: HttpRequest, *, tenant: Tenant | None) -> HttpResponse:
+    """The page for a sign-in or a session from an address outside the tenant's IP access
+    list: 403, never cached, naming who in the MSP to ask."""
+    response = render(
+        request,
+        "teams/access_refused.html",
+        {"contact": unlock_contact_for_tenant(tenant=tenant), "ip": client_ip(request)},
+        status=403,
+    )
+    add_never_cache_headers(response)
+    return response

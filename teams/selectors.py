@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from django.db.models import (
     Case,
     CharField,
+    Exists,
     IntegerField,
     OuterRef,
     Q,
@@ -15,12 +16,21 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce, Greatest
 from django.http import Http404
+from django.utils import timezone
 
 from accounts.models import User
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from teams import scopes
-from teams.models import Role, Tenant, UserSession
+from teams.models import (
+    AccessListEntry,
+    AccessListException,
+    Role,
+    Tenant,
+    UserSession,
+    address_key,
+    client_address_parse,
+)
 
 # Operators have no role; their sessions follow the same defaults as a new role's.
 DEFAULT_IDLE_TIMEOUT_MINUTES: int = Role._meta.get_field("idle_timeout_minutes").default
@@ -171,4 +181,52 @@ def unlock_contact_for_tenant(*, tenant: Tenant | None, exclude: User | None = N
         )
         .order_by("date_joined", "pk")
         .first()
+    )
+
+
+def access_list_allows(
+    *, user: User, ip: str | None, now: datetime | None = None, exempt_owner_counts: bool = True
+) -> bool:
+    """Whether `user`'s tenant lets them in from the client address `ip` now.
+
+    Yes when the tenant's list is off (read from the tenant loaded with the person: no query),
+    for operators (no tenant), and for the tenant's exempt Owner while they are an active
+    Owner. Otherwise one query: yes when no entry applies to the person's role (entries naming
+    no role apply to everybody; an entry naming roles only to them), when an entry that applies
+    holds the address, or when the person holds an exception that has not expired. An address
+    that can't be read is outside every range.
+
+    `exempt_owner_counts=False` asks about the address alone, as the self-lockout guard does.
+    """
+    tenant = user.tenant
+    if tenant is None or not tenant.access_list_enabled:
+        return True
+    if (
+        exempt_owner_counts
+        and user.pk == tenant.access_list_exempt_owner_id
+        and user.is_active
+        and user.role is not None
+        and user.role.is_owner
+    ):
+        return True
+    applicable = AccessListEntry.objects.filter(tenant_id=tenant.pk).filter(
+        Q(roles=None) | Q(roles=user.role_id)
+    )
+    address = client_address_parse(ip)
+    holding = (
+        applicable.filter(
+            version=address.version,
+            first_address__lte=address_key(address),
+            last_address__gte=address_key(address),
+        )
+        if address is not None
+        else applicable.none()
+    )
+    excepted = AccessListException.objects.filter(
+        user_id=user.pk, tenant_id=tenant.pk, expires_at__gt=now or timezone.now()
+    )
+    return (
+        Tenant.objects.filter(pk=tenant.pk)
+        .filter(~Exists(applicable) | Exists(holding) | Exists(excepted))
+        .exists()
     )

@@ -29,6 +29,7 @@ from teams.rules import (
     refuse_removing_last_owner,
 )
 from teams.selectors import unlock_contact_for_tenant
+from teams.services import access_list
 from teams.services.common import model_update
 from teams.services.sessions import user_sessions_delete
 
@@ -225,6 +226,7 @@ def person_role_change(
                 "sessions": ended,
             },
         )
+        access_list.access_list_exempt_owner_ensure(tenant=person.tenant)
     return person
 
 
@@ -251,6 +253,7 @@ def person_deactivate(*, person: User, actor: User, request: HttpRequest | None 
             request=request,
             details={"sessions": ended},
         )
+        access_list.access_list_exempt_owner_ensure(tenant=person.tenant)
     return person
 
 

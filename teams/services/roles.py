@@ -19,6 +19,7 @@ from teams.rules import (
     refuse_other_tenant,
     refuse_role_losing_last_owners,
 )
+from teams.services import access_list
 from teams.services.common import model_update
 
 logger = logging.getLogger(__name__)
@@ -105,6 +106,8 @@ def role_update(
             request=request,
             details={"role": role.name, "changed": changed},
         )
+        if "scopes" in changed:
+            access_list.access_list_exempt_owner_ensure(tenant=role.tenant)
     return role
 
 

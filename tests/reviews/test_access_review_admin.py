@@ -19,7 +19,7 @@ from mfa.models import BackupCodeDevice
 from reviews.models import AccessReview
 from reviews.selectors import FLAG_LABELS, access_review_rows
 from teams import scopes
-from teams.models import Role, UserSession
+from teams.models import AccessListException, Role, UserSession
 from teams.services.roles import role_create
 from tests.factories import OperatorFactory, TOTPDeviceFactory, UserFactory, UserSessionFactory
 from tests.signing_in import sign_in, sign_in_attempt
@@ -75,6 +75,14 @@ def flagged_world(client, tenant, owner, settings):
 
 
 def test_each_flag_filter_lists_the_flagged_people_as_the_page_does(owner, tenant, flagged_world):
+    excepted = UserFactory(tenant=tenant, email="excepted@northwind.example")
+    AccessListException.objects.create(
+        tenant=tenant, user=excepted, expires_at=timezone.now() + timedelta(days=7)
+    )
+    AccessListException.objects.create(
+        tenant=tenant, user=flagged_world["stale"], expires_at=timezone.now() - timedelta(days=1)
+    )
+    flagged_world = {**flagged_world, "access_list_exception": excepted}
     browser = sign_in(Client(), owner)
     expected = {
         "no_mfa_required": {"no_mfa_required"},
@@ -83,6 +91,7 @@ def test_each_flag_filter_lists_the_flagged_people_as_the_page_does(owner, tenan
         "failures": {"failures", "locked"},  # the locked person failed too
         "unusual": {"unusual"},
         "locked": {"locked"},
+        "access_list_exception": {"access_list_exception"},
     }
     assert set(expected) == set(FLAG_LABELS)
 

@@ -6,6 +6,7 @@ complete as the admin grows.
 """
 
 import re
+from datetime import timedelta
 
 import pytest
 from axes.models import AccessAttempt
@@ -16,13 +17,15 @@ from django.db.models import ForeignKey, ManyToManyField
 from django.forms.models import model_to_dict
 from django.test import Client
 from django.urls import URLPattern, URLResolver
+from django.utils import timezone
 
 from accounts.models import User
 from audit.models import AuditEvent
 from reviews.models import AccessReviewEntry
 from support.models import RecoveryRequest
 from teams import scopes
-from teams.models import Role, Tenant, UserSession
+from teams.models import AccessListEntry, AccessListException, Role, Tenant, UserSession
+from teams.services.access_list import access_list_entry_save, access_list_exception_save
 from teams.services.roles import role_create
 from tests.factories import OperatorFactory, UserFactory
 from tests.signing_in import fail_sign_in, sign_in
@@ -40,6 +43,8 @@ def tenant_a_rows(model, tenant) -> set:
         UserSession: UserSession.objects.filter(user__tenant=tenant),
         AuditEvent: AuditEvent.objects.filter(tenant=tenant),
         RecoveryRequest: RecoveryRequest.objects.filter(tenant=tenant),
+        AccessListEntry: AccessListEntry.objects.filter(tenant=tenant),
+        AccessListException: AccessListException.objects.filter(tenant=tenant),
         AccessAttempt: AccessAttempt.objects.filter(
             username__in=User.objects.filter(tenant=tenant).values("email")
         ),
@@ -71,6 +76,26 @@ def world(tenant, other_tenant, owner, technician, other_owner, django_capture_o
             Client().post(
                 "/recovery/", {"email": email, "reason": "locked_out", "note": note}, REMOTE_ADDR=ip
             )
+    for owner_of, person, network in (
+        (other_owner, User.objects.get(email="tech@contoso.example"), "203.0.113.0/24"),
+        (owner, technician, "198.51.100.0/24"),
+    ):
+        access_list_entry_save(
+            entry=AccessListEntry(
+                tenant=owner_of.tenant, network=network, label=f"{owner_of.tenant.name} office"
+            ),
+            roles=list(Role.objects.for_tenant(owner_of.tenant).filter(name="Technician")),
+            actor=owner_of,
+        )
+        access_list_exception_save(
+            exception=AccessListException(
+                tenant=owner_of.tenant,
+                user=person,
+                expires_at=timezone.now() + timedelta(days=3),
+                reason=f"{owner_of.tenant.name} travel",
+            ),
+            actor=owner_of,
+        )
     sign_in(Client(), other_owner, REMOTE_ADDR="203.0.113.99")
     sign_in(Client(), technician, REMOTE_ADDR="198.51.100.7")
     sign_in(Client(), OperatorFactory(email="root@platform.example"), REMOTE_ADDR="203.0.113.99")
