@@ -8,7 +8,7 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import expect
 
-from tests.browser.test_admin_deactivate import sign_in
+from tests.signing_in import sign_in_on_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -19,7 +19,8 @@ def test_owner_adds_a_range_and_a_technician_outside_it_is_refused(
     new_page, owner, technician, tenant, password, tmp_path
 ):
     owner_page = new_page()
-    sign_in(owner_page, owner, password)
+    sign_in_on_page(owner_page, owner.email, password)
+    expect(owner_page.get_by_role("heading", name="Your account")).to_be_visible()
     owner_page.goto("/admin/teams/accesslistentry/add/")
     owner_page.get_by_label("Range").fill("192.0.2.0/24")
     owner_page.get_by_label("Label").fill("Office")

@@ -24,6 +24,7 @@ from teams.services.access_list import (
     access_list_switch,
 )
 from tests.factories import UserFactory, builtin_role
+from tests.signing_in import sign_in, sign_in_attempt
 from tests.teams.queries import statements_run
 
 OFFICE = "192.0.2.0/24"
@@ -46,7 +47,7 @@ def switch_on(tenant):
 
 def sign_in_from(person, password, ip, **extra):
     client = Client(REMOTE_ADDR=ip)
-    response = client.post("/accounts/login/", {"username": person.email, "password": password})
+    response = sign_in_attempt(client, person.email, password, **extra)
     return client, response
 
 
@@ -325,10 +326,10 @@ def test_operator_command_needs_a_tenant_and_explains_itself():
 
 
 def test_owners_see_refused_sign_ins_by_address_in_the_trail_and_its_export(
-    office_only, owner, technician, password, sign_in
+    office_only, owner, technician, password
 ):
     sign_in_from(technician, password, OUTSIDE)
-    owner_client = sign_in(owner)
+    owner_client = sign_in(Client(), owner)
     event = int(AuditEventType.SIGN_IN_REFUSED_BY_ACCESS_LIST)
 
     trail = owner_client.get("/audit/", {"event": event, "ip": OUTSIDE})
