@@ -92,26 +92,26 @@ def _mail_context(*, user: User, event: AuditEvent) -> dict:
     }
 
 
-def sign_in_unusual_check(*, request: HttpRequest, user: User) -> AuditEvent | None:
-    """Flag the sign-in just recorded if both its device and its network are new to the person.
+def sign_in_unusual_check(
+    *, request: HttpRequest, user: User, sign_in: AuditEvent
+) -> AuditEvent | None:
+    """Flag the sign-in just recorded (`sign_in`, its SIGN_IN_SUCCEEDED event) if both its
+    device and its network are new to the person.
 
-    Call it right after the sign-in's SIGN_IN_SUCCEEDED event is recorded, in the same
-    transaction: the person's newest successful sign-in is the one checked. It is unusual when
-    neither its device (browser family and operating system) nor its network (/24 or /64) was
-    seen in their successful sign-ins of the last 90 days. A person's very first sign-in has
-    nothing to compare with and is not flagged; a first sign-in after 90 quiet days is.
+    Call it right after that event is recorded, in the same transaction. The sign-in is unusual
+    when neither its device (browser family and operating system) nor its network (/24 or /64)
+    was seen in the person's successful sign-ins of the last 90 days. A person's very first
+    sign-in has nothing to compare with and is not flagged; a first sign-in after 90 quiet days
+    is. One query for a person with recent sign-ins, two otherwise.
 
     An unusual sign-in records UNUSUAL_SIGN_IN and mails the person the time, IP and device
     with a "this wasn't me" link; owners get a copy when the tenant asks for one.
     """
-    with transaction.atomic():
-        sign_ins = AuditEvent.objects.filter(
+    current = sign_in
+    with transaction.atomic(savepoint=False):
+        earlier = AuditEvent.objects.filter(
             target=user, event=AuditEventType.SIGN_IN_SUCCEEDED
-        ).order_by("-created_at", "-id")
-        current = sign_ins.first()
-        if current is None:
-            return None
-        earlier = sign_ins.exclude(pk=current.pk)
+        ).exclude(pk=current.pk)
         history = list(
             earlier.filter(created_at__gte=current.created_at - UNUSUAL_LOOKBACK)
             .order_by()

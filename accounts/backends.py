@@ -2,7 +2,7 @@ from asgiref.sync import sync_to_async
 from axes.backends import AxesStandaloneBackend
 from axes.exceptions import AxesBackendPermissionDenied, AxesBackendRequestParameterRequired
 
-from accounts.models import User
+from accounts.models import User, normalize_email
 from accounts.sign_in import secret_check
 from teams.backends import ScopeBackend
 
@@ -29,7 +29,7 @@ class SignInBackend(AxesStandaloneBackend, ScopeBackend):
         found: list[User] = []
 
         def check() -> bool:
-            user = ScopeBackend.authenticate(self, request, username=username, password=password)
+            user = self._person_with_password(username, password)
             found.extend([user] if user is not None else [])
             return user is not None
 
@@ -38,6 +38,23 @@ class SignInBackend(AxesStandaloneBackend, ScopeBackend):
         if outcome.refused_by is not None:
             raise AxesBackendPermissionDenied("Locked after too many failed sign-ins.")
         return found[0] if outcome.ok else None
+
+    def _person_with_password(self, username: str, password: str) -> User | None:
+        """ModelBackend's check, with the person's tenant and role in the same query: the steps
+        after the password, the session policy and the audit event all read them."""
+        user = (
+            User.objects.select_related("tenant", "role")
+            .filter(email=normalize_email(username))
+            .first()
+        )
+        if user is None:
+            # As long as checking a password, so the answer's timing doesn't tell who has an
+            # account (Django's ModelBackend does the same).
+            User().set_password(password)
+            return None
+        if user.check_password(password) and self.user_can_authenticate(user):
+            return user
+        return None
 
     async def aauthenticate(self, request, username=None, password=None, **kwargs):
         return await sync_to_async(self.authenticate)(

@@ -19,7 +19,16 @@ they fail, through `accounts.services.sign_in_failure_record`, which counts for 
 Rows: an account counter is `(username=<email key>, ip_address=NULL)`, an IP counter is
 `(username=NULL, ip_address=<client IP>)`. Each has an `AccessAttemptExpiration`; every counted
 failure moves it to `LOCKOUT_MINUTES` from now, and at that time the counter, and any lock, ends.
-Attempts refused by a lock are not counted and don't extend it.
+Attempts refused by a lock are not counted and don't extend it. An expired counter starts again
+at 1 in the same row; a counter given back to zero keeps its row until it expires, when the
+periodic clean-up (`clean_expired_lockouts`) deletes it.
+
+What it costs (docs/performance.md): taking the slots is one transaction of the counters' lock
+(one statement for both), one read of both rows, an UPDATE of the rows that exist, an INSERT of
+those that don't and one upsert of their expirations. The sign-in page settles a right
+password's slots inside the transaction that completes the sign-in (or leaves it pending):
+the lock again and one UPDATE, which also restarts the email's counter when the sign-in is
+complete. Other steps give a right secret's slot back in a transaction of its own.
 
 For the other sign-in steps: `lock_for(email=, ip=)` answers "is this account or IP locked, and
 until when?"; `attempt_begin` / `attempt_succeeded` give a step the same slot-first protection
@@ -27,7 +36,7 @@ as the password step, and `sign_in_failure_record` then counts a failure once.
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from axes.handlers.database import AxesDatabaseHandler
@@ -35,7 +44,7 @@ from axes.helpers import get_client_username
 from axes.models import AccessAttempt, AccessAttemptExpiration
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Case, F, PositiveIntegerField, Q, Value, When
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -50,6 +59,7 @@ ACCOUNT = "account"
 NETWORK = "ip"
 # The attempt in progress on a request, between its slot and its outcome.
 REQUEST_ATTRIBUTE = "sign_in_attempt"
+SETTLE_LATER_ATTRIBUTE = "sign_in_attempt_settle_later"
 
 
 def email_key(email: str) -> str:
@@ -114,6 +124,9 @@ class Attempt:
     numbers: dict[str, int]
     ends_at: datetime | None = None
     refused_by: Lock | None = None
+    row_ids: dict[str, int] = field(default_factory=dict)
+    # A right secret whose slots wait for `attempt_settle`.
+    passed: bool = False
 
     @property
     def email_key(self) -> str:
@@ -147,13 +160,47 @@ def counters_for(*, email: str, ip: str | None) -> list[Counter]:
     return counters
 
 
-def _live_row(counter: Counter, now: datetime) -> AccessAttempt | None:
-    return (
-        AccessAttempt.objects.filter(**counter.lookup, expiration__expires_at__gt=now)
+def _row_counter(row: AccessAttempt, counters: list[Counter]) -> Counter | None:
+    for counter in counters:
+        if counter.kind == ACCOUNT and row.username == counter.key and row.ip_address is None:
+            return counter
+        if counter.kind == NETWORK and row.username is None and row.ip_address == counter.key:
+            return counter
+    return None
+
+
+def _rows(counters: list[Counter]) -> tuple[dict[str, AccessAttempt], list[int]]:
+    """Each counter's row, live or not, read in one query; and the ids of any older rows of the
+    same counters (axes' own handler could leave some behind), which are past use."""
+    if not counters:
+        return {}, []
+    wanted = Q()
+    for counter in counters:
+        wanted |= Q(**counter.lookup)
+    rows: dict[str, AccessAttempt] = {}
+    older = []
+    for row in (
+        AccessAttempt.objects.filter(wanted)
         .select_related("expiration")
-        .order_by("-attempt_time")
-        .first()
-    )
+        .order_by("-attempt_time", "-id")
+    ):
+        counter = _row_counter(row, counters)
+        if counter is None:
+            continue
+        if counter.kind in rows:
+            older.append(row.pk)
+        else:
+            rows[counter.kind] = row
+    return rows, older
+
+
+def _is_live(row: AccessAttempt | None, now: datetime) -> bool:
+    return row is not None and hasattr(row, "expiration") and row.expiration.expires_at > now
+
+
+def _live_rows(counters: list[Counter], now: datetime) -> dict[str, AccessAttempt]:
+    rows, _ = _rows(counters)
+    return {kind: row for kind, row in rows.items() if _is_live(row, now)}
 
 
 def _lock_of(counter: Counter, row: AccessAttempt | None) -> Lock | None:
@@ -166,62 +213,103 @@ def _latest(locks: list[Lock | None]) -> Lock | None:
     return max((lock for lock in locks if lock), key=lambda lock: lock.ends_at, default=None)
 
 
+def _locks(counters: list[Counter], live: dict[str, AccessAttempt]) -> list[Lock]:
+    return [lock for counter in counters if (lock := _lock_of(counter, live.get(counter.kind)))]
+
+
 def lock_for(*, email: str, ip: str | None) -> Lock | None:
     """Is this email or client IP locked now, and until when (the later end if both are)?"""
-    now = timezone.now()
-    return _latest(
-        [_lock_of(counter, _live_row(counter, now)) for counter in counters_for(email=email, ip=ip)]
-    )
+    counters = counters_for(email=email, ip=ip)
+    return _latest(_locks(counters, _live_rows(counters, timezone.now())))
+
+
+def _hold(counters: list[Counter]) -> None:
+    hold_lock(*(counter.lock_name for counter in counters))
 
 
 def _take_slots(counters: list[Counter], *, path: str = "") -> Attempt:
-    """Count one attempt in each counter, unless one of them is locked: then count nothing."""
+    """Count one attempt in each counter, unless one of them is locked: then count nothing.
+
+    Under the counters' lock: one read of both rows; one UPDATE of the rows that exist (an
+    expired counter starts again at 1 in its own row), one INSERT of those that don't, and one
+    upsert of their expirations.
+    """
     with transaction.atomic():
-        for counter in counters:
-            hold_lock(counter.lock_name)
+        _hold(counters)
         now = timezone.now()
-        rows = {counter.kind: _live_row(counter, now) for counter in counters}
-        refused_by = _latest([_lock_of(counter, rows[counter.kind]) for counter in counters])
+        rows, older = _rows(counters)
+        live = {kind: row for kind, row in rows.items() if _is_live(row, now)}
+        refused_by = _latest(_locks(counters, live))
         if refused_by:
             return Attempt(counters=counters, numbers={}, refused_by=refused_by)
+        if older:
+            AccessAttempt.objects.filter(pk__in=older).delete()
         ends_at = now + lock_duration()
-        numbers = {}
-        for counter in counters:
-            row = rows[counter.kind]
-            if row is None:
-                AccessAttempt.objects.filter(**counter.lookup).delete()
-                row = AccessAttempt.objects.create(
-                    **counter.lookup,
-                    user_agent="",
-                    http_accept="",
-                    path_info=path[:255],
-                    get_data="",
-                    post_data="",
-                    failures_since_start=1,
-                )
-                AccessAttemptExpiration.objects.create(access_attempt=row, expires_at=ends_at)
-                numbers[counter.kind] = 1
-            else:
-                AccessAttempt.objects.filter(pk=row.pk).update(
-                    failures_since_start=F("failures_since_start") + 1, attempt_time=now
-                )
-                AccessAttemptExpiration.objects.filter(access_attempt=row).update(
-                    expires_at=ends_at
-                )
-                numbers[counter.kind] = row.failures_since_start + 1
-    return Attempt(counters=counters, numbers=numbers, ends_at=ends_at)
+        numbers = {
+            counter.kind: live[counter.kind].failures_since_start + 1 if counter.kind in live else 1
+            for counter in counters
+        }
+        if rows:
+            AccessAttempt.objects.filter(pk__in=[row.pk for row in rows.values()]).update(
+                failures_since_start=Case(
+                    *(When(pk=row.pk, then=Value(numbers[kind])) for kind, row in rows.items()),
+                    default=F("failures_since_start"),
+                    output_field=PositiveIntegerField(),
+                ),
+                attempt_time=now,
+            )
+        created = AccessAttempt.objects.bulk_create(
+            AccessAttempt(
+                **counter.lookup,
+                user_agent="",
+                http_accept="",
+                path_info=path[:255],
+                get_data="",
+                post_data="",
+                failures_since_start=1,
+            )
+            for counter in counters
+            if counter.kind not in rows
+        )
+        # The expiration's one-to-one key is unique, so one upsert moves or makes them all.
+        AccessAttemptExpiration.objects.bulk_create(
+            [
+                AccessAttemptExpiration(access_attempt_id=row.pk, expires_at=ends_at)
+                for row in [*rows.values(), *created]
+            ],
+            update_conflicts=True,
+            unique_fields=["access_attempt"],
+            update_fields=["expires_at"],
+        )
+        row_ids = {kind: row.pk for kind, row in rows.items()}
+        for row in created:
+            row_ids[_row_counter(row, counters).kind] = row.pk
+    return Attempt(counters=counters, numbers=numbers, ends_at=ends_at, row_ids=row_ids)
+
+
+def _slots_return(attempt: Attempt, *, restart_account: bool) -> None:
+    """Give back the attempt's slots, or with `restart_account` set its email's counter to
+    zero (a completed sign-in). One UPDATE; the caller holds the counters' lock. Counters at
+    zero keep their row until it expires: deleting it would cost more than it saves."""
+    account_id = attempt.row_ids.get(ACCOUNT)
+    one_back = F("failures_since_start") - 1
+    AccessAttempt.objects.filter(
+        pk__in=attempt.row_ids.values(), failures_since_start__gt=0
+    ).update(
+        failures_since_start=Case(
+            When(pk=account_id, then=Value(0)),
+            default=one_back,
+            output_field=PositiveIntegerField(),
+        )
+        if restart_account and account_id is not None
+        else one_back
+    )
 
 
 def _give_back(attempt: Attempt) -> None:
     with transaction.atomic():
-        for counter in attempt.counters:
-            hold_lock(counter.lock_name)
-        for counter in attempt.counters:
-            rows = AccessAttempt.objects.filter(**counter.lookup)
-            rows.filter(failures_since_start__gt=0).update(
-                failures_since_start=F("failures_since_start") - 1
-            )
-            rows.filter(failures_since_start=0).delete()
+        _hold(attempt.counters)
+        _slots_return(attempt, restart_account=False)
 
 
 def _flag_locked(request: HttpRequest | None, lock: Lock | None) -> None:
@@ -248,13 +336,47 @@ def attempt_begin(*, request: HttpRequest, email: str) -> Lock | None:
     return attempt.refused_by
 
 
+def attempt_settle_later(request: HttpRequest) -> None:
+    """This request's sign-in settles a right secret's slot itself, with `attempt_settle` in
+    the transaction that completes the sign-in or leaves it pending, instead of giving it back
+    in a transaction of its own. A right secret whose sign-in never gets there keeps its slot,
+    as a failure would."""
+    setattr(request, SETTLE_LATER_ATTRIBUTE, True)
+
+
 def attempt_succeeded(*, request: HttpRequest) -> None:
-    """The secret was right: give back the slot `attempt_begin` took for this request."""
+    """The secret was right: give back the slot `attempt_begin` took for this request (or,
+    after `attempt_settle_later`, leave it to `attempt_settle`)."""
     attempt = getattr(request, REQUEST_ATTRIBUTE, None)
-    if attempt is not None:
+    if attempt is None:
+        return
+    if attempt.refused_by is None and getattr(request, SETTLE_LATER_ATTRIBUTE, False):
+        attempt.passed = True
+        return
+    delattr(request, REQUEST_ATTRIBUTE)
+    if attempt.refused_by is None:
+        _give_back(attempt)
+
+
+def attempt_settle(*, request: HttpRequest, email: str, restart_account: bool) -> None:
+    """Settle this request's right secret inside the caller's transaction: give back its slots,
+    and with `restart_account` (a completed sign-in) start the email's counter again from zero.
+
+    Without a slot left to settle (the secret was checked by an earlier request) only the
+    restart is done. Costs the counters' lock and one UPDATE.
+    """
+    attempt = getattr(request, REQUEST_ATTRIBUTE, None)
+    if attempt is not None and attempt.passed and attempt.email_key == email_key(email):
         delattr(request, REQUEST_ATTRIBUTE)
-        if attempt.refused_by is None:
-            _give_back(attempt)
+        _hold(attempt.counters)
+        _slots_return(attempt, restart_account=restart_account)
+    elif restart_account:
+        counters = counters_for(email=email, ip=None)
+        if counters:
+            _hold(counters)
+            AccessAttempt.objects.filter(**counters[0].lookup, failures_since_start__gt=0).update(
+                failures_since_start=0
+            )
 
 
 def failure_count(*, request: HttpRequest | None, email: str) -> FailureOutcome:
@@ -267,7 +389,7 @@ def failure_count(*, request: HttpRequest | None, email: str) -> FailureOutcome:
     attempt = getattr(request, REQUEST_ATTRIBUTE, None) if request is not None else None
     if attempt is not None:
         delattr(request, REQUEST_ATTRIBUTE)
-    if attempt is None or attempt.email_key != email_key(email):
+    if attempt is None or attempt.passed or attempt.email_key != email_key(email):
         ip = client_ip(request) if request is not None else None
         path = request.path_info if request is not None else ""
         attempt = _take_slots(counters_for(email=email, ip=ip), path=path)
@@ -283,14 +405,17 @@ def failure_count(*, request: HttpRequest | None, email: str) -> FailureOutcome:
 def counters_clear(*, email: str = "", ip: str | None = None) -> list[Lock]:
     """Delete the counters of an email and/or an IP; returns the locks that were in force."""
     counters = counters_for(email=email, ip=ip)
+    if not counters:
+        return []
     with transaction.atomic():
-        for counter in counters:
-            hold_lock(counter.lock_name)
+        _hold(counters)
         now = timezone.now()
-        locks = [_lock_of(counter, _live_row(counter, now)) for counter in counters]
-        for counter in counters:
-            AccessAttempt.objects.filter(**counter.lookup).delete()
-    return [lock for lock in locks if lock]
+        rows, older = _rows(counters)
+        locks = _locks(counters, {kind: row for kind, row in rows.items() if _is_live(row, now)})
+        ids = [row.pk for row in rows.values()] + older
+        if ids:
+            AccessAttempt.objects.filter(pk__in=ids).delete()
+    return locks
 
 
 class LockoutHandler(AxesDatabaseHandler):
@@ -316,12 +441,9 @@ class LockoutHandler(AxesDatabaseHandler):
 
     def get_failures(self, request, credentials: dict | None = None) -> int:
         email = get_client_username(request, credentials) or ""
-        now = timezone.now()
-        rows = [
-            _live_row(counter, now)
-            for counter in counters_for(email=email, ip=getattr(request, "axes_ip_address", None))
-        ]
-        return max((row.failures_since_start for row in rows if row), default=0)
+        counters = counters_for(email=email, ip=getattr(request, "axes_ip_address", None))
+        rows = _live_rows(counters, timezone.now()).values()
+        return max((row.failures_since_start for row in rows), default=0)
 
     def reset_attempts(
         self,

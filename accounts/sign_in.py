@@ -136,6 +136,7 @@ def user_sign_in(*, request: HttpRequest, user: User) -> str | None:
         user_id=user.pk, backend=user.backend, started_at=time.time(), due=tuple(due)
     )
     with transaction.atomic():
+        lockout.attempt_settle(request=request, email=user.email, restart_account=False)
         request.session.cycle_key()
         rotate_token(request)
         pending_sign_in_save(request, pending)
@@ -231,8 +232,8 @@ def _sign_in_complete(
         device = Device.from_persistent_id(otp_device) if otp_device else None
         if device is not None:
             otp_login(request, device)
-        lockout.counters_clear(email=user.email)
-        audit_event_record(
+        lockout.attempt_settle(request=request, email=user.email, restart_account=True)
+        signed_in = audit_event_record(
             event=AuditEventType.SIGN_IN_SUCCEEDED,
             actor=user,
             tenant=user.tenant,
@@ -240,7 +241,7 @@ def _sign_in_complete(
             request=request,
             details={"second_factor": second_factor or "none"},
         )
-        sign_in_unusual_check(request=request, user=user)
+        sign_in_unusual_check(request=request, user=user, sign_in=signed_in)
 
 
 def sign_in_failure_record(

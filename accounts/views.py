@@ -95,6 +95,11 @@ class SignInView(auth_views.LoginView):
     def get_context_data(self, **kwargs) -> dict:
         return {**super().get_context_data(**kwargs), "contact": remembered_contact(self.request)}
 
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        # A right password's lockout slot is settled in `user_sign_in`'s transaction.
+        lockout.attempt_settle_later(request)
+        return super().post(request, *args, **kwargs)
+
     def form_valid(self, form: SignInForm) -> HttpResponse:
         user = form.get_user()
         try:

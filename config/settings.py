@@ -120,7 +120,7 @@ else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     # A per-process cache in front of sessions would let a revoked session live on in other
     # worker processes, so without a shared cache sessions are read from the database.
-    SESSION_ENGINE = "django.contrib.sessions.backends.db"
+    SESSION_ENGINE = "teams.session_db"
 
 AUTH_USER_MODEL = "accounts.User"
 # Email + password and scopes (teams.backends.ScopeBackend), behind the sign-in lockout.

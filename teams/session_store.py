@@ -4,11 +4,14 @@ import logging
 
 from django.contrib.sessions.backends import cached_db
 
+from teams.session_db import FirstWriteAtResponse
+
 logger = logging.getLogger(__name__)
 
 
-class SessionStore(cached_db.SessionStore):
-    """Django's cached_db store, with every cache call allowed to fail.
+class SessionStore(FirstWriteAtResponse, cached_db.SessionStore):
+    """Django's cached_db store, with every cache call allowed to fail; a new session is
+    written once, by the response (teams.session_db).
 
     Django's own store already survives a failed cache write, but a failed read-back after a
     database load, an `exists()` probe or a delete raises, and with Redis down every signed-in

@@ -40,15 +40,16 @@ SESSION_STORE_GRACE = timedelta(hours=1)
 def session_track(*, request: HttpRequest, user: User) -> UserSession:
     """Remember the session that `login()` just started, so it can be listed, capped and ended.
 
-    Called on every sign-in (by the `user_logged_in` receiver, and again by the sign-in service,
-    which finds the row made). Sets the session's absolute end, and ends the person's oldest
+    Called on every sign-in (by the `user_logged_in` receiver); a second call for the same
+    session finds the row made. Sets the session's absolute end, and ends the person's oldest
     sessions beyond their limit. Parallel sign-ins of one person queue on their row, so each
-    counts the sessions the others made and the limit holds.
+    counts the sessions the others made and the limit holds. Inside a sign-in's transaction it
+    joins that transaction without a savepoint of its own.
     """
     if not request.session.session_key:
         request.session.save()
     key = request.session.session_key
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         tracked = UserSession.objects.filter(session_key=key).first()
         if tracked is not None:
             return tracked
@@ -64,17 +65,20 @@ def session_track(*, request: HttpRequest, user: User) -> UserSession:
             started_at=now,
             last_active_at=now,
         )
-        oldest = UserSession.objects.filter(
-            pk__in=list(
-                UserSession.objects.filter(user=user)
-                .order_by("-started_at", "-id")
-                .values_list("pk", flat=True)[policy.max_sessions :]
-            )
+        oldest = list(
+            UserSession.objects.filter(user=user)
+            .order_by("-started_at", "-id")
+            .values_list("pk", flat=True)[policy.max_sessions :]
         )
-        ended = len(
-            tracked_sessions_delete(
-                oldest, note=notices.session_limit_reached(limit=policy.max_sessions)
+        ended = (
+            len(
+                tracked_sessions_delete(
+                    UserSession.objects.filter(pk__in=oldest),
+                    note=notices.session_limit_reached(limit=policy.max_sessions),
+                )
             )
+            if oldest
+            else 0
         )
         if ended:
             audit_event_record(

@@ -71,7 +71,7 @@ def test_defaults_match_the_interface_table():
 
     assert values["database"] == "django.db.backends.sqlite3"
     assert values["cache"] == "django.core.cache.backends.locmem.LocMemCache"
-    assert values["sessions"] == "django.contrib.sessions.backends.db"
+    assert values["sessions"] == "teams.session_db"
     assert values["broker"] == "memory://"
     assert values["eager"] is True
     assert values["hosts"] == ["localhost", "127.0.0.1"]
