@@ -91,7 +91,9 @@ class SignInView(auth_views.LoginView):
 
     def form_valid(self, form: SignInForm) -> HttpResponse:
         user = form.get_user()
-        step_due = user_sign_in(request=self.request, user=user)
+        step_due = user_sign_in(
+            request=self.request, user=user, password=form.cleaned_data["password"]
+        )
         if step_due is not None:
             response = redirect(f"{step_due}?{urlencode({'next': self.get_success_url()})}")
         else:

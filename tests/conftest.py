@@ -81,6 +81,13 @@ def fast_password_hasher(request, settings):
 
 
 @pytest.fixture(autouse=True)
+def breached_password_check_off(settings):
+    """No test asks the internet: the breached-password check is off unless a test points it at
+    the suite's own range server (`tests/accounts/range_server.py`)."""
+    settings.BREACHED_PASSWORDS_URL = ""
+
+
+@pytest.fixture(autouse=True)
 def clean_cache():
     yield
     cache.clear()
