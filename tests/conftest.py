@@ -17,6 +17,7 @@ from django.test import Client
 from config.celery import app as celery_app
 from teams import scopes
 from tests.factories import DEFAULT_PASSWORD, TenantFactory, TOTPDeviceFactory, UserFactory
+from tests.range_server import RangeServer
 from tests.signing_in import VERIFY, sign_in
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -83,8 +84,18 @@ def fast_password_hasher(request, settings):
 @pytest.fixture(autouse=True)
 def breached_password_check_off(settings):
     """No test asks the internet: the breached-password check is off unless a test points it at
-    the suite's own range server (`tests/accounts/range_server.py`)."""
+    the suite's own range server (`range_server`, tests/range_server.py)."""
     settings.BREACHED_PASSWORDS_URL = ""
+
+
+@pytest.fixture
+def range_server(settings):
+    """A breached-password range API on the loopback interface, switched on for the test."""
+    server = RangeServer()
+    settings.BREACHED_PASSWORDS_URL = server.start()
+    settings.BREACHED_PASSWORDS_TIMEOUT = 2.0
+    yield server
+    server.stop()
 
 
 @pytest.fixture(autouse=True)
