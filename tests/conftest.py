@@ -12,7 +12,7 @@ from django.conf import settings as django_settings
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.cache import cache
 from django.core.management import call_command
-from django.test import Client
+from django.test import Client, override_settings
 
 from config.celery import app as celery_app
 from teams import scopes
@@ -82,10 +82,13 @@ def fast_password_hasher(request, settings):
 
 
 @pytest.fixture(autouse=True)
-def breached_password_check_off(settings):
+def breached_password_check_off():
     """No test asks the internet: the breached-password check is off unless a test points it at
-    the suite's own range server (`range_server`, tests/range_server.py)."""
-    settings.BREACHED_PASSWORDS_URL = ""
+    the suite's own range server (`range_server`, tests/range_server.py). Not through the
+    `settings` fixture: that would be undone only after `clean_cache` runs, under a test's own
+    CACHES."""
+    with override_settings(BREACHED_PASSWORDS_URL=""):
+        yield
 
 
 @pytest.fixture
