@@ -161,3 +161,11 @@ def test_owner_turns_the_sign_in_check_on_in_the_tenant_policy(owner, tenant, si
     assert tenant.breached_password_check_at_sign_in is True
     [changed] = AuditEvent.objects.filter(event=AuditEventType.TENANT_POLICY_CHANGED)
     assert changed.details == {"changed": {"breached_password_check_at_sign_in": [False, True]}}
+
+
+def test_the_password_guide_explains_the_check_to_technicians_and_owners(client, db):
+    page = client.get("/help/passwords/").content.decode()
+
+    assert "only the first five characters" in page
+    assert "If you're asked to change a breached password" in page
+    assert "check passwords against breaches at sign-in" in page
