@@ -270,7 +270,11 @@ def breached_check_run(*, check_id: int) -> str | None:
         if not deleted:
             return None
         if breached:
-            user = User.objects.select_for_update().select_related("tenant").get(pk=check.user_id)
+            user = (
+                User.objects.select_for_update(of=("self",))
+                .select_related("tenant")
+                .get(pk=check.user_id)
+            )
             password_breached_flag(user=user, found="recheck")
     return "breached" if breached else "clean"
 
