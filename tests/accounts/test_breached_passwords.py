@@ -22,6 +22,7 @@ from teams.services.people import person_invite
 from tests.accounts.helpers import LINK
 from tests.factories import DEFAULT_PASSWORD, builtin_role
 from tests.range_server import sha1_of
+from tests.signing_in import sign_in, sign_in_attempt
 
 BREACHED = "monkey-banana-sunshine-1987"
 CLEAN = "quiet-granite-lantern-orbit"
@@ -36,13 +37,6 @@ def unavailable_events():
 
 def breached_events():
     return AuditEvent.objects.filter(event=AuditEventType.PASSWORD_FOUND_BREACHED)
-
-
-def sign_in(user, password: str) -> Client:
-    client = Client()
-    response = client.post("/accounts/login/", {"username": user.email, "password": password})
-    assert response.status_code == 302, response.content
-    return client
 
 
 def change(client: Client, old: str, new: str):
@@ -142,9 +136,7 @@ def _pending_sign_in(owner, technician) -> tuple[object, Client, str]:
     technician.password_change_required = True
     technician.save()
     client = Client()
-    response = client.post(
-        "/accounts/login/", {"username": technician.email, "password": DEFAULT_PASSWORD}
-    )
+    response = sign_in_attempt(client, technician.email, DEFAULT_PASSWORD)
     assert response.url.startswith(CHANGE)
     return technician, client, CHANGE
 
@@ -171,7 +163,7 @@ def test_every_new_password_form_refuses_a_breached_password(range_server, owner
 
 def test_the_change_page_refuses_a_breached_password(range_server, technician, password):
     range_server.breached(BREACHED)
-    client = sign_in(technician, password)
+    client = sign_in(Client(), technician, password=password)
 
     refused = change(client, password, BREACHED)
 
@@ -228,7 +220,7 @@ def test_an_unanswered_check_accepts_the_password_audits_it_and_keeps_no_passwor
     range_server, settings, technician, password, how, reason
 ):
     range_server.breached(BREACHED)
-    client = sign_in(technician, password)
+    client = sign_in(Client(), technician, password=password)
     _break(range_server, settings, how)
 
     started = time.monotonic()
@@ -262,7 +254,7 @@ def test_malformed_answers_never_refuse_a_password(range_server, technician, bod
 
 
 def _set_while_unavailable(range_server, technician, password) -> Client:
-    client = sign_in(technician, password)
+    client = sign_in(Client(), technician, password=password)
     range_server.mode = "error"
     assert change(client, password, BREACHED).status_code == 302
     range_server.mode = "ok"
@@ -293,8 +285,7 @@ def test_the_beat_task_flags_a_password_found_breached_later_and_mails_the_perso
     assert "/help/passwords/" in mail.body_text
 
     client = Client()
-    signed = client.post("/accounts/login/", {"username": technician.email, "password": BREACHED})
-    assert signed.url.startswith(CHANGE)
+    assert sign_in_attempt(client, technician.email, BREACHED).url.startswith(CHANGE)
     assert "appeared in a data breach" in client.get(CHANGE).content.decode()
     done = client.post(CHANGE, {"new_password1": CLEAN, "new_password2": CLEAN})
     assert done.status_code == 302
