@@ -72,6 +72,18 @@ class User(AbstractBaseUser, PermissionsMixin):
         default=False,
         help_text="Send the person to choose a new password right after their next sign-in.",
     )
+    password_breached_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the current password was found among breached ones (accounts/breached.py).",
+    )
+    breached_password_checked_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the password was last checked against breached ones at sign-in.",
+    )
 
     objects = UserManager()
 
@@ -116,6 +128,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         super().set_password(raw_password)
         if raw_password is not None:
             self.password_changed_at = timezone.now()
+            self.password_breached_at = None
 
     def get_full_name(self) -> str:
         return self.full_name or self.email
@@ -171,3 +184,28 @@ class PasswordResetRequest(models.Model):
 
     def __str__(self) -> str:
         return f"reset for {self.email} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class BreachedPasswordCheck(models.Model):
+    """A password set while the breached-password service could not be reached, waiting for
+    `accounts.tasks.recheck_breached_passwords` to ask again.
+
+    Neither the password nor its SHA-1 is kept: only the five-character prefix (what the range
+    API is asked anyway) and an HMAC of the whole SHA-1 under a key derived from SECRET_KEY, so
+    the task can recognise the password among the answers without anyone being able to test
+    guesses against this row. One row per person, for their current password: setting another
+    password deletes it.
+    """
+
+    user = models.OneToOneField(
+        User, on_delete=models.CASCADE, related_name="breached_password_check"
+    )
+    prefix = models.CharField(max_length=5)
+    digest = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"breached-password check for {self.user} since {self.created_at:%Y-%m-%d %H:%M}"

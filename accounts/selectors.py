@@ -7,7 +7,10 @@ from accounts.models import User
 
 def password_change_reason(*, user: User) -> str | None:
     """Why this person must choose a new password before anything else, if they must:
-    "required" (set on their account) or "expired" (older than their tenant allows)."""
+    "breached" (found among breached passwords, accounts/breached.py), "required" (set on
+    their account) or "expired" (older than their tenant allows)."""
+    if user.password_breached_at is not None:
+        return "breached"
     if user.password_change_required:
         return "required"
     tenant = user.tenant

@@ -215,7 +215,14 @@ def password_set_from_link(*, request: HttpRequest, user: User, password: str) -
     with transaction.atomic():
         user.set_password(password)
         user.password_change_required = False
-        user.save(update_fields=["password", "password_changed_at", "password_change_required"])
+        user.save(
+            update_fields=[
+                "password",
+                "password_changed_at",
+                "password_change_required",
+                "password_breached_at",
+            ]
+        )
         lifted = lockout.counters_clear(email=user.email)
         if UserSession.objects.filter(user=user).exists():
             user_sessions_end(user=user, actor=user, reason="password reset", request=request)
@@ -240,7 +247,14 @@ def password_change(*, request: HttpRequest, password: str) -> int:
     with transaction.atomic():
         user.set_password(password)
         user.password_change_required = False
-        user.save(update_fields=["password", "password_changed_at", "password_change_required"])
+        user.save(
+            update_fields=[
+                "password",
+                "password_changed_at",
+                "password_change_required",
+                "password_breached_at",
+            ]
+        )
         old_key = request.session.session_key
         update_session_auth_hash(request, user)
         current_key = request.session.session_key
@@ -275,7 +289,14 @@ def password_change_at_sign_in(*, request: HttpRequest, user: User, password: st
     with transaction.atomic():
         user.set_password(password)
         user.password_change_required = False
-        user.save(update_fields=["password", "password_changed_at", "password_change_required"])
+        user.save(
+            update_fields=[
+                "password",
+                "password_changed_at",
+                "password_change_required",
+                "password_breached_at",
+            ]
+        )
         ended = 0
         if UserSession.objects.filter(user=user).exists():
             ended = user_sessions_end(

@@ -20,11 +20,13 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.middleware.csrf import rotate_token
 from django.urls import reverse
+from django.views.decorators.debug import sensitive_variables
 from django_otp import login as otp_login
 from django_otp.models import Device
 
 from accounts import lockout
 from accounts.alerts import sign_in_failure_burst_check, sign_in_unusual_check
+from accounts.breached import breached_password_sign_in_check
 from accounts.lockout import Lock
 from accounts.models import User, normalize_email
 from accounts.stages import (
@@ -112,12 +114,15 @@ def _step_address(pending: PendingSignIn) -> str:
     return reverse(pending.current_step.url_name)
 
 
-def user_sign_in(*, request: HttpRequest, user: User) -> str | None:
+@sensitive_variables("password")
+def user_sign_in(*, request: HttpRequest, user: User, password: str) -> str | None:
     """The password was right. Returns the address of the first step still due, or None when
     the password completes the sign-in.
 
     With steps due, the session stays anonymous: it only holds the pending sign-in, under a new
-    key (a session id planted before the password is worth nothing afterwards).
+    key (a session id planted before the password is worth nothing afterwards). The password
+    itself is only passed for the tenant's breached-password check, the one moment it is in
+    clear; a breached one makes the new-password step due.
 
     An address outside the tenant's IP access list raises `SignInRefusedByAccessList` before
     anything of the sign-in is kept. It is checked only now, after the password, so the answer
@@ -128,6 +133,7 @@ def user_sign_in(*, request: HttpRequest, user: User) -> str | None:
         access_list_sign_in_refuse(request=request, user=user)
         raise SignInRefusedByAccessList
     password_proof_record(request=request)
+    breached_password_sign_in_check(request=request, user=user, password=password)
     due = sign_in_steps_due(user=user)
     if not due:
         _sign_in_complete(request=request, user=user, backend=user.backend)

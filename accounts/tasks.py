@@ -2,7 +2,7 @@ from celery import shared_task
 
 # The module, not its functions: `accounts.services` queues these tasks, so each module refers
 # to the other only when called.
-from accounts import services
+from accounts import breached, services
 from accounts.lockout import LockoutHandler
 
 
@@ -24,3 +24,10 @@ def sweep_password_reset_requests() -> None:
 def clean_expired_lockouts() -> None:
     """Delete lockout counters whose time has passed; they no longer count for anything."""
     LockoutHandler().clean_expired_user_attempts()
+
+
+@shared_task(ignore_result=True)
+def recheck_breached_passwords() -> None:
+    """Check again the passwords set while the breached-password service could not be asked."""
+    for check_id in breached.breached_checks_due_ids():
+        breached.breached_check_run(check_id=check_id)

@@ -1,9 +1,18 @@
-"""Password validators for AUTH_PASSWORD_VALIDATORS: context words and the tenant's history."""
+"""Password validators for AUTH_PASSWORD_VALIDATORS: context words, the tenant's history, and
+breached passwords."""
 
+import logging
 import re
+import threading
 
 from django.contrib.auth.hashers import check_password, is_password_usable
 from django.core.exceptions import ValidationError
+from django.utils.crypto import constant_time_compare
+from django.utils.html import format_html
+
+from accounts import breached
+
+logger = logging.getLogger(__name__)
 
 SITE_WORDS = ("portcullis",)
 MIN_CONTEXT_WORD_LENGTH = 4
@@ -115,3 +124,52 @@ class PasswordHistoryValidator:
 
     def get_help_text(self) -> str:
         return "If your MSP keeps a password history, you can't reuse a recent password."
+
+
+# What `BreachedPasswordValidator.validate` could not check, for its `password_changed` in the
+# same thread: Django calls one validator instance for every request, and the password is only
+# set (and the row kept) once every validator and the form have accepted it.
+_unchecked = threading.local()
+
+
+class BreachedPasswordValidator:
+    """Refuse passwords seen in data breaches, asking the range API with k-anonymity
+    (accounts/breached.py). Off while BREACHED_PASSWORDS_URL is empty.
+
+    Attackers try breached passwords first, against every site (NIST SP 800-63B §3.1.1.2). When
+    the service can't answer, the password is accepted; once it is saved, `password_changed`
+    keeps it (prefix and HMAC only) for the beat task to check later and audits that.
+    """
+
+    def validate(self, password: str, user=None) -> None:
+        _unchecked.password = None
+        if not breached.check_enabled():
+            return
+        sha1 = breached.password_sha1(password)
+        try:
+            found = breached.sha1_is_breached(sha1)
+        except breached.BreachedPasswordsUnavailable as error:
+            logger.warning("Breached-password check not made (%s); password accepted", error.reason)
+            _unchecked.password = breached.unchecked_password(sha1, error.reason)
+            return
+        if found:
+            raise ValidationError(
+                format_html(
+                    "This password has appeared in a data breach, so attackers try it first. "
+                    'Choose another one: <a href="{}">a password manager</a> can make and '
+                    "remember a strong one for you.",
+                    breached.guide_link(),
+                ),
+                code="password_breached",
+            )
+
+    def password_changed(self, password: str, user=None) -> None:
+        unchecked = getattr(_unchecked, "password", None)
+        _unchecked.password = None
+        if unchecked is not None:
+            digest = breached.sha1_digest(breached.password_sha1(password))
+            unchecked = unchecked if constant_time_compare(unchecked.digest, digest) else None
+        breached.password_set_recorded(user=user, unchecked=unchecked)
+
+    def get_help_text(self) -> str:
+        return "Your password can't be one that has appeared in a data breach."

@@ -103,7 +103,9 @@ class SignInView(auth_views.LoginView):
     def form_valid(self, form: SignInForm) -> HttpResponse:
         user = form.get_user()
         try:
-            step_due = user_sign_in(request=self.request, user=user)
+            step_due = user_sign_in(
+                request=self.request, user=user, password=form.cleaned_data["password"]
+            )
         except SignInRefusedByAccessList:
             return access_list_refusal(self.request, tenant=user.tenant)
         if step_due is not None:

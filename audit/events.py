@@ -37,6 +37,8 @@ class AuditEventType(models.IntegerChoices):
     PASSWORD_CHANGED = 302, "Password changed"
     PASSWORD_SET = 303, "First password set"
     PASSWORD_CHANGE_REQUIRED = 304, "New password required at next sign-in"
+    BREACHED_CHECK_UNAVAILABLE = 305, "Breached-password check could not be made"
+    PASSWORD_FOUND_BREACHED = 306, "Password found among breached passwords"
 
     SESSION_STARTED = 400, "Session started"
     SESSION_EXPIRED = 401, "Session expired"

@@ -147,6 +147,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "accounts.validators.ContextWordsValidator"},
     {"NAME": "accounts.validators.PersonalWordsValidator"},
     {"NAME": "accounts.validators.PasswordHistoryValidator"},
+    # Last: it is the only one that asks another machine (see accounts/breached.py).
+    {"NAME": "accounts.validators.BreachedPasswordValidator"},
 ]
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)
 
@@ -155,6 +157,15 @@ LOCKOUT_MINUTES = env.float("LOCKOUT_MINUTES", default=15)
 LOCKOUT_IP_FAILURES = env.int("LOCKOUT_IP_FAILURES", default=50)
 RESET_LIMIT_PER_ACCOUNT = env.int("RESET_LIMIT_PER_ACCOUNT", default=5)
 RESET_LIMIT_PER_IP = env.int("RESET_LIMIT_PER_IP", default=20)
+# Breached passwords (accounts/breached.py): a Pwned Passwords range API, asked with k-anonymity.
+# Empty: off. Production sets https://api.pwnedpasswords.com/range/ or its own mirror.
+BREACHED_PASSWORDS_URL = env.str("BREACHED_PASSWORDS_URL", default="")
+if BREACHED_PASSWORDS_URL and not BREACHED_PASSWORDS_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(
+        "BREACHED_PASSWORDS_URL must be an http(s) address such as "
+        "https://api.pwnedpasswords.com/range/, or empty to turn the check off."
+    )
+BREACHED_PASSWORDS_TIMEOUT = env.float("BREACHED_PASSWORDS_TIMEOUT", default=2.0)
 
 # Second factors (the mfa app). Authenticator codes use django-otp's TOTPDevice defaults:
 # 30-second steps, 6 digits, one step of skew either side of the phone's tracked drift.
@@ -274,6 +285,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 60.0,
     },
     "clean-expired-lockouts": {"task": "accounts.tasks.clean_expired_lockouts", "schedule": 3600.0},
+    "recheck-breached-passwords": {
+        "task": "accounts.tasks.recheck_breached_passwords",
+        "schedule": 3600.0,
+    },
     "expire-idle-sessions": {"task": "teams.tasks.expire_idle_sessions", "schedule": 60.0},
     "apply-inactivity-policy": {
         "task": "teams.tasks.apply_inactivity_policy",

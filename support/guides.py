@@ -48,7 +48,7 @@ GUIDES: tuple[Guide, ...] = (
     Guide(
         "passwords",
         "Strong, unique passwords and password managers",
-        "Long passphrases, one per site, kept in a password manager.",
+        "Long passphrases, one per site, kept in a password manager; breached passwords.",
     ),
     Guide(
         "phishing",

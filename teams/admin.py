@@ -49,7 +49,17 @@ class TenantAdmin(TenantScopedAdmin):
     ordering = ["name"]
     fieldsets = [
         (None, {"fields": ["name", "slug", "created_at"]}),
-        ("Sign-in", {"fields": ["require_mfa", "password_max_age_days", "password_history_count"]}),
+        (
+            "Sign-in",
+            {
+                "fields": [
+                    "require_mfa",
+                    "password_max_age_days",
+                    "password_history_count",
+                    "breached_password_check_at_sign_in",
+                ]
+            },
+        ),
         (
             "Sessions",
             {"fields": ["idle_timeout_minutes", "session_lifetime_minutes", "max_sessions"]},

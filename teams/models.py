@@ -72,6 +72,13 @@ class Tenant(models.Model):
     password_history_count = models.PositiveSmallIntegerField(
         default=0, help_text="Refuse reuse of this many previous passwords. 0: off."
     )
+    breached_password_check_at_sign_in = models.BooleanField(
+        "check passwords against breaches at sign-in",
+        default=False,
+        help_text="New passwords are always checked. With this on, people's current passwords "
+        "are checked too when they sign in, at most once a day each; a breached one must be "
+        "changed after the second step.",
+    )
     idle_timeout_minutes = models.PositiveIntegerField(
         null=True,
         blank=True,

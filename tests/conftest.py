@@ -12,11 +12,12 @@ from django.conf import settings as django_settings
 from django.contrib.staticfiles.storage import staticfiles_storage
 from django.core.cache import cache
 from django.core.management import call_command
-from django.test import Client
+from django.test import Client, override_settings
 
 from config.celery import app as celery_app
 from teams import scopes
 from tests.factories import DEFAULT_PASSWORD, TenantFactory, TOTPDeviceFactory, UserFactory
+from tests.range_server import RangeServer
 from tests.signing_in import VERIFY, sign_in
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -78,6 +79,26 @@ def fast_password_hasher(request, settings):
     """Argon2 is deliberately slow; tests that are about hashing ask for `real_hashers`."""
     if "real_hashers" not in request.keywords:
         settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def breached_password_check_off():
+    """No test asks the internet: the breached-password check is off unless a test points it at
+    the suite's own range server (`range_server`, tests/range_server.py). Not through the
+    `settings` fixture: that would be undone only after `clean_cache` runs, under a test's own
+    CACHES."""
+    with override_settings(BREACHED_PASSWORDS_URL=""):
+        yield
+
+
+@pytest.fixture
+def range_server(settings):
+    """A breached-password range API on the loopback interface, switched on for the test."""
+    server = RangeServer()
+    settings.BREACHED_PASSWORDS_URL = server.start()
+    settings.BREACHED_PASSWORDS_TIMEOUT = 2.0
+    yield server
+    server.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -140,6 +140,7 @@ TENANT_POLICY_FIELDS = (
     "require_mfa",
     "password_max_age_days",
     "password_history_count",
+    "breached_password_check_at_sign_in",
     "idle_timeout_minutes",
     "session_lifetime_minutes",
     "max_sessions",
