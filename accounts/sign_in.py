@@ -130,7 +130,9 @@ def user_sign_in(*, request: HttpRequest, user: User, password: str) -> str | No
     the lockout slot was given back and no `SIGN_IN_FAILED` is recorded.
     """
     if not access_list_allows(user=user, ip=client_ip(request)):
-        access_list_sign_in_refuse(request=request, user=user)
+        with transaction.atomic():
+            lockout.attempt_settle(request=request, email=user.email, restart_account=False)
+            access_list_sign_in_refuse(request=request, user=user)
         raise SignInRefusedByAccessList
     password_proof_record(request=request)
     breached_password_sign_in_check(request=request, user=user, password=password)
