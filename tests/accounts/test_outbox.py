@@ -11,8 +11,8 @@ from outbox.tasks import sweep_outbox
 def enqueue_notice(to: str = "tess@example.com") -> OutboxMail:
     return mail_enqueue(
         to=to,
-        kind="notice",
-        context={"subject": "Your role changed", "message": "You are now an Admin."},
+        kind="backup_codes_regenerated",
+        context={},
     )
 
 
@@ -26,8 +26,8 @@ def test_mail_is_sent_after_commit_with_text_html_and_footer(
     assert len(mail.outbox) == 1
     message = mail.outbox[0]
     assert message.to == ["tess@example.com"]
-    assert message.subject == "Your role changed"
-    assert "You are now an Admin." in message.body
+    assert message.subject == "New backup codes"
+    assert "A new set of backup codes was made for your account." in message.body
     assert "We never ask for your password by email" in message.body
     assert settings.SITE_URL in message.body
     assert message.alternatives[0][1] == "text/html"

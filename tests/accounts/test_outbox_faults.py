@@ -22,7 +22,7 @@ PUBLISH_CONNECTION_ATTEMPTS = 2
 
 
 def enqueue_notice(to: str = "tess@example.com") -> OutboxMail:
-    return mail_enqueue(to=to, kind="notice", context={"subject": "Hello", "message": "Hi."})
+    return mail_enqueue(to=to, kind="backup_codes_regenerated", context={})
 
 
 def test_reset_request_succeeds_quickly_with_the_broker_down_and_the_sweep_mails_later(
@@ -129,7 +129,7 @@ def test_worker_and_sweep_racing_for_one_mail_send_it_once(settings):
     HeldRelay.sending.clear()
     HeldRelay.release.clear()
     queued = OutboxMail.objects.create(
-        kind="notice", to="tess@example.com", subject="Hi", body_text="."
+        kind="backup_codes_regenerated", to="tess@example.com", subject="Hi", body_text="."
     )
     results = []
     swept_while_sending = []

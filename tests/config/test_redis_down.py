@@ -81,9 +81,7 @@ def test_mail_waits_in_the_outbox_while_smtp_is_down_and_goes_out_once(
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", 1
     with django_capture_on_commit_callbacks(execute=True):
-        queued = mail_enqueue(
-            to="tess@example.com", kind="notice", context={"subject": "Hi", "message": "."}
-        )
+        queued = mail_enqueue(to="tess@example.com", kind="backup_codes_regenerated", context={})
     queued.refresh_from_db()
     assert queued.status == OutboxMail.Status.PENDING
     assert queued.attempts == 1

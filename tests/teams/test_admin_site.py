@@ -115,8 +115,12 @@ def test_any_admin_registered_on_the_site_is_scoped_by_configuration(tenant, oth
 
 def test_rows_that_name_people_by_email_are_scoped_through_their_email(tenant, other_tenant, owner):
     UserFactory(tenant=other_tenant, email="carl@contoso.example")
-    OutboxMail.objects.create(kind="notice", to=owner.email, subject="a", body_text="a")
-    OutboxMail.objects.create(kind="notice", to="carl@contoso.example", subject="b", body_text="b")
+    OutboxMail.objects.create(
+        kind="backup_codes_regenerated", to=owner.email, subject="a", body_text="a"
+    )
+    OutboxMail.objects.create(
+        kind="backup_codes_regenerated", to="carl@contoso.example", subject="b", body_text="b"
+    )
 
     mine = EmailOf("to").filter(OutboxMail.objects.all(), tenant)
 
