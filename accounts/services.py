@@ -203,6 +203,21 @@ def _password_changed_enqueue(*, user: User, how: str) -> None:
     )
 
 
+def _password_store(*, user: User, password: str) -> None:
+    """Save a password the person chose: it meets any demand for a new one (required by an
+    owner, expired, or found breached)."""
+    user.set_password(password)
+    user.password_change_required = False
+    user.save(
+        update_fields=[
+            "password",
+            "password_changed_at",
+            "password_change_required",
+            "password_breached_at",
+        ]
+    )
+
+
 def password_set_from_link(*, request: HttpRequest, user: User, password: str) -> None:
     """Set the password a person chose through an emailed link: a reset, or an invited
     person's first password.
@@ -213,16 +228,7 @@ def password_set_from_link(*, request: HttpRequest, user: User, password: str) -
     """
     first = not user.has_usable_password()
     with transaction.atomic():
-        user.set_password(password)
-        user.password_change_required = False
-        user.save(
-            update_fields=[
-                "password",
-                "password_changed_at",
-                "password_change_required",
-                "password_breached_at",
-            ]
-        )
+        _password_store(user=user, password=password)
         lifted = lockout.counters_clear(email=user.email)
         if UserSession.objects.filter(user=user).exists():
             user_sessions_end(user=user, actor=user, reason="password reset", request=request)
@@ -245,16 +251,7 @@ def password_change(*, request: HttpRequest, password: str) -> int:
     """
     user = request.user
     with transaction.atomic():
-        user.set_password(password)
-        user.password_change_required = False
-        user.save(
-            update_fields=[
-                "password",
-                "password_changed_at",
-                "password_change_required",
-                "password_breached_at",
-            ]
-        )
+        _password_store(user=user, password=password)
         old_key = request.session.session_key
         update_session_auth_hash(request, user)
         current_key = request.session.session_key
@@ -287,16 +284,7 @@ def password_change_at_sign_in(*, request: HttpRequest, user: User, password: st
     address of the next step due, or None when the person is now signed in.
     """
     with transaction.atomic():
-        user.set_password(password)
-        user.password_change_required = False
-        user.save(
-            update_fields=[
-                "password",
-                "password_changed_at",
-                "password_change_required",
-                "password_breached_at",
-            ]
-        )
+        _password_store(user=user, password=password)
         ended = 0
         if UserSession.objects.filter(user=user).exists():
             ended = user_sessions_end(
