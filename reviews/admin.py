@@ -23,7 +23,7 @@ from reviews.selectors import (
 )
 from reviews.services import access_review_complete, people_bulk_act
 from teams import scopes
-from teams.sites import TenantScopedAdmin
+from teams.sites import ReadOnlyScopedAdmin
 
 
 class FlagFilter(admin.SimpleListFilter):
@@ -53,7 +53,7 @@ class MfaFilter(admin.SimpleListFilter):
 
 
 @admin.register(AccessReviewEntry)
-class AccessReviewAdmin(TenantScopedAdmin):
+class AccessReviewAdmin(ReadOnlyScopedAdmin):
     """The access review in the admin: the same people, columns and flags as /access-review/
     (both read `access_review_people`), filtered and sorted in the database, with the same bulk
     actions behind a confirmation step and the same one-click "review done"."""
@@ -89,15 +89,6 @@ class AccessReviewAdmin(TenantScopedAdmin):
 
     def get_queryset(self, request):
         return access_review_people(super().get_queryset(request), now=timezone.now())
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def has_deactivate_permission(self, request) -> bool:
         return self.is_operator(request) or self.holds_scope_for(request, "deactivate")

@@ -3,11 +3,11 @@ from django.contrib import admin
 from support.models import RecoveryRequest
 from support.selectors import RECOVERY_SCOPES
 from support.services import recovery_request_handle
-from teams.sites import TenantScopedAdmin
+from teams.sites import ReadOnlyScopedAdmin
 
 
 @admin.register(RecoveryRequest)
-class RecoveryRequestAdmin(TenantScopedAdmin):
+class RecoveryRequestAdmin(ReadOnlyScopedAdmin):
     """The recovery queue in the admin: rows come from the "Can't sign in?" form and change only
     through the actions, each of which checks the person out-of-band first (the queue page says
     so) and is audited by the service."""
@@ -35,15 +35,6 @@ class RecoveryRequestAdmin(TenantScopedAdmin):
     ]
     readonly_fields = fields
     actions = ["reset_mfa", "unlock", "send_reset_link", "decline"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def has_handle_permission(self, request) -> bool:
         return self.is_operator(request) or self.holds_scope_for(request, "handle")

@@ -28,7 +28,7 @@ from teams.services.roles import (
     tenant_policy_update,
 )
 from teams.services.sessions import session_revoke
-from teams.sites import TenantScopedAdmin
+from teams.sites import ReadOnlyScopedAdmin, TenantScopedAdmin
 
 # Scopes come from roles, not Django groups; a Groups page would only mislead.
 admin.site.unregister(Group)
@@ -309,7 +309,7 @@ class RoleAdmin(TenantScopedAdmin):
 
 
 @admin.register(UserSession)
-class UserSessionAdmin(TenantScopedAdmin):
+class UserSessionAdmin(ReadOnlyScopedAdmin):
     """Who is signed in where. People with `sessions:revoke` end sessions; nothing else is
     editable, since rows follow sign-ins and sign-outs."""
 
@@ -328,15 +328,6 @@ class UserSessionAdmin(TenantScopedAdmin):
     @admin.display(description="device")
     def device(self, session: UserSession) -> str:
         return str(device_from_user_agent(session.user_agent))
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
     def has_revoke_permission(self, request) -> bool:
         return self.is_operator(request) or self.holds_scope_for(request, "revoke")

@@ -306,6 +306,20 @@ class TenantScopedAdmin(admin.ModelAdmin):
             self.message_user(request, done(count), messages.SUCCESS)
 
 
+class ReadOnlyScopedAdmin(TenantScopedAdmin):
+    """A tenant-scoped list that is read and acted on through its actions only: rows are never
+    added, edited or deleted here, because they change only through services, which audit them."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 class PortcullisAdminSite(admin.AdminSite):
     """The admin, open to operators and to people whose role holds an admin scope.
 
