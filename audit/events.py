@@ -30,7 +30,7 @@ class AuditEventType(models.IntegerChoices):
     BACKUP_CODE_USED = 204, "Backup code used"
     BACKUP_CODES_REGENERATED = 205, "Backup codes regenerated"
     MFA_RESET = 206, "MFA factors reset"
-    SECOND_STEP_DUE = 207, "Password accepted; second step due"
+    SECOND_STEP_DUE = 207, "Password accepted; a sign-in step due"
 
     PASSWORD_RESET_REQUESTED = 300, "Password reset requested"
     PASSWORD_RESET_COMPLETED = 301, "Password reset completed"
