@@ -24,11 +24,14 @@ at 1 in the same row; a counter given back to zero keeps its row until it expire
 periodic clean-up (`clean_expired_lockouts`) deletes it.
 
 What it costs (docs/performance.md): taking the slots is one transaction of the counters' lock
-(one statement for both), one read of both rows, an UPDATE of the rows that exist, an INSERT of
-those that don't and one upsert of their expirations. The sign-in page settles a right
-password's slots inside the transaction that completes the sign-in (or leaves it pending):
-the lock again and one UPDATE, which also restarts the email's counter when the sign-in is
-complete. Other steps give a right secret's slot back in a transaction of its own.
+(one statement for both), one read of both rows, an INSERT of the rows that don't exist, an
+UPDATE of those that do and one upsert of their expirations (on PostgreSQL the UPDATE and the
+upsert are one statement). The sign-in page settles a right password's slots inside the
+transaction that completes the sign-in (or leaves it pending): one UPDATE, which also restarts
+the email's counter when the sign-in is complete. Other steps give a right secret's slot back
+with the same UPDATE on its own. Giving back takes no lock: every write of a count is relative
+to the row it changes (on SQLite a transaction holds the whole database anyway), so the
+rows' own locks order them.
 
 For the other sign-in steps: `lock_for(email=, ip=)` answers "is this account or IP locked, and
 until when?"; `attempt_begin` / `attempt_succeeded` give a step the same slot-first protection
@@ -43,7 +46,7 @@ from axes.handlers.database import AxesDatabaseHandler
 from axes.helpers import get_client_username
 from axes.models import AccessAttempt, AccessAttemptExpiration
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, F, PositiveIntegerField, Q, Value, When
 from django.http import HttpRequest
 from django.utils import timezone
@@ -230,9 +233,9 @@ def _hold(counters: list[Counter]) -> None:
 def _take_slots(counters: list[Counter], *, path: str = "") -> Attempt:
     """Count one attempt in each counter, unless one of them is locked: then count nothing.
 
-    Under the counters' lock: one read of both rows; one UPDATE of the rows that exist (an
-    expired counter starts again at 1 in its own row), one INSERT of those that don't, and one
-    upsert of their expirations.
+    Under the counters' lock: one read of both rows; one INSERT of the rows that don't exist;
+    then one UPDATE of those that do (an expired counter starts again at 1 in its own row) and
+    one upsert of every row's expiration, which PostgreSQL does in one statement.
     """
     with transaction.atomic():
         _hold(counters)
@@ -249,15 +252,6 @@ def _take_slots(counters: list[Counter], *, path: str = "") -> Attempt:
             counter.kind: live[counter.kind].failures_since_start + 1 if counter.kind in live else 1
             for counter in counters
         }
-        if rows:
-            AccessAttempt.objects.filter(pk__in=[row.pk for row in rows.values()]).update(
-                failures_since_start=Case(
-                    *(When(pk=row.pk, then=Value(numbers[kind])) for kind, row in rows.items()),
-                    default=F("failures_since_start"),
-                    output_field=PositiveIntegerField(),
-                ),
-                attempt_time=now,
-            )
         created = AccessAttempt.objects.bulk_create(
             AccessAttempt(
                 **counter.lookup,
@@ -271,26 +265,104 @@ def _take_slots(counters: list[Counter], *, path: str = "") -> Attempt:
             for counter in counters
             if counter.kind not in rows
         )
-        # The expiration's one-to-one key is unique, so one upsert moves or makes them all.
-        AccessAttemptExpiration.objects.bulk_create(
-            [
-                AccessAttemptExpiration(access_attempt_id=row.pk, expires_at=ends_at)
-                for row in [*rows.values(), *created]
-            ],
-            update_conflicts=True,
-            unique_fields=["access_attempt"],
-            update_fields=["expires_at"],
-        )
+        if counters and connection.vendor == "postgresql":
+            numbers.update(_count_and_extend(rows, live, created, now=now, ends_at=ends_at))
+        elif counters:
+            _count_and_extend_portable(rows, numbers, created, now=now, ends_at=ends_at)
         row_ids = {kind: row.pk for kind, row in rows.items()}
         for row in created:
             row_ids[_row_counter(row, counters).kind] = row.pk
     return Attempt(counters=counters, numbers=numbers, ends_at=ends_at, row_ids=row_ids)
 
 
+# One statement on PostgreSQL: count one more in the existing rows (an expired counter starts
+# again at 1), move or make every row's expiration, and return the new counts. The counts are
+# relative (`failures_since_start + 1`), so a right secret settled meanwhile, whose UPDATE
+# takes no advisory lock, is never lost; the rows' own locks order the two.
+_COUNT_AND_EXTEND = """
+WITH counted AS (
+    UPDATE {attempt} SET
+        failures_since_start = CASE WHEN id = ANY(%(restart)s) THEN 1
+            ELSE failures_since_start + 1 END,
+        attempt_time = %(now)s
+    WHERE id = ANY(%(ids)s)
+    RETURNING id, failures_since_start
+), extended AS (
+    INSERT INTO {expiration} (access_attempt_id, expires_at)
+    SELECT id, %(ends_at)s FROM counted
+    UNION ALL SELECT unnest(%(created)s::integer[]), %(ends_at)s
+    ON CONFLICT (access_attempt_id) DO UPDATE SET expires_at = EXCLUDED.expires_at
+)
+SELECT id, failures_since_start FROM counted
+""".strip()
+
+
+def _count_and_extend(
+    rows: dict[str, AccessAttempt],
+    live: dict[str, AccessAttempt],
+    created: list[AccessAttempt],
+    *,
+    now: datetime,
+    ends_at: datetime,
+) -> dict[str, int]:
+    """PostgreSQL: the counting UPDATE and the expirations' upsert in one statement; returns
+    the counters' new numbers (by kind) of the rows that existed."""
+    kind_of = {row.pk: kind for kind, row in rows.items()}
+    sql = _COUNT_AND_EXTEND.format(
+        attempt=connection.ops.quote_name(AccessAttempt._meta.db_table),
+        expiration=connection.ops.quote_name(AccessAttemptExpiration._meta.db_table),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            {
+                "ids": list(kind_of),
+                "restart": [row.pk for kind, row in rows.items() if kind not in live],
+                "now": now,
+                "ends_at": ends_at,
+                "created": [row.pk for row in created],
+            },
+        )
+        return {kind_of[pk]: number for pk, number in cursor.fetchall()}
+
+
+def _count_and_extend_portable(
+    rows: dict[str, AccessAttempt],
+    numbers: dict[str, int],
+    created: list[AccessAttempt],
+    *,
+    now: datetime,
+    ends_at: datetime,
+) -> None:
+    """Elsewhere (SQLite, whose transactions hold the whole database): one UPDATE of the rows
+    that exist and one upsert of every row's expiration."""
+    if rows:
+        AccessAttempt.objects.filter(pk__in=[row.pk for row in rows.values()]).update(
+            failures_since_start=Case(
+                *(When(pk=row.pk, then=Value(numbers[kind])) for kind, row in rows.items()),
+                default=F("failures_since_start"),
+                output_field=PositiveIntegerField(),
+            ),
+            attempt_time=now,
+        )
+    # The expiration's one-to-one key is unique, so one upsert moves or makes them all.
+    AccessAttemptExpiration.objects.bulk_create(
+        [
+            AccessAttemptExpiration(access_attempt_id=row.pk, expires_at=ends_at)
+            for row in [*rows.values(), *created]
+        ],
+        update_conflicts=True,
+        unique_fields=["access_attempt"],
+        update_fields=["expires_at"],
+    )
+
+
 def _slots_return(attempt: Attempt, *, restart_account: bool) -> None:
     """Give back the attempt's slots, or with `restart_account` set its email's counter to
-    zero (a completed sign-in). One UPDATE; the caller holds the counters' lock. Counters at
-    zero keep their row until it expires: deleting it would cost more than it saves."""
+    zero (a completed sign-in). One UPDATE, without the counters' lock: it only lowers them,
+    relative to what the rows hold, and `_take_slots` counts relative to the rows too, so the
+    rows' own locks order the two and neither is lost. Counters at zero keep their row until it
+    expires: deleting it would cost more than it saves."""
     account_id = attempt.row_ids.get(ACCOUNT)
     one_back = F("failures_since_start") - 1
     AccessAttempt.objects.filter(
@@ -307,9 +379,7 @@ def _slots_return(attempt: Attempt, *, restart_account: bool) -> None:
 
 
 def _give_back(attempt: Attempt) -> None:
-    with transaction.atomic():
-        _hold(attempt.counters)
-        _slots_return(attempt, restart_account=False)
+    _slots_return(attempt, restart_account=False)
 
 
 def _flag_locked(request: HttpRequest | None, lock: Lock | None) -> None:
@@ -363,17 +433,15 @@ def attempt_settle(*, request: HttpRequest, email: str, restart_account: bool) -
     and with `restart_account` (a completed sign-in) start the email's counter again from zero.
 
     Without a slot left to settle (the secret was checked by an earlier request) only the
-    restart is done. Costs the counters' lock and one UPDATE.
+    restart is done. Costs one UPDATE (see `_slots_return` for why it needs no lock).
     """
     attempt = getattr(request, REQUEST_ATTRIBUTE, None)
     if attempt is not None and attempt.passed and attempt.email_key == email_key(email):
         delattr(request, REQUEST_ATTRIBUTE)
-        _hold(attempt.counters)
         _slots_return(attempt, restart_account=restart_account)
     elif restart_account:
         counters = counters_for(email=email, ip=None)
         if counters:
-            _hold(counters)
             AccessAttempt.objects.filter(**counters[0].lookup, failures_since_start__gt=0).update(
                 failures_since_start=0
             )

@@ -41,7 +41,7 @@ from audit.events import AuditEventType
 from audit.services import audit_event_record
 from teams.selectors import access_list_allows
 from teams.services.access_list import access_list_sign_in_refuse
-from teams.services.sessions import session_forget
+from teams.services.sessions import SIGN_IN_LOCKS_PERSON, session_forget
 
 EMAIL_LABEL_MAX_LENGTH = 254
 PROOF_AT_SESSION_KEY = "accounts_password_proved_at"
@@ -236,7 +236,11 @@ def _sign_in_complete(
     """
     with transaction.atomic():
         pending_sign_in_forget(request)
-        login(request, user, backend=backend)
+        setattr(request, SIGN_IN_LOCKS_PERSON, user.pk)
+        try:
+            login(request, user, backend=backend)
+        finally:
+            delattr(request, SIGN_IN_LOCKS_PERSON)
         device = Device.from_persistent_id(otp_device) if otp_device else None
         if device is not None:
             otp_login(request, device)

@@ -1,7 +1,8 @@
 """Sessions in the database alone (without Redis), written once when a sign-in starts them."""
 
 from django.contrib.sessions.backends import db
-from django.contrib.sessions.backends.base import VALID_KEY_CHARS
+from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError, UpdateError
+from django.db import DatabaseError, IntegrityError, router, transaction
 from django.utils.crypto import get_random_string
 
 
@@ -34,5 +35,32 @@ class FirstWriteAtResponse:
         super().save(must_create=must_create)
 
 
-class SessionStore(FirstWriteAtResponse, db.SessionStore):
+class OneStatementSave(db.SessionStore):
+    """Outside a transaction, a session is written in its one INSERT or UPDATE, without the
+    BEGIN and COMMIT around it that Django adds (a single statement in autocommit is its own
+    transaction, and a failed one leaves no transaction to roll back). Inside a transaction,
+    Django's savepoint stays, so a failed write does not break the caller's transaction."""
+
+    def save(self, must_create: bool = False) -> None:
+        if self.session_key is None:
+            super().save(must_create=must_create)
+            return
+        using = router.db_for_write(self.model)
+        if transaction.get_connection(using).in_atomic_block:
+            super().save(must_create=must_create)
+            return
+        obj = self.create_model_instance(self._get_session(no_load=must_create))
+        try:
+            obj.save(force_insert=must_create, force_update=not must_create, using=using)
+        except IntegrityError as error:
+            if must_create:
+                raise CreateError from error
+            raise
+        except DatabaseError as error:
+            if not must_create:
+                raise UpdateError from error
+            raise
+
+
+class SessionStore(FirstWriteAtResponse, OneStatementSave):
     pass

@@ -4,12 +4,12 @@ import logging
 
 from django.contrib.sessions.backends import cached_db
 
-from teams.session_db import FirstWriteAtResponse
+from teams.session_db import FirstWriteAtResponse, OneStatementSave
 
 logger = logging.getLogger(__name__)
 
 
-class SessionStore(FirstWriteAtResponse, cached_db.SessionStore):
+class SessionStore(FirstWriteAtResponse, cached_db.SessionStore, OneStatementSave):
     """Django's cached_db store, with every cache call allowed to fail; a new session is
     written once, by the response (teams.session_db).
 

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.sessions.models import Session
 from django.core.cache import caches
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.middleware.csrf import rotate_token
@@ -35,6 +35,8 @@ from teams.selectors import (
 logger = logging.getLogger(__name__)
 
 SESSION_STORE_GRACE = timedelta(hours=1)
+# Set on a request to the person's id by a sign-in whose transaction locks their row in login().
+SIGN_IN_LOCKS_PERSON = "sign_in_locks_person"
 
 
 def session_track(*, request: HttpRequest, user: User) -> UserSession:
@@ -45,15 +47,25 @@ def session_track(*, request: HttpRequest, user: User) -> UserSession:
     sessions beyond their limit. Parallel sign-ins of one person queue on their row, so each
     counts the sessions the others made and the limit holds. Inside a sign-in's transaction it
     joins that transaction without a savepoint of its own.
+
+    A sign-in that completes in `accounts.sign_in` marks the request (`SIGN_IN_LOCKS_PERSON`)
+    before its `login()`, in the same transaction: the session key is then new, so there is no
+    row to look for, and `login()` has already locked the person's row with its `last_login`
+    UPDATE (Django's `update_last_login` receiver is connected by the auth app, before this
+    one), so the sign-ins queue on it without a `FOR UPDATE` of their own.
     """
     if not request.session.session_key:
         request.session.save()
     key = request.session.session_key
+    in_sign_in = (
+        connection.in_atomic_block and getattr(request, SIGN_IN_LOCKS_PERSON, None) == user.pk
+    )
     with transaction.atomic(savepoint=False):
-        tracked = UserSession.objects.filter(session_key=key).first()
-        if tracked is not None:
-            return tracked
-        list(User.objects.select_for_update().filter(pk=user.pk).values_list("pk"))
+        if not in_sign_in:
+            tracked = UserSession.objects.filter(session_key=key).first()
+            if tracked is not None:
+                return tracked
+            list(User.objects.select_for_update().filter(pk=user.pk).values_list("pk"))
         policy = session_policy_for_user(user=user)
         now = timezone.now()
         tracked = UserSession.objects.create(
