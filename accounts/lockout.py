@@ -16,58 +16,42 @@ attempts for an email are ever tried, however many arrive at once. A right passw
 slot back; a wrong one keeps it. Other failed steps (a wrong MFA code) take their slot when
 they fail, through `accounts.services.sign_in_failure_record`, which counts for both steps.
 
-Rows: an account counter is `(username=<email key>, ip_address=NULL)`, an IP counter is
-`(username=NULL, ip_address=<client IP>)`. Each has an `AccessAttemptExpiration`; every counted
-failure moves it to `LOCKOUT_MINUTES` from now, and at that time the counter, and any lock, ends.
-Attempts refused by a lock are not counted and don't extend it. An expired counter starts again
-at 1 in the same row; a counter given back to zero keeps its row until it expires, when the
-periodic clean-up (`clean_expired_lockouts`) deletes it.
-
-What it costs (docs/performance.md): taking the slots is one transaction of the counters' lock
-(one statement for both), one read of both rows, an INSERT of the rows that don't exist, an
-UPDATE of those that do and one upsert of their expirations (on PostgreSQL the UPDATE and the
-upsert are one statement). The sign-in page settles a right password's slots inside the
-transaction that completes the sign-in (or leaves it pending): one UPDATE, which also restarts
-the email's counter when the sign-in is complete. Other steps give a right secret's slot back
-with the same UPDATE on its own. Giving back takes no lock: every write of a count is relative
-to the row it changes (on SQLite a transaction holds the whole database anyway), so the
-rows' own locks order them.
+How the rows are counted, and what it costs: `accounts/lockout_counters.py`.
 
 For the other sign-in steps: `lock_for(email=, ip=)` answers "is this account or IP locked, and
 until when?"; `attempt_begin` / `attempt_succeeded` give a step the same slot-first protection
 as the password step, and `sign_in_failure_record` then counts a failure once.
 """
 
-import math
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-
 from axes.handlers.database import AxesDatabaseHandler
 from axes.helpers import get_client_username
-from axes.models import AccessAttempt, AccessAttemptExpiration
+from axes.models import AccessAttempt
 from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import Case, F, PositiveIntegerField, Q, Value, When
+from django.db import transaction
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts.dblock import hold_lock
-from accounts.models import User, normalize_email
+from accounts.lockout_counters import (
+    FailureOutcome,
+    Lock,
+    counters_for,
+    email_key,
+    give_back,
+    latest_lock,
+    live_rows,
+    lock_for,
+    slots_return,
+    take_slots,
+)
+from accounts.models import User
 from audit.client import client_ip
 from audit.events import AuditEventType
-from audit.services import audit_event_record, escape_control_characters
+from audit.services import audit_event_record
 
-EMAIL_KEY_MAX_LENGTH = 254
-ACCOUNT = "account"
-NETWORK = "ip"
 # The attempt in progress on a request, between its slot and its outcome.
 REQUEST_ATTRIBUTE = "sign_in_attempt"
 SETTLE_LATER_ATTRIBUTE = "sign_in_attempt_settle_later"
-
-
-def email_key(email: str) -> str:
-    """The counter key of an email: one counter however the email is cased or padded."""
-    return escape_control_characters(normalize_email(email))[:EMAIL_KEY_MAX_LENGTH]
 
 
 def email_key_from_credentials(request: HttpRequest | None, credentials: dict | None) -> str | None:
@@ -81,305 +65,6 @@ def email_key_from_credentials(request: HttpRequest | None, credentials: dict | 
 def account_failure_limit(request: HttpRequest | None, credentials: dict | None) -> int:
     """AXES_FAILURE_LIMIT."""
     return settings.LOCKOUT_FAILURES
-
-
-def lock_duration() -> timedelta:
-    return timedelta(minutes=settings.LOCKOUT_MINUTES)
-
-
-@dataclass(frozen=True)
-class Lock:
-    """A lock in force: when it ends, and whether it is on the client IP rather than an email."""
-
-    ends_at: datetime
-    network: bool = False
-
-    def seconds_left(self, now: datetime | None = None) -> int:
-        remaining = (self.ends_at - (now or timezone.now())).total_seconds()
-        return max(1, math.ceil(remaining))
-
-    def minutes_left(self, now: datetime | None = None) -> int:
-        return max(1, math.ceil(self.seconds_left(now) / 60))
-
-
-@dataclass(frozen=True)
-class Counter:
-    kind: str
-    key: str
-    limit: int
-
-    @property
-    def lookup(self) -> dict:
-        if self.kind == ACCOUNT:
-            return {"username": self.key, "ip_address": None}
-        return {"username": None, "ip_address": self.key}
-
-    @property
-    def lock_name(self) -> str:
-        return f"lockout:{self.kind}:{self.key}"
-
-
-@dataclass
-class Attempt:
-    """One sign-in attempt's place in its counters, or the lock that refused it."""
-
-    counters: list[Counter]
-    numbers: dict[str, int]
-    ends_at: datetime | None = None
-    refused_by: Lock | None = None
-    row_ids: dict[str, int] = field(default_factory=dict)
-    # A right secret whose slots wait for `attempt_settle`.
-    passed: bool = False
-
-    @property
-    def email_key(self) -> str:
-        return next((c.key for c in self.counters if c.kind == ACCOUNT), "")
-
-    def locks_if_failed(self) -> list[Lock]:
-        """The locks this attempt starts if it fails: those whose last slot it holds."""
-        return [
-            Lock(self.ends_at, network=counter.kind == NETWORK)
-            for counter in self.counters
-            if self.numbers.get(counter.kind) == counter.limit
-        ]
-
-
-@dataclass(frozen=True)
-class FailureOutcome:
-    counted: bool
-    new_locks: list[Lock]
-    lock: Lock | None
-
-
-def counters_for(*, email: str, ip: str | None) -> list[Counter]:
-    """The email's counter, then the IP's: always taken in this order, so two attempts never wait
-    for each other in a cycle. An empty email has no counter of its own (axes #261)."""
-    counters = []
-    key = email_key(email)
-    if key:
-        counters.append(Counter(ACCOUNT, key, settings.LOCKOUT_FAILURES))
-    if ip:
-        counters.append(Counter(NETWORK, ip, settings.LOCKOUT_IP_FAILURES))
-    return counters
-
-
-def _row_counter(row: AccessAttempt, counters: list[Counter]) -> Counter | None:
-    for counter in counters:
-        if counter.kind == ACCOUNT and row.username == counter.key and row.ip_address is None:
-            return counter
-        if counter.kind == NETWORK and row.username is None and row.ip_address == counter.key:
-            return counter
-    return None
-
-
-def _rows(counters: list[Counter]) -> tuple[dict[str, AccessAttempt], list[int]]:
-    """Each counter's row, live or not, read in one query; and the ids of any older rows of the
-    same counters (axes' own handler could leave some behind), which are past use."""
-    if not counters:
-        return {}, []
-    wanted = Q()
-    for counter in counters:
-        wanted |= Q(**counter.lookup)
-    rows: dict[str, AccessAttempt] = {}
-    older = []
-    for row in (
-        AccessAttempt.objects.filter(wanted)
-        .select_related("expiration")
-        .order_by("-attempt_time", "-id")
-    ):
-        counter = _row_counter(row, counters)
-        if counter is None:
-            continue
-        if counter.kind in rows:
-            older.append(row.pk)
-        else:
-            rows[counter.kind] = row
-    return rows, older
-
-
-def _is_live(row: AccessAttempt | None, now: datetime) -> bool:
-    return row is not None and hasattr(row, "expiration") and row.expiration.expires_at > now
-
-
-def _live_rows(counters: list[Counter], now: datetime) -> dict[str, AccessAttempt]:
-    rows, _ = _rows(counters)
-    return {kind: row for kind, row in rows.items() if _is_live(row, now)}
-
-
-def _lock_of(counter: Counter, row: AccessAttempt | None) -> Lock | None:
-    if row is None or row.failures_since_start < counter.limit:
-        return None
-    return Lock(row.expiration.expires_at, network=counter.kind == NETWORK)
-
-
-def _latest(locks: list[Lock | None]) -> Lock | None:
-    return max((lock for lock in locks if lock), key=lambda lock: lock.ends_at, default=None)
-
-
-def _locks(counters: list[Counter], live: dict[str, AccessAttempt]) -> list[Lock]:
-    return [lock for counter in counters if (lock := _lock_of(counter, live.get(counter.kind)))]
-
-
-def lock_for(*, email: str, ip: str | None) -> Lock | None:
-    """Is this email or client IP locked now, and until when (the later end if both are)?"""
-    counters = counters_for(email=email, ip=ip)
-    return _latest(_locks(counters, _live_rows(counters, timezone.now())))
-
-
-def _hold(counters: list[Counter]) -> None:
-    hold_lock(*(counter.lock_name for counter in counters))
-
-
-def _take_slots(counters: list[Counter], *, path: str = "") -> Attempt:
-    """Count one attempt in each counter, unless one of them is locked: then count nothing.
-
-    Under the counters' lock: one read of both rows; one INSERT of the rows that don't exist;
-    then one UPDATE of those that do (an expired counter starts again at 1 in its own row) and
-    one upsert of every row's expiration, which PostgreSQL does in one statement.
-    """
-    with transaction.atomic():
-        _hold(counters)
-        now = timezone.now()
-        rows, older = _rows(counters)
-        live = {kind: row for kind, row in rows.items() if _is_live(row, now)}
-        refused_by = _latest(_locks(counters, live))
-        if refused_by:
-            return Attempt(counters=counters, numbers={}, refused_by=refused_by)
-        if older:
-            AccessAttempt.objects.filter(pk__in=older).delete()
-        ends_at = now + lock_duration()
-        numbers = {
-            counter.kind: live[counter.kind].failures_since_start + 1 if counter.kind in live else 1
-            for counter in counters
-        }
-        created = AccessAttempt.objects.bulk_create(
-            AccessAttempt(
-                **counter.lookup,
-                user_agent="",
-                http_accept="",
-                path_info=path[:255],
-                get_data="",
-                post_data="",
-                failures_since_start=1,
-            )
-            for counter in counters
-            if counter.kind not in rows
-        )
-        if counters and connection.vendor == "postgresql":
-            numbers.update(_count_and_extend(rows, live, created, now=now, ends_at=ends_at))
-        elif counters:
-            _count_and_extend_portable(rows, numbers, created, now=now, ends_at=ends_at)
-        row_ids = {kind: row.pk for kind, row in rows.items()}
-        for row in created:
-            row_ids[_row_counter(row, counters).kind] = row.pk
-    return Attempt(counters=counters, numbers=numbers, ends_at=ends_at, row_ids=row_ids)
-
-
-# One statement on PostgreSQL: count one more in the existing rows (an expired counter starts
-# again at 1), move or make every row's expiration, and return the new counts. The counts are
-# relative (`failures_since_start + 1`), so a right secret settled meanwhile, whose UPDATE
-# takes no advisory lock, is never lost; the rows' own locks order the two.
-_COUNT_AND_EXTEND = """
-WITH counted AS (
-    UPDATE {attempt} SET
-        failures_since_start = CASE WHEN id = ANY(%(restart)s) THEN 1
-            ELSE failures_since_start + 1 END,
-        attempt_time = %(now)s
-    WHERE id = ANY(%(ids)s)
-    RETURNING id, failures_since_start
-), extended AS (
-    INSERT INTO {expiration} (access_attempt_id, expires_at)
-    SELECT id, %(ends_at)s FROM counted
-    UNION ALL SELECT unnest(%(created)s::integer[]), %(ends_at)s
-    ON CONFLICT (access_attempt_id) DO UPDATE SET expires_at = EXCLUDED.expires_at
-)
-SELECT id, failures_since_start FROM counted
-""".strip()
-
-
-def _count_and_extend(
-    rows: dict[str, AccessAttempt],
-    live: dict[str, AccessAttempt],
-    created: list[AccessAttempt],
-    *,
-    now: datetime,
-    ends_at: datetime,
-) -> dict[str, int]:
-    """PostgreSQL: the counting UPDATE and the expirations' upsert in one statement; returns
-    the counters' new numbers (by kind) of the rows that existed."""
-    kind_of = {row.pk: kind for kind, row in rows.items()}
-    sql = _COUNT_AND_EXTEND.format(
-        attempt=connection.ops.quote_name(AccessAttempt._meta.db_table),
-        expiration=connection.ops.quote_name(AccessAttemptExpiration._meta.db_table),
-    )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            sql,
-            {
-                "ids": list(kind_of),
-                "restart": [row.pk for kind, row in rows.items() if kind not in live],
-                "now": now,
-                "ends_at": ends_at,
-                "created": [row.pk for row in created],
-            },
-        )
-        return {kind_of[pk]: number for pk, number in cursor.fetchall()}
-
-
-def _count_and_extend_portable(
-    rows: dict[str, AccessAttempt],
-    numbers: dict[str, int],
-    created: list[AccessAttempt],
-    *,
-    now: datetime,
-    ends_at: datetime,
-) -> None:
-    """Elsewhere (SQLite, whose transactions hold the whole database): one UPDATE of the rows
-    that exist and one upsert of every row's expiration."""
-    if rows:
-        AccessAttempt.objects.filter(pk__in=[row.pk for row in rows.values()]).update(
-            failures_since_start=Case(
-                *(When(pk=row.pk, then=Value(numbers[kind])) for kind, row in rows.items()),
-                default=F("failures_since_start"),
-                output_field=PositiveIntegerField(),
-            ),
-            attempt_time=now,
-        )
-    # The expiration's one-to-one key is unique, so one upsert moves or makes them all.
-    AccessAttemptExpiration.objects.bulk_create(
-        [
-            AccessAttemptExpiration(access_attempt_id=row.pk, expires_at=ends_at)
-            for row in [*rows.values(), *created]
-        ],
-        update_conflicts=True,
-        unique_fields=["access_attempt"],
-        update_fields=["expires_at"],
-    )
-
-
-def _slots_return(attempt: Attempt, *, restart_account: bool) -> None:
-    """Give back the attempt's slots, or with `restart_account` set its email's counter to
-    zero (a completed sign-in). One UPDATE, without the counters' lock: it only lowers them,
-    relative to what the rows hold, and `_take_slots` counts relative to the rows too, so the
-    rows' own locks order the two and neither is lost. Counters at zero keep their row until it
-    expires: deleting it would cost more than it saves."""
-    account_id = attempt.row_ids.get(ACCOUNT)
-    one_back = F("failures_since_start") - 1
-    AccessAttempt.objects.filter(
-        pk__in=attempt.row_ids.values(), failures_since_start__gt=0
-    ).update(
-        failures_since_start=Case(
-            When(pk=account_id, then=Value(0)),
-            default=one_back,
-            output_field=PositiveIntegerField(),
-        )
-        if restart_account and account_id is not None
-        else one_back
-    )
-
-
-def _give_back(attempt: Attempt) -> None:
-    _slots_return(attempt, restart_account=False)
 
 
 def _flag_locked(request: HttpRequest | None, lock: Lock | None) -> None:
@@ -400,7 +85,7 @@ def attempt_begin(*, request: HttpRequest, email: str) -> Lock | None:
     Returns the lock that refuses the attempt, if any; then nothing was counted and the secret
     must not be checked. Otherwise the attempt counts as failed until `attempt_succeeded`.
     """
-    attempt = _take_slots(counters_for(email=email, ip=client_ip(request)), path=request.path_info)
+    attempt = take_slots(counters_for(email=email, ip=client_ip(request)), path=request.path_info)
     setattr(request, REQUEST_ATTRIBUTE, attempt)
     _flag_locked(request, attempt.refused_by)
     return attempt.refused_by
@@ -425,7 +110,7 @@ def attempt_succeeded(*, request: HttpRequest) -> None:
         return
     delattr(request, REQUEST_ATTRIBUTE)
     if attempt.refused_by is None:
-        _give_back(attempt)
+        give_back(attempt)
 
 
 def attempt_settle(*, request: HttpRequest, email: str, restart_account: bool) -> None:
@@ -433,12 +118,12 @@ def attempt_settle(*, request: HttpRequest, email: str, restart_account: bool) -
     and with `restart_account` (a completed sign-in) start the email's counter again from zero.
 
     Without a slot left to settle (the secret was checked by an earlier request) only the
-    restart is done. Costs one UPDATE (see `_slots_return` for why it needs no lock).
+    restart is done. Costs one UPDATE (see `slots_return` for why it needs no lock).
     """
     attempt = getattr(request, REQUEST_ATTRIBUTE, None)
     if attempt is not None and attempt.passed and attempt.email_key == email_key(email):
         delattr(request, REQUEST_ATTRIBUTE)
-        _slots_return(attempt, restart_account=restart_account)
+        slots_return(attempt, restart_account=restart_account)
     elif restart_account:
         counters = counters_for(email=email, ip=None)
         if counters:
@@ -460,30 +145,14 @@ def failure_count(*, request: HttpRequest | None, email: str) -> FailureOutcome:
     if attempt is None or attempt.passed or attempt.email_key != email_key(email):
         ip = client_ip(request) if request is not None else None
         path = request.path_info if request is not None else ""
-        attempt = _take_slots(counters_for(email=email, ip=ip), path=path)
+        attempt = take_slots(counters_for(email=email, ip=ip), path=path)
     if attempt.refused_by:
         _flag_locked(request, attempt.refused_by)
         return FailureOutcome(counted=False, new_locks=[], lock=attempt.refused_by)
     new_locks = attempt.locks_if_failed()
-    lock = _latest(new_locks)
+    lock = latest_lock(new_locks)
     _flag_locked(request, lock)
     return FailureOutcome(counted=True, new_locks=new_locks, lock=lock)
-
-
-def counters_clear(*, email: str = "", ip: str | None = None) -> list[Lock]:
-    """Delete the counters of an email and/or an IP; returns the locks that were in force."""
-    counters = counters_for(email=email, ip=ip)
-    if not counters:
-        return []
-    with transaction.atomic():
-        _hold(counters)
-        now = timezone.now()
-        rows, older = _rows(counters)
-        locks = _locks(counters, {kind: row for kind, row in rows.items() if _is_live(row, now)})
-        ids = [row.pk for row in rows.values()] + older
-        if ids:
-            AccessAttempt.objects.filter(pk__in=ids).delete()
-    return locks
 
 
 class LockoutHandler(AxesDatabaseHandler):
@@ -510,7 +179,7 @@ class LockoutHandler(AxesDatabaseHandler):
     def get_failures(self, request, credentials: dict | None = None) -> int:
         email = get_client_username(request, credentials) or ""
         counters = counters_for(email=email, ip=getattr(request, "axes_ip_address", None))
-        rows = _live_rows(counters, timezone.now()).values()
+        rows = live_rows(counters, timezone.now()).values()
         return max((row.failures_since_start for row in rows), default=0)
 
     def reset_attempts(

@@ -16,7 +16,8 @@ def normalize_email(email: str) -> str:
 def refuse_control_characters(email: str) -> None:
     """Django's email validator allows control characters inside a quoted local part. In an
     account email they only serve to forge log lines, and they would make the stored email differ
-    from its lockout counter key (`accounts.lockout.email_key`), which the access review uses."""
+    from its lockout counter key (`accounts.lockout_counters.email_key`), which the access review
+    uses."""
     if any(ord(character) < 0x20 or ord(character) == 0x7F for character in email):
         raise ValidationError(
             "An email address can't contain control characters.", code="control_characters"

@@ -8,7 +8,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from accounts import lockout, tasks
+from accounts import lockout, lockout_counters, tasks
 from accounts.dblock import hold_lock
 from accounts.models import PasswordResetRequest, User, normalize_email
 from accounts.sign_in import sign_in_step_passed
@@ -46,7 +46,7 @@ def lockout_unlock(*, user: User, actor: User, request: HttpRequest | None = Non
         raise PermissionDenied("Unlocking people needs the lockout:unlock scope.")
     refuse_acting_on(actor=actor, person=user, what=user.email)
     with transaction.atomic():
-        if not lockout.counters_clear(email=user.email):
+        if not lockout_counters.counters_clear(email=user.email):
             return False
         lockout.unlock_record(email=user.email, ip=None, actor=actor, request=request)
     return True
@@ -229,7 +229,7 @@ def password_set_from_link(*, request: HttpRequest, user: User, password: str) -
     first = not user.has_usable_password()
     with transaction.atomic():
         _password_store(user=user, password=password)
-        lifted = lockout.counters_clear(email=user.email)
+        lifted = lockout_counters.counters_clear(email=user.email)
         if UserSession.objects.filter(user=user).exists():
             user_sessions_end(user=user, actor=user, reason="password reset", request=request)
         audit_event_record(

@@ -27,7 +27,7 @@ from django_otp.models import Device
 from accounts import lockout
 from accounts.alerts import sign_in_failure_burst_check, sign_in_unusual_check
 from accounts.breached import breached_password_sign_in_check
-from accounts.lockout import Lock
+from accounts.lockout_counters import Lock
 from accounts.models import User, normalize_email
 from accounts.stages import (
     PendingSignIn,

@@ -16,7 +16,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 from django.views.generic import FormView, TemplateView
 
-from accounts import lockout
+from accounts import lockout, lockout_counters
 from accounts.alerts import (
     ReportLinkInvalid,
     report_link_alert,
@@ -136,9 +136,9 @@ def lockout_notice(
     lock = getattr(request, "lockout", None)
     if lock is None:
         email = lockout.email_key_from_credentials(request, credentials) or ""
-        lock = lockout.lock_for(email=email, ip=client_ip(request)) or lockout.Lock(
-            ends_at=timezone.now() + lockout.lock_duration()
-        )
+        lock = lockout_counters.lock_for(
+            email=email, ip=client_ip(request)
+        ) or lockout_counters.Lock(ends_at=timezone.now() + lockout_counters.lock_duration())
     notice = render(
         request,
         "accounts/locked.html",

@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.db import connection
 from django.test import Client, RequestFactory
 
-from accounts import lockout
+from accounts import lockout_counters
 from accounts.services import lockout_unlock
 from accounts.sign_in import sign_in_failure_record
 from audit.events import AuditEventType
@@ -124,7 +124,7 @@ def test_empty_or_blank_email_never_becomes_a_shared_lock(db, technician, passwo
 
     assert not AccessAttempt.objects.filter(username__isnull=False).exists()
     assert sign_in_attempt(Client(), technician.email, password).status_code == 302
-    assert lockout.lock_for(email="", ip="192.0.2.51") is None
+    assert lockout_counters.lock_for(email="", ip="192.0.2.51") is None
 
 
 def test_client_ip_limit_stops_password_spraying_across_emails(settings, technician, password):
@@ -188,7 +188,7 @@ def test_wrong_mfa_codes_count_toward_the_same_lock(client, technician, password
     assert first is None
     assert second is not None and not second.network
     assert request.axes_locked_out is True
-    assert lockout.lock_for(email=technician.email, ip=None) == second
+    assert lockout_counters.lock_for(email=technician.email, ip=None) == second
     assert sign_in_attempt(client, technician.email, password).status_code == 429
     assert AuditEvent.objects.filter(event=AuditEventType.MFA_FAILED).count() == 2
     assert AuditEvent.objects.filter(event=AuditEventType.ACCOUNT_LOCKED).count() == 1
@@ -248,7 +248,7 @@ def test_only_holders_of_the_unlock_scope_in_the_same_tenant_may_unlock(
         with pytest.raises(PermissionDenied):
             lockout_unlock(user=technician, actor=actor)
 
-    assert lockout.lock_for(email=technician.email, ip=None) is not None
+    assert lockout_counters.lock_for(email=technician.email, ip=None) is not None
 
 
 def test_operator_unlocks_from_the_admin(client, technician, password):

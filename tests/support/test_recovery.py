@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts import lockout
+from accounts import lockout_counters
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from support.models import RecoveryAttempt, RecoveryRequest
@@ -210,7 +210,7 @@ def test_unlock_outcome_is_audited_and_mailed(
 ):
     for _ in range(settings.LOCKOUT_FAILURES):
         sign_in_attempt(client, technician.email, "nope-nope")
-    assert lockout.lock_for(email=technician.email, ip=None)
+    assert lockout_counters.lock_for(email=technician.email, ip=None)
     ask(client, technician.email, reason="locked_out")
     mail.outbox.clear()
 
@@ -219,7 +219,7 @@ def test_unlock_outcome_is_audited_and_mailed(
     )
 
     assert recovery.outcome == "unlocked"
-    assert lockout.lock_for(email=technician.email, ip=None) is None
+    assert lockout_counters.lock_for(email=technician.email, ip=None) is None
     assert AuditEvent.objects.filter(event=AuditEventType.ACCOUNT_UNLOCKED).exists()
     assert AuditEvent.objects.filter(event=AuditEventType.RECOVERY_RESOLVED).exists()
     assert any(m.to == [technician.email] and "unlocked" in m.body for m in mail.outbox)

@@ -5,7 +5,7 @@ from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.test import Client
 
-from accounts import lockout
+from accounts import lockout_counters
 from accounts.services import lockout_unlock, password_reset_link_send
 from audit.events import AuditEventType
 from audit.models import AuditEvent
@@ -19,7 +19,7 @@ def lock_out(email: str) -> None:
     browser = Client()
     for _ in range(5):
         sign_in_attempt(browser, email, "not-the-password")
-    assert lockout.lock_for(email=email, ip=None) is not None
+    assert lockout_counters.lock_for(email=email, ip=None) is not None
 
 
 def act(client, action: str, people):
@@ -39,7 +39,7 @@ def test_an_admin_cannot_unlock_the_owner_through_the_admin_action(tenant_admin,
     page = response.content.decode()
     assert "the role Owner holds scopes you don" in page
     assert "Unlocked" not in page
-    assert lockout.lock_for(email=owner.email, ip=None) is not None
+    assert lockout_counters.lock_for(email=owner.email, ip=None) is not None
     assert not AuditEvent.objects.filter(event=AuditEventType.ACCOUNT_UNLOCKED).exists()
 
 
@@ -50,7 +50,7 @@ def test_an_admin_cannot_unlock_the_owner_through_the_service(tenant_admin, owne
         lockout_unlock(user=owner, actor=tenant_admin)
 
     assert refused.value.code == "above_you"
-    assert lockout.lock_for(email=owner.email, ip=None) is not None
+    assert lockout_counters.lock_for(email=owner.email, ip=None) is not None
 
 
 def test_an_admin_still_unlocks_a_technician(tenant_admin, technician):

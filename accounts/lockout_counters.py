@@ -1,0 +1,355 @@
+"""The lockout counters themselves: django-axes' `AccessAttempt` rows, one per email and one per
+client IP, and the statements that count, read, give back and clear them.
+
+Rows: an account counter is `(username=<email key>, ip_address=NULL)`, an IP counter is
+`(username=NULL, ip_address=<client IP>)`. Each has an `AccessAttemptExpiration`; every counted
+failure moves it to `LOCKOUT_MINUTES` from now, and at that time the counter, and any lock, ends.
+Attempts refused by a lock are not counted and don't extend it. An expired counter starts again
+at 1 in the same row; a counter given back to zero keeps its row until it expires, when the
+periodic clean-up (`clean_expired_lockouts`) deletes it.
+
+What it costs (docs/performance.md): taking the slots is one transaction of the counters' lock
+(one statement for both), one read of both rows, an INSERT of the rows that don't exist, an
+UPDATE of those that do and one upsert of their expirations (on PostgreSQL the UPDATE and the
+upsert are one statement). Giving back takes no lock: every write of a count is relative to
+the row it changes (on SQLite a transaction holds the whole database anyway), so the rows' own
+locks order them. `accounts.lockout` uses these per request.
+"""
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from axes.models import AccessAttempt, AccessAttemptExpiration
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Case, F, PositiveIntegerField, Q, Value, When
+from django.utils import timezone
+
+from accounts.dblock import hold_lock
+from accounts.models import normalize_email
+from audit.services import escape_control_characters
+
+EMAIL_KEY_MAX_LENGTH = 254
+ACCOUNT = "account"
+NETWORK = "ip"
+
+
+def email_key(email: str) -> str:
+    """The counter key of an email: one counter however the email is cased or padded."""
+    return escape_control_characters(normalize_email(email))[:EMAIL_KEY_MAX_LENGTH]
+
+
+def lock_duration() -> timedelta:
+    return timedelta(minutes=settings.LOCKOUT_MINUTES)
+
+
+@dataclass(frozen=True)
+class Lock:
+    """A lock in force: when it ends, and whether it is on the client IP rather than an email."""
+
+    ends_at: datetime
+    network: bool = False
+
+    def seconds_left(self, now: datetime | None = None) -> int:
+        remaining = (self.ends_at - (now or timezone.now())).total_seconds()
+        return max(1, math.ceil(remaining))
+
+    def minutes_left(self, now: datetime | None = None) -> int:
+        return max(1, math.ceil(self.seconds_left(now) / 60))
+
+
+@dataclass(frozen=True)
+class Counter:
+    kind: str
+    key: str
+    limit: int
+
+    @property
+    def lookup(self) -> dict:
+        if self.kind == ACCOUNT:
+            return {"username": self.key, "ip_address": None}
+        return {"username": None, "ip_address": self.key}
+
+    @property
+    def lock_name(self) -> str:
+        return f"lockout:{self.kind}:{self.key}"
+
+
+@dataclass
+class Attempt:
+    """One sign-in attempt's place in its counters, or the lock that refused it."""
+
+    counters: list[Counter]
+    numbers: dict[str, int]
+    ends_at: datetime | None = None
+    refused_by: Lock | None = None
+    row_ids: dict[str, int] = field(default_factory=dict)
+    # A right secret whose slots wait for `attempt_settle`.
+    passed: bool = False
+
+    @property
+    def email_key(self) -> str:
+        return next((c.key for c in self.counters if c.kind == ACCOUNT), "")
+
+    def locks_if_failed(self) -> list[Lock]:
+        """The locks this attempt starts if it fails: those whose last slot it holds."""
+        return [
+            Lock(self.ends_at, network=counter.kind == NETWORK)
+            for counter in self.counters
+            if self.numbers.get(counter.kind) == counter.limit
+        ]
+
+
+@dataclass(frozen=True)
+class FailureOutcome:
+    counted: bool
+    new_locks: list[Lock]
+    lock: Lock | None
+
+
+def counters_for(*, email: str, ip: str | None) -> list[Counter]:
+    """The email's counter, then the IP's: always taken in this order, so two attempts never wait
+    for each other in a cycle. An empty email has no counter of its own (axes #261)."""
+    counters = []
+    key = email_key(email)
+    if key:
+        counters.append(Counter(ACCOUNT, key, settings.LOCKOUT_FAILURES))
+    if ip:
+        counters.append(Counter(NETWORK, ip, settings.LOCKOUT_IP_FAILURES))
+    return counters
+
+
+def _row_counter(row: AccessAttempt, counters: list[Counter]) -> Counter | None:
+    for counter in counters:
+        if counter.kind == ACCOUNT and row.username == counter.key and row.ip_address is None:
+            return counter
+        if counter.kind == NETWORK and row.username is None and row.ip_address == counter.key:
+            return counter
+    return None
+
+
+def counter_rows(counters: list[Counter]) -> tuple[dict[str, AccessAttempt], list[int]]:
+    """Each counter's row, live or not, read in one query; and the ids of any older rows of the
+    same counters (axes' own handler could leave some behind), which are past use."""
+    if not counters:
+        return {}, []
+    wanted = Q()
+    for counter in counters:
+        wanted |= Q(**counter.lookup)
+    rows: dict[str, AccessAttempt] = {}
+    older = []
+    for row in (
+        AccessAttempt.objects.filter(wanted)
+        .select_related("expiration")
+        .order_by("-attempt_time", "-id")
+    ):
+        counter = _row_counter(row, counters)
+        if counter is None:
+            continue
+        if counter.kind in rows:
+            older.append(row.pk)
+        else:
+            rows[counter.kind] = row
+    return rows, older
+
+
+def is_live(row: AccessAttempt | None, now: datetime) -> bool:
+    return row is not None and hasattr(row, "expiration") and row.expiration.expires_at > now
+
+
+def live_rows(counters: list[Counter], now: datetime) -> dict[str, AccessAttempt]:
+    rows, _ = counter_rows(counters)
+    return {kind: row for kind, row in rows.items() if is_live(row, now)}
+
+
+def _lock_of(counter: Counter, row: AccessAttempt | None) -> Lock | None:
+    if row is None or row.failures_since_start < counter.limit:
+        return None
+    return Lock(row.expiration.expires_at, network=counter.kind == NETWORK)
+
+
+def latest_lock(locks: list[Lock | None]) -> Lock | None:
+    return max((lock for lock in locks if lock), key=lambda lock: lock.ends_at, default=None)
+
+
+def locks_of(counters: list[Counter], live: dict[str, AccessAttempt]) -> list[Lock]:
+    return [lock for counter in counters if (lock := _lock_of(counter, live.get(counter.kind)))]
+
+
+def lock_for(*, email: str, ip: str | None) -> Lock | None:
+    """Is this email or client IP locked now, and until when (the later end if both are)?"""
+    counters = counters_for(email=email, ip=ip)
+    return latest_lock(locks_of(counters, live_rows(counters, timezone.now())))
+
+
+def hold(counters: list[Counter]) -> None:
+    hold_lock(*(counter.lock_name for counter in counters))
+
+
+def take_slots(counters: list[Counter], *, path: str = "") -> Attempt:
+    """Count one attempt in each counter, unless one of them is locked: then count nothing.
+
+    Under the counters' lock: one read of both rows; one INSERT of the rows that don't exist;
+    then one UPDATE of those that do (an expired counter starts again at 1 in its own row) and
+    one upsert of every row's expiration, which PostgreSQL does in one statement.
+    """
+    with transaction.atomic():
+        hold(counters)
+        now = timezone.now()
+        rows, older = counter_rows(counters)
+        live = {kind: row for kind, row in rows.items() if is_live(row, now)}
+        refused_by = latest_lock(locks_of(counters, live))
+        if refused_by:
+            return Attempt(counters=counters, numbers={}, refused_by=refused_by)
+        if older:
+            AccessAttempt.objects.filter(pk__in=older).delete()
+        ends_at = now + lock_duration()
+        numbers = {
+            counter.kind: live[counter.kind].failures_since_start + 1 if counter.kind in live else 1
+            for counter in counters
+        }
+        created = AccessAttempt.objects.bulk_create(
+            AccessAttempt(
+                **counter.lookup,
+                user_agent="",
+                http_accept="",
+                path_info=path[:255],
+                get_data="",
+                post_data="",
+                failures_since_start=1,
+            )
+            for counter in counters
+            if counter.kind not in rows
+        )
+        if counters and connection.vendor == "postgresql":
+            numbers.update(_count_and_extend(rows, live, created, now=now, ends_at=ends_at))
+        elif counters:
+            _count_and_extend_portable(rows, numbers, created, now=now, ends_at=ends_at)
+        row_ids = {kind: row.pk for kind, row in rows.items()}
+        for row in created:
+            row_ids[_row_counter(row, counters).kind] = row.pk
+    return Attempt(counters=counters, numbers=numbers, ends_at=ends_at, row_ids=row_ids)
+
+
+# One statement on PostgreSQL: count one more in the existing rows (an expired counter starts
+# again at 1), move or make every row's expiration, and return the new counts. The counts are
+# relative (`failures_since_start + 1`), so a right secret settled meanwhile, whose UPDATE
+# takes no advisory lock, is never lost; the rows' own locks order the two.
+_COUNT_AND_EXTEND = """
+WITH counted AS (
+    UPDATE {attempt} SET
+        failures_since_start = CASE WHEN id = ANY(%(restart)s) THEN 1
+            ELSE failures_since_start + 1 END,
+        attempt_time = %(now)s
+    WHERE id = ANY(%(ids)s)
+    RETURNING id, failures_since_start
+), extended AS (
+    INSERT INTO {expiration} (access_attempt_id, expires_at)
+    SELECT id, %(ends_at)s FROM counted
+    UNION ALL SELECT unnest(%(created)s::integer[]), %(ends_at)s
+    ON CONFLICT (access_attempt_id) DO UPDATE SET expires_at = EXCLUDED.expires_at
+)
+SELECT id, failures_since_start FROM counted
+""".strip()
+
+
+def _count_and_extend(
+    rows: dict[str, AccessAttempt],
+    live: dict[str, AccessAttempt],
+    created: list[AccessAttempt],
+    *,
+    now: datetime,
+    ends_at: datetime,
+) -> dict[str, int]:
+    """PostgreSQL: the counting UPDATE and the expirations' upsert in one statement; returns
+    the counters' new numbers (by kind) of the rows that existed."""
+    kind_of = {row.pk: kind for kind, row in rows.items()}
+    sql = _COUNT_AND_EXTEND.format(
+        attempt=connection.ops.quote_name(AccessAttempt._meta.db_table),
+        expiration=connection.ops.quote_name(AccessAttemptExpiration._meta.db_table),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            {
+                "ids": list(kind_of),
+                "restart": [row.pk for kind, row in rows.items() if kind not in live],
+                "now": now,
+                "ends_at": ends_at,
+                "created": [row.pk for row in created],
+            },
+        )
+        return {kind_of[pk]: number for pk, number in cursor.fetchall()}
+
+
+def _count_and_extend_portable(
+    rows: dict[str, AccessAttempt],
+    numbers: dict[str, int],
+    created: list[AccessAttempt],
+    *,
+    now: datetime,
+    ends_at: datetime,
+) -> None:
+    """Elsewhere (SQLite, whose transactions hold the whole database): one UPDATE of the rows
+    that exist and one upsert of every row's expiration."""
+    if rows:
+        AccessAttempt.objects.filter(pk__in=[row.pk for row in rows.values()]).update(
+            failures_since_start=Case(
+                *(When(pk=row.pk, then=Value(numbers[kind])) for kind, row in rows.items()),
+                default=F("failures_since_start"),
+                output_field=PositiveIntegerField(),
+            ),
+            attempt_time=now,
+        )
+    # The expiration's one-to-one key is unique, so one upsert moves or makes them all.
+    AccessAttemptExpiration.objects.bulk_create(
+        [
+            AccessAttemptExpiration(access_attempt_id=row.pk, expires_at=ends_at)
+            for row in [*rows.values(), *created]
+        ],
+        update_conflicts=True,
+        unique_fields=["access_attempt"],
+        update_fields=["expires_at"],
+    )
+
+
+def slots_return(attempt: Attempt, *, restart_account: bool) -> None:
+    """Give back the attempt's slots, or with `restart_account` set its email's counter to
+    zero (a completed sign-in). One UPDATE, without the counters' lock: it only lowers them,
+    relative to what the rows hold, and `take_slots` counts relative to the rows too, so the
+    rows' own locks order the two and neither is lost. Counters at zero keep their row until it
+    expires: deleting it would cost more than it saves."""
+    account_id = attempt.row_ids.get(ACCOUNT)
+    one_back = F("failures_since_start") - 1
+    AccessAttempt.objects.filter(
+        pk__in=attempt.row_ids.values(), failures_since_start__gt=0
+    ).update(
+        failures_since_start=Case(
+            When(pk=account_id, then=Value(0)),
+            default=one_back,
+            output_field=PositiveIntegerField(),
+        )
+        if restart_account and account_id is not None
+        else one_back
+    )
+
+
+def give_back(attempt: Attempt) -> None:
+    slots_return(attempt, restart_account=False)
+
+
+def counters_clear(*, email: str = "", ip: str | None = None) -> list[Lock]:
+    """Delete the counters of an email and/or an IP; returns the locks that were in force."""
+    counters = counters_for(email=email, ip=ip)
+    if not counters:
+        return []
+    with transaction.atomic():
+        hold(counters)
+        now = timezone.now()
+        rows, older = counter_rows(counters)
+        locks = locks_of(counters, {kind: row for kind, row in rows.items() if is_live(row, now)})
+        ids = [row.pk for row in rows.values()] + older
+        if ids:
+            AccessAttempt.objects.filter(pk__in=ids).delete()
+    return locks
