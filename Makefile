@@ -10,7 +10,7 @@ PORT ?= 8000
 TEST_ENV := SECRET_KEY=$${SECRET_KEY:-test-only-secret-key-not-for-production-0123456789abcdef} \
 	DEBUG=0 USE_TLS=0
 
-.PHONY: run test bench lint format install clean lock
+.PHONY: run test bench lint format install clean lock messages
 
 install: $(INSTALLED)
 
@@ -29,6 +29,7 @@ $(INSTALLED): $(RUN_INSTALLED)
 run: RUN_ENV := DEBUG=1 USE_TLS=0 SITE_URL=$${SITE_URL:-http://localhost:$(PORT)}
 run: $(RUN_INSTALLED)
 	mkdir -p var
+	$(RUN_ENV) $(BIN)/python manage.py compilemessages --ignore .venv --ignore var --verbosity 0
 	$(RUN_ENV) $(BIN)/python manage.py migrate --noinput
 	$(RUN_ENV) $(BIN)/python manage.py seed_demo
 	@echo "Portcullis runs at http://localhost:$(PORT)/ (stop it with Ctrl-C)"
@@ -38,6 +39,7 @@ test: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+	$(TEST_ENV) $(BIN)/python manage.py compilemessages --ignore .venv --ignore var --verbosity 0
 	$(TEST_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
 
@@ -52,6 +54,11 @@ lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
+
+# Collect every string marked for translation into locale/<lang>/LC_MESSAGES/django.po; translate
+# the new entries there (`make test` and `make run` compile them).
+messages: $(INSTALLED)
+	$(BIN)/python manage.py makemessages --all --no-location --ignore '.venv/*' --ignore 'var/*' --ignore 'tests/*'
 
 format: $(INSTALLED)
 	$(BIN)/ruff check --fix .

@@ -5,6 +5,7 @@ from django.db.models import Count
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from accounts.services import lockout_unlock, password_reset_link_send
@@ -81,7 +82,7 @@ class UserAdmin(TenantScopedAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(session_count=Count("tracked_sessions"))
 
-    @admin.display(description="sessions", ordering="session_count")
+    @admin.display(description=_("sessions"), ordering="session_count")
     def session_count(self, person: User):
         if not person.session_count:
             return 0
@@ -179,7 +180,7 @@ class UserAdmin(TenantScopedAdmin):
     # --- actions
 
     @admin.action(
-        description="Deactivate the selected people (ends their sessions)",
+        description=_("Deactivate the selected people (ends their sessions)"),
         permissions=["deactivate"],
     )
     def deactivate(self, request, queryset) -> None:
@@ -190,7 +191,7 @@ class UserAdmin(TenantScopedAdmin):
             lambda count: f"Deactivated {count} people and ended their sessions.",
         )
 
-    @admin.action(description="Reactivate the selected people", permissions=["deactivate"])
+    @admin.action(description=_("Reactivate the selected people"), permissions=["deactivate"])
     def reactivate(self, request, queryset) -> None:
         self.run_for_each(
             request,
@@ -199,7 +200,7 @@ class UserAdmin(TenantScopedAdmin):
             lambda count: f"Reactivated {count} people.",
         )
 
-    @admin.action(description="Change the role of the selected people", permissions=["role"])
+    @admin.action(description=_("Change the role of the selected people"), permissions=["role"])
     def change_role(self, request, queryset):
         form = ChangeRoleForm(
             request.POST if "apply" in request.POST else None,
@@ -230,7 +231,7 @@ class UserAdmin(TenantScopedAdmin):
             },
         )
 
-    @admin.action(description="End all sessions of the selected people", permissions=["revoke"])
+    @admin.action(description=_("End all sessions of the selected people"), permissions=["revoke"])
     def revoke_sessions(self, request, queryset) -> None:
         self.run_for_each(
             request,
@@ -245,7 +246,7 @@ class UserAdmin(TenantScopedAdmin):
         )
 
     @admin.action(
-        description="Unlock the selected people (after failed sign-ins)", permissions=["unlock"]
+        description=_("Unlock the selected people (after failed sign-ins)"), permissions=["unlock"]
     )
     def unlock(self, request, queryset) -> None:
         unlocked = []
@@ -264,7 +265,7 @@ class UserAdmin(TenantScopedAdmin):
         )
 
     @admin.action(
-        description="Mail the selected people a password-reset link", permissions=["send_reset"]
+        description=_("Mail the selected people a password-reset link"), permissions=["send_reset"]
     )
     def send_reset_link(self, request, queryset) -> None:
         self.run_for_each(

@@ -3,6 +3,7 @@ from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.sign_in import secret_check
@@ -41,12 +42,12 @@ def _limit_password_fields(form: forms.Form, *names: str) -> None:
 
 class PasswordResetRequestForm(forms.Form):
     email = forms.EmailField(
-        label="Email",
+        label=_("Email"),
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
         error_messages={
-            "required": "Enter the email address you sign in with.",
-            "invalid": "Enter a whole email address, like name@example.com.",
+            "required": _("Enter the email address you sign in with."),
+            "invalid": _("Enter a whole email address, like name@example.com."),
         },
     )
 
@@ -79,7 +80,7 @@ class PasswordChangeForm(NewPasswordForm):
     }
 
     old_password = forms.CharField(
-        label="Current password",
+        label=_("Current password"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
     )

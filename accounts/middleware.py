@@ -9,12 +9,14 @@ from accounts.selectors import password_change_reason
 from accounts.stages import pending_sign_in
 
 # Pages open to a session held at a step, besides the step's own: signing out (which abandons
-# a pending sign-in), the health check, and the help center and "Can't sign in?", which are for
-# exactly the people stuck at a step. Static files are served by whitenoise before any of this.
+# a pending sign-in), the health check, choosing a language, and the help center and "Can't
+# sign in?", which are for exactly the people stuck at a step. Static files are served by
+# whitenoise before any of this.
 ALWAYS_ALLOWED_AT_A_STEP = frozenset(
     {
         "accounts:logout",
         "healthz",
+        "set_language",
         "support:help",
         "support:guide",
         "support:recovery",
@@ -89,4 +91,9 @@ class PasswordChangeRequiredMiddleware:
 
     @staticmethod
     def _allowed_paths() -> set[str]:
-        return {reverse("accounts:password_change"), reverse("accounts:logout"), reverse("healthz")}
+        return {
+            reverse("accounts:password_change"),
+            reverse("accounts:logout"),
+            reverse("healthz"),
+            reverse("set_language"),
+        }

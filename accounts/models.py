@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from teams.models import Role, Tenant, TenantQuerySet, refuse_control_characters_in_name
 
@@ -20,7 +21,7 @@ def refuse_control_characters(email: str) -> None:
     uses."""
     if any(ord(character) < 0x20 or ord(character) == 0x7F for character in email):
         raise ValidationError(
-            "An email address can't contain control characters.", code="control_characters"
+            _("An email address can't contain control characters."), code="control_characters"
         )
 
 
@@ -65,25 +66,27 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     is_active = models.BooleanField(default=True)
     is_staff = models.BooleanField(
-        default=False, help_text="Platform operators only: may use the admin across tenants."
+        default=False, help_text=_("Platform operators only: may use the admin across tenants.")
     )
     date_joined = models.DateTimeField(default=timezone.now)
     password_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     password_change_required = models.BooleanField(
         default=False,
-        help_text="Send the person to choose a new password right after their next sign-in.",
+        help_text=_("Send the person to choose a new password right after their next sign-in."),
     )
     password_breached_at = models.DateTimeField(
         null=True,
         blank=True,
         editable=False,
-        help_text="When the current password was found among breached ones (accounts/breached.py).",
+        help_text=_(
+            "When the current password was found among breached ones (accounts/breached.py)."
+        ),
     )
     breached_password_checked_at = models.DateTimeField(
         null=True,
         blank=True,
         editable=False,
-        help_text="When the password was last checked against breached ones at sign-in.",
+        help_text=_("When the password was last checked against breached ones at sign-in."),
     )
 
     objects = UserManager()
@@ -156,7 +159,7 @@ class PasswordHistory(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["user", "-created_at"], name="password_history_user")]
-        verbose_name_plural = "password history"
+        verbose_name_plural = _("password history")
 
     def __str__(self) -> str:
         return f"{self.user} until {self.created_at:%Y-%m-%d}"
@@ -173,6 +176,8 @@ class PasswordResetRequest(models.Model):
     email = models.CharField(max_length=254)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=512, blank=True)
+    # The page's language, so the mail written later in a task speaks it too.
+    language = models.CharField(max_length=16, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     processed_at = models.DateTimeField(null=True, blank=True)
 

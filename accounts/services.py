@@ -6,7 +6,8 @@ from django.contrib.auth import update_session_auth_hash
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
 
 from accounts import lockout, lockout_counters, tasks
 from accounts.dblock import hold_lock
@@ -43,7 +44,7 @@ def lockout_unlock(*, user: User, actor: User, request: HttpRequest | None = Non
     the person's: operators clear it with `axes_reset_ip`.
     """
     if not actor.has_perm(scopes.LOCKOUT_UNLOCK):
-        raise PermissionDenied("Unlocking people needs the lockout:unlock scope.")
+        raise PermissionDenied(_("Unlocking people needs the lockout:unlock scope."))
     refuse_acting_on(actor=actor, person=user, what=user.email)
     with transaction.atomic():
         if not lockout_counters.counters_clear(email=user.email):
@@ -63,10 +64,10 @@ def password_reset_link_send(
     """
     refuse_acting_on(actor=actor, person=user, what=user.email)
     if not actor.has_perm(scopes.MEMBERS_WRITE):
-        raise PermissionDenied("Sending reset links needs the members:write scope.")
+        raise PermissionDenied(_("Sending reset links needs the members:write scope."))
     if not user.is_active:
         raise ValidationError(
-            "%(email)s is deactivated: reactivate them first.",
+            _("%(email)s is deactivated: reactivate them first."),
             code="inactive",
             params={"email": user.email},
         )
@@ -106,6 +107,7 @@ def password_reset_request(*, request: HttpRequest, email: str) -> None:
             email=normalize_email(email)[:EMAIL_LABEL_MAX_LENGTH],
             ip=ip,
             user_agent=user_agent(request),
+            language=translation.get_language() or "",
         )
         task_queue_on_commit(tasks.process_password_reset_request, reset_request.pk)
 
@@ -160,9 +162,12 @@ def password_reset_request_process(*, reset_request_id: int) -> str | None:
         )
         outcome = _reset_outcome(user)
         if outcome == "sent":
-            mail_enqueue(
-                to=user.email, kind=RESET_MAIL_KIND, context=set_password_mail_context(user=user)
-            )
+            with translation.override(reset_request.language or settings.LANGUAGE_CODE):
+                mail_enqueue(
+                    to=user.email,
+                    kind=RESET_MAIL_KIND,
+                    context=set_password_mail_context(user=user),
+                )
         audit_event_record(
             event=AuditEventType.PASSWORD_RESET_REQUESTED,
             actor=None,

@@ -9,6 +9,7 @@ from django.contrib.auth.hashers import check_password, is_password_usable
 from django.core.exceptions import ValidationError
 from django.utils.crypto import constant_time_compare
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from accounts import breached
 
@@ -38,8 +39,10 @@ class ContextWordsValidator:
         for word in (*_tenant_words(user), *SITE_WORDS):
             if len(word) >= MIN_CONTEXT_WORD_LENGTH and word in typed:
                 raise ValidationError(
-                    "Your password can't contain “%(word)s”: names of your MSP and of this "
-                    "site are among the first words an attacker tries.",
+                    _(
+                        "Your password can't contain “%(word)s”: names of your MSP and of this "
+                        "site are among the first words an attacker tries."
+                    ),
                     code="password_has_context_word",
                     params={"word": word},
                 )
@@ -76,8 +79,10 @@ class PersonalWordsValidator:
         for word, source in _personal_words(user):
             if word in typed:
                 raise ValidationError(
-                    "Your password can't contain “%(word)s”: it is part of %(source)s, among "
-                    "the first things an attacker tries.",
+                    _(
+                        "Your password can't contain “%(word)s”: it is part of %(source)s, among "
+                        "the first things an attacker tries."
+                    ),
                     code="password_has_personal_word",
                     params={"word": word, "source": source},
                 )
@@ -107,8 +112,10 @@ class PasswordHistoryValidator:
             hashes = [user.password, *hashes][:count]
         if any(check_password(password, encoded) for encoded in hashes):
             raise ValidationError(
-                "You have used this password recently. Your MSP asks for one that isn't among "
-                "your last %(count)d.",
+                _(
+                    "You have used this password recently. Your MSP asks for one that isn't among "
+                    "your last %(count)d."
+                ),
                 code="password_reused",
                 params={"count": count},
             )

@@ -12,6 +12,8 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 from django.views.generic import FormView, TemplateView
@@ -236,11 +238,15 @@ class PasswordChangeView(auth_views.PasswordChangeView):
         if ended:
             messages.success(
                 self.request,
-                f"Your password is changed. {ended} other session"
-                f"{'s were' if ended != 1 else ' was'} signed out.",
+                ngettext(
+                    "Your password is changed. %(count)d other session was signed out.",
+                    "Your password is changed. %(count)d other sessions were signed out.",
+                    ended,
+                )
+                % {"count": ended},
             )
         else:
-            messages.success(self.request, "Your password is changed.")
+            messages.success(self.request, _("Your password is changed."))
         return redirect(self.success_url)
 
 
@@ -275,7 +281,7 @@ class SignInNewPasswordView(FormView):
         next_step = password_change_at_sign_in(
             request=self.request, user=self.person, password=form.cleaned_data["new_password1"]
         )
-        messages.success(self.request, "Your password is changed.")
+        messages.success(self.request, _("Your password is changed."))
         next_url = next_url_for(self.request)
         if next_step is not None:
             return redirect(f"{next_step}?{urlencode({'next': next_url})}")

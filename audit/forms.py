@@ -1,5 +1,6 @@
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from audit.events import AuditEventType
@@ -26,40 +27,40 @@ class TrailFilterForm(forms.Form):
         queryset=Tenant.objects.none(),
         required=False,
         to_field_name="slug",
-        empty_label="All tenants",
-        error_messages={"invalid_choice": "Choose a tenant from the list."},
+        empty_label=_("All tenants"),
+        error_messages={"invalid_choice": _("Choose a tenant from the list.")},
     )
     event = forms.TypedChoiceField(
-        label="Event",
+        label=_("Event"),
         choices=[("", "All events"), *AuditEventType.choices],
         coerce=int,
         required=False,
         empty_value=None,
-        error_messages={"invalid_choice": "Choose an event type from the list."},
+        error_messages={"invalid_choice": _("Choose an event type from the list.")},
     )
     person = PersonChoiceField(
         queryset=User.objects.none(),
         required=False,
-        empty_label="Anyone",
-        help_text="Events they did or that were done to them.",
-        error_messages={"invalid_choice": "Choose a person from the list."},
+        empty_label=_("Anyone"),
+        help_text=_("Events they did or that were done to them."),
+        error_messages={"invalid_choice": _("Choose a person from the list.")},
     )
     ip = forms.GenericIPAddressField(
-        label="IP address",
+        label=_("IP address"),
         required=False,
-        error_messages={"invalid": "Enter an IP address, like 203.0.113.7 or 2001:db8::1."},
+        error_messages={"invalid": _("Enter an IP address, like 203.0.113.7 or 2001:db8::1.")},
     )
     since = forms.DateField(
-        label="From (UTC)",
+        label=_("From (UTC)"),
         required=False,
         widget=DATE_INPUT,
-        error_messages={"invalid": "Enter the start date as YYYY-MM-DD."},
+        error_messages={"invalid": _("Enter the start date as YYYY-MM-DD.")},
     )
     until = forms.DateField(
-        label="To (UTC)",
+        label=_("To (UTC)"),
         required=False,
         widget=DATE_INPUT,
-        error_messages={"invalid": "Enter the end date as YYYY-MM-DD."},
+        error_messages={"invalid": _("Enter the end date as YYYY-MM-DD.")},
     )
 
     def __init__(self, *args, viewer: User, **kwargs) -> None:

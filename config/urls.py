@@ -19,6 +19,8 @@ urlpatterns = [
     path("", include("support.urls")),
     path("", include("reviews.urls")),
     path("healthz", healthz, name="healthz"),
+    # The language switcher posts to Django's set_language (i18n/setlang/).
+    path("i18n/", include("django.conf.urls.i18n")),
 ]
 
 handler500 = "config.errors.server_error"

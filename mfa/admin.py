@@ -7,6 +7,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.admin import UserAdmin
@@ -22,7 +23,7 @@ if admin.site.is_registered(TOTPDevice):
     admin.site.unregister(TOTPDevice)
 
 
-@admin.action(description="Reset two-factor authentication", permissions=["mfa_reset"])
+@admin.action(description=_("Reset two-factor authentication"), permissions=["mfa_reset"])
 def reset_mfa(modeladmin: admin.ModelAdmin, request, queryset) -> None:
     """Remove the selected people's second factors (they enrol again); needs a fresh password."""
     if not password_proof_is_fresh(request=request):
@@ -43,15 +44,23 @@ def reset_mfa(modeladmin: admin.ModelAdmin, request, queryset) -> None:
             reset = mfa_factors_reset(target=person, actor=request.user, request=request)
         except (PermissionDenied, ValidationError) as error:
             message = " ".join(getattr(error, "messages", [str(error)]))
-            modeladmin.message_user(request, f"{person}: {message}", messages.ERROR)
+            modeladmin.message_user(
+                request,
+                _("%(person)s: %(message)s") % {"person": person, "message": message},
+                messages.ERROR,
+            )
             continue
         if reset:
             modeladmin.message_user(
-                request, f"{person}: two-factor authentication reset; they were mailed."
+                request,
+                _("%(person)s: two-factor authentication reset; they were mailed.")
+                % {"person": person},
             )
         else:
             modeladmin.message_user(
-                request, f"{person} had no second factor to reset.", messages.WARNING
+                request,
+                _("%(person)s had no second factor to reset.") % {"person": person},
+                messages.WARNING,
             )
 
 

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.template.defaultfilters import pluralize
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.forms import PASSWORD_MAX_LENGTH
 from mfa.services import LOCKED, THROTTLED, CodeCheck
@@ -19,8 +20,8 @@ def otp_token_field(*, label: str, help_text: str) -> forms.CharField:
         help_text=help_text,
         max_length=TOKEN_MAX_LENGTH,
         error_messages={
-            "required": "Enter the code.",
-            "max_length": "That is longer than any code. Enter just the code.",
+            "required": _("Enter the code."),
+            "max_length": _("That is longer than any code. Enter just the code."),
         },
         widget=forms.TextInput(
             attrs={
@@ -58,8 +59,8 @@ class CodeForm(forms.Form):
 
 class SecondStepForm(CodeForm):
     otp_token = otp_token_field(
-        label="Code",
-        help_text="The 6-digit code from your authenticator app, or one of your backup codes.",
+        label=_("Code"),
+        help_text=_("The 6-digit code from your authenticator app, or one of your backup codes."),
     )
 
 
@@ -71,10 +72,10 @@ class ReauthenticateForm(forms.Form):
     }
 
     password = forms.CharField(
-        label="Current password",
+        label=_("Current password"),
         strip=False,
         max_length=PASSWORD_MAX_LENGTH,
-        error_messages={"required": "Enter your current password."},
+        error_messages={"required": _("Enter your current password.")},
         widget=forms.PasswordInput(
             attrs={
                 "autocomplete": "current-password",

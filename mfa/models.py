@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django_otp.models import Device, ThrottlingMixin, TimestampMixin
 
 from mfa.hashers import backup_code_hasher
@@ -58,7 +59,7 @@ class BackupCodeDevice(ThrottlingMixin, TimestampMixin, Device):
     """
 
     class Meta(Device.Meta):
-        verbose_name = "backup code set"
+        verbose_name = _("backup code set")
 
     def get_throttle_factor(self) -> int:
         return settings.MFA_BACKUP_CODE_THROTTLE_FACTOR

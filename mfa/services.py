@@ -7,6 +7,7 @@ from datetime import datetime
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 from django_otp import login as otp_login
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -218,13 +219,15 @@ def totp_device_remove(*, request: HttpRequest, user: User) -> None:
     """
     if mfa_required_for(user=user):
         raise ValidationError(
-            "Your organisation requires two-factor authentication, so your authenticator app "
-            "can be replaced but not removed.",
+            _(
+                "Your organisation requires two-factor authentication, so your authenticator app "
+                "can be replaced but not removed."
+            ),
             code="mfa_required",
         )
     with transaction.atomic():
         if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
-            raise ValidationError("There is no authenticator app to remove.", code="no_factor")
+            raise ValidationError(_("There is no authenticator app to remove."), code="no_factor")
         TOTPDevice.objects.filter(user=user).delete()
         codes_removed = BackupCodeDevice.objects.filter(user=user).delete()[0] > 0
         audit_event_record(
@@ -243,7 +246,7 @@ def backup_codes_regenerate(*, request: HttpRequest, user: User) -> list[str]:
     with transaction.atomic():
         if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
             raise ValidationError(
-                "Set up an authenticator app first: backup codes stand in for it.",
+                _("Set up an authenticator app first: backup codes stand in for it."),
                 code="no_factor",
             )
         device = BackupCodeDevice.objects.select_for_update().filter(user=user).first()
@@ -271,10 +274,10 @@ def mfa_factors_reset(*, target: User, actor: User, request: HttpRequest | None 
     Returns False when the person had no factor, in which case nothing changes.
     """
     if not actor.has_perm(scopes.MFA_RESET):
-        raise PermissionDenied("Resetting two-factor authentication needs the mfa:reset scope.")
+        raise PermissionDenied(_("Resetting two-factor authentication needs the mfa:reset scope."))
     if actor.pk == target.pk:
         raise ValidationError(
-            "Use your own two-factor page to change your own factors.", code="own_factors"
+            _("Use your own two-factor page to change your own factors."), code="own_factors"
         )
     refuse_acting_on(
         actor=actor, person=target, what=f"the two-factor authentication of {target.email}"

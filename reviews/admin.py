@@ -8,6 +8,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html_join
+from django.utils.translation import gettext_lazy as _
 
 from reviews.feedback import bulk_outcome_announce
 from reviews.forms import BULK_ACTIONS
@@ -101,34 +102,34 @@ class AccessReviewAdmin(ReadOnlyScopedAdmin):
 
     # --- columns
 
-    @admin.display(description="scopes")
+    @admin.display(description=_("scopes"))
     def scopes(self, person) -> str:
         return ", ".join(scope_words(person.role)) or "none"
 
     @admin.display(
-        description="last sign-in",
+        description=_("last sign-in"),
         ordering=F("last_login").asc(nulls_first=True),
         empty_value="never",
     )
     def last_sign_in(self, person):
         return person.last_login
 
-    @admin.display(description="two-factor", ordering="mfa")
+    @admin.display(description=_("two-factor"), ordering="mfa")
     def two_factor(self, person) -> str:
         if person.mfa == MFA_CODES_ONLY:
             return f"backup codes only ({person.codes_left} left)"
         return person.mfa
 
-    @admin.display(description="sessions", ordering="session_count")
+    @admin.display(description=_("sessions"), ordering="session_count")
     def sessions(self, person) -> int:
         return person.session_count
 
-    @admin.display(description="locked", boolean=True, ordering="locked")
+    @admin.display(description=_("locked"), boolean=True, ordering="locked")
     def locked_now(self, person) -> bool:
         return person.locked
 
     @admin.display(
-        description="password age",
+        description=_("password age"),
         ordering=F("password_changed_at").desc(nulls_last=True),
         empty_value="never set",
     )
@@ -138,7 +139,7 @@ class AccessReviewAdmin(ReadOnlyScopedAdmin):
         days = (timezone.now() - person.password_changed_at).days
         return f"{days} day{'' if days == 1 else 's'}"
 
-    @admin.display(description="flags", ordering="flag_count")
+    @admin.display(description=_("flags"), ordering="flag_count")
     def flags(self, person) -> str:
         raised = [
             (label,) for flag, label in FLAG_LABELS.items() if getattr(person, f"flag_{flag}")
@@ -181,7 +182,7 @@ class AccessReviewAdmin(ReadOnlyScopedAdmin):
         if request.user.tenant_id is None:
             self.message_user(
                 request,
-                "A tenant's review is marked done by its own people, not by operators.",
+                _("A tenant's review is marked done by its own people, not by operators."),
                 messages.ERROR,
             )
         else:
@@ -189,22 +190,26 @@ class AccessReviewAdmin(ReadOnlyScopedAdmin):
                 tenant=request.user.tenant, actor=request.user, request=request
             )
             self.message_user(
-                request, f"Access review recorded: {review.people_reviewed} people reviewed."
+                request,
+                _("Access review recorded: %(count)d people reviewed.")
+                % {"count": review.people_reviewed},
             )
         return redirect(reverse("admin:reviews_accessreviewentry_changelist"))
 
     # --- bulk actions, each confirmed first
 
-    @admin.action(description="Deactivate the selected people", permissions=["deactivate"])
+    @admin.action(description=_("Deactivate the selected people"), permissions=["deactivate"])
     def deactivate(self, request, queryset):
         return self._bulk(request, queryset, "deactivate")
 
-    @admin.action(description="Revoke all sessions of the selected people", permissions=["revoke"])
+    @admin.action(
+        description=_("Revoke all sessions of the selected people"), permissions=["revoke"]
+    )
     def revoke_sessions(self, request, queryset):
         return self._bulk(request, queryset, "revoke_sessions")
 
     @admin.action(
-        description="Require a new password at next sign-in", permissions=["require_password"]
+        description=_("Require a new password at next sign-in"), permissions=["require_password"]
     )
     def require_password_change(self, request, queryset):
         return self._bulk(request, queryset, "require_password_change")
@@ -214,7 +219,7 @@ class AccessReviewAdmin(ReadOnlyScopedAdmin):
         label = dict(BULK_ACTIONS)[action]
         if not people:
             self.message_user(
-                request, "None of the selected people are listed here.", messages.ERROR
+                request, _("None of the selected people are listed here."), messages.ERROR
             )
             return None
         if request.POST.get("confirmed") != "yes":

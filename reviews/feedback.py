@@ -2,6 +2,7 @@
 
 from django.contrib import messages
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 
@@ -12,9 +13,11 @@ def bulk_outcome_announce(
     """Say who a bulk action changed and why anyone was skipped."""
     if done:
         messages.success(
-            request, f"{label}: done for " + ", ".join(person.email for person in done) + "."
+            request,
+            _("%(action)s: done for %(people)s.")
+            % {"action": label, "people": ", ".join(person.email for person in done)},
         )
     for email, reason in refused.items():
-        messages.error(request, f"{email}: {reason}")
+        messages.error(request, _("%(email)s: %(reason)s") % {"email": email, "reason": reason})
     if not done and not refused:
-        messages.info(request, "Nothing needed changing.")
+        messages.info(request, _("Nothing needed changing."))

@@ -1,4 +1,5 @@
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 BULK_ACTIONS = (
     ("deactivate", "Deactivate"),
@@ -29,7 +30,7 @@ class AccessReviewFilterForm(forms.Form):
         ("inactive", "Deactivated"),
     )
     sort = forms.ChoiceField(choices=SORTS, required=False)
-    flag = forms.ChoiceField(choices=FLAGS, required=False, label="Show")
+    flag = forms.ChoiceField(choices=FLAGS, required=False, label=_("Show"))
     role = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
 
 
@@ -37,15 +38,15 @@ class BulkActionForm(forms.Form):
     action = forms.ChoiceField(
         choices=BULK_ACTIONS,
         error_messages={
-            "required": "Choose an action.",
-            "invalid_choice": "Choose one of the listed actions.",
+            "required": _("Choose an action."),
+            "invalid_choice": _("Choose one of the listed actions."),
         },
     )
     people = forms.TypedMultipleChoiceField(
         coerce=int,
         error_messages={
-            "required": "Tick at least one person.",
-            "invalid_choice": "One of the people ticked is not in your tenant.",
+            "required": _("Tick at least one person."),
+            "invalid_choice": _("One of the people ticked is not in your tenant."),
         },
     )
     confirmed = forms.BooleanField(required=False)

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from teams.models import Tenant, TenantQuerySet
@@ -34,5 +35,5 @@ class AccessReviewEntry(User):
 
     class Meta:
         proxy = True
-        verbose_name = "person"
-        verbose_name_plural = "access review"
+        verbose_name = _("person")
+        verbose_name_plural = _("access review")

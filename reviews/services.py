@@ -6,6 +6,7 @@ from collections.abc import Callable
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from audit.events import AuditEventType
@@ -24,7 +25,7 @@ from teams.services.sessions import user_sessions_end
 
 def _deactivate(*, person: User, actor: User, request: HttpRequest | None) -> bool:
     if not actor.has_perm(scopes.MEMBERS_DEACTIVATE):
-        raise PermissionDenied("Deactivating people needs the members:deactivate scope.")
+        raise PermissionDenied(_("Deactivating people needs the members:deactivate scope."))
     was_active = person.is_active
     person_deactivate(person=person, actor=actor, request=request)
     return was_active
@@ -32,9 +33,9 @@ def _deactivate(*, person: User, actor: User, request: HttpRequest | None) -> bo
 
 def _revoke_sessions(*, person: User, actor: User, request: HttpRequest | None) -> bool:
     if not actor.has_perm(scopes.SESSIONS_REVOKE):
-        raise PermissionDenied("Ending other people's sessions needs the sessions:revoke scope.")
+        raise PermissionDenied(_("Ending other people's sessions needs the sessions:revoke scope."))
     if person.pk == actor.pk:
-        raise ValidationError("End your own sessions on your sessions page.", code="self")
+        raise ValidationError(_("End your own sessions on your sessions page."), code="self")
     user_sessions_end(user=person, actor=actor, reason="access_review", request=request)
     return True
 
@@ -69,7 +70,7 @@ def access_review_complete(
     """Record "access review completed by X, N people reviewed"."""
     refuse_other_tenant(actor=actor, tenant=tenant)
     if not actor.has_perm(scopes.MEMBERS_READ):
-        raise PermissionDenied("Access reviews need the members:read scope.")
+        raise PermissionDenied(_("Access reviews need the members:read scope."))
     rows = access_review_rows(tenant=tenant)
     flagged = sum(1 for row in rows if row.flags)
     with transaction.atomic():

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
@@ -89,5 +90,8 @@ def access_review_act(request: HttpRequest) -> HttpResponse:
 @scope_required(scopes.MEMBERS_READ, own_tenant=True)
 def access_review_done(request: HttpRequest) -> HttpResponse:
     review = access_review_complete(tenant=request.user.tenant, actor=request.user, request=request)
-    messages.success(request, f"Access review recorded: {review.people_reviewed} people reviewed.")
+    messages.success(
+        request,
+        _("Access review recorded: %(count)d people reviewed.") % {"count": review.people_reviewed},
+    )
     return redirect("reviews:access_review")

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
 from support.models import RecoveryRequest
 from support.selectors import RECOVERY_SCOPES
@@ -50,21 +51,21 @@ class RecoveryRequestAdmin(ReadOnlyScopedAdmin):
         )
 
     @admin.action(
-        description="Reset two-factor authentication (identity checked)", permissions=["handle"]
+        description=_("Reset two-factor authentication (identity checked)"), permissions=["handle"]
     )
     def reset_mfa(self, request, queryset) -> None:
         self._handle(request, queryset, "mfa_reset", "Two-factor authentication reset")
 
-    @admin.action(description="Unlock (identity checked)", permissions=["handle"])
+    @admin.action(description=_("Unlock (identity checked)"), permissions=["handle"])
     def unlock(self, request, queryset) -> None:
         self._handle(request, queryset, "unlock", "Unlocked")
 
     @admin.action(
-        description="Send a password reset link (identity checked)", permissions=["handle"]
+        description=_("Send a password reset link (identity checked)"), permissions=["handle"]
     )
     def send_reset_link(self, request, queryset) -> None:
         self._handle(request, queryset, "reset_link", "Reset link sent")
 
-    @admin.action(description="Decline", permissions=["handle"])
+    @admin.action(description=_("Decline"), permissions=["handle"])
     def decline(self, request, queryset) -> None:
         self._handle(request, queryset, "decline", "Declined")

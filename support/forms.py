@@ -1,4 +1,5 @@
 from django import forms
+from django.utils.translation import gettext_lazy as _
 
 from support.models import RecoveryRequest
 
@@ -12,28 +13,28 @@ RESOLVE_ACTIONS = (
 
 class RecoveryRequestForm(forms.Form):
     email = forms.EmailField(
-        label="Email you sign in with",
+        label=_("Email you sign in with"),
         max_length=254,
         error_messages={
-            "required": "Type the email address you sign in with.",
-            "invalid": "That doesn't look like an email address.",
+            "required": _("Type the email address you sign in with."),
+            "invalid": _("That doesn't look like an email address."),
         },
     )
     reason = forms.ChoiceField(
-        label="What is wrong?",
+        label=_("What is wrong?"),
         choices=RecoveryRequest.Reason.choices,
         widget=forms.RadioSelect,
         error_messages={
-            "required": "Choose what is wrong.",
-            "invalid_choice": "Choose one of the listed reasons.",
+            "required": _("Choose what is wrong."),
+            "invalid_choice": _("Choose one of the listed reasons."),
         },
     )
     note = forms.CharField(
-        label="Anything your owner should know (optional)",
+        label=_("Anything your owner should know (optional)"),
         required=False,
         max_length=1000,
         widget=forms.Textarea(attrs={"rows": 3}),
-        error_messages={"max_length": "Keep the note under %(limit_value)d characters."},
+        error_messages={"max_length": _("Keep the note under %(limit_value)d characters.")},
     )
 
 
@@ -41,7 +42,7 @@ class RecoveryResolveForm(forms.Form):
     action = forms.ChoiceField(
         choices=RESOLVE_ACTIONS,
         error_messages={
-            "required": "Choose what to do.",
-            "invalid_choice": "Choose one of the listed actions.",
+            "required": _("Choose what to do."),
+            "invalid_choice": _("Choose one of the listed actions."),
         },
     )

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from teams.models import Tenant, TenantQuerySet
 
@@ -18,20 +19,20 @@ class RecoveryRequest(models.Model):
     """
 
     class Reason(models.TextChoices):
-        LOST_FACTORS = "lost_factors", "I lost my authenticator app and my backup codes"
-        LOCKED_OUT = "locked_out", "I'm locked out after failed sign-ins"
-        OTHER = "other", "Something else"
+        LOST_FACTORS = "lost_factors", _("I lost my authenticator app and my backup codes")
+        LOCKED_OUT = "locked_out", _("I'm locked out after failed sign-ins")
+        OTHER = "other", _("Something else")
 
     class Status(models.TextChoices):
-        OPEN = "open", "Waiting"
-        RESOLVED = "resolved", "Resolved"
-        DECLINED = "declined", "Declined"
-        EXPIRED = "expired", "Expired"
+        OPEN = "open", _("Waiting")
+        RESOLVED = "resolved", _("Resolved")
+        DECLINED = "declined", _("Declined")
+        EXPIRED = "expired", _("Expired")
 
     class Outcome(models.TextChoices):
-        MFA_RESET = "mfa_reset", "Two-factor authentication reset"
-        UNLOCKED = "unlocked", "Account unlocked"
-        RESET_LINK = "reset_link", "Password reset link sent"
+        MFA_RESET = "mfa_reset", _("Two-factor authentication reset")
+        UNLOCKED = "unlocked", _("Account unlocked")
+        RESET_LINK = "reset_link", _("Password reset link sent")
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="recovery_requests")
     person = models.ForeignKey(

@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.dblock import hold_lock
 from accounts.models import User, normalize_email
@@ -162,7 +163,7 @@ def _recovery_action_run(
     if action == "reset_link":
         password_reset_link_send(user=person, actor=actor, request=request)
         return RecoveryRequest.Outcome.RESET_LINK, True
-    raise ValidationError("Choose one of the listed actions.", code="invalid_action")
+    raise ValidationError(_("Choose one of the listed actions."), code="invalid_action")
 
 
 def recovery_request_handle(
@@ -179,7 +180,7 @@ def recovery_request_handle(
     """
     refuse_other_tenant(actor=actor, tenant=recovery.tenant)
     if not holds_any_scope(actor, RECOVERY_SCOPES):
-        raise PermissionDenied("Handling recovery requests needs mfa:reset or lockout:unlock.")
+        raise PermissionDenied(_("Handling recovery requests needs mfa:reset or lockout:unlock."))
     with transaction.atomic():
         recovery = (
             RecoveryRequest.objects.select_for_update(of=("self",))
@@ -188,7 +189,7 @@ def recovery_request_handle(
         )
         if recovery.status != RecoveryRequest.Status.OPEN:
             raise ValidationError(
-                "This request was already %(status)s.",
+                _("This request was already %(status)s."),
                 code="not_open",
                 params={"status": recovery.get_status_display().lower()},
             )

@@ -3,6 +3,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -99,7 +100,11 @@ def recovery_detail(request: HttpRequest, pk: int) -> HttpResponse:
         except (ValidationError, PermissionDenied) as error:
             form.add_error(None, " ".join(getattr(error, "messages", None) or [str(error)]))
         else:
-            messages.success(request, f"Done: {recovery.person.email} has been mailed the outcome.")
+            messages.success(
+                request,
+                _("Done: %(email)s has been mailed the outcome.")
+                % {"email": recovery.person.email},
+            )
             return redirect("support:recovery_queue")
     user = request.user
     return render(

@@ -19,6 +19,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from teams.models import Tenant, is_operator
@@ -42,7 +43,9 @@ def scope_check(user: User, scope_keys: Iterable[str], *, own_tenant: bool = Fal
     """
     scope_keys = tuple(scope_keys)
     if (own_tenant and user.tenant_id is None) or not holds_any_scope(user, scope_keys):
-        raise PermissionDenied(f"This needs one of these scopes: {', '.join(scope_keys)}.")
+        raise PermissionDenied(
+            _("This needs one of these scopes: %(scopes)s.") % {"scopes": ", ".join(scope_keys)}
+        )
 
 
 def scope_required(

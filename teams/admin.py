@@ -5,6 +5,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Count
 from django.http import HttpResponseRedirect
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from audit.client import client_ip
 from audit.devices import device_from_user_agent
@@ -82,7 +83,7 @@ class TenantAdmin(TenantScopedAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(people_count=Count("people"))
 
-    @admin.display(description="people", ordering="people_count")
+    @admin.display(description=_("people"), ordering="people_count")
     def people_count(self, tenant: Tenant) -> int:
         return tenant.people_count
 
@@ -173,7 +174,7 @@ class AccessListEntryAdmin(AccessListAdminMixin, TenantScopedAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("roles")
 
-    @admin.display(description="roles")
+    @admin.display(description=_("roles"))
     def role_names(self, entry: AccessListEntry) -> str:
         return ", ".join(role.name for role in entry.roles.all()) or "Everybody"
 
@@ -201,7 +202,7 @@ class AccessListExceptionAdmin(AccessListAdminMixin, TenantScopedAdmin):
     fields = ["tenant", "user", "expires_at", "reason", "confirm_exclusion"]
     autocomplete_fields = ["user"]
 
-    @admin.display(description="in force", boolean=True)
+    @admin.display(description=_("in force"), boolean=True)
     def is_live(self, exception: AccessListException) -> bool:
         return exception.expires_at > timezone.now()
 
@@ -252,15 +253,15 @@ class RoleAdmin(TenantScopedAdmin):
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(people_count=Count("people"))
 
-    @admin.display(description="people", ordering="people_count")
+    @admin.display(description=_("people"), ordering="people_count")
     def people_count(self, role: Role) -> int:
         return role.people_count
 
-    @admin.display(description="scopes")
+    @admin.display(description=_("scopes"))
     def scope_count(self, role: Role) -> int:
         return len(role.scope_set)
 
-    @admin.display(description="scopes")
+    @admin.display(description=_("scopes"))
     def scope_list(self, role: Role) -> str:
         return ", ".join(sorted(role.scope_set)) or "None: their own account only"
 
@@ -325,14 +326,14 @@ class UserSessionAdmin(ReadOnlyScopedAdmin):
     readonly_fields = fields
     actions = ["revoke"]
 
-    @admin.display(description="device")
+    @admin.display(description=_("device"))
     def device(self, session: UserSession) -> str:
         return str(device_from_user_agent(session.user_agent))
 
     def has_revoke_permission(self, request) -> bool:
         return self.is_operator(request) or self.holds_scope_for(request, "revoke")
 
-    @admin.action(description="End the selected sessions", permissions=["revoke"])
+    @admin.action(description=_("End the selected sessions"), permissions=["revoke"])
     def revoke(self, request, queryset) -> None:
         self.run_for_each(
             request,

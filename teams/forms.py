@@ -1,5 +1,6 @@
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User, normalize_email
 from teams import scopes
@@ -33,7 +34,7 @@ class RoleForm(forms.ModelForm):
         choices=scopes.scope_choices,
         widget=forms.CheckboxSelectMultiple,
         required=False,
-        help_text="You can grant only scopes your own role holds.",
+        help_text=_("You can grant only scopes your own role holds."),
     )
 
     error_messages = {
@@ -142,7 +143,7 @@ class ChangeRoleForm(forms.Form):
     role = RoleChoiceField(
         queryset=Role.objects.none(),
         empty_label=None,
-        error_messages={"invalid_choice": "Choose one of the roles listed."},
+        error_messages={"invalid_choice": _("Choose one of the roles listed.")},
     )
 
     def __init__(self, *args, actor: User, roles, **kwargs) -> None:
@@ -174,7 +175,7 @@ class AccessListGuardForm(forms.ModelForm):
     confirm_exclusion = forms.BooleanField(
         required=False,
         widget=forms.HiddenInput,
-        label="I understand that I can't sign in from my current address after this",
+        label=_("I understand that I can't sign in from my current address after this"),
     )
 
     error_messages = {

@@ -5,6 +5,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 
 from teams import scopes
 
@@ -48,7 +50,7 @@ def refuse_control_characters_in_name(name: str) -> None:
     another control character in one only serves to forge what those show."""
     if any(ord(character) < 0x20 or ord(character) == 0x7F for character in name):
         raise ValidationError(
-            "A name can't contain line breaks or other control characters.",
+            _("A name can't contain line breaks or other control characters."),
             code="control_characters",
         )
 
@@ -61,64 +63,80 @@ class Tenant(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     require_mfa = models.BooleanField(
-        "require MFA for everyone", default=False, help_text="Everybody must enrol a second factor."
+        "require MFA for everyone",
+        default=False,
+        help_text=_("Everybody must enrol a second factor."),
     )
     password_max_age_days = models.PositiveIntegerField(
         null=True,
         blank=True,
-        help_text="Send people to change an older password after sign-in. Empty: never "
-        "(NIST SP 800-63B advises against forced rotation).",
+        help_text=_(
+            "Send people to change an older password after sign-in. Empty: never "
+            "(NIST SP 800-63B advises against forced rotation)."
+        ),
     )
     password_history_count = models.PositiveSmallIntegerField(
-        default=0, help_text="Refuse reuse of this many previous passwords. 0: off."
+        default=0, help_text=_("Refuse reuse of this many previous passwords. 0: off.")
     )
     breached_password_check_at_sign_in = models.BooleanField(
         "check passwords against breaches at sign-in",
         default=False,
-        help_text="New passwords are always checked. With this on, people's current passwords "
-        "are checked too when they sign in, at most once a day each; a breached one must be "
-        "changed after the second step.",
+        help_text=_(
+            "New passwords are always checked. With this on, people's current passwords "
+            "are checked too when they sign in, at most once a day each; a breached one must be "
+            "changed after the second step."
+        ),
     )
     idle_timeout_minutes = models.PositiveIntegerField(
         null=True,
         blank=True,
         validators=IDLE_TIMEOUT_VALIDATORS,
-        help_text="Tenant-wide cap on idle time; the stricter of this and "
-        "the role's limit applies.",
+        help_text=_(
+            "Tenant-wide cap on idle time; the stricter of this and the role's limit applies."
+        ),
     )
     session_lifetime_minutes = models.PositiveIntegerField(
         null=True,
         blank=True,
         validators=SESSION_LIFETIME_VALIDATORS,
-        help_text="Tenant-wide cap on a session's absolute lifetime.",
+        help_text=_("Tenant-wide cap on a session's absolute lifetime."),
     )
     max_sessions = models.PositiveSmallIntegerField(
         null=True,
         blank=True,
         validators=MAX_SESSIONS_VALIDATORS,
-        help_text="Tenant-wide cap on concurrent sessions per person.",
+        help_text=_("Tenant-wide cap on concurrent sessions per person."),
     )
     deactivate_after_days = models.PositiveIntegerField(
         null=True,
         blank=True,
         validators=[MinValueValidator(INACTIVITY_WARNING_DAYS + 1), MaxValueValidator(3650)],
-        help_text="Deactivate people with no sign-in for this many days; they are mailed a "
-        f"warning {INACTIVITY_WARNING_DAYS} days before. Empty: off.",
+        help_text=format_lazy(
+            _(
+                "Deactivate people with no sign-in for this many days; they are mailed a "
+                "warning {days} days before. Empty: off."
+            ),
+            days=INACTIVITY_WARNING_DAYS,
+        ),
     )
     audit_retention_months = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Remove audit events older than this. Empty: keep forever."
+        null=True,
+        blank=True,
+        help_text=_("Remove audit events older than this. Empty: keep forever."),
     )
     alert_owners_on_unusual_sign_in = models.BooleanField(
-        default=False, help_text="Send owners a copy of unusual sign-in alerts."
+        default=False, help_text=_("Send owners a copy of unusual sign-in alerts.")
     )
     # The switch is also the denormalised flag every signed-in request reads from the tenant it
     # already loaded with the person, so a tenant without a list pays no query for it.
     access_list_enabled = models.BooleanField(
         "enforce the IP access list",
         default=False,
-        help_text="Allow sign-in only from the networks on the IP access list, for the roles "
-        "its entries name (an entry naming no role applies to everybody). People to whom no "
-        "entry applies are not restricted.",
+        help_text=_(
+            "Allow sign-in only from the networks on the IP access list, for the roles "
+            "its entries name (an entry naming no role applies to everybody). People to whom no "
+            "entry applies are not restricted."
+        ),
     )
     access_list_exempt_owner = models.ForeignKey(
         "accounts.User",
@@ -126,10 +144,12 @@ class Tenant(models.Model):
         null=True,
         blank=True,
         related_name="+",
-        verbose_name="Owner exempt from the IP access list",
-        help_text="This Owner can always sign in, so the tenant can never be locked out by "
-        "its own list: the Owner who switched the list on, or the longest-standing Owner "
-        "once they are no longer one.",
+        verbose_name=_("Owner exempt from the IP access list"),
+        help_text=_(
+            "This Owner can always sign in, so the tenant can never be locked out by "
+            "its own list: the Owner who switched the list on, or the longest-standing Owner "
+            "once they are no longer one."
+        ),
     )
 
     class Meta:
@@ -148,11 +168,11 @@ class Tenant(models.Model):
 
 def validate_scope_keys(value: list) -> None:
     if not isinstance(value, list) or not all(isinstance(key, str) for key in value):
-        raise ValidationError("Scopes must be a list of scope names.", code="invalid_scopes")
+        raise ValidationError(_("Scopes must be a list of scope names."), code="invalid_scopes")
     unknown = sorted(set(value) - scopes.ALL_SCOPES)
     if unknown:
         raise ValidationError(
-            "Unknown scopes: %(unknown)s.",
+            _("Unknown scopes: %(unknown)s."),
             code="unknown_scopes",
             params={"unknown": ", ".join(unknown)},
         )
@@ -183,17 +203,17 @@ class Role(models.Model):
     idle_timeout_minutes = models.PositiveIntegerField(
         default=30,
         validators=IDLE_TIMEOUT_VALIDATORS,
-        help_text="Sign people out after this many minutes without a request.",
+        help_text=_("Sign people out after this many minutes without a request."),
     )
     session_lifetime_minutes = models.PositiveIntegerField(
         default=12 * 60,
         validators=SESSION_LIFETIME_VALIDATORS,
-        help_text="Sign people out this many minutes after they signed in, however active.",
+        help_text=_("Sign people out this many minutes after they signed in, however active."),
     )
     max_sessions = models.PositiveSmallIntegerField(
         default=5,
         validators=MAX_SESSIONS_VALIDATORS,
-        help_text="Concurrent sessions per person; a new sign-in ends the oldest.",
+        help_text=_("Concurrent sessions per person; a new sign-in ends the oldest."),
     )
 
     objects = RoleQuerySet.as_manager()
@@ -279,20 +299,26 @@ def network_parse(text: str) -> IPNetwork:
     rather than silently widened or narrowed."""
     text = (text or "").strip()
     if not text:
-        raise ValidationError("Enter a range such as 192.0.2.0/24 or 2001:db8::/48.", code="empty")
+        raise ValidationError(
+            _("Enter a range such as 192.0.2.0/24 or 2001:db8::/48."), code="empty"
+        )
     try:
         network = ipaddress.ip_network(text, strict=False)
     except ValueError as error:
         raise ValidationError(
-            "“%(text)s” is not an IPv4 or IPv6 range. Write an address, or an address and a "
-            "prefix length, such as 192.0.2.0/24 or 2001:db8::/48.",
+            _(
+                "“%(text)s” is not an IPv4 or IPv6 range. Write an address, or an address and a "
+                "prefix length, such as 192.0.2.0/24 or 2001:db8::/48."
+            ),
             code="invalid_network",
             params={"text": text[:100]},
         ) from error
     if "/" in text and network.network_address != ipaddress.ip_interface(text).ip:
         raise ValidationError(
-            "%(text)s has host bits set: the /%(prefix)s range that holds it is %(network)s. "
-            "Enter %(network)s, or the single address %(address)s.",
+            _(
+                "%(text)s has host bits set: the /%(prefix)s range that holds it is %(network)s. "
+                "Enter %(network)s, or the single address %(address)s."
+            ),
             code="host_bits_set",
             params={
                 "text": text,
@@ -311,15 +337,16 @@ class AccessListEntry(models.Model):
     network = models.CharField(
         "range",
         max_length=49,
-        help_text="An IPv4 or IPv6 range in CIDR form (192.0.2.0/24, 2001:db8::/48), or one "
-        "address.",
+        help_text=_(
+            "An IPv4 or IPv6 range in CIDR form (192.0.2.0/24, 2001:db8::/48), or one address."
+        ),
     )
-    label = models.CharField(max_length=100, help_text="What this range is: “Office”, “VPN”.")
+    label = models.CharField(max_length=100, help_text=_("What this range is: “Office”, “VPN”."))
     roles = models.ManyToManyField(
         Role,
         blank=True,
         related_name="+",
-        help_text="Only people with these roles are held to this entry. None: everybody.",
+        help_text=_("Only people with these roles are held to this entry. None: everybody."),
     )
     version = models.PositiveSmallIntegerField(editable=False)
     first_address = models.CharField(max_length=ADDRESS_HEX_LENGTH, editable=False)
@@ -330,8 +357,8 @@ class AccessListEntry(models.Model):
 
     class Meta:
         ordering = ["tenant", "label", "network"]
-        verbose_name = "IP access list entry"
-        verbose_name_plural = "IP access list"
+        verbose_name = _("IP access list entry")
+        verbose_name_plural = _("IP access list")
         constraints = [
             models.UniqueConstraint(
                 fields=["tenant", "network"], name="access_list_network_unique_per_tenant"
@@ -377,10 +404,10 @@ class AccessListException(models.Model):
         "accounts.User",
         on_delete=models.CASCADE,
         related_name="access_list_exceptions",
-        verbose_name="person",
+        verbose_name=_("person"),
     )
     expires_at = models.DateTimeField(
-        "until", help_text="The exception ends at this moment; at most a year ahead."
+        "until", help_text=_("The exception ends at this moment; at most a year ahead.")
     )
     reason = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -389,7 +416,7 @@ class AccessListException(models.Model):
 
     class Meta:
         ordering = ["-expires_at"]
-        verbose_name = "IP access list exception"
+        verbose_name = _("IP access list exception")
         indexes = [models.Index(fields=["user", "expires_at"], name="access_exception_live")]
 
     def __str__(self) -> str:

@@ -6,6 +6,7 @@ Each raises a ValidationError saying what is refused and why.
 from collections.abc import Iterable
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from teams import scopes
@@ -34,7 +35,7 @@ def refuse_granting_more(*, actor: User, granted: Iterable[str]) -> None:
     lacking = sorted(set(granted) - user_scopes(user=actor))
     if lacking:
         raise ValidationError(
-            "You can't grant scopes you don't hold yourself: %(scopes)s.",
+            _("You can't grant scopes you don't hold yourself: %(scopes)s."),
             code="scope_not_held",
             params={"scopes": ", ".join(lacking)},
         )
@@ -49,7 +50,7 @@ def refuse_above(*, actor: User, role: Role | None, what: str) -> None:
     """Nobody manages a role, or a person holding one, above their own."""
     if is_above(actor=actor, role=role):
         raise ValidationError(
-            "You can't change %(what)s: the role %(role)s holds scopes you don't.",
+            _("You can't change %(what)s: the role %(role)s holds scopes you don't."),
             code="above_you",
             params={"what": what, "role": role.name},
         )
@@ -65,7 +66,7 @@ def refuse_acting_on(*, actor: User, person: User, what: str) -> None:
     """
     refuse_other_tenant(actor=actor, tenant=person.tenant)
     if person.is_superuser and not actor.is_superuser:
-        raise ValidationError("Only operators manage operators.", code="operator")
+        raise ValidationError(_("Only operators manage operators."), code="operator")
     refuse_above(actor=actor, role=person.role, what=what)
 
 
@@ -82,7 +83,7 @@ def refuse_removing_last_owner(*, person: User) -> None:
     tenant = Tenant.objects.select_for_update().get(pk=person.tenant_id)
     if not owners_for_tenant(tenant=tenant).exclude(pk=person.pk).exists():
         raise ValidationError(
-            "%(person)s is the last Owner of %(tenant)s; make someone else an Owner first.",
+            _("%(person)s is the last Owner of %(tenant)s; make someone else an Owner first."),
             code="last_owner",
             params={"person": person.email, "tenant": tenant.name},
         )
@@ -97,8 +98,10 @@ def refuse_role_losing_last_owners(*, role: Role, scope_keys: Iterable[str]) -> 
     owners = owners_for_tenant(tenant=tenant)
     if owners.exists() and not owners.exclude(role=role).exists():
         raise ValidationError(
-            "The role %(role)s holds the last Owners of %(tenant)s; make someone else an Owner "
-            "first.",
+            _(
+                "The role %(role)s holds the last Owners of %(tenant)s; make someone else an Owner "
+                "first."
+            ),
             code="last_owner",
             params={"role": role.name, "tenant": tenant.name},
         )

@@ -6,6 +6,8 @@ Roles are tenant data holding a set of these keys; code checks scopes, never rol
 
 from dataclasses import dataclass
 
+from django.utils.translation import gettext_lazy as _
+
 
 @dataclass(frozen=True)
 class Scope:
@@ -28,16 +30,16 @@ AUDIT_READ = "audit:read"
 AUDIT_EXPORT = "audit:export"
 
 CATALOGUE: tuple[Scope, ...] = (
-    Scope(MEMBERS_READ, "See the tenant's people, their roles and security status."),
-    Scope(MEMBERS_WRITE, "Invite people and change their details and roles."),
-    Scope(MEMBERS_DEACTIVATE, "Deactivate and reactivate people."),
-    Scope(ROLES_WRITE, "Create and edit custom roles."),
-    Scope(SECURITY_WRITE, "Change the tenant's security policy (MFA, passwords, sessions)."),
-    Scope(SESSIONS_REVOKE, "End other people's sessions."),
-    Scope(MFA_RESET, "Reset a person's second factors so they enrol again."),
-    Scope(LOCKOUT_UNLOCK, "Unlock a person locked out after failed sign-ins."),
-    Scope(AUDIT_READ, "Read the tenant's audit trail."),
-    Scope(AUDIT_EXPORT, "Export the tenant's audit trail as CSV."),
+    Scope(MEMBERS_READ, _("See the tenant's people, their roles and security status.")),
+    Scope(MEMBERS_WRITE, _("Invite people and change their details and roles.")),
+    Scope(MEMBERS_DEACTIVATE, _("Deactivate and reactivate people.")),
+    Scope(ROLES_WRITE, _("Create and edit custom roles.")),
+    Scope(SECURITY_WRITE, _("Change the tenant's security policy (MFA, passwords, sessions).")),
+    Scope(SESSIONS_REVOKE, _("End other people's sessions.")),
+    Scope(MFA_RESET, _("Reset a person's second factors so they enrol again.")),
+    Scope(LOCKOUT_UNLOCK, _("Unlock a person locked out after failed sign-ins.")),
+    Scope(AUDIT_READ, _("Read the tenant's audit trail.")),
+    Scope(AUDIT_EXPORT, _("Export the tenant's audit trail as CSV.")),
 )
 
 SCOPES_BY_KEY: dict[str, Scope] = {scope.key: scope for scope in CATALOGUE}

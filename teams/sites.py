@@ -22,6 +22,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import resolve, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext_lazy as _
 
 from teams import access, scopes
 from teams.models import Tenant, is_operator
@@ -297,9 +298,18 @@ class TenantScopedAdmin(admin.ModelAdmin):
             try:
                 service(obj)
             except ValidationError as refusal:
-                self.message_user(request, f"{obj}: {' '.join(refusal.messages)}", messages.ERROR)
+                self.message_user(
+                    request,
+                    _("%(object)s: %(reason)s")
+                    % {"object": obj, "reason": " ".join(refusal.messages)},
+                    messages.ERROR,
+                )
             except PermissionDenied as refusal:
-                self.message_user(request, f"{obj}: {refusal}", messages.ERROR)
+                self.message_user(
+                    request,
+                    _("%(object)s: %(reason)s") % {"object": obj, "reason": refusal},
+                    messages.ERROR,
+                )
             else:
                 count += 1
         if count:
@@ -327,9 +337,9 @@ class PortcullisAdminSite(admin.AdminSite):
     later factors) guard the admin too. Every ModelAdmin registered here is tenant-scoped.
     """
 
-    site_header = "Portcullis administration"
-    site_title = "Portcullis"
-    index_title = "Administration"
+    site_header = _("Portcullis administration")
+    site_title = _("Portcullis")
+    index_title = _("Administration")
 
     def __init__(self, name: str = "admin") -> None:
         super().__init__(name)

@@ -4,6 +4,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -36,7 +38,15 @@ def sessions(request: HttpRequest) -> HttpResponse:
                 request=request,
                 keep_session_key=current_key,
             )
-            messages.success(request, f"Signed out of {ended} other sessions.")
+            messages.success(
+                request,
+                ngettext(
+                    "Signed out of %(count)d other session.",
+                    "Signed out of %(count)d other sessions.",
+                    ended,
+                )
+                % {"count": ended},
+            )
             return redirect("teams:sessions")
         session = session_for_user_by_id(user=request.user, session_id=int(choice))
         is_current = session.session_key == current_key
@@ -46,7 +56,10 @@ def sessions(request: HttpRequest) -> HttpResponse:
         if is_current:
             logout(request)
             return redirect("accounts:login")
-        messages.success(request, f"Signed out of {device_from_user_agent(session.user_agent)}.")
+        messages.success(
+            request,
+            _("Signed out of %(device)s.") % {"device": device_from_user_agent(session.user_agent)},
+        )
         return redirect("teams:sessions")
     rows = [
         {

@@ -12,6 +12,7 @@ from django.contrib.auth import logout
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from audit.client import client_ip
@@ -132,8 +133,10 @@ def access_list_entry_save(
         Tenant.objects.select_for_update().filter(pk=tenant.pk).first()
         if adding and AccessListEntry.objects.for_tenant(tenant).count() >= ACCESS_LIST_MAX_ENTRIES:
             raise ValidationError(
-                "The IP access list holds at most %(limit)s ranges. Remove some, or join "
-                "neighbouring ranges into a wider one.",
+                _(
+                    "The IP access list holds at most %(limit)s ranges. Remove some, or join "
+                    "neighbouring ranges into a wider one."
+                ),
                 code="too_many_entries",
                 params={"limit": ACCESS_LIST_MAX_ENTRIES},
             )

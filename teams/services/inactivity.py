@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from audit.events import AuditEventType
@@ -44,7 +45,7 @@ def _last_owners_to_keep(
     """Of the candidates who are Owners, the ones to keep so every tenant keeps an active Owner:
     in a tenant whose every active Owner is a candidate, the most recently active one."""
     stale_owners: dict[int, list[tuple[datetime, int]]] = {}
-    for pk, _, tenant_id, role_id, active_at in candidates:
+    for pk, _email, tenant_id, role_id, active_at in candidates:
         if role_id in owner_role_ids:
             stale_owners.setdefault(tenant_id, []).append((active_at, pk))
     if not stale_owners:
@@ -103,7 +104,7 @@ def stale_accounts_deactivate(
     ago (and since they were last active) are deactivated. Running it again changes nothing.
     """
     if days < 1:
-        raise ValidationError("The number of days must be at least 1.", code="days")
+        raise ValidationError(_("The number of days must be at least 1."), code="days")
     now = now or timezone.now()
     people = _stale_people(now=now, days=days, tenant=tenant, warned_for_days=warned_for_days)
     owner_role_ids = set(Role.objects.owner().values_list("pk", flat=True))
@@ -139,7 +140,7 @@ def stale_accounts_deactivate(
     summaries: dict[int, StaleSummary] = {}
     if tenant is not None:
         summaries[tenant.pk] = StaleSummary(tenant=tenant)
-    for pk, email, tenant_id, _, _ in candidates:
+    for pk, email, tenant_id, _role_id, _active_at in candidates:
         summary = summaries.setdefault(tenant_id, StaleSummary(tenant=tenants[tenant_id]))
         (summary.kept_last_owner if pk in kept else summary.deactivated).append(email)
         summary.sessions_ended += sessions_ended[pk]

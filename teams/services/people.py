@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from django.utils.timesince import timeuntil
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User, normalize_email
 from audit.events import AuditEventType
@@ -51,7 +52,7 @@ def person_create(
     A person acting (`actor`) can only give roles whose scopes they hold themselves.
     """
     if role.tenant_id != tenant.pk:
-        raise ValidationError("The role must belong to the same tenant.", code="foreign_role")
+        raise ValidationError(_("The role must belong to the same tenant."), code="foreign_role")
     if actor is not None:
         refuse_other_tenant(actor=actor, tenant=tenant)
         refuse_granting_more(actor=actor, granted=role.scope_set)
@@ -198,7 +199,9 @@ def person_role_change(
     """
     refuse_acting_on(actor=actor, person=person, what=person.email)
     if role.tenant_id != person.tenant_id:
-        raise ValidationError("The role must belong to the person's tenant.", code="foreign_role")
+        raise ValidationError(
+            _("The role must belong to the person's tenant."), code="foreign_role"
+        )
     refuse_granting_more(actor=actor, granted=role.scope_set)
     with transaction.atomic():
         person = (
@@ -234,7 +237,7 @@ def person_deactivate(*, person: User, actor: User, request: HttpRequest | None 
     """Stop a person from signing in, and end every session they have at once."""
     refuse_acting_on(actor=actor, person=person, what=person.email)
     if person.pk == actor.pk:
-        raise ValidationError("You can't deactivate yourself.", code="self")
+        raise ValidationError(_("You can't deactivate yourself."), code="self")
     with transaction.atomic():
         person = (
             User.objects.select_related("role").select_for_update(of=("self",)).get(pk=person.pk)
@@ -292,7 +295,7 @@ def person_password_change_require(
     """
     refuse_acting_on(actor=actor, person=person, what=person.email)
     if not actor.has_perm(scopes.MEMBERS_WRITE):
-        raise PermissionDenied("Requiring a new password needs the members:write scope.")
+        raise PermissionDenied(_("Requiring a new password needs the members:write scope."))
     with transaction.atomic():
         person = User.objects.select_for_update().get(pk=person.pk)
         if person.password_change_required:

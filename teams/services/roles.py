@@ -6,6 +6,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from audit.events import AuditEventType
@@ -81,7 +82,7 @@ def role_update(
     unknown = set(values) - set(ROLE_FIELDS)
     if unknown:
         raise ValidationError(
-            "Not a role setting: %(names)s.", code="unknown_setting", params={"names": unknown}
+            _("Not a role setting: %(names)s."), code="unknown_setting", params={"names": unknown}
         )
     if "scopes" in values:
         values = {**values, "scopes": sorted(set(values["scopes"]))}
@@ -91,7 +92,7 @@ def role_update(
         fixed = [name for name in BUILTIN_ROLE_FIXED_FIELDS if name in values]
         if role.is_builtin and any(getattr(role, name) != values[name] for name in fixed):
             raise ValidationError(
-                "Built-in roles keep their name and scopes; make a custom role instead.",
+                _("Built-in roles keep their name and scopes; make a custom role instead."),
                 code="builtin_role",
             )
         if "scopes" in values:
@@ -115,13 +116,13 @@ def role_delete(*, role: Role, actor: User, request: HttpRequest | None = None) 
     refuse_other_tenant(actor=actor, tenant=role.tenant)
     refuse_above(actor=actor, role=role, what="this role")
     if role.is_builtin:
-        raise ValidationError("Built-in roles can't be deleted.", code="builtin_role")
+        raise ValidationError(_("Built-in roles can't be deleted."), code="builtin_role")
     with transaction.atomic():
         role = Role.objects.select_for_update().get(pk=role.pk)
         holders = role.people.count()
         if holders:
             raise ValidationError(
-                "%(count)s people hold the role %(role)s; give them another role first.",
+                _("%(count)s people hold the role %(role)s; give them another role first."),
                 code="role_in_use",
                 params={"count": holders, "role": role.name},
             )
@@ -162,7 +163,7 @@ def tenant_policy_update(
     unknown = set(values) - set(TENANT_POLICY_FIELDS) - {"name"}
     if unknown:
         raise ValidationError(
-            "Not a policy setting: %(names)s.", code="unknown_setting", params={"names": unknown}
+            _("Not a policy setting: %(names)s."), code="unknown_setting", params={"names": unknown}
         )
     with transaction.atomic():
         tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)

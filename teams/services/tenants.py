@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email, validate_slug
 from django.db import transaction
 from django.utils.text import slugify
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User, normalize_email
 from audit.events import AuditEventType
@@ -42,11 +43,11 @@ def tenant_create(
     """Make a tenant with its built-in roles and its first Owner, all or nothing."""
     name = name.strip()
     if not name:
-        raise ValidationError("The tenant needs a name.", code="name_required")
+        raise ValidationError(_("The tenant needs a name."), code="name_required")
     slug = slug or slugify(name)[:SLUG_MAX_LENGTH].strip("-")
     if not slug:
         raise ValidationError(
-            "Can't make a slug from %(name)s: give one with letters or digits.",
+            _("Can't make a slug from %(name)s: give one with letters or digits."),
             code="slug_required",
             params={"name": name},
         )
@@ -57,13 +58,13 @@ def tenant_create(
     validate_email(owner_email)
     if Tenant.objects.filter(slug=slug).exists():
         raise ValidationError(
-            "A tenant with the slug %(slug)s already exists.",
+            _("A tenant with the slug %(slug)s already exists."),
             code="duplicate_slug",
             params={"slug": slug},
         )
     if User.objects.filter(email=owner_email).exists():
         raise ValidationError(
-            "%(email)s already has an account.",
+            _("%(email)s already has an account."),
             code="duplicate_email",
             params={"email": owner_email},
         )
