@@ -1,5 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.decorators.csrf import csrf_exempt
+from django.views.i18n import set_language
 
 from accounts.views import sign_in_report_view
 from config.health import healthz
@@ -19,8 +21,10 @@ urlpatterns = [
     path("", include("support.urls")),
     path("", include("reviews.urls")),
     path("healthz", healthz, name="healthz"),
-    # The language switcher posts to Django's set_language (i18n/setlang/).
-    path("i18n/", include("django.conf.urls.i18n")),
+    # The footer's language switcher. Choosing a language only changes which language this
+    # browser's pages speak, so it needs no CSRF token: pages then carry none of their own and
+    # stay the same for everyone (the lock notice must not differ between accounts).
+    path("i18n/setlang/", csrf_exempt(set_language), name="set_language"),
 ]
 
 handler500 = "config.errors.server_error"

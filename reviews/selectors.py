@@ -168,7 +168,9 @@ def access_review_last(*, tenant: Tenant) -> AccessReview | None:
 
 def scope_words(role: Role | None) -> list[str]:
     """What a role may do, in words."""
-    return [scopes.SCOPES_BY_KEY[key].description for key in sorted(role.scope_set if role else ())]
+    return [
+        str(scopes.SCOPES_BY_KEY[key].description) for key in sorted(role.scope_set if role else ())
+    ]
 
 
 def access_review_row(person: User, *, now: datetime) -> AccessReviewRow:

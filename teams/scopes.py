@@ -6,6 +6,7 @@ Roles are tenant data holding a set of these keys; code checks scopes, never rol
 
 from dataclasses import dataclass
 
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 
@@ -75,4 +76,6 @@ BUILTIN_ROLES: tuple[BuiltinRole, ...] = (OWNER, ADMIN, TECHNICIAN, READ_ONLY)
 
 
 def scope_choices() -> list[tuple[str, str]]:
-    return [(scope.key, f"{scope.key} — {scope.description}") for scope in CATALOGUE]
+    return [
+        (scope.key, format_lazy("{} — {}", scope.key, scope.description)) for scope in CATALOGUE
+    ]

@@ -18,13 +18,20 @@ from tests.signing_in import VERIFY, sign_in, sign_in_attempt
 
 # What a half-signed-in session may reach; static files are checked separately.
 HELP_PAGES = {"/help/", "/help/x/", "/recovery/", "/recovery/sent/"}
-REACHABLE_WHILE_SECOND_STEP_DUE = {"/mfa/verify/", "/accounts/logout/", "/healthz", *HELP_PAGES}
+REACHABLE_WHILE_SECOND_STEP_DUE = {
+    "/mfa/verify/",
+    "/accounts/logout/",
+    "/healthz",
+    "/i18n/setlang/",
+    *HELP_PAGES,
+}
 REACHABLE_WHILE_ENROLMENT_DUE = {
     *HELP_PAGES,
     "/mfa/totp/setup/",
     "/mfa/confirm-password/",
     "/accounts/logout/",
     "/healthz",
+    "/i18n/setlang/",
 }
 SAMPLE_BY_CONVERTER = {"int": "1", "str": "x", "slug": "x", "path": "1", "uuid": "0" * 32}
 NAMED_GROUP = re.compile(r"\(\?P<\w+>([^)]*)\)")
