@@ -23,6 +23,7 @@ from outbox.services import mail_enqueue
 from teams import scopes
 from teams.models import Tenant
 from teams.selectors import people_holding_scope
+from teams.services.remembered_browsers import remembered_browsers_forget
 from teams.services.sessions import user_sessions_end
 
 UNUSUAL_LOOKBACK = timedelta(days=90)
@@ -199,6 +200,9 @@ def sign_in_report(*, alert: AuditEvent, request: HttpRequest) -> bool:
         if sign_in_already_reported(alert=alert):
             return False
         ended = user_sessions_end(
+            user=user, actor=user, reason="sign-in reported as not me", request=request
+        )
+        remembered_browsers_forget(
             user=user, actor=user, reason="sign-in reported as not me", request=request
         )
         user.set_unusable_password()

@@ -23,6 +23,7 @@ from teams.models import UserSession
 from teams.rules import refuse_acting_on
 from teams.selectors import unlock_contact_for_tenant
 from teams.services.people import set_password_mail_context
+from teams.services.remembered_browsers import remembered_browsers_forget
 from teams.services.sessions import (
     session_key_moved,
     user_sessions_end,
@@ -237,6 +238,7 @@ def password_set_from_link(*, request: HttpRequest, user: User, password: str) -
         lifted = lockout_counters.counters_clear(email=user.email)
         if UserSession.objects.filter(user=user).exists():
             user_sessions_end(user=user, actor=user, reason="password reset", request=request)
+        remembered_browsers_forget(user=user, actor=user, reason="password reset", request=request)
         audit_event_record(
             event=AuditEventType.PASSWORD_SET if first else AuditEventType.PASSWORD_RESET_COMPLETED,
             actor=user,
@@ -270,6 +272,9 @@ def password_change(*, request: HttpRequest, password: str) -> int:
                 request=request,
                 keep_session_key=current_key,
             )
+        remembered_browsers_forget(
+            user=user, actor=user, reason="password changed", request=request
+        )
         audit_event_record(
             event=AuditEventType.PASSWORD_CHANGED,
             actor=user,
@@ -295,6 +300,9 @@ def password_change_at_sign_in(*, request: HttpRequest, user: User, password: st
             ended = user_sessions_end(
                 user=user, actor=user, reason="password changed", request=request
             )
+        remembered_browsers_forget(
+            user=user, actor=user, reason="password changed", request=request
+        )
         audit_event_record(
             event=AuditEventType.PASSWORD_CHANGED,
             actor=user,

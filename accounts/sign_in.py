@@ -35,6 +35,7 @@ from accounts.stages import (
     pending_sign_in_forget,
     pending_sign_in_save,
     sign_in_steps_due,
+    sign_in_steps_passed_before,
 )
 from audit.client import client_ip
 from audit.events import AuditEventType
@@ -136,12 +137,27 @@ def user_sign_in(*, request: HttpRequest, user: User, password: str) -> str | No
         raise SignInRefusedByAccessList
     password_proof_record(request=request)
     breached_password_sign_in_check(request=request, user=user, password=password)
-    due = sign_in_steps_due(user=user)
+    due, passed = sign_in_steps_passed_before(
+        request=request, user=user, due=sign_in_steps_due(user=user)
+    )
+    second_factor = passed.second_factor if passed else None
+    otp_device = passed.otp_device if passed else None
     if not due:
-        _sign_in_complete(request=request, user=user, backend=user.backend)
+        _sign_in_complete(
+            request=request,
+            user=user,
+            backend=user.backend,
+            second_factor=second_factor,
+            otp_device=otp_device,
+        )
         return None
     pending = PendingSignIn(
-        user_id=user.pk, backend=user.backend, started_at=time.time(), due=tuple(due)
+        user_id=user.pk,
+        backend=user.backend,
+        started_at=time.time(),
+        due=tuple(due),
+        second_factor=second_factor,
+        otp_device=otp_device,
     )
     with transaction.atomic():
         lockout.attempt_settle(request=request, email=user.email, restart_account=False)

@@ -23,12 +23,22 @@ PENDING_SESSION_KEY = "accounts_pending_sign_in"
 
 
 @dataclass(frozen=True)
+class StepPassedBefore:
+    """A due step that this request has already passed without its page (a remembered browser
+    stands in for the second factor): what the completed sign-in records of it."""
+
+    second_factor: str
+    otp_device: str | None = None
+
+
+@dataclass(frozen=True)
 class SignInStep:
     """One step after the password.
 
     `is_due(user)` says whether this person must pass it; `url_name` is its page, and
     `also_allowed` names the other pages its person may open meanwhile (a password proof, say).
-    Steps run in `order`.
+    Steps run in `order`. `passed_before(request=, user=)`, when a step has one, is asked once
+    the step is due, right after the password: a `StepPassedBefore` skips the step's page.
     """
 
     key: str
@@ -36,6 +46,7 @@ class SignInStep:
     url_name: str
     is_due: Callable[..., bool]
     also_allowed: frozenset[str] = field(default_factory=frozenset)
+    passed_before: Callable[..., StepPassedBefore | None] | None = None
 
 
 _steps: dict[str, SignInStep] = {}
@@ -56,6 +67,23 @@ def sign_in_steps_due(*, user) -> list[str]:
         for step in sorted(_steps.values(), key=lambda step: step.order)
         if step.is_due(user)
     ]
+
+
+def sign_in_steps_passed_before(
+    *, request: HttpRequest, user, due: list[str]
+) -> tuple[list[str], StepPassedBefore | None]:
+    """Of the due steps, drop those this request has already passed. Returns the steps still
+    due and what passed the last one dropped, if any."""
+    still_due: list[str] = []
+    passed: StepPassedBefore | None = None
+    for key in due:
+        step = sign_in_step(key)
+        outcome = step.passed_before(request=request, user=user) if step.passed_before else None
+        if outcome is None:
+            still_due.append(key)
+        else:
+            passed = outcome
+    return still_due, passed
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ class AuditEventType(models.IntegerChoices):
     RECOVERY_DECLINED = 112, _("Account recovery request declined")
     RECOVERY_EXPIRED = 113, _("Account recovery request expired")
     SIGN_IN_REFUSED_BY_ACCESS_LIST = 114, _("Sign-in refused: address not on the IP access list")
+    REAUTHENTICATED = 125, _("Re-authentication succeeded")
 
     MFA_ENROLLED = 200, _("MFA factor enrolled")
     MFA_REMOVED = 201, _("MFA factor removed")
@@ -32,6 +33,9 @@ class AuditEventType(models.IntegerChoices):
     BACKUP_CODES_REGENERATED = 205, _("Backup codes regenerated")
     MFA_RESET = 206, _("MFA factors reset")
     SECOND_STEP_DUE = 207, _("Password accepted; a sign-in step due")
+    BROWSER_REMEMBERED = 220, _("Browser remembered for the second step")
+    REMEMBERED_BROWSER_USED = 221, _("Second step skipped on a remembered browser")
+    REMEMBERED_BROWSERS_FORGOTTEN = 222, _("Remembered browsers forgotten")
 
     PASSWORD_RESET_REQUESTED = 300, _("Password reset requested")
     PASSWORD_RESET_COMPLETED = 301, _("Password reset completed")

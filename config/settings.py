@@ -243,6 +243,15 @@ CSRF_COOKIE_SECURE = USE_TLS
 LANGUAGE_COOKIE_SECURE = USE_TLS
 LANGUAGE_COOKIE_HTTPONLY = True
 LANGUAGE_COOKIE_SAMESITE = "Lax"
+# Under TLS the cookies carry the `__Host-` prefix (ASVS 5.0 V3.3.3): a browser keeps such a
+# cookie only when it is Secure, for path `/` and with no Domain, so neither a sibling subdomain
+# nor a plain-HTTP page can plant or overwrite it. Nothing reads the cookies by name but Django.
+COOKIE_NAME_PREFIX = "__Host-" if USE_TLS else ""
+SESSION_COOKIE_NAME = f"{COOKIE_NAME_PREFIX}sessionid"
+CSRF_COOKIE_NAME = f"{COOKIE_NAME_PREFIX}csrftoken"
+# The token of a browser remembered for the second sign-in step
+# (teams/services/remembered_browsers.py).
+REMEMBERED_BROWSER_COOKIE_NAME = f"{COOKIE_NAME_PREFIX}remembered_browser"
 SECURE_SSL_REDIRECT = USE_TLS
 SECURE_HSTS_SECONDS = 31536000 if USE_TLS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = USE_TLS

@@ -10,10 +10,18 @@ class MfaConfig(AppConfig):
 
     def ready(self) -> None:
         from mfa.selectors import enrolment_due_for, second_step_due_for
+        from mfa.services import second_step_passed_by_remembered_browser
 
         # Both come first, before a required new password (accounts), and never together.
+        # Only the second step can be passed by a remembered browser; enrolment never is.
         sign_in_step_register(
-            SignInStep(key="verify", order=10, url_name="mfa:verify", is_due=second_step_due_for)
+            SignInStep(
+                key="verify",
+                order=10,
+                url_name="mfa:verify",
+                is_due=second_step_due_for,
+                passed_before=second_step_passed_by_remembered_browser,
+            )
         )
         sign_in_step_register(
             SignInStep(

@@ -7,6 +7,7 @@ from django.http import HttpRequest
 from django.template.defaultfilters import pluralize
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from accounts.forms import PASSWORD_MAX_LENGTH
 from mfa.services import LOCKED, THROTTLED, CodeCheck
@@ -62,6 +63,23 @@ class SecondStepForm(CodeForm):
         label=_("Code"),
         help_text=_("The 6-digit code from your authenticator app, or one of your backup codes."),
     )
+    remember = forms.BooleanField(required=False)
+
+    def __init__(self, *args, remember_days: int = 0, **kwargs):
+        """`remember_days` is the tenant's "remember this browser" setting; 0 offers nothing."""
+        super().__init__(*args, **kwargs)
+        if remember_days > 0:
+            self.fields["remember"].label = ngettext(
+                "Don't ask for a code on this browser for %(days)d day",
+                "Don't ask for a code on this browser for %(days)d days",
+                remember_days,
+            ) % {"days": remember_days}
+            self.fields["remember"].help_text = _(
+                "Only on a browser nobody else uses. Your password is still asked every time; "
+                "you can forget this browser on your sessions page."
+            )
+        else:
+            del self.fields["remember"]
 
 
 class ReauthenticateForm(forms.Form):

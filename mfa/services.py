@@ -8,12 +8,14 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
+from django_otp import devices_for_user
 from django_otp import login as otp_login
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
 from accounts.sign_in import secret_check, sign_in_step_passed
+from accounts.stages import StepPassedBefore
 from audit.events import AuditEventType
 from audit.services import audit_event_record
 from mfa.models import BackupCodeDevice, backup_code_is_well_formed
@@ -24,6 +26,12 @@ from mfa.selectors import (
 from outbox.services import mail_enqueue
 from teams import scopes
 from teams.rules import refuse_acting_on
+from teams.services.remembered_browsers import (
+    RememberedToken,
+    remembered_browser_add,
+    remembered_browser_use,
+    remembered_browsers_forget,
+)
 from teams.services.sessions import session_key_cycle, user_sessions_end
 
 TOTP_DEVICE_NAME = "Authenticator app"
@@ -45,6 +53,7 @@ class CodeCheck:
     retry_at: datetime | None = None
     backup_codes: list[str] | None = None
     next_step: str | None = None
+    remembered: RememberedToken | None = None
 
 
 def _token_compact(token: str) -> str:
@@ -83,14 +92,33 @@ def _second_factor_proved(
     return None
 
 
-def second_step_verify(*, request: HttpRequest, user: User, token: str) -> CodeCheck:
+REMEMBERED_BROWSER = "remembered_browser"
+
+
+def second_step_passed_by_remembered_browser(
+    *, request: HttpRequest, user: User
+) -> StepPassedBefore | None:
+    """The second step's stand-in: a browser this person had remembered (see
+    teams/services/remembered_browsers.py). The session is then verified by one of the
+    person's factors, as if its code had been typed, so every page treats it as complete."""
+    device = next(devices_for_user(user, confirmed=True), None)
+    if device is None or not remembered_browser_use(request=request, user=user):
+        return None
+    return StepPassedBefore(second_factor=REMEMBERED_BROWSER, otp_device=device.persistent_id)
+
+
+def second_step_verify(
+    *, request: HttpRequest, user: User, token: str, remember: bool = False
+) -> CodeCheck:
     """The second sign-in step: an authenticator code or a backup code, told apart by shape.
 
     Each kind of code goes only to its own device, so a TOTP sign-in never touches (or
     throttles) the backup codes. The device row is locked while the code is checked and used,
     so parallel requests with one code get exactly one success. Like a password, each code
     takes its lockout slot before it is checked (`accounts.sign_in.secret_check`), and every
-    refused code counts as a failed sign-in toward the account lockout.
+    refused code counts as a failed sign-in toward the account lockout. With `remember`, a
+    right code also remembers this browser (when the tenant allows it): the token for its
+    cookie comes back in `remembered`.
     """
     compact = _token_compact(token)
     if TOTP_TOKEN_PATTERN.fullmatch(compact):
@@ -134,7 +162,8 @@ def second_step_verify(*, request: HttpRequest, user: User, token: str) -> CodeC
     next_step = _second_factor_proved(
         request=request, device=checked["device"], method=method, step="verify"
     )
-    return replace(checked["outcome"], next_step=next_step)
+    remembered = remembered_browser_add(request=request, user=user) if remember else None
+    return replace(checked["outcome"], next_step=next_step, remembered=remembered)
 
 
 def _backup_code_use_record(*, request: HttpRequest, user: User, device: BackupCodeDevice) -> None:
@@ -205,6 +234,10 @@ def totp_device_confirm(
             },
         )
         mail_enqueue(to=user.email, kind="authenticator_added", context={"replaced": replaced})
+        if replaced:
+            remembered_browsers_forget(
+                user=user, actor=user, reason="factor replaced", request=request
+            )
         next_step = _second_factor_proved(
             request=request, device=locked_device, method="totp", step="enrol"
         )
@@ -239,6 +272,7 @@ def totp_device_remove(*, request: HttpRequest, user: User) -> None:
             details={"factor": "totp", "backup_codes_removed": codes_removed},
         )
         mail_enqueue(to=user.email, kind="mfa_turned_off", context={})
+        remembered_browsers_forget(user=user, actor=user, reason="factor removed", request=request)
 
 
 def backup_codes_regenerate(*, request: HttpRequest, user: User) -> list[str]:
@@ -299,4 +333,5 @@ def mfa_factors_reset(*, target: User, actor: User, request: HttpRequest | None 
         )
         mail_enqueue(to=target.email, kind="mfa_reset", context={"actor": actor})
         user_sessions_end(user=target, actor=actor, reason="mfa_reset", request=request)
+        remembered_browsers_forget(user=target, actor=actor, reason="mfa_reset", request=request)
     return True

@@ -24,6 +24,8 @@ from mfa.selectors import (
     sign_in_stage,
 )
 from mfa.services import second_step_verify
+from teams.selectors import remember_browser_days_for
+from teams.services.remembered_browsers import remembered_browser_cookie_set
 
 
 def reauthenticate_redirect(request: HttpRequest, next_url: str | None = None) -> HttpResponse:
@@ -80,11 +82,22 @@ def second_step(request: HttpRequest) -> HttpResponse:
         and sign_in_stage(user=user) is not SignInStage.SECOND_STEP_DUE
     ):
         return redirect(next_url)
-    form = SecondStepForm(request.POST if request.method == "POST" else None)
+    form = SecondStepForm(
+        request.POST if request.method == "POST" else None,
+        remember_days=remember_browser_days_for(user=user),
+    )
     if form.is_valid():
-        check = second_step_verify(request=request, user=user, token=form.cleaned_data["otp_token"])
+        check = second_step_verify(
+            request=request,
+            user=user,
+            token=form.cleaned_data["otp_token"],
+            remember=form.cleaned_data.get("remember", False),
+        )
         if check.verified:
-            return after_step(check.next_step, next_url)
+            response = after_step(check.next_step, next_url)
+            if check.remembered is not None:
+                remembered_browser_cookie_set(response, check.remembered)
+            return response
         form.refusal_add(check)
     return render(
         request,

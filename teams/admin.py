@@ -58,6 +58,7 @@ class TenantAdmin(TenantScopedAdmin):
                     "password_max_age_days",
                     "password_history_count",
                     "breached_password_check_at_sign_in",
+                    "remember_browser_days",
                 ]
             },
         ),

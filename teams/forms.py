@@ -161,6 +161,14 @@ class RevokeSessionForm(forms.Form):
     revoke = forms.RegexField(regex=r"^(others|[0-9]{1,18})$")
 
 
+class ForgetBrowserForm(forms.Form):
+    """Which of one's remembered browsers to forget: a browser's id, or all of them."""
+
+    ALL = "all"
+
+    forget = forms.RegexField(regex=r"^(all|[0-9]{1,18})$")
+
+
 class AccessListGuardForm(forms.ModelForm):
     """A change to the IP access list, refused until confirmed when it would shut out the saving
     person's own current address.

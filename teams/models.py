@@ -15,6 +15,8 @@ from teams import scopes
 IDLE_TIMEOUT_VALIDATORS = [MinValueValidator(1), MaxValueValidator(24 * 60)]
 SESSION_LIFETIME_VALIDATORS = [MinValueValidator(1), MaxValueValidator(30 * 24 * 60)]
 MAX_SESSIONS_VALIDATORS = [MinValueValidator(1), MaxValueValidator(50)]
+# A remembered browser skips the second step; a month is the longest peers allow (Atera: a week).
+REMEMBER_BROWSER_MAX_DAYS = 30
 # People are warned this many days before an inactivity deactivation, so the setting must leave
 # room for the warning.
 INACTIVITY_WARNING_DAYS = 7
@@ -123,6 +125,14 @@ class Tenant(models.Model):
         null=True,
         blank=True,
         help_text=_("Remove audit events older than this. Empty: keep forever."),
+    )
+    remember_browser_days = models.PositiveSmallIntegerField(
+        "remember a browser for (days)",
+        default=7,
+        validators=[MaxValueValidator(REMEMBER_BROWSER_MAX_DAYS)],
+        help_text="After the second step people may tick “Don't ask for a code on this browser” "
+        "for this many days; the password is still asked every time. 0: off, and browsers "
+        "remembered before are asked for a code again.",
     )
     alert_owners_on_unusual_sign_in = models.BooleanField(
         default=False, help_text=_("Send owners a copy of unusual sign-in alerts.")
@@ -265,6 +275,37 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} since {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class RememberedBrowser(models.Model):
+    """A browser whose person ticked "Don't ask for a code on this browser" after a second step.
+
+    The browser holds a random token in a cookie; only its SHA-256 is stored, so a database dump
+    gives no working cookie (the token has 256 random bits, so a fast hash is enough). It stands
+    in for the second step of this person only, until it expires or is forgotten, and never for
+    the password or any other step.
+    """
+
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="remembered_browsers"
+    )
+    user = models.ForeignKey(
+        "accounts.User", on_delete=models.CASCADE, related_name="remembered_browsers"
+    )
+    token_hash = models.CharField(max_length=64, unique=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    created_at = models.DateTimeField()
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField()
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["user", "expires_at"], name="remembered_user_expires")]
+
+    def __str__(self) -> str:
+        return f"{self.user}'s browser remembered since {self.created_at:%Y-%m-%d %H:%M}"
 
 
 # "Up to a few hundred" ranges per tenant (IT Glue keeps 200); more is a sign of a mistake.

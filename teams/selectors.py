@@ -25,6 +25,7 @@ from teams import scopes
 from teams.models import (
     AccessListEntry,
     AccessListException,
+    RememberedBrowser,
     Role,
     Tenant,
     UserSession,
@@ -123,6 +124,35 @@ def session_for_user_by_id(*, user: User, session_id: int) -> UserSession:
     if session is None:
         raise Http404("No such session.")
     return session
+
+
+def remember_browser_days_for(*, user: User) -> int:
+    """For how many days this person may have a browser remembered; 0 when not at all.
+
+    Operators (no tenant) always give a code: they hold every tenant's keys.
+    """
+    return user.tenant.remember_browser_days if user.tenant is not None else 0
+
+
+def remembered_browsers_for_user(*, user: User) -> QuerySet[RememberedBrowser]:
+    """The person's remembered browsers that still skip the second step, newest first: not
+    expired, and younger than the tenant's setting now (an owner may have shortened it)."""
+    now = timezone.now()
+    return RememberedBrowser.objects.filter(
+        user=user,
+        tenant=user.tenant,
+        expires_at__gt=now,
+        created_at__gt=now - timedelta(days=remember_browser_days_for(user=user)),
+    ).order_by("-created_at", "-id")
+
+
+def remembered_browser_for_user_by_id(*, user: User, browser_id: int) -> RememberedBrowser:
+    """One of the person's own remembered browsers; anybody else's is the same 404 as a missing
+    one."""
+    browser = RememberedBrowser.objects.filter(user=user, pk=browser_id).first()
+    if browser is None:
+        raise Http404("No such browser.")
+    return browser
 
 
 def user_scopes(*, user: User) -> frozenset[str]:

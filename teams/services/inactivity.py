@@ -22,7 +22,7 @@ from audit.services import (
 )
 from outbox.links import site_link
 from outbox.services import mail_enqueue
-from teams.models import INACTIVITY_WARNING_DAYS, Role, Tenant, UserSession
+from teams.models import INACTIVITY_WARNING_DAYS, RememberedBrowser, Role, Tenant, UserSession
 from teams.selectors import people_with_last_activity
 from teams.services.sessions import tracked_sessions_delete
 
@@ -120,6 +120,9 @@ def stale_accounts_deactivate(
         if not dry_run and len(candidates) > len(kept):
             tracked = UserSession.objects.filter(user__in=chosen.values("pk"))
             sessions_ended.update(user_id for user_id, _ in tracked_sessions_delete(tracked))
+            browsers = RememberedBrowser.objects.filter(user__in=chosen.values("pk"))
+            browsers_forgotten = Counter(browsers.values_list("user_id", flat=True))
+            browsers.delete()
             chosen.update(is_active=False)
             audit_events_record_bulk(
                 [
@@ -130,6 +133,7 @@ def stale_accounts_deactivate(
                         details={
                             "reason": f"no sign-in for {days} days",
                             "sessions": sessions_ended[pk],
+                            "remembered_browsers": browsers_forgotten[pk],
                         },
                     )
                     for pk, email, tenant_id, _, _ in candidates

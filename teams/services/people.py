@@ -32,6 +32,7 @@ from teams.rules import (
 from teams.selectors import unlock_contact_for_tenant
 from teams.services import access_list
 from teams.services.common import model_update
+from teams.services.remembered_browsers import remembered_browsers_forget
 from teams.services.sessions import user_sessions_delete
 
 logger = logging.getLogger(__name__)
@@ -186,6 +187,9 @@ def _sign_in_email_changed(
             "contact": unlock_contact_for_tenant(tenant=person.tenant, exclude=person),
         },
     )
+    remembered_browsers_forget(
+        user=person, actor=actor, reason="sign-in email changed", request=request
+    )
     return user_sessions_delete(user=person, keep_session_key=_own_session(actor, person, request))
 
 
@@ -248,6 +252,7 @@ def person_deactivate(*, person: User, actor: User, request: HttpRequest | None 
         person.is_active = False
         person.save(update_fields=["is_active"])
         ended = user_sessions_delete(user=person)
+        remembered_browsers_forget(user=person, actor=actor, reason="deactivated", request=request)
         audit_event_record(
             event=AuditEventType.PERSON_DEACTIVATED,
             actor=actor,

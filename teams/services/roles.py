@@ -142,6 +142,7 @@ TENANT_POLICY_FIELDS = (
     "password_max_age_days",
     "password_history_count",
     "breached_password_check_at_sign_in",
+    "remember_browser_days",
     "idle_timeout_minutes",
     "session_lifetime_minutes",
     "max_sessions",
