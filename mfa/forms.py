@@ -36,6 +36,23 @@ def otp_token_field(*, label: str, help_text: str) -> forms.CharField:
     )
 
 
+def sign_out_others_field() -> forms.BooleanField:
+    """Offered wherever a factor is added, removed or renewed: whoever else holds a session
+    may be why the person is changing it (ASVS 5.0 V7.4.3)."""
+    return forms.BooleanField(
+        required=False,
+        initial=True,
+        label=_("Sign out my other sessions"),
+        help_text=_("Every other browser signed in to your account is signed out; this one stays."),
+    )
+
+
+class SignOutOthersForm(forms.Form):
+    """The one choice a factor's removal asks for."""
+
+    sign_out_others = sign_out_others_field()
+
+
 class CodeForm(forms.Form):
     """A code from an authenticator app (or a backup code); refusals come from a service."""
 

@@ -179,6 +179,21 @@ def _backup_code_use_record(*, request: HttpRequest, user: User, device: BackupC
     mail_enqueue(to=user.email, kind="backup_code_used", context={"codes_left": left})
 
 
+def _other_sessions_end(*, request: HttpRequest, user: User) -> int:
+    """End every session of the person but this one, after a change to their factors.
+
+    A sign-in still waiting for enrolment has no session of its own yet, so all end.
+    """
+    keep = request.session.session_key if request.user.is_authenticated else None
+    return user_sessions_end(
+        user=user,
+        actor=user,
+        reason="second factors changed",
+        request=request,
+        keep_session_key=keep,
+    )
+
+
 def totp_device_setup_start(*, request: HttpRequest, user: User) -> TOTPDevice:
     """Start enrolling an authenticator app: a new unconfirmed device replaces any abandoned one.
 
@@ -193,13 +208,19 @@ def totp_device_setup_start(*, request: HttpRequest, user: User) -> TOTPDevice:
 
 
 def totp_device_confirm(
-    *, request: HttpRequest, user: User, device: TOTPDevice, token: str
+    *,
+    request: HttpRequest,
+    user: User,
+    device: TOTPDevice,
+    token: str,
+    sign_out_others: bool = False,
 ) -> CodeCheck:
     """Confirm an authenticator app with a code from it; it then replaces any previous app.
 
     On the first confirmation (no backup codes yet) ten backup codes are made and returned in
     clear, to be shown once. Confirming proves the factor, so the session counts as verified;
-    when this enrolment was what a sign-in still needed, the sign-in completes here.
+    when this enrolment was what a sign-in still needed, the sign-in completes here. With
+    `sign_out_others`, every other session of the person ends first.
     """
     compact = _token_compact(token)
     with transaction.atomic():
@@ -238,17 +259,20 @@ def totp_device_confirm(
             remembered_browsers_forget(
                 user=user, actor=user, reason="factor replaced", request=request
             )
+        if sign_out_others:
+            _other_sessions_end(request=request, user=user)
         next_step = _second_factor_proved(
             request=request, device=locked_device, method="totp", step="enrol"
         )
     return CodeCheck(verified=True, backup_codes=backup_codes, next_step=next_step)
 
 
-def totp_device_remove(*, request: HttpRequest, user: User) -> None:
+def totp_device_remove(*, request: HttpRequest, user: User, sign_out_others: bool = False) -> None:
     """Turn two-factor off: remove the authenticator app and the backup codes with it.
 
     Backup codes alone are not a factor to keep: they exist to stand in for a lost app.
-    Refused while the tenant or role requires MFA (replace the app instead).
+    Refused while the tenant or role requires MFA (replace the app instead). With
+    `sign_out_others`, every other session of the person ends.
     """
     if mfa_required_for(user=user):
         raise ValidationError(
@@ -273,10 +297,15 @@ def totp_device_remove(*, request: HttpRequest, user: User) -> None:
         )
         mail_enqueue(to=user.email, kind="mfa_turned_off", context={})
         remembered_browsers_forget(user=user, actor=user, reason="factor removed", request=request)
+        if sign_out_others:
+            _other_sessions_end(request=request, user=user)
 
 
-def backup_codes_regenerate(*, request: HttpRequest, user: User) -> list[str]:
-    """A new set of ten backup codes; every code of the old set stops working at once."""
+def backup_codes_regenerate(
+    *, request: HttpRequest, user: User, sign_out_others: bool = False
+) -> list[str]:
+    """A new set of ten backup codes; every code of the old set stops working at once. With
+    `sign_out_others`, every other session of the person ends."""
     with transaction.atomic():
         if not TOTPDevice.objects.filter(user=user, confirmed=True).exists():
             raise ValidationError(
@@ -297,6 +326,8 @@ def backup_codes_regenerate(*, request: HttpRequest, user: User) -> list[str]:
             details={"codes": len(codes)},
         )
         mail_enqueue(to=user.email, kind="backup_codes_regenerated", context={})
+        if sign_out_others:
+            _other_sessions_end(request=request, user=user)
     return codes
 
 

@@ -257,6 +257,16 @@ class TenantForm(AccessListGuardForm):
         model = Tenant
         fields = ["access_list_enabled"]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "remember_browser_days" in self.fields:
+            self.fields["remember_browser_days"].required = False
+
+    def clean_remember_browser_days(self) -> int:
+        """Left empty (or sent by a form that predates it), the setting stays as it was."""
+        days = self.cleaned_data.get("remember_browser_days")
+        return self.instance.remember_browser_days if days is None else days
+
     def guarded(self) -> bool:
         return "access_list_enabled" in self.changed_data and bool(
             self.cleaned_data.get("access_list_enabled")

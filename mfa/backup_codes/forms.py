@@ -1,5 +1,7 @@
 from django import forms
 
+from mfa.forms import sign_out_others_field
+
 
 class BackupCodesRegenerateForm(forms.Form):
     confirm = forms.BooleanField(
@@ -8,3 +10,4 @@ class BackupCodesRegenerateForm(forms.Form):
             "required": "Tick the box to confirm: a new set replaces every old code at once."
         },
     )
+    sign_out_others = sign_out_others_field()

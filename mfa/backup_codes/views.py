@@ -57,7 +57,11 @@ def backup_codes(request: HttpRequest) -> HttpResponse:
             return reauthenticate_redirect(request, next_url=request.path)
         if form.is_valid():
             try:
-                codes = backup_codes_regenerate(request=request, user=request.user)
+                codes = backup_codes_regenerate(
+                    request=request,
+                    user=request.user,
+                    sign_out_others=form.cleaned_data["sign_out_others"],
+                )
             except ValidationError as error:
                 messages.error(request, " ".join(error.messages))
                 return redirect("mfa:overview")

@@ -1,4 +1,4 @@
-from mfa.forms import CodeForm, otp_token_field
+from mfa.forms import CodeForm, otp_token_field, sign_out_others_field
 
 
 class TOTPConfirmForm(CodeForm):
@@ -11,3 +11,4 @@ class TOTPConfirmForm(CodeForm):
     otp_token = otp_token_field(
         label="Code from the app", help_text="The 6-digit code your app shows for this account."
     )
+    sign_out_others = sign_out_others_field()

@@ -11,6 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from mfa.backup_codes.views import backup_codes_shown_once
+from mfa.forms import SignOutOthersForm
 from mfa.selectors import (
     mfa_overview_for_user,
     totp_config_uri,
@@ -45,7 +46,11 @@ def setup(request: HttpRequest) -> HttpResponse:
             return redirect(f"{reverse('mfa:totp-setup')}?{urlencode({'next': next_url})}")
         if form.is_valid():
             check = totp_device_confirm(
-                request=request, user=user, device=device, token=form.cleaned_data["otp_token"]
+                request=request,
+                user=user,
+                device=device,
+                token=form.cleaned_data["otp_token"],
+                sign_out_others=form.cleaned_data["sign_out_others"],
             )
             if check.verified:
                 if check.next_step is not None:
@@ -86,12 +91,17 @@ def remove(request: HttpRequest) -> HttpResponse:
     overview = mfa_overview_for_user(user=request.user)
     if overview.totp_device is None:
         return redirect("mfa:overview")
-    if request.method == "POST":
+    form = SignOutOthersForm(request.POST if request.method == "POST" else None)
+    if form.is_valid():
         try:
-            totp_device_remove(request=request, user=request.user)
+            totp_device_remove(
+                request=request,
+                user=request.user,
+                sign_out_others=form.cleaned_data["sign_out_others"],
+            )
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
         else:
             messages.success(request, "Two-factor authentication is off.")
         return redirect("mfa:overview")
-    return render(request, "mfa/totp_remove.html", {"mfa": overview})
+    return render(request, "mfa/totp_remove.html", {"mfa": overview, "form": form})

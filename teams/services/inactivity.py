@@ -133,7 +133,11 @@ def stale_accounts_deactivate(
                         details={
                             "reason": f"no sign-in for {days} days",
                             "sessions": sessions_ended[pk],
-                            "remembered_browsers": browsers_forgotten[pk],
+                            **(
+                                {"remembered_browsers": browsers_forgotten[pk]}
+                                if browsers_forgotten[pk]
+                                else {}
+                            ),
                         },
                     )
                     for pk, email, tenant_id, _, _ in candidates

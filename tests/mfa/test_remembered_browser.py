@@ -1,8 +1,10 @@
 """ "Don't ask for a code on this browser": a remembered browser skips the second step only."""
 
 import hashlib
+import io
 
 from django.conf import settings
+from django.core.management import call_command
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 
@@ -309,3 +311,30 @@ def test_operators_are_never_offered_a_remembered_browser(clock, db):
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
+
+
+def test_a_policy_form_without_the_days_keeps_them(clock, owner, tenant):
+    client = sign_in(Client(), owner)
+
+    response = client.post(
+        f"/admin/teams/tenant/{tenant.pk}/change/",
+        {"password_history_count": 0, "max_sessions": 3},
+    )
+
+    assert response.status_code == 302, response.content.decode()
+    tenant.refresh_from_db()
+    assert tenant.remember_browser_days == 7
+    assert events(AuditEventType.TENANT_POLICY_CHANGED).get().details == {
+        "changed": {"max_sessions": [None, 3]}
+    }
+
+
+def test_deactivation_for_inactivity_forgets_remembered_browsers(clock, user_with_totp):
+    remembered_client(user_with_totp)
+    clock.shift(100 * 24 * 3600)
+
+    call_command("deactivate_stale_accounts", "--days", "90", stdout=io.StringIO())
+
+    assert not RememberedBrowser.objects.exists()
+    deactivated = events(AuditEventType.PERSON_DEACTIVATED).get(target=user_with_totp)
+    assert deactivated.details["remembered_browsers"] == 1

@@ -279,7 +279,6 @@ def test_owner_changes_tenant_policy_with_one_event(owner, tenant):
         {
             "idle_timeout_minutes": 10,
             "password_history_count": 0,
-            "remember_browser_days": 7,
             "max_sessions": 2,
             "slug": "hijacked",
             "name": "Renamed",
