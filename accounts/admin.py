@@ -1,6 +1,9 @@
+from urllib.parse import urlencode
+
 from axes.models import AccessFailureLog, AccessLog
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -9,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from accounts.services import lockout_unlock, password_reset_link_send
+from accounts.sign_in import password_proof_is_fresh
 from teams import scopes
 from teams.forms import ChangeRoleForm, InviteForm, PersonForm
 from teams.models import Role
@@ -22,6 +26,33 @@ from teams.services.people import (
 )
 from teams.services.sessions import user_sessions_end
 from teams.sites import TenantScopedAdmin, scoped
+
+
+def reauthenticate_url(next_url: str) -> str:
+    """The password proof page (the mfa app's), coming back to `next_url`. Found by its URL
+    name: accounts sits below mfa."""
+    return f"{reverse('mfa:reauthenticate')}?{urlencode({'next': next_url})}"
+
+
+def own_details_form(form_class: type, request) -> type:
+    """The person form when someone edits themselves: a new sign-in email of one's own needs
+    the password proved in the last few minutes (ASVS 5.0 V6.3.7: a stolen session alone must
+    not be enough to take the account over by moving its email)."""
+
+    def clean_email(self) -> str:
+        email = form_class.clean_email(self)
+        if email != self.instance.email and not password_proof_is_fresh(request=request):
+            raise ValidationError(
+                format_html(
+                    'Changing your own sign-in email needs your password first: <a href="{}">'
+                    "confirm it</a>, then make the change again.",
+                    reauthenticate_url(request.get_full_path()),
+                ),
+                code="fresh_proof",
+            )
+        return email
+
+    return type(form_class.__name__, (form_class,), {"clean_email": clean_email})
 
 
 @admin.register(User)
@@ -121,7 +152,10 @@ class UserAdmin(TenantScopedAdmin):
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
             kwargs["form"] = self.add_form
-        return super().get_form(request, obj, change, **kwargs)
+        form = super().get_form(request, obj, change, **kwargs)
+        if obj is not None and obj.pk == request.user.pk:
+            return own_details_form(form, request)
+        return form
 
     # --- permissions
 
@@ -202,6 +236,19 @@ class UserAdmin(TenantScopedAdmin):
 
     @admin.action(description=_("Change the role of the selected people"), permissions=["role"])
     def change_role(self, request, queryset):
+        if queryset.filter(pk=request.user.pk).exists() and not password_proof_is_fresh(
+            request=request
+        ):
+            self.message_user(
+                request,
+                format_html(
+                    'Changing your own role needs your password first: <a href="{}">confirm '
+                    "it</a>, then run the action again.",
+                    reauthenticate_url(request.get_full_path()),
+                ),
+                messages.ERROR,
+            )
+            return None
         form = ChangeRoleForm(
             request.POST if "apply" in request.POST else None,
             actor=request.user,

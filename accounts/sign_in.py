@@ -42,7 +42,7 @@ from audit.events import AuditEventType
 from audit.services import audit_event_record
 from teams.selectors import access_list_allows
 from teams.services.access_list import access_list_sign_in_refuse
-from teams.services.sessions import SIGN_IN_LOCKS_PERSON, session_forget
+from teams.services.sessions import SIGN_IN_LOCKS_PERSON, session_forget, session_key_cycle
 
 EMAIL_LABEL_MAX_LENGTH = 254
 PROOF_AT_SESSION_KEY = "accounts_password_proved_at"
@@ -52,6 +52,26 @@ def password_proof_record(*, request: HttpRequest) -> None:
     """Note that this session has just proved the password: changing factors needs that
     recently (MFA_FRESH_PROOF_MINUTES)."""
     request.session[PROOF_AT_SESSION_KEY] = int(time.time())
+
+
+def reauthentication_record(*, request: HttpRequest) -> None:
+    """The signed-in person typed their password again (the re-authentication page).
+
+    Besides the fresh proof, the session gets a new key (ASVS 5.0 V7.2.4: a session that gains
+    rights is rekeyed, so an id read before the proof is worth nothing after it), and the proof
+    is audited. A wrong password is audited as a failed sign-in where it is checked.
+    """
+    user = request.user
+    with transaction.atomic():
+        password_proof_record(request=request)
+        session_key_cycle(request=request)
+        audit_event_record(
+            event=AuditEventType.REAUTHENTICATED,
+            actor=user,
+            tenant=user.tenant,
+            target=user,
+            request=request,
+        )
 
 
 def password_proof_is_fresh(*, request: HttpRequest) -> bool:

@@ -13,8 +13,8 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.models import User
 from accounts.sign_in import (
     password_proof_is_fresh,
-    password_proof_record,
     pending_sign_in_user,
+    reauthentication_record,
 )
 from accounts.views import next_url_for
 from mfa.forms import ReauthenticateForm, SecondStepForm
@@ -113,6 +113,6 @@ def reauthenticate(request: HttpRequest) -> HttpResponse:
     next_url = next_url_for(request, default="mfa:overview")
     form = ReauthenticateForm(request.POST if request.method == "POST" else None, request=request)
     if form.is_valid():
-        password_proof_record(request=request)
+        reauthentication_record(request=request)
         return redirect(next_url)
     return render(request, "mfa/reauthenticate.html", {"form": form, "next": next_url})

@@ -121,3 +121,53 @@ def test_check_deploy_is_clean_with_tls_on():
 
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+HOST_COOKIES = """
+import django, json
+django.setup()
+from django.conf import settings
+from django.test import Client
+from django.test.utils import setup_test_environment
+setup_test_environment()
+response = Client().get("/accounts/login/", secure=True, HTTP_HOST="portcullis.example")
+csrf = response.cookies[settings.CSRF_COOKIE_NAME]
+print(json.dumps({
+    "names": [
+        settings.SESSION_COOKIE_NAME,
+        settings.CSRF_COOKIE_NAME,
+        settings.REMEMBERED_BROWSER_COOKIE_NAME,
+    ],
+    "status": response.status_code,
+    "csrf": {"secure": csrf["secure"], "path": csrf["path"], "domain": csrf["domain"]},
+}))
+"""
+
+
+def test_cookies_carry_the_host_prefix_under_tls_only():
+    """`__Host-` cookies are refused by browsers unless Secure, for `/`, with no Domain."""
+    result = run_python(
+        HOST_COOKIES,
+        SECRET_KEY=PRODUCTION_KEY,
+        USE_TLS="1",
+        ALLOWED_HOSTS="portcullis.example",
+        SITE_URL="https://portcullis.example",
+    )
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout)
+    assert values["names"] == [
+        "__Host-sessionid",
+        "__Host-csrftoken",
+        "__Host-remembered_browser",
+    ]
+    assert values["status"] == 200
+    assert values["csrf"] == {"secure": True, "path": "/", "domain": ""}
+
+    plain = run_python(
+        HOST_COOKIES.replace("secure=True", "secure=False"),
+        SECRET_KEY=PRODUCTION_KEY,
+        USE_TLS="0",
+        ALLOWED_HOSTS="portcullis.example",
+    )
+    assert plain.returncode == 0, plain.stderr
+    assert json.loads(plain.stdout)["names"] == ["sessionid", "csrftoken", "remembered_browser"]
