@@ -8,6 +8,7 @@ from django.db.models import Count
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
@@ -44,8 +45,10 @@ def own_details_form(form_class: type, request) -> type:
         if email != self.instance.email and not password_proof_is_fresh(request=request):
             raise ValidationError(
                 format_html(
-                    'Changing your own sign-in email needs your password first: <a href="{}">'
-                    "confirm it</a>, then make the change again.",
+                    gettext(
+                        'Changing your own sign-in email needs your password first: <a href="{}">'
+                        "confirm it</a>, then make the change again."
+                    ),
                     reauthenticate_url(request.get_full_path()),
                 ),
                 code="fresh_proof",
@@ -242,8 +245,10 @@ class UserAdmin(TenantScopedAdmin):
             self.message_user(
                 request,
                 format_html(
-                    'Changing your own role needs your password first: <a href="{}">confirm '
-                    "it</a>, then run the action again.",
+                    gettext(
+                        'Changing your own role needs your password first: <a href="{}">confirm '
+                        "it</a>, then run the action again."
+                    ),
                     reauthenticate_url(request.get_full_path()),
                 ),
                 messages.ERROR,

@@ -143,7 +143,9 @@ def user_sign_in(*, request: HttpRequest, user: User, password: str) -> str | No
     With steps due, the session stays anonymous: it only holds the pending sign-in, under a new
     key (a session id planted before the password is worth nothing afterwards). The password
     itself is only passed for the tenant's breached-password check, the one moment it is in
-    clear; a breached one makes the new-password step due.
+    clear; a breached one makes the new-password step due. A due step this request has already
+    passed (a remembered browser stands in for the second factor) is dropped here, after the
+    password and the IP access list, so it never stands in for either.
 
     An address outside the tenant's IP access list raises `SignInRefusedByAccessList` before
     anything of the sign-in is kept. It is checked only now, after the password, so the answer

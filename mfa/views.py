@@ -102,7 +102,7 @@ def second_step(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "mfa/verify.html",
-        {"form": form, "next": next_url, "server_time": timezone.now()},
+        {"form": form, "next": next_url, "server_time": timezone.now(), "person": user},
     )
 
 

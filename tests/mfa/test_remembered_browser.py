@@ -338,3 +338,9 @@ def test_deactivation_for_inactivity_forgets_remembered_browsers(clock, user_wit
     assert not RememberedBrowser.objects.exists()
     deactivated = events(AuditEventType.PERSON_DEACTIVATED).get(target=user_with_totp)
     assert deactivated.details["remembered_browsers"] == 1
+
+
+def test_the_second_step_names_the_person_signing_in(half_signed_in, user_with_totp):
+    page = half_signed_in.get(VERIFY).content.decode()
+
+    assert f"You are signing in as <strong>{user_with_totp.email}</strong>." in page
