@@ -220,7 +220,7 @@ def totp_device_confirm(
     On the first confirmation (no backup codes yet) ten backup codes are made and returned in
     clear, to be shown once. Confirming proves the factor, so the session counts as verified;
     when this enrolment was what a sign-in still needed, the sign-in completes here. With
-    `sign_out_others`, every other session of the person ends first.
+    `sign_out_others`, every other session of the person ends too.
     """
     compact = _token_compact(token)
     with transaction.atomic():
