@@ -58,8 +58,10 @@ def remembered_browser_add(*, request: HttpRequest, user: User) -> RememberedTok
     """Remember this browser for `user`'s second step. Returns the token for the cookie, or
     None when the person's tenant does not let browsers be remembered.
 
-    A browser holds one token: remembering it again (for this person or another) replaces the
-    token this browser held, and the person's expired rows are cleared on the way.
+    A browser holds one cookie: remembering it again replaces the token in it. The row of the
+    token it held goes when it was this person's; a shared browser's row of somebody else stays
+    on their list (unusable without the cookie) until they forget it or it expires. The person's
+    expired rows are cleared on the way.
     """
     days = remember_browser_days_for(user=user)
     if days <= 0:
@@ -71,7 +73,7 @@ def remembered_browser_add(*, request: HttpRequest, user: User) -> RememberedTok
         RememberedBrowser.objects.filter(user=user, expires_at__lte=now).delete()
         replaced = remembered_browser_token(request)
         if replaced:
-            RememberedBrowser.objects.filter(token_hash=token_hash(replaced)).delete()
+            RememberedBrowser.objects.filter(user=user, token_hash=token_hash(replaced)).delete()
         browser = RememberedBrowser.objects.create(
             tenant=user.tenant,
             user=user,

@@ -13,7 +13,8 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from audit.services import audit_event_record
 from mfa.services import mfa_factors_reset
-from teams.models import RememberedBrowser
+from teams.models import AccessListEntry, RememberedBrowser
+from teams.services.access_list import access_list_entry_save, access_list_switch
 from teams.services.people import person_deactivate, person_update
 from tests.factories import DEFAULT_PASSWORD, OperatorFactory, TOTPDeviceFactory, UserFactory
 from tests.mfa.helpers import totp_code
@@ -110,6 +111,56 @@ def test_a_remembered_browser_never_skips_the_password(clock, user_with_totp):
     assert response.status_code == 200
     assert laptop.get("/").status_code == 302
     assert not events(AuditEventType.REMEMBERED_BROWSER_USED).exists()
+
+
+def test_a_remembered_browser_never_skips_the_lockout(clock, user_with_totp):
+    laptop = remembered_client(user_with_totp)
+    sign_out(laptop)
+    for _ in range(settings.LOCKOUT_FAILURES):
+        sign_in_attempt(laptop, user_with_totp.email, "not-the-password-at-all")
+
+    response = sign_in_attempt(laptop, user_with_totp.email, DEFAULT_PASSWORD)
+
+    assert response.status_code == 429
+    assert laptop.get("/").status_code == 302
+    assert not events(AuditEventType.REMEMBERED_BROWSER_USED).exists()
+
+
+def test_a_remembered_browser_never_skips_the_ip_access_list(clock, user_with_totp, tenant):
+    laptop = remembered_client(user_with_totp, REMOTE_ADDR="198.51.100.1")
+    sign_out(laptop)
+    access_list_entry_save(
+        entry=AccessListEntry(tenant=tenant, network="192.0.2.0/24", label="Office"),
+        roles=(),
+        actor=None,
+    )
+    access_list_switch(tenant=tenant, enabled=True, actor=None)
+
+    response = sign_in_attempt(
+        laptop, user_with_totp.email, DEFAULT_PASSWORD, REMOTE_ADDR="198.51.100.1"
+    )
+
+    assert response.status_code == 403
+    assert not events(AuditEventType.REMEMBERED_BROWSER_USED).exists()
+
+
+def test_remembering_a_shared_browser_for_someone_else_leaves_the_first_persons_row(
+    clock, user_with_totp, tenant
+):
+    colleague = UserFactory(tenant=tenant, email="colleague@northwind.example")
+    TOTPDeviceFactory(user=colleague)
+    shared = remembered_client(user_with_totp)
+    sign_out(shared)
+
+    sign_in(shared, colleague)
+    shared.post(VERIFY, {"otp_token": totp_code(colleague), "remember": "on", "next": "/"})
+
+    assert RememberedBrowser.objects.filter(user=user_with_totp).count() == 1
+    assert RememberedBrowser.objects.filter(user=colleague).count() == 1
+    sign_out(shared)
+    assert not skips_second_step(shared, user_with_totp), "the cookie is the colleague's now"
+    sign_out(shared)
+    assert skips_second_step(shared, colleague)
 
 
 def test_a_remembered_browser_never_skips_a_required_new_password(clock, user_with_totp):
