@@ -127,12 +127,14 @@ class Tenant(models.Model):
         help_text=_("Remove audit events older than this. Empty: keep forever."),
     )
     remember_browser_days = models.PositiveSmallIntegerField(
-        "remember a browser for (days)",
+        _("remember a browser for (days)"),
         default=7,
         validators=[MaxValueValidator(REMEMBER_BROWSER_MAX_DAYS)],
-        help_text="After the second step people may tick “Don't ask for a code on this browser” "
-        "for this many days; the password is still asked every time. 0: off, and browsers "
-        "remembered before are asked for a code again.",
+        help_text=_(
+            "After the second step people may tick “Don't ask for a code on this browser” "
+            "for this many days; the password is still asked every time. 0: off, and browsers "
+            "remembered before are asked for a code again."
+        ),
     )
     alert_owners_on_unusual_sign_in = models.BooleanField(
         default=False, help_text=_("Send owners a copy of unusual sign-in alerts.")
