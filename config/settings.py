@@ -11,6 +11,8 @@ from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from config.log_format import log_format_from_environment
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -54,6 +56,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so every log line of the request carries its id (config/request_context.py).
+    "config.request_context.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -332,10 +336,35 @@ RECOVERY_REQUEST_DAYS = 7
 ACCESS_REVIEW_MAX_SESSIONS = env.int("ACCESS_REVIEW_MAX_SESSIONS", default=3)
 ACCESS_REVIEW_STALE_DAYS = 30
 
+# Logs: JSON lines unless DEBUG (LOG_FORMAT=plain|json), URL secrets redacted, each request's id,
+# tenant and person on its lines. What each logger may say: docs/logging.md.
+LOG_FORMAT = log_format_from_environment()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {
+        "redact": {"()": "config.log_format.RedactingFilter"},
+        "request_context": {"()": "config.log_format.RequestContextFilter"},
+    },
+    "formatters": {
+        "json": {"()": "config.log_format.JsonLogFormatter"},
+        "plain": {"()": "config.log_format.PlainLogFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["redact", "request_context"],
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.request": {"level": "ERROR"}},
+    "loggers": {
+        # WARNING, so refused and missing pages (4xx) are logged as well as errors.
+        "django.request": {"level": "WARNING"},
+        # The development server's request lines, through the same redaction.
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
+# Celery's processes log through the LOGGING above instead of replacing the root logger's
+# handlers with their own plain format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
