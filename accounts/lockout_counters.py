@@ -22,22 +22,49 @@ from datetime import datetime, timedelta
 
 from axes.models import AccessAttempt, AccessAttemptExpiration
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import connection, transaction
 from django.db.models import Case, F, PositiveIntegerField, Q, Value, When
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from accounts.dblock import hold_lock
 from accounts.models import normalize_email
 from audit.services import escape_control_characters
 
 EMAIL_KEY_MAX_LENGTH = 254
+TYPED_NAME_SALT = "accounts.lockout_counters.typed_sign_in_name"
+# Not an email (no "@"), so it can never be mistaken for, or collide with, an account's email.
+TYPED_NAME_HASH_PREFIX = "hmac-sha256:"
 ACCOUNT = "account"
 NETWORK = "ip"
 
 
+def plausible_email(normalized: str) -> bool:
+    """Whether a typed sign-in name reads as an email address, rather than, say, a password
+    typed into the wrong box."""
+    try:
+        validate_email(normalized)
+    except ValidationError:
+        return False
+    return True
+
+
 def email_key(email: str) -> str:
-    """The counter key of an email: one counter however the email is cased or padded."""
-    return escape_control_characters(normalize_email(email))[:EMAIL_KEY_MAX_LENGTH]
+    """The counter key of a typed sign-in name, which is also what the audit log keeps of it:
+    one counter however the email is cased or padded.
+
+    Only a plausible email is kept as typed. Anything else may be a secret typed into the
+    email box, so it is kept as a keyed hash (an HMAC under the SECRET_KEY, cut to 128 bits):
+    the same mistyped name still counts against one counter, and its failures still read as
+    one name in the trail, but the log never holds the text.
+    """
+    normalized = normalize_email(email)
+    if not normalized or plausible_email(normalized):
+        return escape_control_characters(normalized)[:EMAIL_KEY_MAX_LENGTH]
+    digest = salted_hmac(TYPED_NAME_SALT, normalized, algorithm="sha256").hexdigest()
+    return f"{TYPED_NAME_HASH_PREFIX}{digest[:32]}"
 
 
 def lock_duration() -> timedelta:

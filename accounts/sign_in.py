@@ -27,8 +27,8 @@ from django_otp.models import Device
 from accounts import lockout
 from accounts.alerts import sign_in_failure_burst_check, sign_in_unusual_check
 from accounts.breached import breached_password_sign_in_check
-from accounts.lockout_counters import Lock
-from accounts.models import User, normalize_email
+from accounts.lockout_counters import Lock, email_key
+from accounts.models import User
 from accounts.stages import (
     PendingSignIn,
     pending_sign_in,
@@ -44,7 +44,6 @@ from teams.selectors import access_list_allows
 from teams.services.access_list import access_list_sign_in_refuse
 from teams.services.sessions import SIGN_IN_LOCKS_PERSON, session_forget, session_key_cycle
 
-EMAIL_LABEL_MAX_LENGTH = 254
 PROOF_AT_SESSION_KEY = "accounts_password_proved_at"
 
 
@@ -305,12 +304,14 @@ def sign_in_failure_record(
     Both steps fail through here (a wrong password, or `MFA_FAILED` for a wrong code), so both
     count toward the same lock on the email, and on the client IP (accounts/lockout.py). The
     failure that reaches a limit also records the lock. The email as typed is kept (normalised
-    and cut to length) so owners can see what was tried; the password or code never is.
+    and cut to length) so owners can see what was tried, but only when it reads as an email:
+    anything else may be a password typed into the wrong box and is kept as a keyed hash
+    (`lockout_counters.email_key`). The password or code never is.
 
     Returns the lock in force after this failure, if any; axes' middleware then answers the
     request with the lock notice.
     """
-    tried = normalize_email(email)[:EMAIL_LABEL_MAX_LENGTH]
+    tried = email_key(email)
     target = User.objects.filter(email=tried).select_related("tenant").first() if tried else None
     with transaction.atomic():
         outcome = lockout.failure_count(request=request, email=email)
