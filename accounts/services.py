@@ -15,6 +15,7 @@ from accounts.models import PasswordResetRequest, User, normalize_email
 from accounts.sign_in import sign_in_step_passed
 from audit.client import client_ip, user_agent
 from audit.events import AuditEventType
+from audit.refusals import access_refusal_record
 from audit.services import audit_event_record
 from outbox.models import OutboxMail
 from outbox.services import mail_enqueue, task_queue_on_commit
@@ -103,6 +104,11 @@ def password_reset_request(*, request: HttpRequest, email: str) -> None:
             ).count()
             if recent >= settings.RESET_LIMIT_PER_IP:
                 logger.info("Password reset request from %s dropped: RESET_LIMIT_PER_IP", ip)
+                access_refusal_record(
+                    event=AuditEventType.RATE_LIMIT_DROPPED,
+                    request=request,
+                    details={"limit": "RESET_LIMIT_PER_IP"},
+                )
                 return
         reset_request = PasswordResetRequest.objects.create(
             email=normalize_email(email)[:EMAIL_LABEL_MAX_LENGTH],

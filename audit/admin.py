@@ -1,6 +1,23 @@
 from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
 
+from audit.events import REFUSAL_EVENTS
 from audit.models import AuditEvent
+
+
+class OutcomeFilter(admin.SimpleListFilter):
+    """ "Refused access only": the refused requests of audit/refusals.py, all kinds together."""
+
+    title = _("outcome")
+    parameter_name = "outcome"
+
+    def lookups(self, request, model_admin):
+        return [("refused", _("Refused access only"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "refused":
+            return queryset.filter(event__in=REFUSAL_EVENTS)
+        return queryset
 
 
 @admin.register(AuditEvent)
@@ -8,7 +25,7 @@ class AuditEventAdmin(admin.ModelAdmin):
     """Read-only: the audit log is written by the application alone."""
 
     list_display = ["created_at", "event", "tenant", "actor_label", "target_label", "ip"]
-    list_filter = ["event", "tenant"]
+    list_filter = [OutcomeFilter, "event", "tenant"]
     list_select_related = ["tenant"]
     search_fields = ["actor_label", "target_label", "ip"]
     # Counting every event of a large log on each list page would be the slowest part of it.

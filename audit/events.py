@@ -69,3 +69,22 @@ class AuditEventType(models.IntegerChoices):
 
     AUDIT_EXPORTED = 800, _("Audit trail exported")
     AUDIT_RETENTION_APPLIED = 801, _("Old audit events removed")
+    AUDIT_WEBHOOK_SET = 810, _("Audit webhook set")
+    AUDIT_WEBHOOK_REMOVED = 811, _("Audit webhook removed")
+    AUDIT_WEBHOOK_SECRET_ROTATED = 812, _("Audit webhook secret replaced")
+
+    # Refused requests (audit/refusals.py): at most one a minute per person or IP and path.
+    ACCESS_REFUSED = 900, _("Access refused")
+    OTHER_TENANT_REFUSED = 901, _("Access refused: another tenant's object")
+    ADMIN_ACTION_REFUSED = 902, _("Admin action refused")
+    CSRF_REFUSED = 903, _("Request refused: CSRF check failed")
+    RATE_LIMIT_DROPPED = 904, _("Request dropped by a rate limit")
+
+
+REFUSAL_EVENTS = (
+    AuditEventType.ACCESS_REFUSED,
+    AuditEventType.OTHER_TENANT_REFUSED,
+    AuditEventType.ADMIN_ACTION_REFUSED,
+    AuditEventType.CSRF_REFUSED,
+    AuditEventType.RATE_LIMIT_DROPPED,
+)

@@ -6,6 +6,7 @@ from accounts.models import User
 from audit.events import AuditEventType
 from teams.models import Tenant, is_operator
 
+REFUSED = "refused"
 DATE_INPUT = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
@@ -37,6 +38,15 @@ class TrailFilterForm(forms.Form):
         required=False,
         empty_value=None,
         error_messages={"invalid_choice": _("Choose an event type from the list.")},
+    )
+    outcome = forms.ChoiceField(
+        label=_("Outcome"),
+        choices=[("", _("Anything")), (REFUSED, _("Refused access only"))],
+        required=False,
+        help_text=_(
+            "Refused pages, other tenants' objects, admin actions, CSRF failures, rate limits."
+        ),
+        error_messages={"invalid_choice": _("Choose an outcome from the list.")},
     )
     person = PersonChoiceField(
         queryset=User.objects.none(),
@@ -91,4 +101,8 @@ class TrailFilterForm(forms.Form):
 
     def filters(self) -> dict:
         """The cleaned filters as keyword arguments for `audit_trail`."""
-        return {key: value for key, value in self.cleaned_data.items() if value not in (None, "")}
+        filters = {
+            key: value for key, value in self.cleaned_data.items() if value not in (None, "")
+        }
+        filters["refused"] = filters.pop("outcome", "") == REFUSED
+        return filters

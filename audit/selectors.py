@@ -7,7 +7,7 @@ from django.db.models import Q, QuerySet
 
 from accounts.models import User
 from audit.devices import Device, device_from_user_agent
-from audit.events import AuditEventType
+from audit.events import REFUSAL_EVENTS, AuditEventType
 from audit.models import AuditEvent
 from teams.models import Tenant
 
@@ -91,17 +91,21 @@ def audit_trail(
     ip: str | None = None,
     since: date | None = None,
     until: date | None = None,
+    refused: bool = False,
 ) -> QuerySet[AuditEvent]:
     """The trail a person may read, newest first, narrowed by the filters given.
 
-    `person` matches events they did or that were done to them. Dates are whole UTC days,
-    both ends included. See `audit_trail_page_source` for paging through it quickly.
+    `person` matches events they did or that were done to them. `refused` keeps the refused
+    requests only (`REFUSAL_EVENTS`). Dates are whole UTC days, both ends included. See
+    `audit_trail_page_source` for paging through it quickly.
     """
     events = AuditEvent.objects.visible_to(viewer).select_related("tenant")
     if tenant is not None:
         events = events.for_tenant(tenant)
     if event is not None:
         events = events.filter(event=event)
+    if refused:
+        events = events.filter(event__in=REFUSAL_EVENTS)
     if person is not None:
         events = events.filter(Q(actor=person) | Q(target=person))
     if ip:

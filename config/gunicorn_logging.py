@@ -2,7 +2,7 @@
 
 `--logger-class config.gunicorn_logging.RedactingLogger` passes every access-log value (the
 request line, path, query string, Referer and any other header or environ value a custom
-`--access-logformat` names) through `config.log_redaction.redact_secrets`, so a reset,
+`--access-logformat` names) through `audit.redaction.redact_secrets`, so a reset,
 invitation or "this wasn't me" link is never written with its token. With JSON logs (see
 config/log_format.py) both of gunicorn's logs are JSON lines like the site's own; an access line
 then also carries its fields one by one, with the request id the site answered with.
@@ -10,8 +10,8 @@ then also carries its fields one by one, with the request id the site answered w
 
 from gunicorn.glogging import Logger
 
+from audit.redaction import redact_secrets
 from config.log_format import JsonLogFormatter, RedactingFilter, log_format_from_environment
-from config.log_redaction import redact_secrets
 
 
 class RedactingLogger(Logger):

@@ -5,7 +5,7 @@ ISO 8601, milliseconds), `level`, `logger`, `message`, and, inside a request, `r
 `tenant_id` and `user_id` (config/request_context.py); whatever a call passes in `extra` is
 added as fields of its own. `LOG_FORMAT=plain` writes the same facts as one readable line.
 Either way, `RedactingFilter` has taken URL secrets out of the message first
-(config/log_redaction.py). The inventory of loggers and what each may say: docs/logging.md.
+(audit/redaction.py). The inventory of loggers and what each may say: docs/logging.md.
 
 No Django import: gunicorn's logger class (config/gunicorn_logging.py) loads this before
 Django starts.
@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter
 
-from config.log_redaction import redact_secrets
+from audit.redaction import redact_secrets
 
 LOG_FORMATS = ("json", "plain")
 TRUE_WORDS = {"1", "true", "yes", "on", "y"}

@@ -27,4 +27,5 @@ urlpatterns = [
     path("i18n/setlang/", csrf_exempt(set_language), name="set_language"),
 ]
 
+handler403 = "config.errors.permission_denied"
 handler500 = "config.errors.server_error"

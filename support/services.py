@@ -13,6 +13,7 @@ from accounts.models import User, normalize_email
 from accounts.services import lockout_unlock, password_reset_link_send
 from audit.client import client_ip, user_agent
 from audit.events import AuditEventType
+from audit.refusals import access_refusal_record
 from audit.services import audit_event_record
 from mfa.services import mfa_factors_reset
 from outbox.links import site_link
@@ -70,7 +71,11 @@ def recovery_request_submit(
             processed_at=now if (over_email or over_ip) else None,
         )
         if over_email or over_ip:
-            logger.info("Recovery request dropped: %s limit", "email" if over_email else "IP")
+            limit = "RECOVERY_LIMIT_PER_EMAIL" if over_email else "RECOVERY_LIMIT_PER_IP"
+            logger.info("Recovery request dropped: %s", limit)
+            access_refusal_record(
+                event=AuditEventType.RATE_LIMIT_DROPPED, request=request, details={"limit": limit}
+            )
             return
         task_queue_on_commit(tasks.process_recovery_attempt, attempt.pk)
 

@@ -86,7 +86,10 @@ def recovery_queue(request: HttpRequest) -> HttpResponse:
 @scope_required(*RECOVERY_SCOPES, own_tenant=True)
 def recovery_detail(request: HttpRequest, pk: int) -> HttpResponse:
     recovery = access_by_id(
-        recovery_queue_for(tenant=request.user.tenant), viewer=request.user, object_id=pk
+        recovery_queue_for(tenant=request.user.tenant),
+        viewer=request.user,
+        object_id=pk,
+        request=request,
     )
     form = RecoveryResolveForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

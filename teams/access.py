@@ -16,12 +16,14 @@ from functools import wraps
 from typing import Protocol
 
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
+from audit.events import AuditEventType
+from audit.refusals import access_refusal_record
 from teams.models import Tenant, is_operator
 
 
@@ -95,15 +97,44 @@ def access_by_id(
     object_id: int,
     scope_keys: Iterable[str] = (),
     path: str | TenantFilter | None = "tenant",
+    request: HttpRequest | None = None,
 ) -> Model:
     """One row of `queryset` by id, if `viewer` may see it and holds one of `scope_keys`.
 
     A scope not held is PermissionDenied whatever the id, so a 403 never says whether a row
-    exists; another tenant's row is the same Http404 as a missing one.
+    exists; another tenant's row is the same Http404 as a missing one, and is audited as a
+    refusal (`other_tenant_refusal_record`) when `request` is given.
     """
     if scope_keys:
         scope_check(viewer, scope_keys)
     found = visible(queryset, viewer=viewer, path=path).filter(pk=object_id).first()
     if found is None:
+        if request is not None:
+            other_tenant_refusal_record(
+                request=request, model=queryset.model, object_id=object_id, path=path
+            )
         raise Http404(f"No {queryset.model._meta.verbose_name} with that id.")
     return found
+
+
+def other_tenant_refusal_record(
+    *,
+    request: HttpRequest,
+    model: type[Model],
+    object_id,
+    path: str | TenantFilter | None = "tenant",
+) -> None:
+    """Audit a request for a row that exists but that the viewer may not see: another tenant's.
+    Two more queries, made only on the way to a 404 whose answer is the same either way. A
+    missing id (a typo, a stale link) is not a refusal."""
+    try:
+        rows = model._default_manager.filter(pk=object_id)
+        exists = rows.exists() and not visible(rows, viewer=request.user, path=path).exists()
+    except (ValueError, TypeError, ValidationError):
+        return
+    if exists:
+        access_refusal_record(
+            event=AuditEventType.OTHER_TENANT_REFUSED,
+            request=request,
+            details={"model": model._meta.label_lower, "id": str(object_id)[:40]},
+        )

@@ -24,6 +24,8 @@ from django.urls import resolve, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 
+from audit.events import AuditEventType
+from audit.refusals import access_refusal_record
 from teams import access, scopes
 from teams.models import Tenant, is_operator
 
@@ -167,6 +169,13 @@ class TenantScopedAdmin(admin.ModelAdmin):
         names no field at all, so it means the primary key, as no `_to_field` does."""
         obj = super().get_object(request, object_id, from_field or None)
         if obj is None:
+            if not from_field:
+                access.other_tenant_refusal_record(
+                    request=request,
+                    model=self.model,
+                    object_id=object_id,
+                    path=self.get_tenant_path(),
+                )
             raise Http404(f"No {self.opts.verbose_name} with that id.")
         return obj
 
@@ -280,9 +289,25 @@ class TenantScopedAdmin(admin.ModelAdmin):
             return self.refused(request, refusal)
 
     def refused(self, request: HttpRequest, refusal: ValidationError) -> HttpResponse:
+        self.refusal_record(request, refusal)
         for message in refusal.messages:
             self.message_user(request, message, messages.ERROR)
         return HttpResponseRedirect(request.get_full_path())
+
+    def refusal_record(
+        self, request: HttpRequest, refusal: Exception, obj: models.Model | None = None
+    ) -> None:
+        """Audit a change or action a service refused (audit/refusals.py collapses repeats)."""
+        details = {
+            "model": self.opts.label_lower,
+            "action": request.POST.get("action", "") if request.method == "POST" else "",
+            "code": getattr(refusal, "code", None) or type(refusal).__name__,
+        }
+        if obj is not None:
+            details["id"] = str(obj.pk)
+        access_refusal_record(
+            event=AuditEventType.ADMIN_ACTION_REFUSED, request=request, details=details
+        )
 
     def run_for_each(
         self,
@@ -298,6 +323,7 @@ class TenantScopedAdmin(admin.ModelAdmin):
             try:
                 service(obj)
             except ValidationError as refusal:
+                self.refusal_record(request, refusal, obj)
                 self.message_user(
                     request,
                     _("%(object)s: %(reason)s")
@@ -305,6 +331,7 @@ class TenantScopedAdmin(admin.ModelAdmin):
                     messages.ERROR,
                 )
             except PermissionDenied as refusal:
+                self.refusal_record(request, refusal, obj)
                 self.message_user(
                     request,
                     _("%(object)s: %(reason)s") % {"object": obj, "reason": refusal},

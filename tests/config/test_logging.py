@@ -5,8 +5,8 @@ import logging
 
 import pytest
 
+from audit.redaction import redact_secrets
 from config.log_format import JsonLogFormatter, PlainLogFormatter, log_format_from_environment
-from config.log_redaction import redact_secrets
 from tests.signing_in import sign_in
 
 

@@ -18,6 +18,7 @@ Three rules, applied anywhere in the text (a request line, a Referer header, a m
   static file names (which hold a `.`) don't match.
 
 Plain Python with no Django import, so gunicorn's logger class can use it before Django starts.
+It lives in audit, the lowest layer, because audit events name paths too (refused requests).
 """
 
 import re
