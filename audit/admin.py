@@ -1,8 +1,12 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from audit.events import REFUSAL_EVENTS
-from audit.models import AuditEvent
+from audit.models import AuditDelivery, AuditEvent, AuditWebhook
+from audit.shipping import webhook_address_problem
+from audit.webhooks import audit_webhook_remove, audit_webhook_secret_replace, audit_webhook_set
 
 
 class OutcomeFilter(admin.SimpleListFilter):
@@ -52,3 +56,81 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+class AuditWebhookForm(forms.ModelForm):
+    url = forms.URLField(
+        label=_("Address"),
+        max_length=500,
+        assume_scheme="https",
+        help_text=_("Where each audit event is POSTed, signed (Standard Webhooks), in order."),
+    )
+
+    class Meta:
+        model = AuditWebhook
+        fields = ["tenant", "url"]
+
+    def clean_url(self) -> str:
+        url = self.cleaned_data["url"]
+        problem = webhook_address_problem(url)
+        if problem:
+            raise ValidationError(problem, code="webhook_address")
+        return url
+
+
+@admin.register(AuditWebhook)
+class AuditWebhookAdmin(admin.ModelAdmin):
+    """A tenant's audit webhook, for its owners (`security:write`, in the admin site's
+    `SCOPE_PERMISSIONS`) and operators.
+
+    Saving goes through `audit_webhook_set`; the secret is shown once, in the message after the
+    webhook is made or its secret replaced, and never again.
+    """
+
+    form = AuditWebhookForm
+    list_display = ["url", "tenant", "created_at", "delivery"]
+    readonly_fields = ["created_at", "delivery"]
+    actions = ["replace_secret"]
+
+    @admin.display(description=_("delivery"))
+    def delivery(self, obj: AuditWebhook) -> str:
+        cursor = AuditDelivery.objects.filter(webhook=obj).first()
+        if cursor is None:
+            return "—"
+        if cursor.last_error:
+            return _("Failing since %(attempts)s tries: %(error)s; next try %(at)s UTC") % {
+                "attempts": cursor.attempts,
+                "error": cursor.last_error,
+                "at": f"{cursor.next_attempt_at:%Y-%m-%d %H:%M:%S}",
+            }
+        return _("Delivered up to event %(sequence)s") % {"sequence": cursor.delivered_sequence}
+
+    def save_model(self, request, obj, form, change) -> None:
+        webhook, secret = audit_webhook_set(
+            actor=request.user, tenant=obj.tenant, url=obj.url, request=request
+        )
+        obj.pk, obj.secret, obj.created_at = webhook.pk, webhook.secret, webhook.created_at
+        if secret:
+            self._show_secret(request, secret)
+
+    def delete_model(self, request, obj) -> None:
+        audit_webhook_remove(actor=request.user, webhook=obj, request=request)
+
+    def _show_secret(self, request, secret: str) -> None:
+        self.message_user(
+            request,
+            _(
+                "The signing secret is %(secret)s. Copy it into your receiver now: it won't be "
+                "shown again."
+            )
+            % {"secret": secret},
+            messages.WARNING,
+        )
+
+    @admin.action(description=_("Replace the signing secret"), permissions=["change"])
+    def replace_secret(self, request, queryset) -> None:
+        for webhook in queryset:
+            self._show_secret(
+                request,
+                audit_webhook_secret_replace(actor=request.user, webhook=webhook, request=request),
+            )

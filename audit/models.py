@@ -141,3 +141,69 @@ class AuditChain(models.Model):
 
     def __str__(self) -> str:
         return f"Audit chain {self.key} ({self.length} events)"
+
+
+class AuditWebhook(models.Model):
+    """A tenant's own receiver of its audit events: an HTTPS address, signed with a secret.
+
+    Each event is POSTed to `url`, in order, signed the Standard Webhooks way (the
+    `standardwebhooks` package) with `secret`, which the owner sees once, when it is made or
+    replaced. Where delivery has got to is an `AuditDelivery` cursor (audit/shipping.py).
+    """
+
+    tenant = models.OneToOneField(
+        "teams.Tenant", on_delete=models.CASCADE, related_name="audit_webhook"
+    )
+    url = models.URLField(
+        "address",
+        max_length=500,
+        help_text="Where each audit event is POSTed, signed (Standard Webhooks), in order.",
+    )
+    # The signing key must be readable to sign with; it is never shown again after it is made.
+    secret = models.CharField(max_length=100, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "audit webhook"
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class AuditDelivery(models.Model):
+    """How far one destination has received one chain: a cursor over the chain's sequence.
+
+    The destination is the operator's syslog receiver (one cursor per chain, platform chain
+    included) or a tenant's webhook (one cursor, over that tenant's chain). Events after
+    `delivered_sequence` are still to send; the cursor moves only once the destination has
+    taken them, so nothing is lost while it is down, and it moves in sequence order, so each
+    tenant's events arrive in order. A failure waits until `next_attempt_at` (backoff); a
+    worker holds `leased_until` while it sends, so two workers never send one chain at once.
+    """
+
+    class Destination(models.TextChoices):
+        SYSLOG = "syslog", "Syslog receiver"
+        WEBHOOK = "webhook", "Tenant webhook"
+
+    destination = models.CharField(max_length=10, choices=Destination.choices)
+    chain_key = models.PositiveBigIntegerField()
+    webhook = models.ForeignKey(
+        AuditWebhook, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    delivered_sequence = models.PositiveBigIntegerField(default=0)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    leased_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["destination", "chain_key"], name="audit_delivery_one_cursor"
+            )
+        ]
+        verbose_name_plural = "audit deliveries"
+
+    def __str__(self) -> str:
+        return f"{self.get_destination_display()} of chain {self.chain_key}"

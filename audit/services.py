@@ -10,6 +10,7 @@ from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
+from audit import shipping
 from audit.chain import GENESIS_HASH, chain_key, event_hash
 from audit.client import USER_AGENT_MAX_LENGTH, client_ip, user_agent
 from audit.events import AuditEventType
@@ -136,7 +137,8 @@ def audit_event_record(
     with the change it describes, and if it can't be written the change fails too. It costs two
     queries: locking the chain's head (which returns the previous hash) and the insert (a
     trigger moves the head). The head stays locked until the caller's transaction ends, so
-    keep long work out of a transaction after recording.
+    keep long work out of a transaction after recording. Once it commits, the event is shipped
+    on to the syslog receiver and the tenant's webhook, if set up (audit/shipping.py).
     """
     spec = AuditEventSpec(
         event=event, tenant=tenant, actor=actor, target=target, request=request, details=details
@@ -152,6 +154,7 @@ def audit_event_record(
             )
         )
         record.save(force_insert=True)
+        transaction.on_commit(shipping.shipping_kick)
     return record
 
 
@@ -192,6 +195,7 @@ def audit_events_record_bulk(
                 rows.append(fields)
         for start in range(0, len(rows), batch_size):
             _events_insert(rows[start : start + batch_size], created_at=created_at)
+        transaction.on_commit(shipping.shipping_kick)
     return len(rows)
 
 

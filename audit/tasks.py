@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from audit.services import audit_retention_apply
+from audit import services, shipping
 from teams.models import Tenant
 
 
@@ -17,4 +17,11 @@ def apply_audit_retention() -> None:
 def apply_audit_retention_for_tenant(tenant_id: int) -> None:
     tenant = Tenant.objects.filter(pk=tenant_id).first()
     if tenant is not None:
-        audit_retention_apply(tenant=tenant)
+        services.audit_retention_apply(tenant=tenant)
+
+
+@shared_task(ignore_result=True)
+def ship_audit_events() -> None:
+    """Every minute, and after each commit that recorded events: send the audit log on to the
+    syslog receiver and tenants' webhooks (audit/shipping.py)."""
+    shipping.deliveries_ship()

@@ -319,6 +319,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=17),
     },
     "audit-retention": {"task": "audit.tasks.apply_audit_retention", "schedule": 24 * 60 * 60.0},
+    "ship-audit-events": {"task": "audit.tasks.ship_audit_events", "schedule": 60.0},
     "sweep-recovery-attempts": {"task": "support.tasks.sweep_recovery_attempts", "schedule": 60.0},
     "expire-recovery-requests": {
         "task": "support.tasks.expire_recovery_requests",
@@ -329,6 +330,21 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(day_of_month=1, hour=6, minute=0),
     },
 }
+
+# The audit log shipped off the machine (audit/shipping.py, docs/audit.md): every event also goes
+# to the operator's syslog receiver (RFC 5424 over TCP, octet-counted; tls:// for TLS) and to
+# each tenant's own webhook, at least once and in order per tenant.
+AUDIT_SYSLOG_URL = env.str("AUDIT_SYSLOG_URL", default="")
+if AUDIT_SYSLOG_URL and not AUDIT_SYSLOG_URL.startswith(("tcp://", "tls://")):
+    raise ImproperlyConfigured(
+        "AUDIT_SYSLOG_URL must be tcp://host:port or tls://host:port, or empty for no syslog."
+    )
+# A CA bundle to verify the syslog receiver's TLS certificate with (default: the system's).
+AUDIT_SYSLOG_CA_FILE = env.str("AUDIT_SYSLOG_CA_FILE", default="")
+# Off in production: webhooks must be https:// to a public address. On, http:// and private,
+# loopback and link-local addresses are allowed too (tests, a receiver inside one's network).
+AUDIT_WEBHOOK_ALLOW_LOCAL = env.bool("AUDIT_WEBHOOK_ALLOW_LOCAL", default=False)
+AUDIT_SHIPPING_TIMEOUT = env.float("AUDIT_SHIPPING_TIMEOUT", default=5.0)
 
 # Account recovery requests ("Can't sign in?"): see support/.
 RECOVERY_LIMIT_PER_EMAIL = env.int("RECOVERY_LIMIT_PER_EMAIL", default=3)

@@ -55,9 +55,15 @@ TENANT_PATHS: dict[str, TenantPath] = {
     "axes.accessattempt": EmailOf("username"),
     "axes.accesslog": EmailOf("username"),
     "axes.accessfailurelog": EmailOf("username"),
+    # A one-to-one to the tenant, which the search for a foreign key doesn't find.
+    "audit.auditwebhook": "tenant",
 }
 SCOPE_PERMISSIONS: dict[str, ScopePermissions] = {
     "audit.auditevent": {"view": frozenset({scopes.AUDIT_READ})},
+    # A tenant's own audit webhook (audit/webhooks.py): its owners set, re-key and remove it.
+    "audit.auditwebhook": {
+        action: frozenset({scopes.SECURITY_WRITE}) for action in ("view", "add", "change", "delete")
+    },
     "axes.accessattempt": {"view": frozenset({scopes.LOCKOUT_UNLOCK})},
     "axes.accesslog": {"view": frozenset({scopes.LOCKOUT_UNLOCK})},
     "axes.accessfailurelog": {"view": frozenset({scopes.LOCKOUT_UNLOCK})},

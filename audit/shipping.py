@@ -1,0 +1,355 @@
+"""The audit log shipped off the machine: every event also goes to syslog and tenants' webhooks.
+
+Delivery is a cursor per destination and chain (`AuditDelivery`) over the chain's sequence,
+rather than a row per event written beside it: the chain already numbers each tenant's events
+1, 2, 3 … in commit order, so "everything after N" is the outbox, in order, with nothing more
+to write when an event is recorded. The operator's syslog receiver (`AUDIT_SYSLOG_URL`) has a
+cursor on every chain, the platform's included; a tenant's webhook has one on its tenant's.
+
+- **At least once.** A cursor moves only after the destination took the events: a syslog batch
+  once the connection closed cleanly after the last byte, a webhook event on a 2xx answer. A
+  worker dying in between sends them again; the `sequence` and `hash` in every message (and the
+  webhook's stable `webhook-id`) let a receiver drop a duplicate.
+- **In order per tenant.** Each cursor sends its chain in sequence order, one batch at a time,
+  and only one worker holds a cursor at once (a lease in the row, taken with one UPDATE, so no
+  transaction stays open over the network and SQLite isn't held up meanwhile).
+- **Retried with backoff, never lost.** A failure keeps the cursor where it was and waits
+  30 seconds, doubling up to an hour, then tries again, for ever: the events stay in the log
+  until the destination takes them (retention aside: what it removes first isn't sent).
+- **When.** `ship_audit_events` runs every minute (beat) and is queued after each commit that
+  recorded events, if any destination is set up.
+
+Syslog messages are RFC 5424 (facility 13, "log audit", severity notice), with the event as
+JSON in the message and its tenant, sequence and hash as structured data, framed by octet
+counting (RFC 6587) over TCP, or TLS with `tls://` (the receiver's certificate checked against
+the system's CAs, or `AUDIT_SYSLOG_CA_FILE`). Webhooks are signed the Standard Webhooks way.
+"""
+
+import contextlib
+import ipaddress
+import json
+import logging
+import socket
+import ssl
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.core.cache import cache
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
+from standardwebhooks.webhooks import Webhook
+
+from audit import tasks
+from audit.chain import canonical_time
+from audit.events import AuditEventType
+from audit.models import AuditChain, AuditDelivery, AuditEvent, AuditWebhook
+from audit.redaction import redact_secrets
+
+logger = logging.getLogger(__name__)
+
+BATCH_SIZE = 100
+LEASE = timedelta(minutes=5)
+FIRST_RETRY = timedelta(seconds=30)
+LONGEST_RETRY = timedelta(hours=1)
+ERROR_MAX_LENGTH = 300
+SYSLOG_PRIORITY = 13 * 8 + 5  # facility 13 (log audit), severity 5 (notice)
+SYSLOG_APP_NAME = "portcullis"
+# 32473 is the enterprise number RFC 5612 sets aside for examples and private use.
+SYSLOG_SD_ID = "portcullis@32473"
+UTF8_BOM = b"\xef\xbb\xbf"
+WEBHOOK_EVENT_TYPE = "audit.event"
+WEBHOOKS_EXIST_CACHE_KEY = "audit-shipping:webhooks-exist"
+WEBHOOKS_EXIST_SECONDS = 60
+
+
+class DeliveryFailed(Exception):
+    """The destination didn't take everything: `delivered` events of the batch got through."""
+
+    def __init__(self, reason: str, *, delivered: int = 0) -> None:
+        super().__init__(reason)
+        self.delivered = delivered
+
+
+# --- what is sent
+
+
+def event_document(event: AuditEvent) -> dict:
+    """One event as the destinations receive it (JSON)."""
+    kind = AuditEventType(event.event)
+    return {
+        "id": event.pk,
+        "tenant_id": event.tenant_id,
+        "sequence": event.sequence,
+        "event": event.event,
+        "type": kind.name,
+        "label": str(kind.label),
+        "created_at": canonical_time(event.created_at),
+        "actor_id": event.actor_id,
+        "actor": event.actor_label,
+        "target_id": event.target_id,
+        "target": event.target_label,
+        "ip": event.ip,
+        "user_agent": event.user_agent,
+        "details": event.details,
+        "hash": event.hash,
+    }
+
+
+def _sd_value(value: object) -> str:
+    """An RFC 5424 structured-data value: `"`, `\\` and `]` escaped."""
+    return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
+
+
+def _syslog_hostname() -> str:
+    name = "".join(c for c in socket.gethostname() if 33 <= ord(c) <= 126)
+    return name[:255] or "-"
+
+
+def syslog_frame(event: AuditEvent, *, hostname: str) -> bytes:
+    """One event as an RFC 5424 message, framed by octet counting (RFC 6587)."""
+    structured = (
+        f'[{SYSLOG_SD_ID} tenant="{_sd_value(event.tenant_id or 0)}" '
+        f'sequence="{_sd_value(event.sequence)}" hash="{_sd_value(event.hash)}"]'
+    )
+    header = (
+        f"<{SYSLOG_PRIORITY}>1 {canonical_time(event.created_at)} {hostname} "
+        f"{SYSLOG_APP_NAME} - {AuditEventType(event.event).name[:32]} {structured} "
+    )
+    body = json.dumps(event_document(event), ensure_ascii=False, separators=(",", ":"))
+    message = header.encode("ascii") + UTF8_BOM + body.encode("utf-8")
+    return str(len(message)).encode("ascii") + b" " + message
+
+
+# --- sending
+
+
+def syslog_send(events: Sequence[AuditEvent]) -> None:
+    """Send a batch to the syslog receiver over one connection; all of it, or DeliveryFailed
+    (the batch is then sent again whole: TCP can't say which frames the receiver read)."""
+    address = urlsplit(settings.AUDIT_SYSLOG_URL)
+    hostname = _syslog_hostname()
+    payload = b"".join(syslog_frame(event, hostname=hostname) for event in events)
+    timeout = settings.AUDIT_SHIPPING_TIMEOUT
+    try:
+        with socket.create_connection((address.hostname, address.port), timeout=timeout) as raw:
+            if address.scheme == "tls":
+                context = ssl.create_default_context(cafile=settings.AUDIT_SYSLOG_CA_FILE or None)
+                with context.wrap_socket(raw, server_hostname=address.hostname) as secured:
+                    secured.sendall(payload)
+            else:
+                raw.sendall(payload)
+    except (OSError, ValueError) as error:
+        raise DeliveryFailed(f"syslog {address.hostname}:{address.port}: {error}") from error
+
+
+def webhook_address_problem(url: str) -> str | None:
+    """Why `url` can't receive audit events, or None: production sends only to https:// on
+    public addresses, so an owner can't aim the site at its own network or cloud metadata.
+    `AUDIT_WEBHOOK_ALLOW_LOCAL` lifts both rules."""
+    parts = urlsplit(url)
+    if settings.AUDIT_WEBHOOK_ALLOW_LOCAL:
+        return None if parts.scheme in ("http", "https") else "Use an http(s):// address."
+    if parts.scheme != "https":
+        return "Use an https:// address."
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
+    except (OSError, UnicodeError):
+        return "The address's host name doesn't resolve."
+    if any(not ipaddress.ip_address(address.split("%")[0]).is_global for address in addresses):
+        return "The address leads to a private, loopback or reserved network."
+    return None
+
+
+def webhook_send(webhook: AuditWebhook, events: Sequence[AuditEvent]) -> None:
+    """POST each event in turn, signed; stop at the first one not taken (DeliveryFailed)."""
+    problem = webhook_address_problem(webhook.url)
+    if problem:
+        raise DeliveryFailed(problem)
+    signer = Webhook(webhook.secret)
+    for delivered, event in enumerate(events):
+        message_id = f"audit_{event.tenant_id}_{event.sequence}"
+        now = timezone.now()
+        payload = json.dumps(
+            {
+                "type": WEBHOOK_EVENT_TYPE,
+                "timestamp": canonical_time(now),
+                "data": event_document(event),
+            },
+            separators=(",", ":"),
+        )
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": "Portcullis audit webhook",
+            "webhook-id": message_id,
+            "webhook-timestamp": str(int(now.timestamp())),
+            "webhook-signature": signer.sign(message_id, now, payload),
+        }
+        try:
+            response = requests.post(
+                webhook.url,
+                data=payload.encode("utf-8"),
+                headers=headers,
+                timeout=settings.AUDIT_SHIPPING_TIMEOUT,
+                allow_redirects=False,
+            )
+        except requests.RequestException as error:
+            raise DeliveryFailed(f"webhook: {error}", delivered=delivered) from error
+        if not 200 <= response.status_code < 300:
+            raise DeliveryFailed(f"webhook: HTTP {response.status_code}", delivered=delivered)
+
+
+# --- the cursors
+
+
+def chain_events(chain_key: int) -> QuerySet[AuditEvent]:
+    if chain_key:
+        return AuditEvent.objects.filter(tenant_id=chain_key)
+    return AuditEvent.objects.filter(tenant__isnull=True)
+
+
+def syslog_cursors_ensure() -> None:
+    """A syslog cursor for every chain, starting at its beginning: the receiver gets the whole
+    log kept so far, then every new event."""
+    known = set(
+        AuditDelivery.objects.filter(destination=AuditDelivery.Destination.SYSLOG).values_list(
+            "chain_key", flat=True
+        )
+    )
+    missing = [key for key in AuditChain.objects.values_list("key", flat=True) if key not in known]
+    AuditDelivery.objects.bulk_create(
+        [
+            AuditDelivery(destination=AuditDelivery.Destination.SYSLOG, chain_key=key)
+            for key in missing
+        ],
+        ignore_conflicts=True,
+    )
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """30 seconds after the first failure, doubling each time, at most an hour."""
+    return min(FIRST_RETRY * (2 ** max(attempts - 1, 0)), LONGEST_RETRY)
+
+
+def deliveries_ship(*, now: datetime | None = None) -> int:
+    """Send what every due cursor has still to send; return how many events went out."""
+    now = now or timezone.now()
+    if settings.AUDIT_SYSLOG_URL:
+        syslog_cursors_ensure()
+    chain_length = AuditChain.objects.filter(key=OuterRef("chain_key")).values("length")[:1]
+    due = (
+        AuditDelivery.objects.annotate(chain_length=Subquery(chain_length))
+        .filter(chain_length__gt=F("delivered_sequence"))
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .filter(Q(leased_until__isnull=True) | Q(leased_until__lte=now))
+        .order_by("pk")
+    )
+    if not settings.AUDIT_SYSLOG_URL:
+        due = due.exclude(destination=AuditDelivery.Destination.SYSLOG)
+    return sum(delivery_run(cursor_id=pk, now=now) for pk in due.values_list("pk", flat=True))
+
+
+def delivery_run(*, cursor_id: int, now: datetime) -> int:
+    """Take the cursor's lease and send its chain from where it stands until it is caught up or
+    the destination fails. Returns how many events were delivered."""
+    free = Q(leased_until__isnull=True) | Q(leased_until__lte=now)
+    if not AuditDelivery.objects.filter(free, pk=cursor_id).update(leased_until=now + LEASE):
+        return 0  # another worker holds it
+    cursor = AuditDelivery.objects.select_related("webhook").get(pk=cursor_id)
+    delivered_total = 0
+    try:
+        while True:
+            events = list(
+                chain_events(cursor.chain_key)
+                .filter(sequence__gt=cursor.delivered_sequence)
+                .order_by("sequence")[:BATCH_SIZE]
+            )
+            if not events:
+                return delivered_total
+            try:
+                _send(cursor, events)
+            except DeliveryFailed as failure:
+                _advance(cursor, events[: failure.delivered])
+                _failed(cursor, str(failure))
+                return delivered_total + failure.delivered
+            _advance(cursor, events)
+            delivered_total += len(events)
+    finally:
+        AuditDelivery.objects.filter(pk=cursor_id).update(leased_until=None)
+
+
+def _send(cursor: AuditDelivery, events: list[AuditEvent]) -> None:
+    if cursor.destination == AuditDelivery.Destination.SYSLOG:
+        syslog_send(events)
+    else:
+        webhook_send(cursor.webhook, events)
+
+
+def _advance(cursor: AuditDelivery, events: list[AuditEvent]) -> None:
+    if not events:
+        return
+    cursor.delivered_sequence = events[-1].sequence
+    cursor.delivered_at = timezone.now()
+    cursor.attempts = 0
+    cursor.next_attempt_at = None
+    cursor.last_error = ""
+    AuditDelivery.objects.filter(pk=cursor.pk).update(
+        delivered_sequence=cursor.delivered_sequence,
+        delivered_at=cursor.delivered_at,
+        attempts=0,
+        next_attempt_at=None,
+        last_error="",
+    )
+
+
+def _failed(cursor: AuditDelivery, reason: str) -> None:
+    cursor.attempts += 1
+    reason = redact_secrets(reason)[:ERROR_MAX_LENGTH]
+    logger.warning(
+        "Audit delivery to %s of chain %s failed (attempt %s): %s",
+        cursor.destination,
+        cursor.chain_key,
+        cursor.attempts,
+        reason,
+    )
+    AuditDelivery.objects.filter(pk=cursor.pk).update(
+        attempts=cursor.attempts,
+        next_attempt_at=timezone.now() + retry_delay(cursor.attempts),
+        last_error=reason,
+    )
+
+
+# --- after each commit
+
+
+def webhooks_exist() -> bool:
+    """Whether any tenant has a webhook, remembered for a minute in the shared cache (the
+    webhook services forget it when they change one)."""
+    try:
+        known = cache.get(WEBHOOKS_EXIST_CACHE_KEY)
+    except Exception:  # noqa: BLE001 - any cache backend's connection error
+        return AuditWebhook.objects.exists()
+    if known is None:
+        known = AuditWebhook.objects.exists()
+        # If the cache is down, the next call asks the database again.
+        with contextlib.suppress(Exception):
+            cache.set(WEBHOOKS_EXIST_CACHE_KEY, known, WEBHOOKS_EXIST_SECONDS)
+    return known
+
+
+def webhooks_exist_forget() -> None:
+    # If the cache is down, what it remembers expires within the minute anyway.
+    with contextlib.suppress(Exception):
+        cache.delete(WEBHOOKS_EXIST_CACHE_KEY)
+
+
+def shipping_kick() -> None:
+    """After a commit that recorded events: ship them now if anything receives them. Never
+    fails the caller; the beat run each minute sends whatever this didn't."""
+    try:
+        if settings.AUDIT_SYSLOG_URL or webhooks_exist():
+            tasks.ship_audit_events.delay()
+    except Exception as error:  # noqa: BLE001 - whatever the broker says, beat ships it later
+        logger.warning("Could not queue audit shipping (%s); the minute's run will", error)
