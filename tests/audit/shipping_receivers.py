@@ -8,10 +8,17 @@ import json
 import re
 import socket
 import socketserver
+import ssl
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from standardwebhooks.webhooks import Webhook
 
 FRAME = re.compile(rb"(\d+) ")
@@ -59,10 +66,12 @@ class Receiver:
 
 
 class SyslogReceiver(Receiver):
-    """RFC 5424 over TCP with octet counting: every message received, in arrival order."""
+    """RFC 5424 over TCP (or TLS, given a server context) with octet counting: every message
+    received, in arrival order."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
         super().__init__()
+        self.tls = tls
         self.messages: list[bytes] = []
 
     def make_server(self):
@@ -73,11 +82,14 @@ class SyslogReceiver(Receiver):
                 receiver.messages.extend(octet_counted_messages(self.rfile.read()))
 
         socketserver.ThreadingTCPServer.allow_reuse_address = True
-        return socketserver.ThreadingTCPServer(("127.0.0.1", self.port), Handler)
+        server = socketserver.ThreadingTCPServer(("127.0.0.1", self.port), Handler)
+        if self.tls is not None:
+            server.socket = self.tls.wrap_socket(server.socket, server_side=True)
+        return server
 
     @property
     def url(self) -> str:
-        return f"tcp://127.0.0.1:{self.port}"
+        return f"{'tls' if self.tls else 'tcp'}://localhost:{self.port}"
 
     def wait_for(self, count: int, timeout: float = 5) -> None:
         """Until `count` messages arrived: the handler reads on its own thread after the
@@ -124,3 +136,37 @@ class WebhookReceiver(Receiver):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/audit-events"
+
+
+def self_signed_localhost(folder: Path) -> tuple[ssl.SSLContext, Path]:
+    """A server context with a certificate for `localhost`, and the certificate's file (the CA
+    a client trusts to check it). Valid for years either side of now: the tests' clock is
+    fake, OpenSSL's is not."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=3650))
+        .not_valid_after(now + timedelta(days=3650))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    certificate_file = folder / "syslog.crt"
+    key_file = folder / "syslog.key"
+    certificate_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificate_file, key_file)
+    return context, certificate_file

@@ -15,7 +15,11 @@ from audit.services import audit_event_record
 from audit.shipping import deliveries_ship
 from audit.tasks import ship_audit_events
 from teams import scopes
-from tests.audit.shipping_receivers import SyslogReceiver, WebhookReceiver
+from tests.audit.shipping_receivers import (
+    SyslogReceiver,
+    WebhookReceiver,
+    self_signed_localhost,
+)
 from tests.factories import UserFactory
 from tests.signing_in import sign_in
 
@@ -86,6 +90,29 @@ def test_events_reach_the_syslog_receiver_as_rfc5424_in_order(clock, syslog, ten
     first = syslog.documents()[0]
     assert first["type"] == "PERSON_EDITED"
     assert first["hash"] == AuditEvent.objects.get(tenant=first["tenant_id"], sequence=1).hash
+
+
+def test_events_reach_a_tls_syslog_receiver_checked_against_its_ca(
+    clock, settings, tmp_path, tenant
+):
+    context, certificate_file = self_signed_localhost(tmp_path)
+    receiver = SyslogReceiver(tls=context)
+    receiver.start()
+    settings.AUDIT_SYSLOG_URL = receiver.url
+    settings.AUDIT_SHIPPING_TIMEOUT = 2.0
+    try:
+        record(tenant, 2)
+        shipped_untrusted = deliveries_ship()
+        settings.AUDIT_SYSLOG_CA_FILE = str(certificate_file)
+        clock.shift(31)
+        shipped_trusted = deliveries_ship()
+        receiver.wait_for(2)
+    finally:
+        receiver.stop()
+
+    # Unknown to the system's CAs, the receiver is refused until its CA is named.
+    assert (shipped_untrusted, shipped_trusted) == (0, 2)
+    assert [document["sequence"] for document in receiver.documents()] == [1, 2]
 
 
 def test_nothing_is_sent_twice_once_delivered(clock, syslog, tenant):
