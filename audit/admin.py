@@ -105,6 +105,11 @@ class AuditWebhookAdmin(admin.ModelAdmin):
             }
         return _("Delivered up to event %(sequence)s") % {"sequence": cursor.delivered_sequence}
 
+    def get_readonly_fields(self, request, obj=None):
+        """A webhook stays with the tenant it was made for."""
+        fields = list(super().get_readonly_fields(request, obj))
+        return [*fields, "tenant"] if obj is not None else fields
+
     def save_model(self, request, obj, form, change) -> None:
         webhook, secret = audit_webhook_set(
             actor=request.user, tenant=obj.tenant, url=obj.url, request=request

@@ -17,7 +17,8 @@ cursor on every chain, the platform's included; a tenant's webhook has one on it
   30 seconds, doubling up to an hour, then tries again, for ever: the events stay in the log
   until the destination takes them (retention aside: what it removes first isn't sent).
 - **When.** `ship_audit_events` runs every minute (beat) and is queued after each commit that
-  recorded events, if any destination is set up.
+  recorded events, if any destination is set up (deciding that costs the request no database
+  statement: whether any webhook exists is kept in the shared cache).
 
 Syslog messages are RFC 5424 (facility 13, "log audit", severity notice), with the event as
 JSON in the message and its tenant, sequence and hash as structured data, framed by octet
@@ -62,7 +63,6 @@ SYSLOG_SD_ID = "portcullis@32473"
 UTF8_BOM = b"\xef\xbb\xbf"
 WEBHOOK_EVENT_TYPE = "audit.event"
 WEBHOOKS_EXIST_CACHE_KEY = "audit-shipping:webhooks-exist"
-WEBHOOKS_EXIST_SECONDS = 60
 
 
 class DeliveryFailed(Exception):
@@ -236,6 +236,7 @@ def retry_delay(attempts: int) -> timedelta:
 def deliveries_ship(*, now: datetime | None = None) -> int:
     """Send what every due cursor has still to send; return how many events went out."""
     now = now or timezone.now()
+    webhooks_exist_refresh()
     if settings.AUDIT_SYSLOG_URL:
         syslog_cursors_ensure()
     chain_length = AuditChain.objects.filter(key=OuterRef("chain_key")).values("length")[:1]
@@ -325,24 +326,19 @@ def _failed(cursor: AuditDelivery, reason: str) -> None:
 
 
 def webhooks_exist() -> bool:
-    """Whether any tenant has a webhook, remembered for a minute in the shared cache (the
-    webhook services forget it when they change one)."""
+    """Whether any tenant has a webhook, as the shared cache remembers it: no database
+    statement in the request that records an event. The webhook services and every shipping run
+    keep it up to date; if the cache has lost it, the next run (within a minute) restores it."""
     try:
-        known = cache.get(WEBHOOKS_EXIST_CACHE_KEY)
+        return bool(cache.get(WEBHOOKS_EXIST_CACHE_KEY, False))
     except Exception:  # noqa: BLE001 - any cache backend's connection error
-        return AuditWebhook.objects.exists()
-    if known is None:
-        known = AuditWebhook.objects.exists()
-        # If the cache is down, the next call asks the database again.
-        with contextlib.suppress(Exception):
-            cache.set(WEBHOOKS_EXIST_CACHE_KEY, known, WEBHOOKS_EXIST_SECONDS)
-    return known
+        return False
 
 
-def webhooks_exist_forget() -> None:
-    # If the cache is down, what it remembers expires within the minute anyway.
+def webhooks_exist_refresh() -> None:
+    # If the cache is down, the next shipping run tries again.
     with contextlib.suppress(Exception):
-        cache.delete(WEBHOOKS_EXIST_CACHE_KEY)
+        cache.set(WEBHOOKS_EXIST_CACHE_KEY, AuditWebhook.objects.exists(), None)
 
 
 def shipping_kick() -> None:

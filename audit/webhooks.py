@@ -73,7 +73,7 @@ def audit_webhook_set(
             request=request,
             details={"url": url, "new": secret is not None},
         )
-    shipping.webhooks_exist_forget()
+    shipping.webhooks_exist_refresh()
     return webhook, secret
 
 
@@ -110,4 +110,4 @@ def audit_webhook_remove(
         )
         AuditDelivery.objects.filter(webhook=webhook).delete()
         webhook.delete()
-    shipping.webhooks_exist_forget()
+    shipping.webhooks_exist_refresh()

@@ -50,7 +50,10 @@ class RedactingFilter(logging.Filter):
     """Puts the message together once, with URL secrets redacted, on a handler's way out."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad log call; the handler reports it as usual
+            return True
         redacted = redact_secrets(message)
         if redacted != message or record.args:
             record.msg, record.args = redacted, ()

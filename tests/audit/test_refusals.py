@@ -6,6 +6,7 @@ from django.test import Client, TestCase
 
 from audit.events import REFUSAL_EVENTS, AuditEventType
 from audit.models import AuditEvent
+from audit.refusals import FALLBACK_CACHE
 from support.models import RecoveryRequest
 from teams import scopes
 from tests.factories import UserFactory
@@ -196,3 +197,29 @@ def test_the_admin_filters_refused_access(clock, technician_browser, owner):
     assert [event.event for event in page.context["cl"].result_list] == [
         AuditEventType.ACCESS_REFUSED
     ]
+
+
+@pytest.fixture
+def shared_cache_down(settings):
+    """Redis configured but down, as in tests/config/test_redis_down.py."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    FALLBACK_CACHE.clear()
+    yield
+    FALLBACK_CACHE.clear()
+
+
+def test_with_the_shared_cache_down_a_flood_still_makes_one_event_a_minute(
+    clock, technician_browser, shared_cache_down
+):
+    for _ in range(10):
+        assert technician_browser.get("/audit/").status_code == 403
+    clock.shift(50)
+    technician_browser.get("/audit/")
+
+    assert len(refusals()) == 2

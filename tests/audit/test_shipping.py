@@ -253,3 +253,27 @@ def test_production_refuses_a_webhook_to_a_private_address(clock, owner, setting
     assert "Use an https:// address." in plain.content.decode()
     assert "private, loopback or reserved network" in private.content.decode()
     assert not AuditWebhook.objects.exists()
+
+
+def test_replacing_the_secret_shows_the_new_one_once_and_signs_with_it(
+    clock, owner, tenant, webhook_receiver
+):
+    old = webhook_made_in_the_admin(owner, webhook_receiver.url)
+    webhook = AuditWebhook.objects.get(tenant=tenant)
+    browser = sign_in(Client(), owner)
+
+    page = browser.post(
+        "/admin/audit/auditwebhook/",
+        {"action": "replace_secret", "index": 0, "_selected_action": [webhook.pk]},
+        follow=True,
+    ).content.decode()
+    new = re.search(r"The signing secret is (whsec_[A-Za-z0-9+/=]+)\.", page).group(1)
+    webhook_receiver.secret = new
+    ship_audit_events()
+
+    assert new != old
+    assert webhook_receiver.refused == 0
+    assert webhook_receiver.received
+    assert AuditEvent.objects.filter(
+        event=AuditEventType.AUDIT_WEBHOOK_SECRET_ROTATED, tenant=tenant, actor=owner
+    ).exists()
