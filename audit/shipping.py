@@ -41,6 +41,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
+from django.utils.translation import gettext
 from standardwebhooks.webhooks import Webhook
 
 from audit import tasks
@@ -151,15 +152,15 @@ def webhook_address_problem(url: str) -> str | None:
     `AUDIT_WEBHOOK_ALLOW_LOCAL` lifts both rules."""
     parts = urlsplit(url)
     if settings.AUDIT_WEBHOOK_ALLOW_LOCAL:
-        return None if parts.scheme in ("http", "https") else "Use an http(s):// address."
+        return None if parts.scheme in ("http", "https") else gettext("Use an http(s):// address.")
     if parts.scheme != "https":
-        return "Use an https:// address."
+        return gettext("Use an https:// address.")
     try:
         addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
     except (OSError, UnicodeError):
-        return "The address's host name doesn't resolve."
+        return gettext("The address's host name doesn't resolve.")
     if any(not ipaddress.ip_address(address.split("%")[0]).is_global for address in addresses):
-        return "The address leads to a private, loopback or reserved network."
+        return gettext("The address leads to a private, loopback or reserved network.")
     return None
 
 
