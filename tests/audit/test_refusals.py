@@ -4,6 +4,7 @@ import pytest
 from django.contrib.admin import helpers
 from django.test import Client, TestCase
 
+from audit import refusals as refusals_module
 from audit.events import REFUSAL_EVENTS, AuditEventType
 from audit.models import AuditEvent
 from audit.refusals import FALLBACK_CACHE
@@ -223,3 +224,18 @@ def test_with_the_shared_cache_down_a_flood_still_makes_one_event_a_minute(
     technician_browser.get("/audit/")
 
     assert len(refusals()) == 2
+
+
+def test_many_addresses_together_are_capped_and_one_ipv6_64_is_one_source(clock, db, monkeypatch):
+    monkeypatch.setattr(refusals_module, "ANONYMOUS_PER_MINUTE", 3)
+    for address in ["2001:db8:1:1::1", "2001:db8:1:1::2", "2001:db8:1:1:ffff::9"]:
+        Client(enforce_csrf_checks=True, REMOTE_ADDR=address).post("/accounts/login/")
+    assert len(refusals()) == 1
+
+    for n in range(5):
+        Client(enforce_csrf_checks=True, REMOTE_ADDR=f"198.51.100.{n}").post("/accounts/login/")
+    assert len(refusals()) == 3
+
+    clock.shift(60)
+    Client(enforce_csrf_checks=True, REMOTE_ADDR="198.51.100.0").post("/accounts/login/")
+    assert len(refusals()) == 4
