@@ -20,7 +20,8 @@ from django.urls import URLPattern, URLResolver
 from django.utils import timezone
 
 from accounts.models import User
-from audit.models import AuditEvent
+from audit.models import AuditEvent, AuditWebhook
+from audit.webhooks import audit_webhook_set
 from reviews.models import AccessReviewEntry
 from support.models import RecoveryRequest
 from teams import scopes
@@ -42,6 +43,7 @@ def tenant_a_rows(model, tenant) -> set:
         Tenant: Tenant.objects.filter(pk=tenant.pk),
         UserSession: UserSession.objects.filter(user__tenant=tenant),
         AuditEvent: AuditEvent.objects.filter(tenant=tenant),
+        AuditWebhook: AuditWebhook.objects.filter(tenant=tenant),
         RecoveryRequest: RecoveryRequest.objects.filter(tenant=tenant),
         AccessListEntry: AccessListEntry.objects.filter(tenant=tenant),
         AccessListException: AccessListException.objects.filter(tenant=tenant),
@@ -55,8 +57,17 @@ def tenant_a_rows(model, tenant) -> set:
 
 
 @pytest.fixture
-def world(tenant, other_tenant, owner, technician, other_owner, django_capture_on_commit_callbacks):
-    """Two tenants with people, a custom role, sessions and audit events each, and an operator."""
+def world(
+    tenant,
+    other_tenant,
+    owner,
+    technician,
+    other_owner,
+    django_capture_on_commit_callbacks,
+    settings,
+):
+    """Two tenants with people, a custom role, sessions, audit events and an audit webhook
+    each, and an operator."""
     UserFactory(tenant=other_tenant, email="tech@contoso.example", full_name="Carl Contoso")
     role_create(
         tenant=other_tenant,
@@ -96,6 +107,13 @@ def world(tenant, other_tenant, owner, technician, other_owner, django_capture_o
             ),
             actor=owner_of,
         )
+    # Addresses that are never asked: no event is shipped while the sweep runs.
+    settings.AUDIT_WEBHOOK_ALLOW_LOCAL = True
+    for owner_of, url in (
+        (other_owner, "https://hooks.contoso.example/audit"),
+        (owner, "https://hooks.northwind.example/audit"),
+    ):
+        audit_webhook_set(actor=owner_of, tenant=owner_of.tenant, url=url)
     sign_in(Client(), other_owner, REMOTE_ADDR="203.0.113.99")
     sign_in(Client(), technician, REMOTE_ADDR="198.51.100.7")
     sign_in(Client(), OperatorFactory(email="root@platform.example"), REMOTE_ADDR="203.0.113.99")
