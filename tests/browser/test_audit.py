@@ -49,7 +49,7 @@ def test_unusual_sign_in_is_flagged_for_the_person_and_found_by_the_owner(
         owner_page.get_by_role("button", name="Filter").click()
 
         expect(owner_page).to_have_url(
-            f"{live_server.url}/audit/?event=105&person=&ip=&since=&until="
+            f"{live_server.url}/audit/?event=105&outcome=&person=&ip=&since=&until="
         )
         rows = owner_page.locator("tbody tr")
         expect(rows).to_have_count(1)
