@@ -356,7 +356,10 @@ ACCESS_REVIEW_STALE_DAYS = 30
 
 # Logs: JSON lines unless DEBUG (LOG_FORMAT=plain|json), URL secrets redacted, each request's id,
 # tenant and person on its lines. What each logger may say: docs/logging.md.
-LOG_FORMAT = log_format_from_environment()
+try:
+    LOG_FORMAT = log_format_from_environment()
+except ValueError as error:
+    raise ImproperlyConfigured(str(error)) from error
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
