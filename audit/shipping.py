@@ -189,13 +189,16 @@ def webhook_send(webhook: AuditWebhook, events: Sequence[AuditEvent]) -> None:
             "webhook-signature": signer.sign(message_id, now, payload),
         }
         try:
+            # The answer's body is never read: only its status matters, whatever its size.
             response = requests.post(
                 webhook.url,
                 data=payload.encode("utf-8"),
                 headers=headers,
                 timeout=settings.AUDIT_SHIPPING_TIMEOUT,
                 allow_redirects=False,
+                stream=True,
             )
+            response.close()
         except requests.RequestException as error:
             raise DeliveryFailed(f"webhook: {error}", delivered=delivered) from error
         if not 200 <= response.status_code < 300:
