@@ -13,6 +13,7 @@ from accounts import lockout, lockout_counters, tasks
 from accounts.dblock import hold_lock
 from accounts.models import PasswordResetRequest, User, normalize_email
 from accounts.sign_in import sign_in_step_passed
+from accounts.stages import password_sign_in_refusal
 from audit.client import client_ip, user_agent
 from audit.events import AuditEventType
 from audit.refusals import access_refusal_record
@@ -67,6 +68,13 @@ def password_reset_link_send(
     refuse_acting_on(actor=actor, person=user, what=user.email)
     if not actor.has_perm(scopes.MEMBERS_WRITE):
         raise PermissionDenied(_("Sending reset links needs the members:write scope."))
+    instead = password_sign_in_refusal(user=user)
+    if instead is not None:
+        raise ValidationError(
+            _("%(email)s signs in with %(instead)s only: a password would not let them in."),
+            code="single_sign_on_required",
+            params={"email": user.email, "instead": instead},
+        )
     if not user.is_active:
         raise ValidationError(
             _("%(email)s is deactivated: reactivate them first."),
@@ -124,6 +132,8 @@ def _reset_outcome(user: User | None) -> str:
         return "no_account"
     if not user.is_active:
         return "inactive"
+    if password_sign_in_refusal(user=user) is not None:
+        return "single_sign_on_required"
     sent = OutboxMail.objects.filter(
         kind=RESET_MAIL_KIND, to=user.email, created_at__gte=timezone.now() - RESET_WINDOW
     ).count()

@@ -30,7 +30,9 @@ from accounts.breached import breached_password_sign_in_check
 from accounts.lockout_counters import Lock, email_key
 from accounts.models import User
 from accounts.stages import (
+    SECOND_FACTOR_BY_PROVIDER_SESSION_KEY,
     PendingSignIn,
+    password_sign_in_refusal,
     pending_sign_in,
     pending_sign_in_forget,
     pending_sign_in_save,
@@ -45,6 +47,7 @@ from teams.services.access_list import access_list_sign_in_refuse
 from teams.services.sessions import SIGN_IN_LOCKS_PERSON, session_forget, session_key_cycle
 
 PROOF_AT_SESSION_KEY = "accounts_password_proved_at"
+SECOND_FACTOR_BY_PROVIDER = "identity_provider"
 
 
 def password_proof_record(*, request: HttpRequest) -> None:
@@ -130,8 +133,36 @@ class SignInRefusedByAccessList(Exception):
     """The password was right, but the person's tenant allows no sign-in from this address."""
 
 
+class SignInRefusedForPassword(Exception):
+    """The password was right, but the person's tenant signs its people in through single
+    sign-on only (and they are not one of its break-glass people). `instead` names the way."""
+
+    def __init__(self, instead: str) -> None:
+        super().__init__(instead)
+        self.instead = instead
+
+
+class SignInRefusedByLock(Exception):
+    """A sign-in that checked no secret of ours (single sign-on) met a lock on the person's
+    email or the client IP. The lock notice answers the request (axes' middleware)."""
+
+
 def _step_address(pending: PendingSignIn) -> str:
     return reverse(pending.current_step.url_name)
+
+
+def _access_list_check(*, request: HttpRequest, user: User) -> None:
+    """Raise `SignInRefusedByAccessList` when the person's tenant allows no sign-in from here.
+
+    Checked only after the credential, so the answer tells someone without it nothing about
+    which emails exist; and it is no failed credential: the lockout slot is given back and no
+    `SIGN_IN_FAILED` is recorded.
+    """
+    if not access_list_allows(user=user, ip=client_ip(request)):
+        with transaction.atomic():
+            lockout.attempt_settle(request=request, email=user.email, restart_account=False)
+            access_list_sign_in_refuse(request=request, user=user)
+        raise SignInRefusedByAccessList
 
 
 @sensitive_variables("password")
@@ -147,38 +178,108 @@ def user_sign_in(*, request: HttpRequest, user: User, password: str) -> str | No
     password and the IP access list, so it never stands in for either.
 
     An address outside the tenant's IP access list raises `SignInRefusedByAccessList` before
-    anything of the sign-in is kept. It is checked only now, after the password, so the answer
-    tells someone without it nothing about which emails exist; and it is no failed password:
-    the lockout slot was given back and no `SIGN_IN_FAILED` is recorded.
+    anything of the sign-in is kept. A person whose tenant requires single sign-on (and who is
+    not one of its break-glass people) gets `SignInRefusedForPassword`, also only now, after
+    the password, so the refusal tells someone without it nothing about the account.
     """
-    if not access_list_allows(user=user, ip=client_ip(request)):
+    instead = password_sign_in_refusal(user=user)
+    if instead is not None:
         with transaction.atomic():
             lockout.attempt_settle(request=request, email=user.email, restart_account=False)
-            access_list_sign_in_refuse(request=request, user=user)
-        raise SignInRefusedByAccessList
+            audit_event_record(
+                event=AuditEventType.SSO_PASSWORD_REFUSED,
+                actor=user,
+                tenant=user.tenant,
+                target=user,
+                request=request,
+                details={"instead": instead},
+            )
+        raise SignInRefusedForPassword(instead)
+    _access_list_check(request=request, user=user)
     password_proof_record(request=request)
     breached_password_sign_in_check(request=request, user=user, password=password)
     due, passed = sign_in_steps_passed_before(
         request=request, user=user, due=sign_in_steps_due(user=user)
     )
-    second_factor = passed.second_factor if passed else None
-    otp_device = passed.otp_device if passed else None
+    return _sign_in_continue(
+        request=request,
+        user=user,
+        backend=user.backend,
+        due=due,
+        second_factor=passed.second_factor if passed else None,
+        otp_device=passed.otp_device if passed else None,
+    )
+
+
+def user_sign_in_external(
+    *, request: HttpRequest, user: User, via: dict, second_factor_done: bool
+) -> str | None:
+    """An identity provider vouched for this person (single sign-on). Returns the address of
+    the first step still due, or None when the person is now signed in.
+
+    Everything that holds for a password sign-in holds here: a lock on the email or the client
+    IP refuses it (`SignInRefusedByLock`), the IP access list applies, the steps after the
+    first one are due as usual (the second factor too, unless the tenant accepts the
+    provider's own, `second_factor_done`, or a remembered browser stands in for it), and only
+    `_sign_in_complete` signs in. `via` (the provider's name, kind and the person's subject
+    there) goes into the sign-in's events.
+    """
+    lockout.attempt_settle_later(request)
+    if lockout.attempt_begin(request=request, email=user.email) is not None:
+        raise SignInRefusedByLock
+    lockout.attempt_succeeded(request=request)
+    _access_list_check(request=request, user=user)
+    due, passed = sign_in_steps_passed_before(
+        request=request,
+        user=user,
+        due=sign_in_steps_due(user=user, second_factor_done=second_factor_done),
+    )
+    if second_factor_done:
+        second_factor, otp_device = SECOND_FACTOR_BY_PROVIDER, None
+    else:
+        second_factor = passed.second_factor if passed else None
+        otp_device = passed.otp_device if passed else None
+    return _sign_in_continue(
+        request=request,
+        user=user,
+        backend=settings.AUTHENTICATION_BACKENDS[0],
+        due=due,
+        via=via,
+        second_factor=second_factor,
+        otp_device=otp_device,
+    )
+
+
+def _sign_in_continue(
+    *,
+    request: HttpRequest,
+    user: User,
+    backend: str,
+    due: list[str],
+    via: dict | None = None,
+    second_factor: str | None = None,
+    otp_device: str | None = None,
+) -> str | None:
+    """The first credential was right: complete the sign-in, or keep it pending at its next
+    step (under a new session key) and return that step's address."""
     if not due:
         _sign_in_complete(
             request=request,
             user=user,
-            backend=user.backend,
+            backend=backend,
             second_factor=second_factor,
             otp_device=otp_device,
+            via=via,
         )
         return None
     pending = PendingSignIn(
         user_id=user.pk,
-        backend=user.backend,
+        backend=backend,
         started_at=time.time(),
         due=tuple(due),
         second_factor=second_factor,
         otp_device=otp_device,
+        via=via,
     )
     with transaction.atomic():
         lockout.attempt_settle(request=request, email=user.email, restart_account=False)
@@ -191,7 +292,7 @@ def user_sign_in(*, request: HttpRequest, user: User, password: str) -> str | No
             tenant=user.tenant,
             target=user,
             request=request,
-            details={"step": due[0]},
+            details={"step": due[0], **({"via": via} if via else {})},
         )
     return _step_address(pending)
 
@@ -251,6 +352,7 @@ def sign_in_step_passed(
         backend=pending.backend,
         second_factor=pending.second_factor,
         otp_device=pending.otp_device,
+        via=pending.via,
     )
     return None
 
@@ -262,6 +364,7 @@ def _sign_in_complete(
     backend: str,
     second_factor: str | None = None,
     otp_device: str | None = None,
+    via: dict | None = None,
 ) -> None:
     """The one moment a sign-in is complete. Whatever must happen once per completed sign-in
     happens here and nowhere else.
@@ -281,6 +384,8 @@ def _sign_in_complete(
         device = Device.from_persistent_id(otp_device) if otp_device else None
         if device is not None:
             otp_login(request, device)
+        if second_factor == SECOND_FACTOR_BY_PROVIDER:
+            request.session[SECOND_FACTOR_BY_PROVIDER_SESSION_KEY] = True
         lockout.attempt_settle(request=request, email=user.email, restart_account=True)
         signed_in = audit_event_record(
             event=AuditEventType.SIGN_IN_SUCCEEDED,
@@ -288,7 +393,7 @@ def _sign_in_complete(
             tenant=user.tenant,
             target=user,
             request=request,
-            details={"second_factor": second_factor or "none"},
+            details={"second_factor": second_factor or "none", **({"via": via} if via else {})},
         )
         sign_in_unusual_check(request=request, user=user, sign_in=signed_in)
 
@@ -298,6 +403,7 @@ def sign_in_failure_record(
     request: HttpRequest | None,
     email: str,
     event: AuditEventType = AuditEventType.SIGN_IN_FAILED,
+    details: dict | None = None,
 ) -> Lock | None:
     """Count and audit a failed sign-in step against whichever account the email names, if any.
 
@@ -315,7 +421,7 @@ def sign_in_failure_record(
     target = User.objects.filter(email=tried).select_related("tenant").first() if tried else None
     with transaction.atomic():
         outcome = lockout.failure_count(request=request, email=email)
-        details = {"email": tried}
+        details = {**(details or {}), "email": tried}
         if not outcome.counted:
             details["refused"] = "locked"
         audit_event_record(

@@ -9,6 +9,10 @@ Each step is a `SignInStep` that the app owning it registers from its `AppConfig
 registers the second factor and enrolment, accounts the required new password. accounts never
 imports the apps above it (django-allauth's `LoginStage`s work the same way).
 
+Two more hooks live here for the same reason: single sign-on (sso) registers who may not sign
+in with a password (`password_refusal_register`) and where an email's domain signs in instead
+(`home_realm_register`), for the sign-in page and the reset mails, which accounts owns.
+
 This module loads no models, so an app can import it before the app registry is ready.
 """
 
@@ -20,6 +24,13 @@ from django.conf import settings
 from django.http import HttpRequest
 
 PENDING_SESSION_KEY = "accounts_pending_sign_in"
+# Set in a session whose sign-in's second factor was the identity provider's own (single
+# sign-on, when the tenant accepts it): there is no device of ours to have verified it.
+SECOND_FACTOR_BY_PROVIDER_SESSION_KEY = "accounts_second_factor_by_provider"
+
+
+def second_factor_by_provider(request: HttpRequest) -> bool:
+    return request.session.get(SECOND_FACTOR_BY_PROVIDER_SESSION_KEY) is True
 
 
 @dataclass(frozen=True)
@@ -39,6 +50,8 @@ class SignInStep:
     `also_allowed` names the other pages its person may open meanwhile (a password proof, say).
     Steps run in `order`. `passed_before(request=, user=)`, when a step has one, is asked once
     the step is due, right after the password: a `StepPassedBefore` skips the step's page.
+    `second_factor` marks a step that an identity provider's own multi-factor sign-in may stand
+    in for, when the tenant's single sign-on policy accepts it.
     """
 
     key: str
@@ -47,6 +60,7 @@ class SignInStep:
     is_due: Callable[..., bool]
     also_allowed: frozenset[str] = field(default_factory=frozenset)
     passed_before: Callable[..., StepPassedBefore | None] | None = None
+    second_factor: bool = False
 
 
 _steps: dict[str, SignInStep] = {}
@@ -60,12 +74,14 @@ def sign_in_step(key: str) -> SignInStep:
     return _steps[key]
 
 
-def sign_in_steps_due(*, user) -> list[str]:
-    """The keys of the steps this person must pass, in order."""
+def sign_in_steps_due(*, user, second_factor_done: bool = False) -> list[str]:
+    """The keys of the steps this person must pass, in order. With `second_factor_done` (an
+    identity provider's multi-factor sign-in the tenant accepts) the second-factor steps are
+    not due."""
     return [
         step.key
         for step in sorted(_steps.values(), key=lambda step: step.order)
-        if step.is_due(user)
+        if not (second_factor_done and step.second_factor) and step.is_due(user)
     ]
 
 
@@ -86,6 +102,53 @@ def sign_in_steps_passed_before(
     return still_due, passed
 
 
+# Whatever refuses a person's password sign-in outright (single sign-on required for their
+# tenant), registered by the app that knows: a callable taking the person and returning the
+# name of the way they must sign in instead, or None.
+_password_refusals: list[Callable[..., str | None]] = []
+
+
+def password_refusal_register(refusal: Callable[..., str | None]) -> None:
+    if refusal not in _password_refusals:
+        _password_refusals.append(refusal)
+
+
+def password_sign_in_refusal(*, user) -> str | None:
+    """The way this person must sign in instead of with a password, or None when a password
+    is fine for them."""
+    for refusal in _password_refusals:
+        instead = refusal(user)
+        if instead:
+            return instead
+    return None
+
+
+@dataclass(frozen=True)
+class HomeRealm:
+    """Where an email's domain signs in instead of (or beside) a password: the provider's name
+    and whether its tenant requires it."""
+
+    label: str
+    required: bool
+
+
+_home_realms: list[Callable[[str], HomeRealm | None]] = []
+
+
+def home_realm_register(finder: Callable[[str], HomeRealm | None]) -> None:
+    if finder not in _home_realms:
+        _home_realms.append(finder)
+
+
+def home_realm_for(*, email: str) -> HomeRealm | None:
+    """The single sign-on an email's domain leads to, if any (home-realm discovery)."""
+    for finder in _home_realms:
+        realm = finder(email)
+        if realm is not None:
+            return realm
+    return None
+
+
 @dataclass(frozen=True)
 class PendingSignIn:
     """A sign-in whose password was right and whose other steps are not all done yet."""
@@ -96,6 +159,7 @@ class PendingSignIn:
     due: tuple[str, ...]
     second_factor: str | None = None
     otp_device: str | None = None
+    via: dict | None = None
 
     @property
     def current_step(self) -> SignInStep:
@@ -119,6 +183,7 @@ def pending_sign_in(request: HttpRequest) -> PendingSignIn | None:
             due=tuple(key for key in stored["due"] if key in _steps),
             second_factor=stored.get("second_factor"),
             otp_device=stored.get("otp_device"),
+            via=stored.get("via") if isinstance(stored.get("via"), dict) else None,
         )
     except (KeyError, TypeError, ValueError):
         pending = None
@@ -136,6 +201,7 @@ def pending_sign_in_save(request: HttpRequest, pending: PendingSignIn) -> None:
         "due": list(pending.due),
         "second_factor": pending.second_factor,
         "otp_device": pending.otp_device,
+        "via": pending.via,
     }
 
 

@@ -7,7 +7,7 @@ from django.contrib.auth import views as auth_views
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render, resolve_url
-from django.urls import reverse_lazy
+from django.urls import resolve, reverse, reverse_lazy
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.decorators import method_decorator
@@ -41,11 +41,12 @@ from accounts.services import (
 )
 from accounts.sign_in import (
     SignInRefusedByAccessList,
+    SignInRefusedForPassword,
     pending_sign_in_user,
     user_sign_in,
     user_sign_out,
 )
-from accounts.stages import pending_sign_in
+from accounts.stages import home_realm_for, pending_sign_in
 from audit.client import client_ip
 from audit.devices import device_from_user_agent
 from teams.models import Tenant
@@ -98,6 +99,18 @@ class SignInView(auth_views.LoginView):
         return {**super().get_context_data(**kwargs), "contact": remembered_contact(self.request)}
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        email = request.POST.get("username", "").strip()
+        if email and not request.POST.get("password"):
+            # Home-realm discovery: an email alone whose domain signs in through its tenant's
+            # identity provider goes there when the tenant requires it, else is offered it.
+            # Single sign-on is found by its URL, since it sits above accounts.
+            realm = home_realm_for(email=email)
+            if realm is not None and realm.required:
+                return resolve(reverse("sso:start")).func(request)
+            if realm is not None:
+                self.extra_context = {"realm": realm}
+                offered = self.form_class(request, initial={"username": email})
+                return self.render_to_response(self.get_context_data(form=offered))
         # A right password's lockout slot is settled in `user_sign_in`'s transaction.
         lockout.attempt_settle_later(request)
         return super().post(request, *args, **kwargs)
@@ -110,6 +123,13 @@ class SignInView(auth_views.LoginView):
             )
         except SignInRefusedByAccessList:
             return access_list_refusal(self.request, tenant=user.tenant)
+        except SignInRefusedForPassword as refusal:
+            return render(
+                self.request,
+                "accounts/password_refused.html",
+                {"instead": refusal.instead, "email": user.email, "next": self.get_success_url()},
+                status=403,
+            )
         if step_due is not None:
             response = redirect(f"{step_due}?{urlencode({'next': self.get_success_url()})}")
         else:

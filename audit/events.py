@@ -24,6 +24,11 @@ class AuditEventType(models.IntegerChoices):
     RECOVERY_EXPIRED = 113, _("Account recovery request expired")
     SIGN_IN_REFUSED_BY_ACCESS_LIST = 114, _("Sign-in refused: address not on the IP access list")
     REAUTHENTICATED = 125, _("Re-authentication succeeded")
+    SSO_SIGN_IN_FAILED = 130, _("Single sign-on failed")
+    SSO_IDENTITY_LINKED = 131, _("Single sign-on identity linked")
+    SSO_PERSON_CREATED = 132, _("Person created at first single sign-on")
+    SSO_PASSWORD_REFUSED = 133, _("Password sign-in refused: single sign-on required")
+    SSO_IDENTITY_UNLINKED = 134, _("Single sign-on identity unlinked")
 
     MFA_ENROLLED = 200, _("MFA factor enrolled")
     MFA_REMOVED = 201, _("MFA factor removed")
@@ -64,6 +69,11 @@ class AuditEventType(models.IntegerChoices):
     TENANT_POLICY_CHANGED = 603, _("Tenant policy changed")
     ROLE_DELETED = 604, _("Role deleted")
     ACCESS_LIST_CHANGED = 605, _("IP access list changed")
+    SSO_PROVIDER_CHANGED = 610, _("Single sign-on provider changed")
+    SSO_PROVIDER_SECRET_ROTATED = 611, _("Single sign-on client secret replaced")
+    SSO_DOMAIN_CLAIMED = 612, _("Domain claimed for single sign-on")
+    SSO_DOMAIN_RELEASED = 613, _("Domain released from single sign-on")
+    SSO_PROVIDER_REMOVED = 614, _("Single sign-on provider removed")
 
     ADMIN_ACTION = 700, _("Admin action")
 

@@ -17,6 +17,8 @@ SIGN_IN_HISTORY_EVENTS = (
     AuditEventType.MFA_FAILED,
     AuditEventType.ACCOUNT_LOCKED,
     AuditEventType.FAILURE_BURST,
+    AuditEventType.SSO_SIGN_IN_FAILED,
+    AuditEventType.SSO_PASSWORD_REFUSED,
 )
 SUCCESS_EVENTS = (AuditEventType.SIGN_IN_SUCCEEDED,)
 
@@ -127,6 +129,12 @@ class SignInRow:
     @property
     def succeeded(self) -> bool:
         return self.event.event in SUCCESS_EVENTS
+
+    @property
+    def via(self) -> str | None:
+        """The identity provider a sign-in went through ("Microsoft"), if any."""
+        via = (self.event.details or {}).get("via")
+        return via.get("provider") if isinstance(via, dict) else None
 
 
 def sign_ins_for_user(*, user: User) -> QuerySet[AuditEvent]:

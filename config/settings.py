@@ -34,6 +34,18 @@ SITE_URL = env.str("SITE_URL", default="http://localhost:8000").rstrip("/")
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 REDIS_URL = env.str("REDIS_URL", default="")
 
+# Keys for secrets stored in the database (single sign-on client secrets), comma-separated
+# Fernet keys: the first encrypts, every one decrypts, so a new key goes first and the old one
+# stays after it until `sso_secrets_reencrypt` has run. Unset, one key is derived from
+# SECRET_KEY (see docs/sso.md): then rotating SECRET_KEY makes stored secrets unreadable.
+FIELD_ENCRYPTION_KEY = env.list("FIELD_ENCRYPTION_KEY", default=[])
+# Single sign-on: how long to wait for an identity provider, and how long its discovery
+# document and signing keys are kept (an unknown key id fetches them again at once).
+SSO_HTTP_TIMEOUT = env.float("SSO_HTTP_TIMEOUT", default=5)
+SSO_METADATA_CACHE_SECONDS = env.int("SSO_METADATA_CACHE_SECONDS", default=3600)
+# The clock skew allowed on an identity provider's tokens (issued at, expiry).
+SSO_CLOCK_LEEWAY_SECONDS = 60
+
 INSTALLED_APPS = [
     "teams.apps.PortcullisAdminConfig",
     "django.contrib.auth",
@@ -51,6 +63,7 @@ INSTALLED_APPS = [
     "mfa",
     "outbox",
     "audit",
+    "sso",
     "support",
     "reviews",
 ]

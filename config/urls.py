@@ -14,6 +14,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("accounts/sessions/", include("teams.urls")),
     path("mfa/", include("mfa.urls")),
+    path("sso/", include("sso.urls")),
     # "This wasn't me" belongs to the sign-in alerts (accounts); its emailed path is kept.
     path("audit/not-me/<str:token>/", sign_in_report_view, name="sign_in_report"),
     path("audit/", include("audit.urls")),

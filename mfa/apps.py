@@ -21,6 +21,7 @@ class MfaConfig(AppConfig):
                 url_name="mfa:verify",
                 is_due=second_step_due_for,
                 passed_before=second_step_passed_by_remembered_browser,
+                second_factor=True,
             )
         )
         sign_in_step_register(
@@ -30,5 +31,6 @@ class MfaConfig(AppConfig):
                 url_name="mfa:totp-setup",
                 is_due=enrolment_due_for,
                 also_allowed=frozenset({"mfa:reauthenticate"}),
+                second_factor=True,
             )
         )

@@ -1,6 +1,7 @@
 from django.http import HttpRequest, HttpResponse
 
 from accounts.middleware import ALWAYS_ALLOWED_AT_A_STEP, redirect_to_step, view_allowed
+from accounts.stages import second_factor_by_provider
 from mfa.selectors import SignInStage, sign_in_stage
 
 # The only views a signed-in session that lacks a factor may reach: its step, a new password
@@ -36,6 +37,9 @@ class SecondStepMiddleware:
 
     The password-change page stays open here, so a password that must change at the same time
     is dealt with first instead of the two middlewares redirecting each other in a loop.
+
+    A session whose second factor was the identity provider's (single sign-on, when the
+    tenant accepts it) has no device of ours verified, and needs none.
     """
 
     def __init__(self, get_response):
@@ -43,6 +47,10 @@ class SecondStepMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         stage = sign_in_stage(user=request.user)
-        if stage in ALLOWED_VIEWS and not view_allowed(request, ALLOWED_VIEWS[stage]):
+        if (
+            stage in ALLOWED_VIEWS
+            and not view_allowed(request, ALLOWED_VIEWS[stage])
+            and not second_factor_by_provider(request)
+        ):
             return redirect_to_step(request, STEP_URL_NAMES[stage])
         return self.get_response(request)

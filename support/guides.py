@@ -61,6 +61,16 @@ GUIDES: tuple[Guide, ...] = (
         "For owners: allow sign-in only from your office and VPN, and what people outside see.",
     ),
     Guide(
+        "single-sign-on",
+        "Signing in with Microsoft, Google or your organisation",
+        "What “Use single sign-on” means here, and what still happens after it.",
+    ),
+    Guide(
+        "single-sign-on-setup",
+        "Setting up single sign-on (for owners)",
+        "Microsoft Entra ID or Google Workspace step by step: redirect URI, claims, testing.",
+    ),
+    Guide(
         "contact",
         "Who to contact",
         "Your MSP's owners look after your account; here is how to reach them.",

@@ -48,7 +48,9 @@ TenantPath = str | EmailOf
 
 # Fields no admin URL may filter by: the admin lets a query string filter a list by any of a
 # model's own fields, and `?password__startswith=` would give a hash away a character at a time.
-SECRET_FIELDS = frozenset({"password", "session_key", "code_hash", "key"})
+SECRET_FIELDS = frozenset(
+    {"password", "session_key", "code_hash", "key", "client_secret_encrypted"}
+)
 
 # Models whose admin is defined outside this project, keyed by "app_label.model_name".
 TENANT_PATHS: dict[str, TenantPath] = {

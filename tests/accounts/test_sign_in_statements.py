@@ -29,6 +29,7 @@ BUDGET = {
         "audit": 2,
         "unusual sign-in": 2,
         "session": 1,
+        "single sign-on": 1,
     },
     "sqlite": {
         "transaction": 4,
@@ -39,6 +40,7 @@ BUDGET = {
         "audit": 2,
         "unusual sign-in": 2,
         "session": 1,
+        "single sign-on": 1,
     },
 }
 TABLE = re.compile(r'(?:FROM|INTO|UPDATE) "(\w+)"')
@@ -50,6 +52,7 @@ PURPOSES = {
     "audit_": "audit",
     "accounts_user": "person",
     "django_session": "session",
+    "sso_": "single sign-on",
 }
 
 

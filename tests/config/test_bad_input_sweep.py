@@ -44,6 +44,7 @@ KNOWN_PARAMETERS = [
     "email",
     "otp_token",
     "code",
+    "state",
     "app_label",
     "model_name",
     "field_name",

@@ -45,6 +45,7 @@ def run_python(code: str, **environment: str) -> subprocess.CompletedProcess:
             "ALLOWED_HOSTS",
             "SITE_URL",
             "DJANGO_ALLOW_ASYNC_UNSAFE",
+            "FIELD_ENCRYPTION_KEY",
         }
     }
     env.update(DJANGO_SETTINGS_MODULE="config.settings", **environment)
@@ -109,18 +110,50 @@ def test_environment_overrides_are_read():
     assert values["hsts"] == 31536000
 
 
+CHECK_DEPLOY = (
+    "import sys; from django.core.management import execute_from_command_line; "
+    "execute_from_command_line(['manage.py', 'check', '--deploy', '--fail-level', 'WARNING'])"
+)
+FIELD_KEY = "kS2w3Yh7l0m0m2Yb7lR8G3Q4bJ8c5pQm1x9wQe6Zt0s="
+
+
 def test_check_deploy_is_clean_with_tls_on():
     result = run_python(
-        "import sys; from django.core.management import execute_from_command_line; "
-        "execute_from_command_line(['manage.py', 'check', '--deploy', '--fail-level', 'WARNING'])",
+        CHECK_DEPLOY,
+        SECRET_KEY=PRODUCTION_KEY,
+        USE_TLS="1",
+        ALLOWED_HOSTS="portcullis.example",
+        SITE_URL="https://portcullis.example",
+        FIELD_ENCRYPTION_KEY=FIELD_KEY,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_asks_for_a_field_encryption_key_of_its_own():
+    result = run_python(
+        CHECK_DEPLOY,
         SECRET_KEY=PRODUCTION_KEY,
         USE_TLS="1",
         ALLOWED_HOSTS="portcullis.example",
         SITE_URL="https://portcullis.example",
     )
 
-    assert result.returncode == 0, result.stderr
-    assert "no issues" in result.stdout
+    assert result.returncode != 0
+    assert "sso.W001" in result.stderr + result.stdout
+
+
+def test_a_malformed_field_encryption_key_is_an_error():
+    result = run_python(
+        "from django.core.management import execute_from_command_line; "
+        "execute_from_command_line(['manage.py', 'check'])",
+        SECRET_KEY=PRODUCTION_KEY,
+        FIELD_ENCRYPTION_KEY="not-a-fernet-key",
+    )
+
+    assert result.returncode != 0
+    assert "sso.E001" in result.stderr + result.stdout
 
 
 HOST_COOKIES = """

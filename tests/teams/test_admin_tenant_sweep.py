@@ -23,6 +23,8 @@ from accounts.models import User
 from audit.models import AuditEvent, AuditWebhook
 from audit.webhooks import audit_webhook_set
 from reviews.models import AccessReviewEntry
+from sso.models import ClaimedDomain, IdentityProvider, ProviderIdentity
+from sso.services import domain_claim, provider_save
 from support.models import RecoveryRequest
 from teams import scopes
 from teams.models import AccessListEntry, AccessListException, Role, Tenant, UserSession
@@ -47,6 +49,9 @@ def tenant_a_rows(model, tenant) -> set:
         RecoveryRequest: RecoveryRequest.objects.filter(tenant=tenant),
         AccessListEntry: AccessListEntry.objects.filter(tenant=tenant),
         AccessListException: AccessListException.objects.filter(tenant=tenant),
+        IdentityProvider: IdentityProvider.objects.filter(tenant=tenant),
+        ClaimedDomain: ClaimedDomain.objects.filter(tenant=tenant),
+        ProviderIdentity: ProviderIdentity.objects.filter(tenant=tenant),
         AccessAttempt: AccessAttempt.objects.filter(
             username__in=User.objects.filter(tenant=tenant).values("email")
         ),
@@ -114,6 +119,26 @@ def world(
         (owner, "https://hooks.northwind.example/audit"),
     ):
         audit_webhook_set(actor=owner_of, tenant=owner_of.tenant, url=url)
+    provider_save(
+        provider=IdentityProvider(
+            tenant=other_tenant,
+            kind=IdentityProvider.Kind.OIDC,
+            discovery_url="https://idp.contoso.example/.well-known/openid-configuration",
+            client_id="contoso-client",
+        ),
+        client_secret="contoso-client-secret",
+        break_glass=[other_owner],
+        actor=other_owner,
+    )
+    domain_claim(tenant=other_tenant, domain="contoso.example")
+    domain_claim(tenant=tenant, domain="northwind.example")
+    ProviderIdentity.objects.create(
+        tenant=other_tenant,
+        user=User.objects.get(email="tech@contoso.example"),
+        issuer="https://idp.contoso.example",
+        subject="contoso-subject",
+        email_at_link="tech@contoso.example",
+    )
     sign_in(Client(), other_owner, REMOTE_ADDR="203.0.113.99")
     sign_in(Client(), technician, REMOTE_ADDR="198.51.100.7")
     sign_in(Client(), OperatorFactory(email="root@platform.example"), REMOTE_ADDR="203.0.113.99")
@@ -344,8 +369,9 @@ def test_people_without_an_admin_scope_cannot_open_the_admin(tenant, builtin):
     assert client.get(model_url(User), follow=True).status_code == 403
 
 
-# Fields that hold secrets: password hashes, live session keys, backup-code hashes, TOTP keys.
-SECRET_FIELDS = {"password", "session_key", "code_hash", "key"}
+# Fields that hold secrets: password hashes, live session keys, backup-code hashes, TOTP keys,
+# single sign-on client secrets (encrypted, and still nobody's to probe).
+SECRET_FIELDS = {"password", "session_key", "code_hash", "key", "client_secret_encrypted"}
 
 
 def test_no_admin_list_can_be_filtered_by_a_secret(world):

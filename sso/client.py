@@ -1,0 +1,178 @@
+"""The OpenID Connect protocol with a tenant's provider, done by Authlib.
+
+Authlib's Django client (`DjangoOAuth2App`) does the protocol: the authorization code flow
+with PKCE (S256), a `state` and a `nonce` kept in this browser's session and dropped the
+moment the provider's answer is read (so each is good once), the token request, and the ID
+token's signature against the provider's JWKS (fetched again once when a token names a key id
+it doesn't hold, so a provider's key rotation just works), its issuer, audience, expiry and
+nonce. Authlib rather than mozilla-django-oidc because the providers are tenant data read at
+run time (one per tenant, each with its own issuer and secret), where mozilla-django-oidc
+configures one provider in settings.
+
+What is left here is what only this site knows: which issuer a tenant's provider must name
+(one Entra directory, never the `common` endpoint's any-directory trust; Google's issuer with
+the Workspace's `hd`), and when an email claim counts as verified.
+"""
+
+import hashlib
+import logging
+
+import requests
+from authlib.integrations.base_client import OAuthError
+from authlib.integrations.django_client import DjangoIntegration, DjangoOAuth2App
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
+from joserfc.errors import JoseError
+
+from sso.encryption import SecretUnreadable, secret_decrypt
+from sso.models import IdentityProvider
+
+logger = logging.getLogger(__name__)
+
+SCOPE = "openid email profile"
+# Entra marks an email whose domain the directory has verified with this optional claim; its
+# `email` claim alone is whatever an administrator typed (the "nOAuth" confusion).
+ENTRA_EMAIL_VERIFIED_CLAIM = "xms_edov"
+# `amr` values (RFC 8176) that say the provider itself asked for more than one factor.
+MULTI_FACTOR_AMR = frozenset({"mfa"})
+
+
+class IdentityRefused(Exception):
+    """The provider's answer doesn't prove an identity here. `reason` is a short code for the
+    audit log; `claims` what was read of the ID token, if anything."""
+
+    def __init__(self, reason: str, claims: dict | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.claims = claims or {}
+
+
+def redirect_uri() -> str:
+    """The one address every provider sends people back to: register it at the provider."""
+    return f"{settings.SITE_URL}{reverse('sso:callback')}"
+
+
+def _metadata_cache_key(provider: IdentityProvider) -> str:
+    digest = hashlib.sha256(provider.metadata_url.encode()).hexdigest()
+    return f"sso:metadata:{digest}"
+
+
+def _app(provider: IdentityProvider) -> DjangoOAuth2App:
+    """Authlib's client for this provider, with its discovery document and keys from the
+    cache when they are there."""
+    try:
+        client_secret = secret_decrypt(provider.client_secret_encrypted)
+    except SecretUnreadable as error:
+        raise IdentityRefused("client_secret_unreadable") from error
+    name = f"sso-{provider.pk}"
+    return DjangoOAuth2App(
+        DjangoIntegration(name),
+        name=name,
+        client_id=provider.client_id,
+        client_secret=client_secret,
+        server_metadata_url=provider.metadata_url,
+        client_kwargs={
+            "scope": SCOPE,
+            "code_challenge_method": "S256",
+            "default_timeout": settings.SSO_HTTP_TIMEOUT,
+        },
+        **(cache.get(_metadata_cache_key(provider)) or {}),
+    )
+
+
+def _metadata_keep(provider: IdentityProvider, app: DjangoOAuth2App) -> None:
+    if "_loaded_at" in app.server_metadata:
+        cache.set(
+            _metadata_cache_key(provider),
+            dict(app.server_metadata),
+            settings.SSO_METADATA_CACHE_SECONDS,
+        )
+
+
+def authorization_redirect(
+    *, request: HttpRequest, provider: IdentityProvider, login_hint: str
+) -> HttpResponseRedirect:
+    """Send the browser to the provider; its `state`, `nonce` and PKCE verifier stay in this
+    session until the answer comes back."""
+    app = _app(provider)
+    extra = {"login_hint": login_hint} if login_hint else {}
+    if provider.kind == IdentityProvider.Kind.GOOGLE:
+        # Only a hint for Google's account chooser; the `hd` claim is what is checked.
+        extra["hd"] = provider.hosted_domain
+    try:
+        response = app.authorize_redirect(request, redirect_uri(), **extra)
+    except (OAuthError, requests.RequestException, ValueError, KeyError, RuntimeError) as error:
+        logger.warning("Identity provider %s unreachable: %r", provider.pk, error)
+        raise IdentityRefused("provider_unreachable") from error
+    _metadata_keep(provider, app)
+    return response
+
+
+def identity_from_callback(*, request: HttpRequest, provider: IdentityProvider) -> dict:
+    """The ID token's claims from the provider's answer on the callback, once every check
+    has passed; otherwise `IdentityRefused`."""
+    app = _app(provider)
+    try:
+        metadata = app.load_server_metadata()
+        issuer = provider.expected_issuer or metadata.get("issuer")
+        token = app.authorize_access_token(
+            request,
+            # Authlib checks the audience only when told to (otherwise just `azp`).
+            claims_options={
+                "iss": {"essential": True, "values": [issuer]},
+                "aud": {"essential": True, "values": [provider.client_id]},
+                "sub": {"essential": True},
+            },
+            leeway=settings.SSO_CLOCK_LEEWAY_SECONDS,
+        )
+    except OAuthError as error:
+        raise IdentityRefused(error.error or "provider_error") from error
+    except JoseError as error:
+        raise IdentityRefused(f"id_token_{error.error}") from error
+    except (requests.RequestException, ValueError, KeyError, RuntimeError) as error:
+        logger.warning("Identity provider %s answer unusable: %r", provider.pk, error)
+        raise IdentityRefused("provider_unreachable") from error
+    finally:
+        _metadata_keep(provider, app)
+    claims = token.get("userinfo")
+    if not claims:
+        raise IdentityRefused("no_id_token")
+    claims = dict(claims)
+    if provider.kind == IdentityProvider.Kind.ENTRA and claims.get("tid") != str(
+        provider.directory_id
+    ):
+        raise IdentityRefused("wrong_directory", claims)
+    if provider.kind == IdentityProvider.Kind.GOOGLE and claims.get("hd") != (
+        provider.hosted_domain
+    ):
+        raise IdentityRefused("wrong_hosted_domain", claims)
+    return claims
+
+
+def verified_email(*, provider: IdentityProvider, claims: dict) -> str | None:
+    """The email the provider vouches for, or None.
+
+    `email_verified` must be true (Google, most providers). Entra sends no `email_verified`;
+    there the `email` claim counts only with its optional claim `xms_edov` true: the
+    directory has verified that the email's domain is its own.
+    """
+    email = claims.get("email")
+    if not isinstance(email, str) or "@" not in email:
+        return None
+    if claims.get("email_verified") is True:
+        return email
+    if provider.kind == IdentityProvider.Kind.ENTRA and claims.get(ENTRA_EMAIL_VERIFIED_CLAIM) in (
+        True,
+        "true",
+        "1",
+        1,
+    ):
+        return email
+    return None
+
+
+def provider_did_multi_factor(claims: dict) -> bool:
+    amr = claims.get("amr")
+    return isinstance(amr, list) and bool(MULTI_FACTOR_AMR.intersection(map(str, amr)))

@@ -1,0 +1,228 @@
+"""Single sign-on: a tenant's identity provider, the email domains it answers for, and the
+provider identities bound to people."""
+
+import re
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from teams.models import Role, Tenant, TenantQuerySet
+
+ENTRA_AUTHORITY = "https://login.microsoftonline.com"
+GOOGLE_ISSUER = "https://accounts.google.com"
+# A DNS name of letters, digits and hyphens, at least two labels: what an email's domain is.
+DOMAIN_PATTERN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+
+def domain_normalize(domain: str) -> str:
+    return domain.strip().lower().rstrip(".")
+
+
+def validate_domain(value: str) -> None:
+    if not DOMAIN_PATTERN.match(domain_normalize(value)):
+        raise ValidationError(
+            _("Enter a domain name such as example.com, without “@” or “https://”."),
+            code="invalid_domain",
+        )
+
+
+class IdentityProvider(models.Model):
+    """A tenant's one identity provider, and its single sign-on policy."""
+
+    class Kind(models.TextChoices):
+        ENTRA = "entra", _("Microsoft Entra ID")
+        GOOGLE = "google", _("Google Workspace")
+        OIDC = "oidc", _("Other OpenID Connect provider")
+
+    class Policy(models.TextChoices):
+        OPTIONAL = "optional", _("Optional: people may sign in either way")
+        REQUIRED = "required", _("Required: no password sign-in, except break-glass people")
+
+    tenant = models.OneToOneField(
+        Tenant, on_delete=models.CASCADE, related_name="identity_provider"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ENTRA)
+    name = models.CharField(
+        _("name people know it by"),
+        max_length=60,
+        blank=True,
+        help_text=_(
+            "Other providers only: the name on the “Continue with …” button (Okta, Keycloak). "
+            "Empty: “your organisation's sign-in”."
+        ),
+    )
+    directory_id = models.UUIDField(
+        _("directory (tenant) id"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Microsoft Entra ID only: the Directory (tenant) ID from the app registration's "
+            "overview. Only this directory's sign-ins are accepted."
+        ),
+    )
+    hosted_domain = models.CharField(
+        _("Google Workspace domain"),
+        max_length=253,
+        blank=True,
+        validators=[validate_domain],
+        help_text=_(
+            "Google only: your Workspace's primary domain; other Google accounts are refused."
+        ),
+    )
+    discovery_url = models.URLField(
+        _("discovery URL"),
+        max_length=500,
+        blank=True,
+        help_text=_(
+            "Other providers only: the address of the provider's "
+            "/.well-known/openid-configuration document."
+        ),
+    )
+    client_id = models.CharField(_("client id"), max_length=255)
+    client_secret_encrypted = models.TextField(editable=False)
+    secret_set_at = models.DateTimeField(null=True, editable=False)
+    enabled = models.BooleanField(
+        default=True, help_text=_("Off: nobody signs in through this provider.")
+    )
+    policy = models.CharField(max_length=10, choices=Policy.choices, default=Policy.OPTIONAL)
+    provider_mfa_accepted = models.BooleanField(
+        _("accept the provider's multi-factor sign-in"),
+        default=False,
+        help_text=_(
+            "On: a sign-in the provider reports as multi-factor (“mfa” in the token's amr "
+            "claim) skips this site's second step. Off (recommended): the second step is "
+            "still asked."
+        ),
+    )
+    new_person_role = models.ForeignKey(
+        Role,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("create unknown people with role"),
+        help_text=_(
+            "Empty (recommended): only people already added here can sign in. Set: someone "
+            "the provider vouches for, with a verified email on one of your claimed domains, "
+            "is added with this role at their first sign-in."
+        ),
+    )
+    break_glass = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="+",
+        verbose_name=_("break-glass people"),
+        help_text=_(
+            "People who may still sign in with their password when single sign-on is "
+            "required, in case the provider is down. At least one Owner must be here."
+        ),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("single sign-on provider")
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.tenant})"
+
+    @property
+    def label(self) -> str:
+        """The provider's name as people know it: "Sign in with Microsoft"."""
+        if self.kind == self.Kind.ENTRA:
+            return "Microsoft"
+        if self.kind == self.Kind.GOOGLE:
+            return "Google"
+        return self.name or str(_("your organisation's sign-in"))
+
+    @property
+    def metadata_url(self) -> str:
+        if self.kind == self.Kind.ENTRA:
+            return f"{ENTRA_AUTHORITY}/{self.directory_id}/v2.0/.well-known/openid-configuration"
+        if self.kind == self.Kind.GOOGLE:
+            return f"{GOOGLE_ISSUER}/.well-known/openid-configuration"
+        return self.discovery_url
+
+    @property
+    def expected_issuer(self) -> str | None:
+        """The issuer every token must name. Entra's is the one directory's, never the
+        `common` endpoint's "{tenantid}" template; a generic provider's is the issuer of its
+        discovery document (None here: read from the document)."""
+        if self.kind == self.Kind.ENTRA:
+            return f"{ENTRA_AUTHORITY}/{self.directory_id}/v2.0"
+        if self.kind == self.Kind.GOOGLE:
+            return GOOGLE_ISSUER
+        return None
+
+    def clean(self) -> None:
+        errors = {}
+        if self.kind == self.Kind.ENTRA and not self.directory_id:
+            errors["directory_id"] = _("Microsoft Entra ID needs the directory (tenant) id.")
+        if self.kind == self.Kind.GOOGLE and not self.hosted_domain:
+            errors["hosted_domain"] = _("Google needs your Workspace domain.")
+        if self.kind == self.Kind.OIDC and not self.discovery_url:
+            errors["discovery_url"] = _("Another provider needs its discovery URL.")
+        if self.new_person_role_id and self.new_person_role.tenant_id != self.tenant_id:
+            errors["new_person_role"] = _("Choose one of your own roles.")
+        if errors:
+            raise ValidationError(errors)
+
+
+class ClaimedDomain(models.Model):
+    """An email domain whose people sign in through one tenant's provider.
+
+    A domain is claimed by one tenant only, and only by a platform operator
+    (`manage.py sso_domain`, or the operators' admin): typing a domain into a tenant's own
+    settings never claims it.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="claimed_domains")
+    domain = models.CharField(
+        max_length=253,
+        unique=True,
+        validators=[validate_domain],
+        error_messages={"unique": _("That domain is already claimed.")},
+    )
+    note = models.CharField(
+        max_length=200, blank=True, help_text=_("How the claim was checked, for the record.")
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["domain"]
+        verbose_name = _("claimed domain")
+
+    def __str__(self) -> str:
+        return self.domain
+
+
+class ProviderIdentity(models.Model):
+    """A provider's subject bound to a person: after the first sign-in the subject, not the
+    email, decides who signs in. One subject (per issuer) is one person, for good."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="provider_identities"
+    )
+    issuer = models.CharField(max_length=500)
+    subject = models.CharField(max_length=255)
+    email_at_link = models.CharField(max_length=254, editable=False)
+    linked_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["issuer", "subject"], name="sso_identity_one_person")
+        ]
+        verbose_name = _("linked provider identity")
+        verbose_name_plural = _("linked provider identities")
+
+    def __str__(self) -> str:
+        return f"{self.user} ↔ {self.subject}"

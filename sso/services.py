@@ -1,0 +1,400 @@
+"""Single sign-on writes: a tenant's provider and policy, claimed domains, linked identities,
+and the sign-in through a provider."""
+
+from collections.abc import Iterable
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from accounts.models import User, normalize_email
+from accounts.sign_in import sign_in_failure_record, user_sign_in_external
+from audit.events import AuditEventType
+from audit.services import audit_event_record
+from sso import client
+from sso.encryption import secret_encrypt, secret_reencrypt
+from sso.models import ClaimedDomain, IdentityProvider, ProviderIdentity, domain_normalize
+from sso.selectors import domain_is_claimed_by
+from teams import scopes
+from teams.models import Tenant, is_operator
+from teams.rules import refuse_granting_more, refuse_other_tenant
+
+PROVIDER_FIELDS = (
+    "kind",
+    "name",
+    "directory_id",
+    "hosted_domain",
+    "discovery_url",
+    "client_id",
+    "enabled",
+    "policy",
+    "provider_mfa_accepted",
+    "new_person_role",
+)
+
+
+class SignInThroughProviderRefused(Exception):
+    """The provider vouched for someone this site won't sign in; `reason` says why (audited)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def _refuse_unless_security_writer(*, actor: User, tenant: Tenant) -> None:
+    refuse_other_tenant(actor=actor, tenant=tenant)
+    if not is_operator(actor) and not actor.has_perm(scopes.SECURITY_WRITE):
+        raise PermissionDenied(_("Single sign-on settings need the security:write scope."))
+
+
+def provider_refusal_check(
+    *, provider: IdentityProvider, break_glass: list[User], actor: User
+) -> None:
+    """Raise the ValidationError that saving this provider would meet (the admin's form shows
+    it beside the fields; `provider_save` checks again)."""
+    if any(person.tenant_id != provider.tenant_id for person in break_glass):
+        raise ValidationError(_("Break-glass people must be your own tenant's."), code="foreign")
+    role = provider.new_person_role
+    if role is not None:
+        if role.is_owner:
+            raise ValidationError(
+                _("People created at their first sign-in can't be made Owners."),
+                code="owner_role",
+            )
+        refuse_granting_more(actor=actor, granted=role.scope_set)
+    if provider.policy == IdentityProvider.Policy.REQUIRED and not any(
+        person.is_active and person.role is not None and person.role.is_owner
+        for person in break_glass
+    ):
+        raise ValidationError(
+            _(
+                "Required single sign-on needs at least one active Owner among the break-glass "
+                "people, so your MSP can still sign in if the provider is down."
+            ),
+            code="no_break_glass_owner",
+        )
+
+
+def provider_save(
+    *,
+    provider: IdentityProvider,
+    client_secret: str,
+    break_glass: Iterable[User],
+    actor: User,
+    request: HttpRequest | None = None,
+) -> IdentityProvider:
+    """Save a tenant's provider and its policy (new or changed), audited.
+
+    `client_secret` empty keeps the stored one; given, it replaces it (encrypted, never shown
+    again). Required single sign-on needs an active Owner among the break-glass people, so the
+    tenant can still get in when the provider can't answer. A role for people created at their
+    first sign-in can't be an Owner's, nor hold more than the actor.
+    """
+    tenant = provider.tenant
+    _refuse_unless_security_writer(actor=actor, tenant=tenant)
+    break_glass = list(break_glass)
+    provider_refusal_check(provider=provider, break_glass=break_glass, actor=actor)
+    adding = provider.pk is None
+    if adding and not client_secret:
+        raise ValidationError(_("Enter the client secret."), code="secret_required")
+    provider.full_clean(exclude=["client_secret_encrypted", "tenant"])
+    try:
+        return _provider_store(
+            provider=provider,
+            client_secret=client_secret,
+            break_glass=break_glass,
+            actor=actor,
+            request=request,
+        )
+    except IntegrityError as error:
+        # Two owners adding the tenant's provider at once: one provider per tenant.
+        raise ValidationError(
+            _("Your tenant already has a single sign-on provider: change that one."),
+            code="provider_exists",
+        ) from error
+
+
+def _provider_store(
+    *,
+    provider: IdentityProvider,
+    client_secret: str,
+    break_glass: list[User],
+    actor: User,
+    request: HttpRequest | None,
+) -> IdentityProvider:
+    tenant = provider.tenant
+    adding = provider.pk is None
+    with transaction.atomic():
+        if adding:
+            before = {}
+        else:
+            stored = IdentityProvider.objects.select_for_update().get(pk=provider.pk)
+            before = {name: getattr(stored, name) for name in PROVIDER_FIELDS}
+            before["break_glass"] = sorted(stored.break_glass.values_list("email", flat=True))
+        if client_secret:
+            provider.client_secret_encrypted = secret_encrypt(client_secret)
+            provider.secret_set_at = timezone.now()
+        provider.save()
+        provider.break_glass.set(break_glass)
+        after = {name: getattr(provider, name) for name in PROVIDER_FIELDS}
+        after["break_glass"] = sorted(person.email for person in break_glass)
+        changed = {
+            name: [str(before.get(name)), str(value)]
+            for name, value in after.items()
+            if adding or before.get(name) != value
+        }
+        secret_replaced = bool(client_secret) and not adding
+        # One event per save: the settings that changed (saying whether the secret was
+        # replaced too), or the replaced secret alone.
+        if changed:
+            audit_event_record(
+                event=AuditEventType.SSO_PROVIDER_CHANGED,
+                actor=actor,
+                tenant=tenant,
+                request=request,
+                details={"created": adding, "changed": changed, "secret_replaced": secret_replaced},
+            )
+        elif secret_replaced:
+            audit_event_record(
+                event=AuditEventType.SSO_PROVIDER_SECRET_ROTATED,
+                actor=actor,
+                tenant=tenant,
+                request=request,
+                details={"provider": provider.kind},
+            )
+    return provider
+
+
+def provider_remove(
+    *, provider: IdentityProvider, actor: User, request: HttpRequest | None = None
+) -> None:
+    """Remove a tenant's provider: everybody signs in with a password again. Linked
+    identities stay, so a provider set up again with the same issuer finds its people."""
+    _refuse_unless_security_writer(actor=actor, tenant=provider.tenant)
+    with transaction.atomic():
+        audit_event_record(
+            event=AuditEventType.SSO_PROVIDER_REMOVED,
+            actor=actor,
+            tenant=provider.tenant,
+            request=request,
+            details={"provider": provider.kind, "client_id": provider.client_id},
+        )
+        provider.delete()
+
+
+def domain_claim(
+    *, tenant: Tenant, domain: str, note: str = "", actor: User | None = None
+) -> ClaimedDomain:
+    """Claim an email domain for a tenant's single sign-on. Only platform operators claim
+    (the command line, or an operator in the admin): a tenant typing a domain claims nothing.
+    A domain already claimed, by any tenant, is refused."""
+    if actor is not None and not is_operator(actor):
+        raise PermissionDenied(_("Only platform operators claim domains."))
+    claimed = ClaimedDomain(tenant=tenant, domain=domain_normalize(domain), note=note)
+    claimed.full_clean()
+    try:
+        with transaction.atomic():
+            claimed.save()
+            audit_event_record(
+                event=AuditEventType.SSO_DOMAIN_CLAIMED,
+                actor=actor,
+                tenant=tenant,
+                details={"domain": claimed.domain, "note": note},
+            )
+    except IntegrityError as error:
+        raise ValidationError(
+            _("%(domain)s is already claimed."),
+            code="claimed",
+            params={"domain": claimed.domain},
+        ) from error
+    return claimed
+
+
+def domain_release(*, claimed: ClaimedDomain, actor: User | None = None) -> None:
+    if actor is not None and not is_operator(actor):
+        raise PermissionDenied(_("Only platform operators release domains."))
+    with transaction.atomic():
+        audit_event_record(
+            event=AuditEventType.SSO_DOMAIN_RELEASED,
+            actor=actor,
+            tenant=claimed.tenant,
+            details={"domain": claimed.domain},
+        )
+        claimed.delete()
+
+
+def identity_unlink(
+    *, identity: ProviderIdentity, actor: User, request: HttpRequest | None = None
+) -> None:
+    """Forget which provider subject a person is: their next sign-in through the provider
+    links again by verified email."""
+    _refuse_unless_security_writer(actor=actor, tenant=identity.tenant)
+    with transaction.atomic():
+        audit_event_record(
+            event=AuditEventType.SSO_IDENTITY_UNLINKED,
+            actor=actor,
+            tenant=identity.tenant,
+            target=identity.user,
+            request=request,
+            details={"issuer": identity.issuer, "subject": identity.subject},
+        )
+        identity.delete()
+
+
+def _via(provider: IdentityProvider, claims: dict) -> dict:
+    return {
+        "provider": provider.label,
+        "kind": provider.kind,
+        "subject": str(claims.get("sub", ""))[:255],
+    }
+
+
+def sign_in_through_provider_fail(
+    *,
+    request: HttpRequest,
+    provider: IdentityProvider | None,
+    reason: str,
+    claims: dict | None = None,
+) -> None:
+    """A sign-in through a provider that ended without one: counted toward the lockout like a
+    failed password (on the email claim, when there is one, and on the client IP) and audited
+    with the provider, the subject and why."""
+    claims = claims or {}
+    email = claims.get("email") if isinstance(claims.get("email"), str) else ""
+    sign_in_failure_record(
+        request=request,
+        email=email,
+        event=AuditEventType.SSO_SIGN_IN_FAILED,
+        details={
+            "reason": reason,
+            **(_via(provider, claims) if provider is not None else {}),
+        },
+    )
+
+
+def _person_for_identity(*, request: HttpRequest, provider: IdentityProvider, claims: dict) -> User:
+    """The person this identity signs in, linking it the first time; else refused.
+
+    Once a subject is bound it alone decides, and only within its tenant. The first time, the
+    person must already be in the tenant (or be created, when the owner chose a role for that
+    and the email's domain is one the tenant claimed) with the provider's verified email, and
+    must not be bound to another subject of the same issuer.
+    """
+    issuer, subject = str(claims["iss"]), str(claims["sub"])
+    identity = (
+        ProviderIdentity.objects.filter(issuer=issuer, subject=subject)
+        .select_related("user__tenant", "user__role")
+        .first()
+    )
+    if identity is not None:
+        if identity.tenant_id != provider.tenant_id:
+            raise SignInThroughProviderRefused("subject_of_another_tenant")
+        ProviderIdentity.objects.filter(pk=identity.pk).update(last_used_at=timezone.now())
+        return identity.user
+    email = client.verified_email(provider=provider, claims=claims)
+    if email is None:
+        raise SignInThroughProviderRefused("email_not_verified")
+    email = normalize_email(email)
+    with transaction.atomic():
+        person = (
+            User.objects.select_for_update(of=("self",))
+            .filter(email=email)
+            .select_related("tenant", "role")
+            .first()
+        )
+        if person is not None and person.tenant_id != provider.tenant_id:
+            raise SignInThroughProviderRefused("person_of_another_tenant")
+        if person is None:
+            return _person_create(request=request, provider=provider, claims=claims, email=email)
+        if ProviderIdentity.objects.filter(user=person, issuer=issuer).exists():
+            raise SignInThroughProviderRefused("person_bound_to_another_subject")
+        ProviderIdentity.objects.create(
+            tenant_id=provider.tenant_id,
+            user=person,
+            issuer=issuer,
+            subject=subject,
+            email_at_link=email,
+            last_used_at=timezone.now(),
+        )
+        audit_event_record(
+            event=AuditEventType.SSO_IDENTITY_LINKED,
+            actor=person,
+            tenant=provider.tenant,
+            target=person,
+            request=request,
+            details={**_via(provider, claims), "email": email},
+        )
+    return person
+
+
+def _person_create(
+    *, request: HttpRequest, provider: IdentityProvider, claims: dict, email: str
+) -> User:
+    role = provider.new_person_role
+    if role is None:
+        raise SignInThroughProviderRefused("no_such_person")
+    if not domain_is_claimed_by(email=email, provider=provider):
+        raise SignInThroughProviderRefused("email_domain_not_claimed")
+    name = claims.get("name") if isinstance(claims.get("name"), str) else ""
+    person = User.objects.create_user(
+        email, None, full_name=name[:150], tenant=provider.tenant, role=role
+    )
+    ProviderIdentity.objects.create(
+        tenant_id=provider.tenant_id,
+        user=person,
+        issuer=str(claims["iss"]),
+        subject=str(claims["sub"]),
+        email_at_link=email,
+        last_used_at=timezone.now(),
+    )
+    audit_event_record(
+        event=AuditEventType.SSO_PERSON_CREATED,
+        actor=None,
+        tenant=provider.tenant,
+        target=person,
+        request=request,
+        details={**_via(provider, claims), "email": email, "role": role.name},
+    )
+    return person
+
+
+def sign_in_through_provider(
+    *, request: HttpRequest, provider: IdentityProvider, claims: dict
+) -> str | None:
+    """The provider vouched for `claims` (checked by `sso.client`): sign its person in through
+    the same steps as a password would. Returns the next step's address, or None when signed
+    in. Raises `SignInThroughProviderRefused` (already audited and counted as a failure),
+    or accounts' refusals for a lock or the IP access list."""
+    try:
+        person = _person_for_identity(request=request, provider=provider, claims=claims)
+        if not person.is_active:
+            raise SignInThroughProviderRefused("inactive")
+    except SignInThroughProviderRefused as refusal:
+        sign_in_through_provider_fail(
+            request=request, provider=provider, reason=refusal.reason, claims=claims
+        )
+        raise
+    return user_sign_in_external(
+        request=request,
+        user=person,
+        via=_via(provider, claims),
+        second_factor_done=provider.provider_mfa_accepted
+        and client.provider_did_multi_factor(claims),
+    )
+
+
+def provider_secrets_reencrypt() -> int:
+    """Encrypt every stored client secret again under the first FIELD_ENCRYPTION_KEY, so the
+    keys after it can be dropped. Returns how many were re-encrypted; a secret no key reads
+    stops it, with nothing changed."""
+    count = 0
+    with transaction.atomic():
+        for provider in IdentityProvider.objects.select_for_update().only(
+            "pk", "client_secret_encrypted"
+        ):
+            provider.client_secret_encrypted = secret_reencrypt(provider.client_secret_encrypted)
+            provider.save(update_fields=["client_secret_encrypted"])
+            count += 1
+    return count
