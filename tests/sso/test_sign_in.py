@@ -488,3 +488,20 @@ def test_another_providers_name_is_what_people_see(client, sso_tenant, owner, te
     offered = client.post("/accounts/login/", {"username": technician.email, "password": ""})
 
     assert "Continue with Okta" in offered.content.decode()
+
+
+def test_a_remembered_browser_skips_the_second_step_after_the_provider_too(
+    sso_tenant, user_with_totp, oidc
+):
+    from tests.mfa.test_remembered_browser import remembered_client
+
+    browser = remembered_client(user_with_totp)
+    browser.post("/accounts/logout/")
+    oidc.sign_in_as(sub="sub-tess", email=user_with_totp.email)
+
+    response = sso_sign_in(browser, user_with_totp.email)
+
+    assert response.status_code == 302 and not response.url.startswith(VERIFY)
+    assert signed_in_as(browser) == user_with_totp
+    fresh = Client()
+    assert sso_sign_in(fresh, user_with_totp.email).url.startswith(VERIFY)
