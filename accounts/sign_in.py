@@ -20,6 +20,7 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.middleware.csrf import rotate_token
 from django.urls import reverse
+from django.utils.crypto import constant_time_compare
 from django.views.decorators.debug import sensitive_variables
 from django_otp import login as otp_login
 from django_otp.models import Device
@@ -280,6 +281,7 @@ def _sign_in_continue(
         second_factor=second_factor,
         otp_device=otp_device,
         via=via,
+        password_hash=user.get_session_auth_hash(),
     )
     with transaction.atomic():
         lockout.attempt_settle(request=request, email=user.email, restart_account=False)
@@ -302,7 +304,9 @@ def pending_sign_in_user(*, request: HttpRequest, step: str) -> User | None:
 
     A person deactivated (or deleted) meanwhile ends the pending sign-in here: kept, it would
     send the sign-in page back to this step, which sends the browser to the sign-in page, in
-    an endless loop until the pending sign-in timed out.
+    an endless loop until the pending sign-in timed out. So does a password changed, reset or
+    made unusable since the pending sign-in proved it: whoever knew the old one (an intruder
+    the person has just shut out) must not go on to sign in, or to choose a new password.
     """
     pending = pending_sign_in(request)
     if pending is None or pending.due[0] != step:
@@ -312,9 +316,21 @@ def pending_sign_in_user(*, request: HttpRequest, step: str) -> User | None:
         .filter(pk=pending.user_id, is_active=True)
         .first()
     )
-    if user is None:
+    if user is None or not _password_unchanged(pending, user):
         pending_sign_in_forget(request)
+        return None
     return user
+
+
+def _password_unchanged(pending: PendingSignIn, user: User) -> bool:
+    return constant_time_compare(pending.password_hash, user.get_session_auth_hash())
+
+
+def pending_sign_in_password_rebind(*, request: HttpRequest, user: User) -> None:
+    """The new-password step set the person's password: its pending sign-in goes on with it."""
+    pending = pending_sign_in(request)
+    if pending is not None and pending.user_id == user.pk:
+        pending_sign_in_save(request, replace(pending, password_hash=user.get_session_auth_hash()))
 
 
 def sign_in_step_passed(
@@ -328,7 +344,8 @@ def sign_in_step_passed(
     when that was the last one and the person is now signed in.
 
     A person deactivated meanwhile is not signed in: the pending sign-in is dropped and the
-    sign-in page is next.
+    sign-in page is next, and so it is when the password changed since it was proved (see
+    `pending_sign_in_user`; the new-password step rebinds its own pending sign-in first).
     """
     pending = pending_sign_in(request)
     if pending is None or pending.due[0] != step:
@@ -340,7 +357,7 @@ def sign_in_step_passed(
         otp_device=otp_device.persistent_id if otp_device is not None else pending.otp_device,
     )
     user = User.objects.select_related("tenant", "role").filter(pk=pending.user_id).first()
-    if user is None or not user.is_active:
+    if user is None or not user.is_active or not _password_unchanged(pending, user):
         pending_sign_in_forget(request)
         return reverse(settings.LOGIN_URL)
     if pending.due:

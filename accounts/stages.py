@@ -151,7 +151,12 @@ def home_realm_for(*, email: str) -> HomeRealm | None:
 
 @dataclass(frozen=True)
 class PendingSignIn:
-    """A sign-in whose password was right and whose other steps are not all done yet."""
+    """A sign-in whose password was right and whose other steps are not all done yet.
+
+    `password_hash` is the person's session auth hash (what Django binds a session to) when the
+    sign-in started: a password changed or reset meanwhile, or made unusable by "this wasn't
+    me", ends the pending sign-in like it ends a session.
+    """
 
     user_id: int
     backend: str
@@ -160,6 +165,7 @@ class PendingSignIn:
     second_factor: str | None = None
     otp_device: str | None = None
     via: dict | None = None
+    password_hash: str = ""
 
     @property
     def current_step(self) -> SignInStep:
@@ -184,6 +190,7 @@ def pending_sign_in(request: HttpRequest) -> PendingSignIn | None:
             second_factor=stored.get("second_factor"),
             otp_device=stored.get("otp_device"),
             via=stored.get("via") if isinstance(stored.get("via"), dict) else None,
+            password_hash=str(stored.get("password_hash", "")),
         )
     except (KeyError, TypeError, ValueError):
         pending = None
@@ -202,6 +209,7 @@ def pending_sign_in_save(request: HttpRequest, pending: PendingSignIn) -> None:
         "second_factor": pending.second_factor,
         "otp_device": pending.otp_device,
         "via": pending.via,
+        "password_hash": pending.password_hash,
     }
 
 

@@ -62,6 +62,10 @@ def remembered_browser_add(*, request: HttpRequest, user: User) -> RememberedTok
     token it held goes when it was this person's; a shared browser's row of somebody else stays
     on their list (unusable without the cookie) until they forget it or it expires. The person's
     expired rows are cleared on the way.
+
+    The person's row is locked and must still be as `user` was loaded: deactivated, or given a
+    new password or sign-in email, while their code was being checked, and nothing is
+    remembered (those forget every remembered browser, and may have just done so).
     """
     days = remember_browser_days_for(user=user)
     if days <= 0:
@@ -70,6 +74,13 @@ def remembered_browser_add(*, request: HttpRequest, user: User) -> RememberedTok
     now = timezone.now()
     expires_at = now + timedelta(days=days)
     with transaction.atomic():
+        unchanged = (
+            User.objects.select_for_update()
+            .filter(pk=user.pk, is_active=True, password=user.password, email=user.email)
+            .exists()
+        )
+        if not unchanged:
+            return None
         RememberedBrowser.objects.filter(user=user, expires_at__lte=now).delete()
         replaced = remembered_browser_token(request)
         if replaced:

@@ -20,6 +20,7 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from teams.models import UserSession
 from teams.services.people import person_deactivate
+from tests.factories import DEFAULT_PASSWORD
 from tests.mfa.helpers import totp_code
 from tests.signing_in import LOGIN, VERIFY, device_code, sign_in, sign_in_with_totp
 
@@ -169,6 +170,31 @@ def test_person_deactivated_between_steps_can_neither_set_a_password_nor_sign_in
     assert user_with_totp.check_password(password)
     assert not signed_in_events(user_with_totp).exists()
     assert not UserSession.objects.filter(user=user_with_totp).exists()
+
+
+def test_a_password_changed_while_pending_ends_the_pending_sign_in(clock, user_with_totp):
+    """Someone with the password (and, phished in real time, a code) waits at the second step
+    while the person changes their password. A pending sign-in is no session, so ending the
+    person's sessions does not end it: it must end because the password it proved is gone."""
+    intruder = sign_in(Client(), user_with_totp)
+    person = sign_in_with_totp(Client(), user_with_totp)
+    response = person.post(
+        "/accounts/password/change/",
+        {
+            "old_password": DEFAULT_PASSWORD,
+            "new_password1": NEW_PASSWORD,
+            "new_password2": NEW_PASSWORD,
+        },
+    )
+    assert response.status_code == 302, response.content
+    clock.shift(30)
+
+    response = intruder.post(VERIFY, {"otp_token": totp_code(user_with_totp), "next": "/"})
+
+    assert response.status_code == 302 and response.url.startswith(LOGIN)
+    assert intruder.get("/").url.startswith(LOGIN)
+    assert signed_in_events(user_with_totp).count() == 1
+    assert UserSession.objects.filter(user=user_with_totp).count() == 1
 
 
 def test_enrolling_while_a_new_password_waits_shows_the_backup_codes_then_the_step(

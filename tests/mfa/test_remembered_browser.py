@@ -12,10 +12,11 @@ from accounts.alerts import report_link_url
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from audit.services import audit_event_record
+from mfa import services as mfa_services
 from mfa.services import mfa_factors_reset
 from teams.models import AccessListEntry, RememberedBrowser
 from teams.services.access_list import access_list_entry_save, access_list_switch
-from teams.services.people import person_deactivate, person_update
+from teams.services.people import person_deactivate, person_reactivate, person_update
 from tests.factories import DEFAULT_PASSWORD, OperatorFactory, TOTPDeviceFactory, UserFactory
 from tests.mfa.helpers import totp_code
 from tests.signing_in import VERIFY, sign_in, sign_in_attempt
@@ -395,3 +396,64 @@ def test_the_second_step_names_the_person_signing_in(half_signed_in, user_with_t
     page = half_signed_in.get(VERIFY).content.decode()
 
     assert f"You are signing in as <strong>{user_with_totp.email}</strong>." in page
+
+
+def test_a_sign_in_waiting_past_a_remembered_browser_ends_when_the_person_reports_it(
+    clock, user_with_totp
+):
+    """An intruder holding the password and a remembered browser's cookie gets to a required
+    new password; the person reports "this wasn't me" meanwhile. The intruder's waiting sign-in
+    must not go on to choose a password of their own."""
+    intruder = remembered_client(user_with_totp)
+    sign_out(intruder)
+    user_with_totp.password_change_required = True
+    user_with_totp.save()
+    response = sign_in_attempt(intruder, user_with_totp.email, DEFAULT_PASSWORD)
+    assert response.url.startswith("/accounts/password/change/")
+    alert = audit_event_record(
+        event=AuditEventType.UNUSUAL_SIGN_IN,
+        actor=None,
+        tenant=user_with_totp.tenant,
+        target=user_with_totp,
+        details={"sign_in": events(AuditEventType.SIGN_IN_SUCCEEDED).first().pk},
+    )
+    Client().post(report_link_url(alert=alert).removeprefix(settings.SITE_URL))
+    intruders_password = "the intruder's own passphrase 7"
+
+    response = intruder.post(
+        "/accounts/password/change/",
+        {"new_password1": intruders_password, "new_password2": intruders_password},
+    )
+
+    assert response.status_code == 302 and response.url.startswith("/accounts/login/")
+    user_with_totp.refresh_from_db()
+    assert not user_with_totp.has_usable_password()
+    assert "_auth_user_id" not in intruder.session
+    assert not events(AuditEventType.PASSWORD_CHANGED).exists()
+
+
+def test_a_person_deactivated_while_their_code_is_checked_gets_no_remembered_browser(
+    clock, owner, user_with_totp, monkeypatch
+):
+    """An owner deactivates a person whose password leaked just as the intruder sends a right
+    code with "Don't ask for a code" ticked. The deactivation forgets every remembered browser;
+    one remembered a moment later must not outlive it and skip the code after a reactivation."""
+    passed = mfa_services.sign_in_step_passed
+
+    def deactivated_meanwhile(**kwargs):
+        person_deactivate(person=user_with_totp, actor=owner)
+        return passed(**kwargs)
+
+    monkeypatch.setattr(mfa_services, "sign_in_step_passed", deactivated_meanwhile)
+    intruder = sign_in(Client(), user_with_totp)
+
+    response = intruder.post(
+        VERIFY, {"otp_token": totp_code(user_with_totp), "remember": "on", "next": "/"}
+    )
+
+    assert response.status_code == 302 and response.url.startswith("/accounts/login/")
+    assert not RememberedBrowser.objects.exists()
+    assert COOKIE not in response.cookies
+    monkeypatch.undo()
+    person_reactivate(person=user_with_totp, actor=owner)
+    assert not skips_second_step(intruder, user_with_totp)
