@@ -315,6 +315,10 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 0.2,
 }
 CELERY_TIMEZONE = "UTC"
+# One beat sends the periodic jobs, however many are started: the others stand by on a Redis lock
+# (config/beat.py, docs/deploy.md).
+if REDIS_URL:
+    CELERY_BEAT_SCHEDULER = "config.beat:SingleBeatScheduler"
 CELERY_BEAT_SCHEDULE = {
     "sweep-outbox": {"task": "outbox.tasks.sweep_outbox", "schedule": 60.0},
     "sweep-password-reset-requests": {
