@@ -2,10 +2,11 @@
 
 import logging
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from celery import Task
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -62,43 +63,68 @@ def outbox_mail_send(*, mail_id: int) -> bool:
     (SQLite has no row locks; there each transaction holds the database, see settings.)
     A failed attempt is retried by the sweep after an exponential backoff: 30 s, 1, 2, 4 ...
     minutes, until MAX_ATTEMPTS, when the mail is marked failed.
+
+    A sender killed mid-send (SIGKILL, a lost machine) leaves the row pending, its transaction
+    rolled back with its database connection, and the sweep sends the mail again. So the row is
+    marked sent, and committed, as soon as the relay has accepted the message and before the
+    connection's QUIT: a relay that accepted and then hangs up slowly is not sent the mail twice.
+    What is left is the moment between the relay's acceptance and the commit; a mail resent from
+    there keeps its Message-ID (`message_id`), by which relays and mail clients drop a copy.
     """
-    with transaction.atomic():
-        mail = (
-            OutboxMail.objects.select_for_update(skip_locked=True)
-            .filter(
-                pk=mail_id, status=OutboxMail.Status.PENDING, next_attempt_at__lte=timezone.now()
+    relay = get_connection()
+    try:
+        with transaction.atomic():
+            mail = (
+                OutboxMail.objects.select_for_update(skip_locked=True)
+                .filter(
+                    pk=mail_id,
+                    status=OutboxMail.Status.PENDING,
+                    next_attempt_at__lte=timezone.now(),
+                )
+                .first()
             )
-            .first()
-        )
-        if mail is None:
-            return False
-        message = EmailMultiAlternatives(
-            subject=mail.subject,
-            body=mail.body_text,
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            to=[mail.to],
-        )
-        if mail.body_html:
-            message.attach_alternative(mail.body_html, "text/html")
-        mail.attempts += 1
-        try:
-            message.send()
-        except Exception as error:  # noqa: BLE001 - any delivery error means "try again later"
-            mail.last_error = f"{type(error).__name__}: {error}"[:500]
-            if mail.attempts >= MAX_ATTEMPTS:
-                mail.status = OutboxMail.Status.FAILED
-            else:
-                delay = RETRY_BASE_SECONDS * 2 ** (mail.attempts - 1)
-                mail.next_attempt_at = timezone.now() + timedelta(seconds=delay)
-            mail.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
-            logger.warning("Outbox mail %s failed (attempt %s): %s", mail.pk, mail.attempts, error)
-            return False
-        mail.status = OutboxMail.Status.SENT
-        mail.sent_at = timezone.now()
-        mail.last_error = ""
-        mail.save(update_fields=["attempts", "status", "sent_at", "last_error"])
-        return True
+            if mail is None:
+                return False
+            message = EmailMultiAlternatives(
+                subject=mail.subject,
+                body=mail.body_text,
+                from_email=settings.DEFAULT_FROM_EMAIL,
+                to=[mail.to],
+                headers={"Message-ID": message_id(mail)},
+                connection=relay,
+            )
+            if mail.body_html:
+                message.attach_alternative(mail.body_html, "text/html")
+            mail.attempts += 1
+            try:
+                # Opened here, so sending leaves the connection open and QUIT waits for the commit.
+                relay.open()
+                message.send()
+            except Exception as error:  # noqa: BLE001 - any delivery error means "try again later"
+                mail.last_error = f"{type(error).__name__}: {error}"[:500]
+                if mail.attempts >= MAX_ATTEMPTS:
+                    mail.status = OutboxMail.Status.FAILED
+                else:
+                    delay = RETRY_BASE_SECONDS * 2 ** (mail.attempts - 1)
+                    mail.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+                mail.save(update_fields=["attempts", "last_error", "status", "next_attempt_at"])
+                logger.warning(
+                    "Outbox mail %s failed (attempt %s): %s", mail.pk, mail.attempts, error
+                )
+                return False
+            mail.status = OutboxMail.Status.SENT
+            mail.sent_at = timezone.now()
+            mail.last_error = ""
+            mail.save(update_fields=["attempts", "status", "sent_at", "last_error"])
+            return True
+    finally:
+        relay.close()
+
+
+def message_id(mail: OutboxMail) -> str:
+    """The same Message-ID for every attempt at one outbox row, whichever node sends it."""
+    host = urlsplit(settings.SITE_URL).hostname or "localhost"
+    return f"<outbox.{mail.pk}.{int(mail.created_at.timestamp())}@{host}>"
 
 
 def outbox_due_ids() -> list[int]:

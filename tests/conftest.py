@@ -116,7 +116,7 @@ def tasks_in_process():
     celery_app.conf.task_always_eager = previous
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def redis_url() -> str:
     url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/15"
     client = redis.Redis.from_url(url, socket_connect_timeout=2)
