@@ -119,6 +119,11 @@ DATABASES = {
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+    # A connection per request costs PostgreSQL a new backend process and the web worker a
+    # connect, on every sign-in: keep it for a minute (`?conn_max_age=0` in DATABASE_URL closes
+    # it after each request), checked before reuse so a restarted server or pooler costs no error.
+    DATABASES["default"].setdefault("CONN_MAX_AGE", 60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Each transaction takes SQLite's write lock when it begins, so read-then-write sections
     # (lockout counters, mail sending) are serialised instead of failing with "database is locked".
