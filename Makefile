@@ -6,8 +6,9 @@ BIN := $(VENV)/bin
 RUN_INSTALLED := $(VENV)/.installed-run
 INSTALLED := $(VENV)/.installed
 PORT ?= 8000
-# Tests run with production settings (DEBUG off) on plain HTTP, with a throwaway key.
+# Tests run with production settings (DEBUG off) on plain HTTP, with throwaway keys.
 TEST_ENV := SECRET_KEY=$${SECRET_KEY:-test-only-secret-key-not-for-production-0123456789abcdef} \
+	AUDIT_CHAIN_KEY=$${AUDIT_CHAIN_KEY:-test-only-audit-chain-key-not-for-production-0123456789} \
 	DEBUG=0 USE_TLS=0
 
 .PHONY: run test bench lint format install clean lock messages

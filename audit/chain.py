@@ -12,17 +12,70 @@ after any number of round trips through the database:
 
 Changing any of this makes every stored hash wrong: bump `HASH_VERSION` and keep the old
 serialisation for the old rows instead.
+
+Each link is an HMAC-SHA256 keyed from the environment (`AUDIT_CHAIN_KEY`), so someone who can
+write the database but not read the site's environment can't forge a link: rewriting an event
+means recomputing every later link, which takes the key. Each event names its key by an id (a
+fingerprint of the key, never the key), so verification keeps working across a rotation as long
+as the retired key stays in `AUDIT_CHAIN_KEY_FALLBACKS`. Chains hashed before the key existed
+(plain SHA-256, version 1) were re-hashed once by audit migration 0009 after it had checked them;
+`legacy_event_hash` stays for that migration.
 """
 
 import hashlib
+import hmac
 import ipaddress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from json.encoder import encode_basestring_ascii
 from typing import Any
 
-HASH_VERSION = 1
+from django.conf import settings
+
+HASH_VERSION = 2
+LEGACY_HASH_VERSION = 1
 GENESIS_HASH = "0" * 64
+KEY_ID_LABEL = b"portcullis audit chain key id"
+KEY_ID_LENGTH = 12
+
+
+@dataclass(frozen=True)
+class ChainKey:
+    """A chain key and its id: a fingerprint stored with each event, which reveals nothing of
+    the key itself (an HMAC of a fixed label under the key)."""
+
+    id: str
+    secret: bytes
+
+
+def chain_key_from_secret(secret: str) -> ChainKey:
+    raw = secret.encode()
+    return ChainKey(
+        id=hmac.new(raw, KEY_ID_LABEL, "sha256").hexdigest()[:KEY_ID_LENGTH], secret=raw
+    )
+
+
+_keys_cache: dict[tuple[str, tuple[str, ...]], dict[str, ChainKey]] = {}
+
+
+def chain_keys() -> dict[str, ChainKey]:
+    """Every key this site knows, by id: the current one first, then the fallbacks."""
+    source = (settings.AUDIT_CHAIN_KEY, tuple(settings.AUDIT_CHAIN_KEY_FALLBACKS))
+    keys = _keys_cache.get(source)
+    if keys is None:
+        keys = {}
+        for secret in (source[0], *source[1]):
+            key = chain_key_from_secret(secret)
+            keys.setdefault(key.id, key)
+        _keys_cache.clear()
+        _keys_cache[source] = keys
+    return keys
+
+
+def current_chain_key() -> ChainKey:
+    """The key new events and checkpoints are hashed with."""
+    return next(iter(chain_keys().values()))
 
 
 def _canonical_float(value: float) -> str:
@@ -73,9 +126,8 @@ def canonical_ip(value: str | None) -> str | None:
     return f"{address.version}:{address.packed.hex()}"
 
 
-def event_hash(
+def event_content(
     *,
-    previous_hash: str,
     tenant_id: int | None,
     sequence: int,
     event: int,
@@ -87,11 +139,12 @@ def event_hash(
     ip: str | None,
     user_agent: str,
     details: Any,
+    version: int = HASH_VERSION,
 ) -> str:
-    """SHA-256 over the previous event's hash and this event's canonical content."""
-    content = canonical_json(
+    """An event's canonical content: what its link covers besides the previous link."""
+    return canonical_json(
         [
-            HASH_VERSION,
+            version,
             tenant_id,
             sequence,
             event,
@@ -105,7 +158,39 @@ def event_hash(
             details,
         ]
     )
+
+
+def link_hash(*, key: ChainKey, previous_hash: str, content: str) -> str:
+    """HMAC-SHA256 under the chain key over the previous link and this event's content."""
+    return hmac.digest(key.secret, f"{previous_hash}\n{content}".encode("ascii"), "sha256").hex()
+
+
+def event_hash(*, previous_hash: str, key: ChainKey | None = None, **fields: Any) -> str:
+    """The link of one event (fields as in `event_content`), under `key` or the current key."""
+    return link_hash(
+        key=key or current_chain_key(), previous_hash=previous_hash, content=event_content(**fields)
+    )
+
+
+def legacy_event_hash(*, previous_hash: str, **fields: Any) -> str:
+    """Version 1: plain SHA-256, before the chain was keyed. Only migrations use it."""
+    content = event_content(**fields, version=LEGACY_HASH_VERSION)
     return hashlib.sha256(f"{previous_hash}\n{content}".encode("ascii")).hexdigest()
+
+
+def checkpoint_signature(*, key: ChainKey, chain: int, sequence: int, hash: str) -> str:
+    """A retention checkpoint's signature, `<key id>:<HMAC>`: rows alone can't forge one."""
+    digest = hmac.digest(key.secret, f"checkpoint\n{chain}:{sequence}:{hash}".encode(), "sha256")
+    return f"{key.id}:{digest.hex()}"
+
+
+def checkpoint_signature_valid(*, signature: str, chain: int, sequence: int, hash: str) -> bool:
+    key_id, _, _ = signature.partition(":")
+    key = chain_keys().get(key_id)
+    if key is None:
+        return False
+    expected = checkpoint_signature(key=key, chain=chain, sequence=sequence, hash=hash)
+    return hmac.compare_digest(expected, signature)
 
 
 def chain_key(tenant_id: int | None) -> int:

@@ -28,9 +28,11 @@ class AuditEvent(models.Model):
     """One security-relevant thing that happened, written once by `audit_event_record`.
 
     Each event is a link in its tenant's hash chain (platform events without a tenant form a
-    chain of their own): `sequence` is its place in the chain, `hash` covers its content and the
-    previous link's hash (see audit/chain.py). The ORM refuses to change or delete events; on
-    PostgreSQL a trigger refuses it in SQL too.
+    chain of their own): `sequence` is its place in the chain, `hash` is an HMAC under the chain
+    key over its content and the previous link's hash (see audit/chain.py). The ORM refuses to
+    change or delete events; on PostgreSQL a trigger refuses it in SQL too, and the role the site
+    runs as may neither change the table nor drop its triggers (docs/audit.md, "Database
+    roles").
     """
 
     tenant = models.ForeignKey(
@@ -63,6 +65,8 @@ class AuditEvent(models.Model):
     details = models.JSONField(default=dict, blank=True)
     sequence = models.PositiveBigIntegerField(editable=False)
     hash = models.CharField(max_length=64, editable=False)
+    # Which chain key made `hash` (see audit/chain.py): a fingerprint, never the key.
+    hash_key_id = models.CharField(max_length=16, editable=False)
 
     objects = AuditEventQuerySet.as_manager()
 
@@ -120,7 +124,8 @@ class AuditChain(models.Model):
     queries); verification checks them against the last event, which shows a truncated tail.
 
     Retention removes the oldest events and leaves a checkpoint: the sequence and hash of the
-    last removed event, signed with the SECRET_KEY, where verification starts again.
+    last removed event, signed with the chain key (`<key id>:<HMAC>`), where verification starts
+    again.
     """
 
     key = models.PositiveBigIntegerField(primary_key=True)

@@ -5,13 +5,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from django.core import signing
 from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
 from audit import shipping
-from audit.chain import GENESIS_HASH, chain_key, event_hash
+from audit.chain import (
+    GENESIS_HASH,
+    ChainKey,
+    chain_key,
+    checkpoint_signature,
+    current_chain_key,
+    event_content,
+    link_hash,
+)
 from audit.client import USER_AGENT_MAX_LENGTH, client_ip, user_agent
 from audit.events import AuditEventType
 from audit.models import AuditChain, AuditEvent
@@ -91,8 +98,10 @@ def _event_fields(
     sequence: int,
     previous_hash: str,
     created_at: datetime,
+    key: ChainKey,
 ) -> dict[str, Any]:
-    """The stored columns of one event, its hash included."""
+    """The stored columns of one event, its hash and the id of the key it was made with
+    included."""
     actor = _user_or_none(spec.actor)
     target = spec.target
     request = spec.request
@@ -115,7 +124,10 @@ def _event_fields(
         "details": escape_control_characters(spec.details or {}),
         "sequence": sequence,
     }
-    fields["hash"] = event_hash(previous_hash=previous_hash, **fields)
+    fields["hash"] = link_hash(
+        key=key, previous_hash=previous_hash, content=event_content(**fields)
+    )
+    fields["hash_key_id"] = key.id
     return fields
 
 
@@ -151,6 +163,7 @@ def audit_event_record(
                 sequence=length + 1,
                 previous_hash=head_hash,
                 created_at=timezone.now(),
+                key=current_chain_key(),
             )
         )
         record.save(force_insert=True)
@@ -179,6 +192,7 @@ def audit_events_record_bulk(
     if not by_chain:
         return 0
     created_at = timezone.now()
+    hash_key = current_chain_key()
     rows = []
     with transaction.atomic(savepoint=False):
         heads = chains_lock(tenant_ids=tenant_ids)
@@ -190,6 +204,7 @@ def audit_events_record_bulk(
                     sequence=length + offset,
                     previous_hash=previous_hash,
                     created_at=created_at,
+                    key=hash_key,
                 )
                 previous_hash = fields["hash"]
                 rows.append(fields)
@@ -217,22 +232,22 @@ class PersonRef(NamedTuple):
 INSERT_FROM_JSON = {
     "postgresql": (
         "INSERT INTO audit_auditevent (tenant_id, event, created_at, actor_id, actor_label, "
-        "target_id, target_label, ip, user_agent, details, sequence, hash) "
+        "target_id, target_label, ip, user_agent, details, sequence, hash, hash_key_id) "
         "SELECT r.tenant_id, r.event, %s, r.actor_id, r.actor_label, r.target_id, "
-        "r.target_label, r.ip, r.user_agent, r.details, r.sequence, r.hash "
+        "r.target_label, r.ip, r.user_agent, r.details, r.sequence, r.hash, r.hash_key_id "
         "FROM jsonb_to_recordset(%s::jsonb) AS r(tenant_id bigint, event smallint, "
         "actor_id bigint, actor_label text, target_id bigint, target_label text, ip inet, "
-        "user_agent text, details jsonb, sequence bigint, hash text)"
+        "user_agent text, details jsonb, sequence bigint, hash text, hash_key_id text)"
     ),
     "sqlite": (
         "INSERT INTO audit_auditevent (tenant_id, event, created_at, actor_id, actor_label, "
-        "target_id, target_label, ip, user_agent, details, sequence, hash) "
+        "target_id, target_label, ip, user_agent, details, sequence, hash, hash_key_id) "
         "SELECT json_extract(value, '$.tenant_id'), json_extract(value, '$.event'), %s, "
         "json_extract(value, '$.actor_id'), json_extract(value, '$.actor_label'), "
         "json_extract(value, '$.target_id'), json_extract(value, '$.target_label'), "
         "json_extract(value, '$.ip'), json_extract(value, '$.user_agent'), "
         "json_extract(value, '$.details'), json_extract(value, '$.sequence'), "
-        "json_extract(value, '$.hash') FROM json_each(%s)"
+        "json_extract(value, '$.hash'), json_extract(value, '$.hash_key_id') FROM json_each(%s)"
     ),
 }
 
@@ -252,8 +267,6 @@ def _events_insert(rows: list[dict[str, Any]], *, created_at: datetime) -> None:
 
 
 RETENTION_BATCH_SIZE = 50_000
-RETENTION_SETTING = "portcullis.audit_retention"
-CHECKPOINT_SALT = "audit.checkpoint"
 
 
 def months_before(moment: datetime, months: int) -> datetime | None:
@@ -267,25 +280,22 @@ def months_before(moment: datetime, months: int) -> datetime | None:
     return moment.replace(year=year, month=month, day=day)
 
 
-def checkpoint_signature(*, key: int, sequence: int, hash: str) -> str:
-    """A checkpoint signed with the SECRET_KEY: rows in the database alone can't forge one."""
-    return signing.Signer(salt=CHECKPOINT_SALT).sign(f"{key}:{sequence}:{hash}")
-
-
 def _events_remove(*, tenant_id: int, up_to_sequence: int) -> int:
-    """Delete a tenant's events up to a sequence: the one deletion the trigger lets through."""
-    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    """Delete a tenant's events up to a sequence: the one deletion the database lets through.
+
+    On PostgreSQL through `audit_events_remove` (audit migration 0009), which runs with the
+    rights of the role that owns the table: the role the site runs as holds no DELETE on it.
+    """
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute("SELECT set_config(%s, 'on', true)", [RETENTION_SETTING])
+            cursor.execute("SELECT audit_events_remove(%s, %s)", [tenant_id, up_to_sequence])
+            return cursor.fetchone()[0]
+        table = connection.ops.quote_name(AuditEvent._meta.db_table)
         cursor.execute(
             f"DELETE FROM {table} WHERE tenant_id = %s AND sequence <= %s",  # noqa: S608 - ours
             [tenant_id, up_to_sequence],
         )
-        removed = cursor.rowcount
-        if connection.vendor == "postgresql":
-            cursor.execute("SELECT set_config(%s, 'off', true)", [RETENTION_SETTING])
-    return removed
+        return cursor.rowcount
 
 
 def audit_retention_apply(*, tenant: Tenant, now: datetime | None = None) -> int:
@@ -293,7 +303,7 @@ def audit_retention_apply(*, tenant: Tenant, now: datetime | None = None) -> int
 
     The oldest events go first, in batches of one transaction each, so the chain always starts
     at a checkpoint: the sequence and hash of the last removed event, signed with the
-    SECRET_KEY, from which `verify_audit_log` checks the rest. Events from the first one at or
+    chain key, from which `verify_audit_log` checks the rest. Events from the first one at or
     after the cutoff onwards are all kept. One AUDIT_RETENTION_APPLIED event records the run.
     """
     if not tenant.audit_retention_months:
@@ -332,7 +342,7 @@ def audit_retention_apply(*, tenant: Tenant, now: datetime | None = None) -> int
             chain.checkpoint_sequence = up_to
             chain.checkpoint_hash = last_removed_hash
             chain.checkpoint_signature = checkpoint_signature(
-                key=chain.key, sequence=up_to, hash=last_removed_hash
+                key=current_chain_key(), chain=chain.key, sequence=up_to, hash=last_removed_hash
             )
             chain.checkpoint_at = timezone.now()
             chain.save(

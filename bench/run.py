@@ -30,6 +30,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 os.environ.setdefault("SECRET_KEY", "benchmark-only-secret-key-not-for-production-0123456789")
+os.environ.setdefault("AUDIT_CHAIN_KEY", "benchmark-only-audit-chain-key-not-for-production-01234")
 os.environ.setdefault("USE_TLS", "0")
 os.environ.setdefault("DEBUG", "0")
 os.environ.setdefault("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/portcullis_bench")

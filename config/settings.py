@@ -3,6 +3,9 @@
 The defaults and meanings are the settings table in README.md.
 """
 
+import hashlib
+import hmac
+import sys
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,6 +31,22 @@ if not SECRET_KEY:
         )
     # A fixed key keeps local sessions alive across autoreloads; it never serves production.
     SECRET_KEY = "insecure-development-key-only-used-when-DEBUG-is-on-0123456789"  # noqa: S105
+
+# The audit chain's HMAC key (audit/chain.py), kept apart from SECRET_KEY so the site's sessions
+# and the audit log's integrity can be rotated separately. Retired keys stay in the fallbacks
+# for as long as events hashed with them are kept. Local runs (DEBUG) and the test suite derive
+# one from SECRET_KEY; anything else refuses to start without it.
+AUDIT_CHAIN_KEY = env.str("AUDIT_CHAIN_KEY", default="")
+AUDIT_CHAIN_KEY_FALLBACKS = env.list("AUDIT_CHAIN_KEY_FALLBACKS", default=[])
+if not AUDIT_CHAIN_KEY:
+    if not (DEBUG or "pytest" in sys.modules):
+        raise ImproperlyConfigured(
+            "AUDIT_CHAIN_KEY is not set. Set the AUDIT_CHAIN_KEY environment variable (at least "
+            "50 random characters, not the SECRET_KEY), or DEBUG=1 for a local run."
+        )
+    AUDIT_CHAIN_KEY = hmac.new(
+        SECRET_KEY.encode(), b"portcullis audit chain key", hashlib.sha256
+    ).hexdigest()
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
 SITE_URL = env.str("SITE_URL", default="http://localhost:8000").rstrip("/")

@@ -21,6 +21,9 @@ from tests.range_server import RangeServer
 from tests.signing_in import VERIFY, sign_in
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+# The suite derives its audit chain key from SECRET_KEY (config/settings.py); the servers and
+# commands it starts run without DEBUG too, so they are handed the same key.
+os.environ.setdefault("AUDIT_CHAIN_KEY", django_settings.AUDIT_CHAIN_KEY)
 # Ten seconds into a 30-second step, so a test's own requests never cross into the next step.
 MID_STEP = datetime(2026, 3, 2, 9, 0, 10, tzinfo=UTC)
 DEAD_BROKER_URL = "redis://127.0.0.1:1/0"

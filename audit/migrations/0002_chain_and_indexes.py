@@ -2,7 +2,7 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
-from audit.chain import GENESIS_HASH, chain_key, event_hash
+from audit.chain import GENESIS_HASH, chain_key, legacy_event_hash
 
 POSTGRES_TRIGGERS = """
 CREATE FUNCTION audit_event_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -88,7 +88,7 @@ def existing_events_chain(apps, schema_editor):
         previous_hash, sequence = GENESIS_HASH, 0
         for event in AuditEvent.objects.filter(tenant_id=tenant_id).order_by("id").iterator():
             sequence += 1
-            previous_hash = event_hash(
+            previous_hash = legacy_event_hash(
                 previous_hash=previous_hash,
                 tenant_id=event.tenant_id,
                 sequence=sequence,

@@ -5,7 +5,13 @@ from django.db import connection, transaction
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 
-from audit.chain import GENESIS_HASH, canonical_json, event_hash
+from audit.chain import (
+    GENESIS_HASH,
+    canonical_json,
+    chain_key_from_secret,
+    event_hash,
+    legacy_event_hash,
+)
 from audit.client import client_ip
 from audit.events import AuditEventType
 from audit.integrity import chain_verify
@@ -157,22 +163,29 @@ def test_canonical_serialisation_is_pinned():
         == '{"a":{"y":-0.00001,"z":2},"b":[1,1,100000000000000000000,0.1,true,null,'
         '"\\u00e9\\u2603"]}'
     )
+    fields = {
+        "tenant_id": 7,
+        "sequence": 3,
+        "event": 100,
+        "created_at": datetime(2026, 1, 2, 3, 4, 5, 6789, tzinfo=UTC),
+        "actor_id": 5,
+        "actor_label": "a@example.com",
+        "target_id": 5,
+        "target_label": "a@example.com",
+        "ip": "2001:0db8::0001",
+        "user_agent": "Firefox",
+        "details": {"b": 1, "a": [1.5, "x"]},
+    }
+    # The unkeyed SHA-256 of version 1, which audit migration 0009 checks before re-hashing.
     assert (
-        event_hash(
-            previous_hash=GENESIS_HASH,
-            tenant_id=7,
-            sequence=3,
-            event=100,
-            created_at=datetime(2026, 1, 2, 3, 4, 5, 6789, tzinfo=UTC),
-            actor_id=5,
-            actor_label="a@example.com",
-            target_id=5,
-            target_label="a@example.com",
-            ip="2001:0db8::0001",
-            user_agent="Firefox",
-            details={"b": 1, "a": [1.5, "x"]},
-        )
+        legacy_event_hash(previous_hash=GENESIS_HASH, **fields)
         == "0ac6c32cdab64134c4222170826dd353b8066c6c97af73401f200ba41d4857eb"
+    )
+    key = chain_key_from_secret("pinned-test-key")
+    assert key.id == "3b3405d465c8"
+    assert (
+        event_hash(previous_hash=GENESIS_HASH, key=key, **fields)
+        == "820f127430c4dd7ed59925e3bd63058b9b55fcaf858cf1e623e13f2b2b9697ff"
     )
 
 

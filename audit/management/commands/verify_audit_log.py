@@ -2,7 +2,8 @@ import sys
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.integrity import chain_verify, chains_to_verify
+from audit.integrity import chain_label, chains_to_verify, chains_verify
+from audit.models import AuditChain
 from teams.models import Tenant
 
 BAR_WIDTH = 30
@@ -26,33 +27,36 @@ class Command(BaseCommand):
             tenant = Tenant.objects.filter(slug=options["tenant"]).first()
             if tenant is None:
                 raise CommandError(f"No tenant has the slug {options['tenant']!r}.", returncode=2)
-        broken = []
-        checked = 0
         chains = chains_to_verify(tenant=tenant)
-        for chain_tenant, chain in chains:
-            total = max(chain.length - chain.checkpoint_sequence, 0)
-            progress = self._progress_bar(chain_tenant, total) if sys.stderr.isatty() else None
-            report = chain_verify(tenant=chain_tenant, chain=chain, progress=progress)
-            if progress is not None:
-                sys.stderr.write("\n")
-            checked += report.checked
-            if not report.intact:
-                broken.append(report)
-                self.stderr.write(f"Broken: {report.label}: {report.problem}")
+        progress = self._progress_bars(chains) if sys.stderr.isatty() else None
+        reports = chains_verify(chains, progress=progress)
+        if progress is not None and chains:
+            sys.stderr.write("\n")
+        broken = [report for report in reports if not report.intact]
+        for report in broken:
+            self.stderr.write(f"Broken: {report.label}: {report.problem}")
+        checked = sum(report.checked for report in reports)
         if broken:
             raise CommandError(
                 f"{len(broken)} of {len(chains)} audit chains are broken: see above.", returncode=1
             )
         self.stdout.write(f"Audit log intact: {checked} events in {len(chains)} chains.")
 
-    def _progress_bar(self, tenant: Tenant | None, total: int):
-        label = f"tenant {tenant.slug}" if tenant else "platform events"
+    def _progress_bars(self, chains: list[tuple[Tenant | None, AuditChain]]):
+        """One bar per chain, each finished on its own line before the next begins."""
+        drawn = []
 
-        def show(done: int) -> None:
+        def show(index: int, done: int) -> None:
+            if drawn and drawn[-1] != index:
+                sys.stderr.write("\n")
+            if not drawn or drawn[-1] != index:
+                drawn.append(index)
+            chain_tenant, chain = chains[index]
+            total = max(chain.length - chain.checkpoint_sequence, 0)
             share = done / total if total else 1
             filled = round(BAR_WIDTH * min(share, 1))
             bar = "#" * filled + "-" * (BAR_WIDTH - filled)
-            sys.stderr.write(f"\r{label} [{bar}] {share:4.0%} {done}/{total}")
+            sys.stderr.write(f"\r{chain_label(chain_tenant)} [{bar}] {share:4.0%} {done}/{total}")
             sys.stderr.flush()
 
         return show
