@@ -204,3 +204,26 @@ def test_cookies_carry_the_host_prefix_under_tls_only():
     )
     assert plain.returncode == 0, plain.stderr
     assert json.loads(plain.stdout)["names"] == ["sessionid", "csrftoken", "remembered_browser"]
+
+
+def test_production_refuses_to_start_without_an_audit_chain_key():
+    result = run_python(
+        "import django; django.setup()", SECRET_KEY=PRODUCTION_KEY, AUDIT_CHAIN_KEY=""
+    )
+
+    assert result.returncode != 0
+    assert "AUDIT_CHAIN_KEY is not set" in result.stderr
+
+
+def test_a_local_run_derives_its_audit_chain_key_from_the_secret_key():
+    code = (
+        "import django; django.setup(); from django.conf import settings; "
+        "print(settings.AUDIT_CHAIN_KEY)"
+    )
+    first = run_python(code, DEBUG="1", SECRET_KEY=PRODUCTION_KEY, AUDIT_CHAIN_KEY="")
+    other = run_python(code, DEBUG="1", SECRET_KEY=PRODUCTION_KEY + "x", AUDIT_CHAIN_KEY="")
+
+    assert first.returncode == 0, first.stderr
+    assert len(first.stdout.strip()) == 64
+    assert first.stdout != other.stdout
+    assert PRODUCTION_KEY not in first.stdout
