@@ -1,6 +1,9 @@
+import json
+from collections.abc import Sequence
 from typing import Any
 
-from django.db import models
+from django.db import connection, models
+from django.db.models.expressions import RawSQL
 
 
 def model_update(
@@ -22,3 +25,14 @@ def model_update(
         instance.full_clean(exclude=list(validate_exclude))
         instance.save(update_fields=list(changed))
     return changed
+
+
+def id_set(ids: Sequence[int]) -> RawSQL:
+    """Ids as a subquery of one parameter, for `pk__in`, however many there are.
+
+    A plain list is one parameter per id, and PostgreSQL takes at most 65,535 in a statement:
+    bulk jobs over 100,000 rows would have to split into batches, a statement each.
+    """
+    if connection.vendor == "postgresql":
+        return RawSQL("SELECT unnest(%s::bigint[])", [list(ids)])
+    return RawSQL("SELECT value FROM json_each(%s)", [json.dumps(list(ids))])

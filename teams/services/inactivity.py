@@ -16,6 +16,7 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from audit.services import (
     AuditEventSpec,
+    BulkProgress,
     PersonRef,
     TenantRef,
     audit_events_record_bulk,
@@ -95,6 +96,7 @@ def stale_accounts_deactivate(
     dry_run: bool = False,
     now: datetime | None = None,
     warned_for_days: int | None = None,
+    progress: BulkProgress | None = None,
 ) -> list[StaleSummary]:
     """Deactivate everybody with no sign-in (joining or reactivation) in the last `days` days.
 
@@ -117,6 +119,8 @@ def stale_accounts_deactivate(
         kept = _last_owners_to_keep(candidates=candidates, owner_role_ids=owner_role_ids)
         chosen = people.exclude(pk__in=kept)
         sessions_ended: Counter[int] = Counter()
+        if progress is not None:
+            progress(stage="deactivating people", done=0, total=len(candidates) - len(kept))
         if not dry_run and len(candidates) > len(kept):
             tracked = UserSession.objects.filter(user__in=chosen.values("pk"))
             sessions_ended.update(user_id for user_id, _ in tracked_sessions_delete(tracked))
@@ -142,7 +146,8 @@ def stale_accounts_deactivate(
                     )
                     for pk, email, tenant_id, _, _ in candidates
                     if pk not in kept
-                ]
+                ],
+                progress=progress,
             )
     tenants = Tenant.objects.in_bulk({tenant_id for _, _, tenant_id, _, _ in candidates})
     summaries: dict[int, StaleSummary] = {}

@@ -19,6 +19,7 @@ from audit.client import client_ip, user_agent
 from audit.events import AuditEventType
 from audit.services import (
     AuditEventSpec,
+    BulkProgress,
     PersonRef,
     TenantRef,
     audit_event_record,
@@ -31,6 +32,7 @@ from teams.selectors import (
     session_policy_for_user,
     sessions_past_limits,
 )
+from teams.services.common import id_set
 
 logger = logging.getLogger(__name__)
 
@@ -261,31 +263,18 @@ def session_expire(*, request: HttpRequest, tracked: UserSession, reason: str) -
         logout(request)
 
 
-def sessions_expire(*, now: datetime | None = None) -> dict[str, int]:
+def sessions_expire(
+    *, now: datetime | None = None, progress: BulkProgress | None = None
+) -> dict[str, int]:
     """End, server-side and in bulk, every session past its idle timeout or lifetime.
 
-    One event per session ended, written in one statement. Rows another run holds are skipped,
-    so overlapping runs never end (or audit) a session twice. The session store's own expired
-    rows are cleared too. Returns counts by reason.
+    A fixed number of statements however many sessions end, in one transaction: one finds and
+    locks them, one per distinct limit note rewrites their stored sessions, one deletes them,
+    two record one event per session (the chain lock and a single INSERT), and the session
+    store's own expired rows are cleared. Rows another run holds are skipped, so overlapping
+    runs never end (or audit) a session twice. Returns counts by reason.
     """
     now = now or timezone.now()
-    counts = dict.fromkeys(("idle", "lifetime"), 0)
-    while True:
-        batch = _sessions_expire_batch(now=now)
-        for reason, count in batch.items():
-            counts[reason] += count
-        if sum(batch.values()) < EXPIRY_BATCH_SIZE:
-            break
-    _session_store().clear_expired()
-    return counts
-
-
-# Expired sessions are ended this many at a time, each batch in its own transaction, so a
-# backlog never holds locks (or a statement's worth of parameters) beyond a modest size.
-EXPIRY_BATCH_SIZE = 5000
-
-
-def _sessions_expire_batch(*, now: datetime) -> dict[str, int]:
     counts = dict.fromkeys(("idle", "lifetime"), 0)
     with transaction.atomic():
         chosen = list(
@@ -294,15 +283,17 @@ def _sessions_expire_batch(*, now: datetime) -> dict[str, int]:
             .order_by("pk")
             .values_list(
                 "pk", "tenant_id", "user_id", "user__email", "ip", "limit_reason", "limit_minutes"
-            )[:EXPIRY_BATCH_SIZE]
+            )
         )
+        if progress is not None:
+            progress(stage="ending sessions", done=0, total=len(chosen))
         by_note: dict[str, list[int]] = {}
         for pk, _, _, _, _, reason, minutes in chosen:
             note = notices.session_expired(reason=reason, limit=timedelta(minutes=minutes))
             by_note.setdefault(note, []).append(pk)
             counts[reason] += 1
         for note, pks in by_note.items():
-            tracked_sessions_delete(UserSession.objects.filter(pk__in=pks), note=note)
+            tracked_sessions_delete(UserSession.objects.filter(pk__in=id_set(pks)), note=note)
         audit_events_record_bulk(
             [
                 AuditEventSpec(
@@ -312,6 +303,8 @@ def _sessions_expire_batch(*, now: datetime) -> dict[str, int]:
                     details={"reason": reason, "ip": ip},
                 )
                 for _, tenant_id, user_id, email, ip, reason, _ in chosen
-            ]
+            ],
+            progress=progress,
         )
+    _session_store().clear_expired()
     return counts

@@ -1,6 +1,7 @@
 from datetime import datetime, timedelta
 from io import StringIO
 
+import pytest
 import time_machine
 from django.conf import settings
 from django.contrib.sessions.models import Session
@@ -10,7 +11,6 @@ from django.test import Client
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from teams.models import UserSession
-from teams.services import sessions as services
 from teams.services.sessions import sessions_expire
 from teams.tasks import expire_idle_sessions
 from tests.factories import OperatorFactory, UserFactory
@@ -120,29 +120,59 @@ def make_idle_sessions(count: int, tenant) -> None:
     )
 
 
+def verify_intact() -> bool:
+    out = StringIO()
+    call_command("verify_audit_log", stdout=out)
+    return out.getvalue().startswith("Audit log intact")
+
+
 def expiry_queries() -> int:
     return statements_run(lambda: sessions_expire(now=START + timedelta(hours=1)))
 
 
-def test_expiry_is_a_fixed_number_of_queries_however_many_sessions(tenant, monkeypatch):
-    monkeypatch.setattr(services, "EXPIRY_BATCH_SIZE", 10_000)
-    make_idle_sessions(5, tenant)
+def test_expiry_is_a_fixed_number_of_queries_however_many_sessions(tenant):
+    make_idle_sessions(10, tenant)
     few = expiry_queries()
-    make_idle_sessions(500, tenant)
+    make_idle_sessions(1000, tenant)
     many = expiry_queries()
 
     assert few == many
-    assert AuditEvent.objects.filter(event=AuditEventType.SESSION_EXPIRED).count() == 505
-
-
-def test_a_backlog_is_ended_in_batches(tenant, monkeypatch):
-    monkeypatch.setattr(services, "EXPIRY_BATCH_SIZE", 7)
-    make_idle_sessions(30, tenant)
-
-    counts = sessions_expire(now=START + timedelta(minutes=45))
-
-    assert counts == {"idle": 30, "lifetime": 0}
+    assert AuditEvent.objects.filter(event=AuditEventType.SESSION_EXPIRED).count() == 1010
     assert not UserSession.objects.exists()
+    assert verify_intact()
+
+
+@pytest.mark.postgres
+def test_more_sessions_than_a_statement_takes_parameters_end_in_the_same_statements(tenant):
+    """PostgreSQL takes at most 65,535 parameters in a statement: ids travel as one."""
+    make_idle_sessions(10, tenant)
+    few = expiry_queries()
+    make_idle_sessions(70_000, tenant)
+    many = expiry_queries()
+
+    assert few == many
+    assert not UserSession.objects.exists()
+    assert AuditEvent.objects.filter(event=AuditEventType.SESSION_EXPIRED).count() == 70_010
+
+
+def test_progress_bar_is_drawn_only_on_a_terminal(tenant):
+    class Terminal(StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    make_idle_sessions(12, tenant)
+    with time_machine.travel(START + timedelta(hours=1), tick=False):
+        terminal = Terminal()
+        call_command("expire_idle_sessions", stdout=terminal)
+    make_idle_sessions(3, tenant)
+    with time_machine.travel(START + timedelta(hours=2), tick=False):
+        plain = run()
+
+    assert "\rwriting audit events [##############################] 100% 12/12" in (
+        terminal.getvalue()
+    )
+    assert terminal.getvalue().endswith("Ended 12 sessions: 12 idle, 0 past their lifetime.\n")
+    assert plain == "Ended 3 sessions: 3 idle, 0 past their lifetime.\n"
 
 
 def test_beat_runs_the_expiry_every_minute(technician):

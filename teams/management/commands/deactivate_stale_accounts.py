@@ -1,6 +1,7 @@
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from teams.management.progress import progress_for
 from teams.models import Tenant
 from teams.services.inactivity import stale_accounts_deactivate
 
@@ -25,7 +26,8 @@ class Command(BaseCommand):
         "Deactivate people with no sign-in for N days (people who never signed in count from "
         "when they joined, and a reactivation counts as activity). Operators and each tenant's "
         "last active Owner are kept. Their sessions end, each deactivation is audited, and a "
-        "summary per tenant is printed. Running it again changes nothing."
+        "summary per tenant is printed. Running it again changes nothing. On a terminal, a "
+        "progress bar shows how far it is."
     )
 
     def add_arguments(self, parser) -> None:
@@ -51,12 +53,16 @@ class Command(BaseCommand):
             tenant = Tenant.objects.filter(slug=options["tenant"]).first()
             if tenant is None:
                 raise CommandError(f"No tenant with the slug {options['tenant']!r}.", returncode=2)
+        progress = progress_for(self.stdout)
         try:
             summaries = stale_accounts_deactivate(
-                days=options["days"], tenant=tenant, dry_run=options["dry_run"]
+                days=options["days"], tenant=tenant, dry_run=options["dry_run"], progress=progress
             )
         except ValidationError as error:
             raise CommandError(" ".join(error.messages), returncode=2) from error
+        finally:
+            if progress is not None:
+                progress.finish()
         verb = "would deactivate" if options["dry_run"] else "deactivated"
         for summary in summaries:
             line = (

@@ -1,5 +1,6 @@
 from django.core.management.base import BaseCommand
 
+from teams.management.progress import progress_for
 from teams.services.sessions import sessions_expire
 
 
@@ -7,11 +8,14 @@ class Command(BaseCommand):
     help = (
         "End every session past its idle timeout or absolute lifetime (the stricter of its "
         "role's and its tenant's limits), audit each, and print how many ended. Celery beat "
-        "runs the same every minute."
+        "runs the same every minute. On a terminal, a progress bar shows how far it is."
     )
 
     def handle(self, *args, **options) -> None:
-        counts = sessions_expire()
+        progress = progress_for(self.stdout)
+        counts = sessions_expire(progress=progress)
+        if progress is not None:
+            progress.finish()
         self.stdout.write(
             f"Ended {counts['idle'] + counts['lifetime']} sessions: {counts['idle']} idle, "
             f"{counts['lifetime']} past their lifetime."
