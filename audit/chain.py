@@ -142,21 +142,49 @@ def event_content(
     version: int = HASH_VERSION,
 ) -> str:
     """An event's canonical content: what its link covers besides the previous link."""
-    return canonical_json(
-        [
-            version,
-            tenant_id,
-            sequence,
-            event,
-            canonical_time(created_at),
-            actor_id,
-            actor_label,
-            target_id,
-            target_label,
-            canonical_ip(ip),
-            user_agent,
-            details,
-        ]
+    return content_from_parts(
+        version,
+        tenant_id,
+        sequence,
+        event,
+        canonical_time(created_at),
+        actor_id,
+        actor_label,
+        target_id,
+        target_label,
+        ip,
+        user_agent,
+        canonical_json(details),
+    )
+
+
+def _json_id(value: int | None) -> str:
+    return "null" if value is None else str(int(value))
+
+
+def content_from_parts(
+    version: int,
+    tenant_id: int | None,
+    sequence: int,
+    event: int,
+    time_text: str,
+    actor_id: int | None,
+    actor_label: str,
+    target_id: int | None,
+    target_label: str,
+    ip: str | None,
+    user_agent: str,
+    details_json: str,
+) -> str:
+    """`canonical_json` of the content list, spelled out: bulk recording makes it a hundred
+    thousand times in a row, and the generic walk costs several times more. `time_text` is
+    `canonical_time`'s, `details_json` is `canonical_json`'s."""
+    escape = encode_basestring_ascii
+    address = canonical_ip(ip)
+    return (
+        f'[{version},{_json_id(tenant_id)},{int(sequence)},{int(event)},"{time_text}",'
+        f"{_json_id(actor_id)},{escape(actor_label)},{_json_id(target_id)},{escape(target_label)},"
+        f"{'null' if address is None else escape(address)},{escape(user_agent)},{details_json}]"
     )
 
 

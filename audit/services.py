@@ -1,7 +1,6 @@
 import calendar
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple, Protocol
 
@@ -12,9 +11,13 @@ from django.utils import timezone
 from audit import shipping
 from audit.chain import (
     GENESIS_HASH,
+    HASH_VERSION,
     ChainKey,
+    canonical_json,
+    canonical_time,
     chain_key,
     checkpoint_signature,
+    content_from_parts,
     current_chain_key,
     event_content,
     link_hash,
@@ -53,9 +56,11 @@ def escape_control_characters(value: Any) -> Any:
     return value
 
 
-@dataclass(frozen=True)
-class AuditEventSpec:
-    """One event for `audit_events_record_bulk`: the arguments of `audit_event_record`."""
+class AuditEventSpec(NamedTuple):
+    """One event for `audit_events_record_bulk`: the arguments of `audit_event_record`.
+
+    A named tuple rather than a frozen dataclass: bulk jobs make a hundred thousand, and a
+    tuple is made several times faster."""
 
     event: AuditEventType
     tenant: Tenant | None
@@ -101,6 +106,29 @@ def _user_or_none(user) -> Any:
     return user if getattr(user, "is_authenticated", False) else None
 
 
+def _event_values(spec: AuditEventSpec) -> tuple:
+    """The stored columns of one event before its place in a chain: tenant id, event, actor id
+    and label, target id and label, IP address, user agent, details."""
+    actor = _user_or_none(spec.actor)
+    target = spec.target
+    request = spec.request
+    return (
+        spec.tenant.pk if spec.tenant else None,
+        int(spec.event),
+        actor.pk if actor else None,
+        escape_control_characters(actor.email if actor else "")[:LABEL_MAX_LENGTH],
+        target.pk if target else None,
+        escape_control_characters(target.email if target else "")[:LABEL_MAX_LENGTH],
+        client_ip(request) if request is not None else None,
+        (
+            escape_control_characters(user_agent(request))[:USER_AGENT_MAX_LENGTH]
+            if request is not None
+            else ""
+        ),
+        escape_control_characters(spec.details or {}),
+    )
+
+
 def _event_fields(
     *,
     spec: AuditEventSpec,
@@ -111,33 +139,26 @@ def _event_fields(
 ) -> dict[str, Any]:
     """The stored columns of one event, its hash and the id of the key it was made with
     included."""
-    actor = _user_or_none(spec.actor)
-    target = spec.target
-    request = spec.request
-    fields = {
-        "tenant_id": spec.tenant.pk if spec.tenant else None,
-        "event": int(spec.event),
-        "created_at": created_at,
-        "actor_id": actor.pk if actor else None,
-        "actor_label": escape_control_characters(actor.email if actor else "")[:LABEL_MAX_LENGTH],
-        "target_id": target.pk if target else None,
-        "target_label": escape_control_characters(target.email if target else "")[
-            :LABEL_MAX_LENGTH
-        ],
-        "ip": client_ip(request) if request is not None else None,
-        "user_agent": (
-            escape_control_characters(user_agent(request))[:USER_AGENT_MAX_LENGTH]
-            if request is not None
-            else ""
-        ),
-        "details": escape_control_characters(spec.details or {}),
-        "sequence": sequence,
-    }
+    fields = dict(zip(EVENT_COLUMNS, _event_values(spec), strict=True))
+    fields.update(created_at=created_at, sequence=sequence)
     fields["hash"] = link_hash(
         key=key, previous_hash=previous_hash, content=event_content(**fields)
     )
     fields["hash_key_id"] = key.id
     return fields
+
+
+EVENT_COLUMNS = (
+    "tenant_id",
+    "event",
+    "actor_id",
+    "actor_label",
+    "target_id",
+    "target_label",
+    "ip",
+    "user_agent",
+    "details",
+)
 
 
 def audit_event_record(
@@ -205,28 +226,38 @@ def audit_events_record_bulk(
     if not by_chain:
         return 0
     created_at = timezone.now()
+    time_text = canonical_time(created_at)
     hash_key = current_chain_key()
-    rows = []
+    rows: list[tuple] = []
     with transaction.atomic(savepoint=False):
         heads = chains_lock(tenant_ids=tenant_ids)
         for key, chain_specs in by_chain.items():
             length, previous_hash = heads[key]
-            for offset, spec in enumerate(chain_specs, start=1):
-                fields = _event_fields(
-                    spec=spec,
-                    sequence=length + offset,
-                    previous_hash=previous_hash,
-                    created_at=created_at,
+            for sequence, spec in enumerate(chain_specs, start=length + 1):
+                values = _event_values(spec)
+                details_json = canonical_json(values[8])
+                previous_hash = link_hash(
                     key=hash_key,
+                    previous_hash=previous_hash,
+                    content=content_from_parts(
+                        HASH_VERSION,
+                        values[0],
+                        sequence,
+                        values[1],
+                        time_text,
+                        *values[2:8],
+                        details_json,
+                    ),
                 )
-                previous_hash = fields["hash"]
-                rows.append(fields)
+                rows.append((*values[:8], details_json, sequence, previous_hash))
                 if progress is not None and len(rows) % PROGRESS_EVERY == 0:
                     progress(stage="recording audit events", done=len(rows), total=len(specs))
         if progress is not None:
             progress(stage="writing audit events", done=len(rows), total=len(specs))
         for start in range(0, len(rows), batch_size):
-            _events_insert(rows[start : start + batch_size], created_at=created_at)
+            _events_insert(
+                rows[start : start + batch_size], created_at=created_at, key_id=hash_key.id
+            )
         transaction.on_commit(shipping.shipping_kick)
     return len(rows)
 
@@ -244,42 +275,45 @@ class PersonRef(NamedTuple):
     email: str
 
 
-# One INSERT per batch: the columns of AuditEvent, read from a JSON array of rows. Every row of
-# a batch shares `created_at`, passed once.
+# One INSERT per batch, its rows one JSON array of arrays (which both databases parse faster
+# than the driver spells out arrays). Every row of a batch shares `created_at` and the key id.
+INSERT_COLUMNS = (
+    "INSERT INTO audit_auditevent (tenant_id, event, actor_id, actor_label, target_id, "
+    "target_label, ip, user_agent, details, sequence, hash, created_at, hash_key_id) "
+)
 INSERT_FROM_JSON = {
-    "postgresql": (
-        "INSERT INTO audit_auditevent (tenant_id, event, created_at, actor_id, actor_label, "
-        "target_id, target_label, ip, user_agent, details, sequence, hash, hash_key_id) "
-        "SELECT r.tenant_id, r.event, %s, r.actor_id, r.actor_label, r.target_id, "
-        "r.target_label, r.ip, r.user_agent, r.details, r.sequence, r.hash, r.hash_key_id "
-        "FROM jsonb_to_recordset(%s::jsonb) AS r(tenant_id bigint, event smallint, "
-        "actor_id bigint, actor_label text, target_id bigint, target_label text, ip inet, "
-        "user_agent text, details jsonb, sequence bigint, hash text, hash_key_id text)"
+    "postgresql": INSERT_COLUMNS  # noqa: S608 - no value in the text
+    + (
+        "SELECT (r ->> 0)::bigint, (r ->> 1)::smallint, (r ->> 2)::bigint, r ->> 3, "
+        "(r ->> 4)::bigint, r ->> 5, (r ->> 6)::inet, r ->> 7, (r ->> 8)::jsonb, "
+        "(r ->> 9)::bigint, r ->> 10, %s, %s FROM jsonb_array_elements(%s::jsonb) AS r"
     ),
-    "sqlite": (
-        "INSERT INTO audit_auditevent (tenant_id, event, created_at, actor_id, actor_label, "
-        "target_id, target_label, ip, user_agent, details, sequence, hash, hash_key_id) "
-        "SELECT json_extract(value, '$.tenant_id'), json_extract(value, '$.event'), %s, "
-        "json_extract(value, '$.actor_id'), json_extract(value, '$.actor_label'), "
-        "json_extract(value, '$.target_id'), json_extract(value, '$.target_label'), "
-        "json_extract(value, '$.ip'), json_extract(value, '$.user_agent'), "
-        "json_extract(value, '$.details'), json_extract(value, '$.sequence'), "
-        "json_extract(value, '$.hash'), json_extract(value, '$.hash_key_id') FROM json_each(%s)"
-    ),
+    "sqlite": INSERT_COLUMNS  # noqa: S608 - no value in the text
+    + "SELECT "
+    + ", ".join(f"json_extract(value, '$[{index}]')" for index in range(11))
+    + ", %s, %s FROM json_each(%s)",
 }
 
 
-def _events_insert(rows: list[dict[str, Any]], *, created_at: datetime) -> None:
+def _events_insert(rows: list[tuple], *, created_at: datetime, key_id: str) -> None:
+    """Insert rows of (`EVENT_COLUMNS` with the details as JSON text, sequence, hash)."""
     if connection.vendor not in INSERT_FROM_JSON:
-        AuditEvent.objects.bulk_create(AuditEvent(**fields) for fields in rows)
+        AuditEvent.objects.bulk_create(
+            AuditEvent(
+                **dict(zip(EVENT_COLUMNS[:8], row[:8], strict=True)),
+                details=json.loads(row[8]),
+                sequence=row[9],
+                hash=row[10],
+                created_at=created_at,
+                hash_key_id=key_id,
+            )
+            for row in rows
+        )
         return
-    document = json.dumps(
-        [{key: value for key, value in fields.items() if key != "created_at"} for fields in rows]
-    )
     with connection.cursor() as cursor:
         cursor.execute(
             INSERT_FROM_JSON[connection.vendor],
-            [connection.ops.adapt_datetimefield_value(created_at), document],
+            [connection.ops.adapt_datetimefield_value(created_at), key_id, json.dumps(rows)],
         )
 
 

@@ -34,5 +34,6 @@ def id_set(ids: Sequence[int]) -> RawSQL:
     bulk jobs over 100,000 rows would have to split into batches, a statement each.
     """
     if connection.vendor == "postgresql":
-        return RawSQL("SELECT unnest(%s::bigint[])", [list(ids)])
+        # As text: the driver would spell a list out element by element, in Python.
+        return RawSQL("SELECT unnest(string_to_array(%s, ','))::bigint", [",".join(map(str, ids))])
     return RawSQL("SELECT value FROM json_each(%s)", [json.dumps(list(ids))])

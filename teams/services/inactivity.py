@@ -25,6 +25,7 @@ from outbox.links import site_link
 from outbox.services import mail_enqueue
 from teams.models import INACTIVITY_WARNING_DAYS, RememberedBrowser, Role, Tenant, UserSession
 from teams.selectors import people_with_last_activity
+from teams.services.common import id_set
 from teams.services.sessions import tracked_sessions_delete
 
 logger = logging.getLogger(__name__)
@@ -117,17 +118,18 @@ def stale_accounts_deactivate(
             .values_list("pk", "email", "tenant_id", "role_id", "active_at")
         )
         kept = _last_owners_to_keep(candidates=candidates, owner_role_ids=owner_role_ids)
-        chosen = people.exclude(pk__in=kept)
+        # The rows just locked, by id: the stale-people query isn't run a second time.
+        chosen = id_set([pk for pk, *_ in candidates if pk not in kept])
         sessions_ended: Counter[int] = Counter()
         if progress is not None:
             progress(stage="deactivating people", done=0, total=len(candidates) - len(kept))
         if not dry_run and len(candidates) > len(kept):
-            tracked = UserSession.objects.filter(user__in=chosen.values("pk"))
+            tracked = UserSession.objects.filter(user_id__in=chosen)
             sessions_ended.update(user_id for user_id, _ in tracked_sessions_delete(tracked))
-            browsers = RememberedBrowser.objects.filter(user__in=chosen.values("pk"))
+            browsers = RememberedBrowser.objects.filter(user_id__in=chosen)
             browsers_forgotten = Counter(browsers.values_list("user_id", flat=True))
             browsers.delete()
-            chosen.update(is_active=False)
+            User.objects.filter(pk__in=chosen).update(is_active=False)
             audit_events_record_bulk(
                 [
                     AuditEventSpec(
