@@ -37,6 +37,7 @@ from teams.services.common import id_set
 logger = logging.getLogger(__name__)
 
 SESSION_STORE_GRACE = timedelta(hours=1)
+SESSION_CACHE_DELETE_SLICE = 5000
 # Set on a request to the person's id by a sign-in whose transaction locks their row in login().
 SIGN_IN_LOCKS_PERSON = "sign_in_locks_person"
 
@@ -161,9 +162,14 @@ def _session_cache_forget(session_keys: list[str]) -> None:
     cache_key_prefix = getattr(_session_store(), "cache_key_prefix", None)
     if cache_key_prefix and session_keys:
         try:
-            caches[settings.SESSION_CACHE_ALIAS].delete_many(
-                [cache_key_prefix + key for key in session_keys]
-            )
+            # In slices: one command for 100,000 keys can outlast the cache's socket timeout.
+            for start in range(0, len(session_keys), SESSION_CACHE_DELETE_SLICE):
+                caches[settings.SESSION_CACHE_ALIAS].delete_many(
+                    [
+                        cache_key_prefix + key
+                        for key in session_keys[start : start + SESSION_CACHE_DELETE_SLICE]
+                    ]
+                )
         except Exception:  # noqa: BLE001 - the tracking rows are gone, so stale copies are refused
             logger.warning("Session cache unavailable; ended sessions may stay cached")
 
