@@ -136,6 +136,9 @@ DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"),
 }
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# On PostgreSQL, the role that migrates and owns the tables, when the site runs as another
+# (`manage.py database_roles`, docs/audit.md "Database roles"); the Procfile's release uses it.
+MIGRATE_DATABASE_URL = env.str("MIGRATE_DATABASE_URL", default="")
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
     # A connection per request costs PostgreSQL a new backend process and the web worker a
