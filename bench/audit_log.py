@@ -6,6 +6,9 @@ the throwaway database and drops it again; run this part alone with `--parts 5`.
 docs/audit.md for what it measures and the figures.
 """
 
+import hmac
+import multiprocessing
+import os
 import statistics
 import sys
 import time
@@ -16,7 +19,10 @@ from django.core.management import call_command
 from django.db import connection, transaction
 from django.test import Client, RequestFactory
 
+from audit import integrity
+from audit.chain import current_chain_key
 from audit.events import AuditEventType
+from audit.models import AuditChain
 from audit.selectors import CappedPaginator, audit_trail_page_source
 from audit.services import AuditEventSpec, audit_event_record, audit_events_record_bulk
 from teams import scopes
@@ -100,6 +106,44 @@ def fill(tenant, people, requests, total: int) -> float:
     return made / (time.perf_counter() - began)
 
 
+def read_floor(tenant) -> float:
+    """Seconds to read the chain's rows as verification does (same statements, same segments,
+    one process), with no hashing: what reading alone costs."""
+    chain = AuditChain.objects.get(key=tenant.pk)
+    began = time.perf_counter()
+    with connection.cursor() as cursor:
+        for segment in integrity._segments(chain, tenant):
+            cursor.execute(
+                integrity.POSTGRES_SEGMENT_ROWS.format(tenant="tenant_id = %s"),
+                [tenant.pk, segment.first, segment.last],
+            )
+            cursor.fetchall()
+    return time.perf_counter() - began
+
+
+def _hash_messages(count: int) -> float:
+    key = current_chain_key().secret
+    message = (
+        "0" * 64 + "\n" + '[2,1,1,100,"2025-01-01T00:00:00.000000Z",1,"a@b.example",' * 3
+    ).encode()
+    digest = hmac.digest
+    began = time.perf_counter()
+    for _ in range(count):
+        digest(key, message, "sha256").hex()
+    return time.perf_counter() - began
+
+
+def hash_floor(total: int) -> tuple[float, float]:
+    """Seconds to compute `total` HMACs of a typical event's length and nothing else: in one
+    process, and split over one process per core (the pool's start included)."""
+    single = _hash_messages(total)
+    processes = os.cpu_count() or 1
+    began = time.perf_counter()
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        pool.map(_hash_messages, [total // processes] * processes)
+    return single, time.perf_counter() - began
+
+
 def measure(total: int) -> dict:
     tenant = tenant_create(name="Benchmark MSP", owner_email="owner@bench.example", actor=None)
     owner = tenant.people.get()
@@ -171,9 +215,16 @@ def measure(total: int) -> dict:
         1,
     )
 
+    load_before = os.getloadavg()[0]
     began = time.perf_counter()
     call_command("verify_audit_log", "--tenant", tenant.slug)
-    results["verify_s"] = round(time.perf_counter() - began, 1)
+    results["verify_s"] = round(time.perf_counter() - began, 2)
+    results["verify_processes"] = os.cpu_count()
+    results["verify_floor_read_s"] = round(read_floor(tenant), 2)
+    single, parallel = hash_floor(AuditChain.objects.get(key=tenant.pk).length)
+    results["verify_floor_hash_s"] = round(single, 2)
+    results["verify_floor_hash_parallel_s"] = round(parallel, 2)
+    results["verify_load_average"] = [round(load_before, 1), round(os.getloadavg()[0], 1)]
 
     began = time.perf_counter()
     response = client.get("/audit/export.csv")
