@@ -213,13 +213,13 @@ def test_the_number_of_queries_does_not_grow_with_the_accounts(tenant, owner, ot
     stale_people(10, other_tenant)
     with time_machine.travel(NOW, tick=False):
         few = statements_run(lambda: call_command("deactivate_stale_accounts", "--days", "90"))
-    stale_people(400, tenant)
-    stale_people(400, other_tenant)
+    stale_people(1000, tenant)
+    stale_people(1000, other_tenant)
     with time_machine.travel(NOW, tick=False):
         many = statements_run(lambda: call_command("deactivate_stale_accounts", "--days", "90"))
 
     assert few == many
-    assert User.objects.filter(is_active=False).count() == 820
+    assert User.objects.filter(is_active=False).count() == 2020
 
 
 @pytest.mark.postgres
@@ -248,3 +248,21 @@ def test_one_hundred_thousand_accounts_in_a_fixed_number_of_queries(db, capsys):
     assert User.objects.filter(is_active=False).count() == 100_000
     assert AuditEvent.objects.filter(event=AuditEventType.PERSON_DEACTIVATED).count() == 100_000
     assert len(queries) < 20
+
+
+def test_progress_bar_is_drawn_only_on_a_terminal(tenant, owner):
+    class Terminal(StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stale_people(7, tenant)
+    terminal, plain = Terminal(), StringIO()
+    with time_machine.travel(NOW, tick=False):
+        call_command("deactivate_stale_accounts", "--days", "90", "--dry-run", stdout=plain)
+        call_command("deactivate_stale_accounts", "--days", "90", stdout=terminal)
+
+    assert "[" not in plain.getvalue()
+    assert "\rwriting audit events [##############################] 100% 7/7" in (
+        terminal.getvalue()
+    )
+    assert "deactivated 7, ended 0 sessions" in terminal.getvalue().splitlines()[-2]
