@@ -11,6 +11,7 @@ import hmac
 import json
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
@@ -266,8 +267,15 @@ def _segment_results(segments: list[Segment], *, parallel: bool) -> Iterator[Seg
     # Forked workers must open connections of their own, never share the parent's socket.
     connections.close_all()
     context = multiprocessing.get_context("fork")
-    with context.Pool(processes=os.cpu_count() or 1, initializer=connections.close_all) as pool:
+    with context.Pool(processes=os.cpu_count() or 1, initializer=_worker_start) as pool:
         yield from pool.imap(segment_check, segments)
+
+
+def _worker_start() -> None:
+    """A worker ends quietly when the pool is done with it, whatever handlers the parent set."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    connections.close_all()
 
 
 def chains_verify(
