@@ -279,6 +279,10 @@ def sessions_expire(
     two record one event per session (the chain lock and a single INSERT), and the session
     store's own expired rows are cleared. Rows another run holds are skipped, so overlapping
     runs never end (or audit) a session twice. Returns counts by reason.
+
+    The price of one transaction: the audit chains of the tenants involved stay locked until it
+    commits, so their sign-ins wait for it; a few seconds for a backlog of 100,000, nothing
+    noticeable for the minute's worth beat finds.
     """
     now = now or timezone.now()
     counts = dict.fromkeys(("idle", "lifetime"), 0)
