@@ -178,7 +178,7 @@ def retention_function_remove(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("audit", "0009_remembered_browser_and_reauth_events"),
+        ("audit", "0010_refusals_and_shipping"),
     ]
 
     operations = [
