@@ -18,7 +18,7 @@ write the database but not read the site's environment can't forge a link: rewri
 means recomputing every later link, which takes the key. Each event names its key by an id (a
 fingerprint of the key, never the key), so verification keeps working across a rotation as long
 as the retired key stays in `AUDIT_CHAIN_KEY_FALLBACKS`. Chains hashed before the key existed
-(plain SHA-256, version 1) were re-hashed once by audit migration 0011 after it had checked them;
+(plain SHA-256, version 1) were re-hashed once by audit migration 0012 after it had checked them;
 `legacy_event_hash` stays for that migration.
 """
 

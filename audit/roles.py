@@ -3,7 +3,7 @@
 The site's role may read and write the tables it needs, but it owns none, can create nothing,
 and holds only SELECT and INSERT on the audit log. So the running site can't rewrite history:
 no UPDATE, DELETE or TRUNCATE on `audit_auditevent`, and no DROP TRIGGER or ALTER TABLE, which
-take ownership. Old events leave only through `audit_events_remove` (audit migration 0011),
+take ownership. Old events leave only through `audit_events_remove` (audit migration 0012),
 which runs with its owner's rights and deletes from the oldest end of one chain; retention then
 records a checkpoint that only the audit chain key can sign, so a removal made with the
 database alone shows in `verify_audit_log`.

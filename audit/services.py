@@ -334,7 +334,7 @@ def months_before(moment: datetime, months: int) -> datetime | None:
 def _events_remove(*, tenant_id: int, up_to_sequence: int) -> int:
     """Delete a tenant's events up to a sequence: the one deletion the database lets through.
 
-    On PostgreSQL through `audit_events_remove` (audit migration 0011), which runs with the
+    On PostgreSQL through `audit_events_remove` (audit migration 0012), which runs with the
     rights of the role that owns the table: the role the site runs as holds no DELETE on it.
     """
     with connection.cursor() as cursor:

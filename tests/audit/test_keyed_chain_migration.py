@@ -1,4 +1,4 @@
-"""Migration audit.0011: SHA-256 chains are checked, then re-hashed under the chain key."""
+"""Migration audit.0012: SHA-256 chains are checked, then re-hashed under the chain key."""
 
 import io
 from datetime import UTC, datetime, timedelta
@@ -11,8 +11,8 @@ from django.db.migrations.executor import MigrationExecutor
 from audit.chain import GENESIS_HASH, current_chain_key, legacy_event_hash
 from audit.models import AuditChain, AuditEvent
 
-BEFORE = ("audit", "0010_refusals_and_shipping")
-KEYED = ("audit", "0011_keyed_chain_and_retention_function")
+BEFORE = ("audit", "0011_single_sign_on_event_types")
+KEYED = ("audit", "0012_keyed_chain_and_retention_function")
 START = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
 
@@ -36,7 +36,7 @@ def before_keyed_chain(transactional_db):
 
 
 def legacy_chain(tenant, count: int) -> list[str]:
-    """Events as the SHA-256 chain recorded them before 0011; returns their hashes."""
+    """Events as the SHA-256 chain recorded them before 0012; returns their hashes."""
     hashes, previous = [], GENESIS_HASH
     with connection.cursor() as cursor:
         cursor.execute(

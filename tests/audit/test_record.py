@@ -176,7 +176,7 @@ def test_canonical_serialisation_is_pinned():
         "user_agent": "Firefox",
         "details": {"b": 1, "a": [1.5, "x"]},
     }
-    # The unkeyed SHA-256 of version 1, which audit migration 0011 checks before re-hashing.
+    # The unkeyed SHA-256 of version 1, which audit migration 0012 checks before re-hashing.
     assert (
         legacy_event_hash(previous_hash=GENESIS_HASH, **fields)
         == "0ac6c32cdab64134c4222170826dd353b8066c6c97af73401f200ba41d4857eb"

@@ -178,7 +178,7 @@ def retention_function_remove(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("audit", "0010_refusals_and_shipping"),
+        ("audit", "0011_single_sign_on_event_types"),
     ]
 
     operations = [
