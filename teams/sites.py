@@ -13,6 +13,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import get_fields_from_path
+from django.contrib.admin.widgets import AutocompleteSelect
 from django.contrib.auth import REDIRECT_FIELD_NAME, get_user_model
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
@@ -100,6 +101,30 @@ def scoped(
     return access.visible(
         queryset, viewer=request.user, path=path or tenant_path_for(queryset.model)
     )
+
+
+class ReadableAutocompleteSelect(AutocompleteSelect):
+    """Django's autocomplete box, which re-shows a refused form without crashing on what was
+    posted.
+
+    Django's box looks the posted value up to show it again, and a value its key can't read (a
+    blank, a word for a number) raises there: a 500 instead of the form's own "Select a valid
+    choice". Such a value names nobody, so it is left out of the lookup.
+    """
+
+    def optgroups(self, name, value, attr=None):
+        return super().optgroups(name, [item for item in value if self._readable(item)], attr)
+
+    def _readable(self, item) -> bool:
+        remote = self.field.remote_field
+        target = remote.model._meta.get_field(
+            getattr(remote, "field_name", None) or remote.model._meta.pk.name
+        )
+        try:
+            target.to_python(item)
+        except ValidationError:
+            return False
+        return True
 
 
 class TenantScopedAdmin(admin.ModelAdmin):
@@ -211,6 +236,10 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return type(form.__name__, (form,), {"actor": actor, "__init__": __init__})
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if "widget" not in kwargs and db_field.name in self.get_autocomplete_fields(request):
+            kwargs["widget"] = ReadableAutocompleteSelect(
+                db_field, self.admin_site, using=kwargs.get("using")
+            )
         formfield = super().formfield_for_foreignkey(db_field, request, **kwargs)
         return self._scope_choices(formfield, request)
 

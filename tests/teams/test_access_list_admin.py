@@ -187,3 +187,15 @@ def test_owner_grants_an_exception(owner_client, technician, tenant):
     assert response.status_code == 200
     assert "at most a year" in response.content.decode()
     assert not AccessListException.objects.exists()
+
+
+@pytest.mark.parametrize("user", [" ", "", "\t", "abc"])
+def test_a_blank_or_unreadable_person_on_an_exception_is_a_form_error(owner_client, user):
+    response = owner_client.post(
+        "/admin/teams/accesslistexception/add/",
+        {"user": user, "expires_at_0": "2099-01-01", "expires_at_1": "12:00", "reason": "Travel"},
+    )
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["user"]
+    assert not AccessListException.objects.exists()
