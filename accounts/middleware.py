@@ -6,7 +6,9 @@ from django.shortcuts import redirect
 from django.urls import Resolver404, resolve, reverse
 
 from accounts.selectors import password_change_reason
+from accounts.sign_in import pending_sign_in_refused_by_access_list
 from accounts.stages import pending_sign_in
+from teams.notices import access_list_refusal
 
 # Pages open to a session held at a step, besides the step's own: signing out (which abandons
 # a pending sign-in), the health check, choosing a language, and the help center and "Can't
@@ -49,7 +51,9 @@ class PendingSignInMiddleware:
 
     The session is anonymous until the last step (accounts/stages.py), so no page would let it
     in anyway; this sends it to its step instead of the sign-in form, the admin included. A
-    pending sign-in that timed out is dropped, and the session is simply signed out.
+    pending sign-in that timed out is dropped, and the session is simply signed out. One from
+    an address the person's tenant no longer lets in ends with the refusal page, whatever page
+    was asked for (the step's own included).
     """
 
     def __init__(self, get_response) -> None:
@@ -59,6 +63,9 @@ class PendingSignInMiddleware:
         if not request.user.is_authenticated:
             pending = pending_sign_in(request)
             if pending is not None:
+                refused = pending_sign_in_refused_by_access_list(request=request)
+                if refused is not None:
+                    return access_list_refusal(request, tenant=refused.tenant)
                 step = pending.current_step
                 allowed = ALWAYS_ALLOWED_AT_A_STEP | step.also_allowed | {step.url_name}
                 if not view_allowed(request, allowed):

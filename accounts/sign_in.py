@@ -49,6 +49,8 @@ from teams.services.sessions import SIGN_IN_LOCKS_PERSON, session_forget, sessio
 
 PROOF_AT_SESSION_KEY = "accounts_password_proved_at"
 SECOND_FACTOR_BY_PROVIDER = "identity_provider"
+# The person of this request's pending sign-in, once read (`pending_sign_in_user`).
+_PENDING_PERSON = "_accounts_pending_person"
 
 
 def password_proof_record(*, request: HttpRequest) -> None:
@@ -311,6 +313,9 @@ def pending_sign_in_user(*, request: HttpRequest, step: str) -> User | None:
     pending = pending_sign_in(request)
     if pending is None or pending.due[0] != step:
         return None
+    known = getattr(request, _PENDING_PERSON, None)
+    if known is not None and known.pk == pending.user_id:
+        return known
     user = (
         User.objects.select_related("tenant", "role")
         .filter(pk=pending.user_id, is_active=True)
@@ -319,6 +324,30 @@ def pending_sign_in_user(*, request: HttpRequest, step: str) -> User | None:
     if user is None or not _password_unchanged(pending, user):
         pending_sign_in_forget(request)
         return None
+    setattr(request, _PENDING_PERSON, user)
+    return user
+
+
+def pending_sign_in_refused_by_access_list(*, request: HttpRequest) -> User | None:
+    """The person whose pending sign-in this request's address may not carry on, if any.
+
+    The password step checked the address once; the person may then move, or their address
+    leave the list, before the last step. So every request of a pending sign-in asks again
+    (accounts/middleware.py), and a refused one ends the pending sign-in, recorded once as
+    `SIGN_IN_REFUSED_BY_ACCESS_LIST`: what was passed so far is worth nothing from here, and
+    coming back inside needs the password again. No lockout slot is touched: no secret was
+    checked. The person read here is kept on the request for the step's page, so asking costs
+    no query a tenant without a list did not already pay.
+    """
+    pending = pending_sign_in(request)
+    if pending is None:
+        return None
+    user = pending_sign_in_user(request=request, step=pending.due[0])
+    if user is None or access_list_allows(user=user, ip=client_ip(request)):
+        return None
+    with transaction.atomic():
+        pending_sign_in_forget(request)
+        access_list_sign_in_refuse(request=request, user=user)
     return user
 
 

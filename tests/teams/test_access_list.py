@@ -9,22 +9,25 @@ from datetime import timedelta
 import pytest
 import time_machine
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from teams import scopes
 from teams.models import AccessListEntry, AccessListException, Tenant, UserSession
 from teams.services.access_list import (
+    access_list_entry_delete,
     access_list_entry_save,
     access_list_exception_save,
     access_list_switch,
 )
 from tests.factories import UserFactory, builtin_role
-from tests.signing_in import sign_in, sign_in_attempt
+from tests.signing_in import VERIFY, device_code, sign_in, sign_in_attempt
 from tests.teams.queries import statements_run
 
 OFFICE = "192.0.2.0/24"
@@ -340,3 +343,48 @@ def test_owners_see_refused_sign_ins_by_address_in_the_trail_and_its_export(
     csv_text = b"".join(export.streaming_content).decode()
     assert "Sign-in refused: address not on the IP access list" in csv_text
     assert OUTSIDE in csv_text
+
+
+def test_a_pending_second_step_is_refused_from_an_address_outside_the_list(
+    office_only, clock, user_with_totp, password
+):
+    client, response = sign_in_from(user_with_totp, password, INSIDE)
+    assert response.url.startswith(VERIFY)
+    device = TOTPDevice.objects.get(user=user_with_totp)
+
+    moved = client.post(VERIFY, {"otp_token": device_code(device)}, REMOTE_ADDR=OUTSIDE)
+
+    assert moved.status_code == 403
+    assert REFUSAL in moved.content.decode()
+    assert SESSION_KEY not in client.session
+    assert not UserSession.objects.exists()
+    event = AuditEvent.objects.get(event=AuditEventType.SIGN_IN_REFUSED_BY_ACCESS_LIST)
+    assert (event.target, event.ip, event.details) == (user_with_totp, OUTSIDE, {"ip": OUTSIDE})
+    assert not AuditEvent.objects.filter(
+        event__in=[AuditEventType.MFA_VERIFIED, AuditEventType.SIGN_IN_SUCCEEDED]
+    ).exists()
+    # The pending sign-in is gone: back inside, the code alone lets nobody in.
+    back_inside = client.post(VERIFY, {"otp_token": device_code(device)})
+    assert back_inside.status_code == 302
+    assert "/accounts/login/" in back_inside["Location"]
+    assert SESSION_KEY not in client.session
+
+
+def test_a_pending_second_step_is_refused_once_its_address_leaves_the_list(
+    office_only, clock, user_with_totp, password
+):
+    client, _ = sign_in_from(user_with_totp, password, INSIDE)
+    access_list_entry_delete(entry=AccessListEntry.objects.get(), actor=None)
+    allow(office_only, "203.0.113.0/24", label="Elsewhere")
+
+    page = client.get(VERIFY)
+
+    assert page.status_code == 403
+    assert REFUSAL in page.content.decode()
+    assert (
+        AuditEvent.objects.filter(event=AuditEventType.SIGN_IN_REFUSED_BY_ACCESS_LIST).count() == 1
+    )
+    assert client.get(VERIFY).status_code == 302
+    assert (
+        AuditEvent.objects.filter(event=AuditEventType.SIGN_IN_REFUSED_BY_ACCESS_LIST).count() == 1
+    )
