@@ -25,6 +25,7 @@ from teams.models import (
     Role,
     Tenant,
     UserSession,
+    is_operator,
 )
 from teams.rules import refuse_other_tenant
 from teams.selectors import access_list_allows
@@ -223,9 +224,18 @@ def access_list_exception_delete(
         _changed(tenant=exception.tenant, actor=actor, request=request, details=details)
 
 
-def access_list_clear(*, tenant: Tenant, actor: User | None = None) -> int:
+def access_list_clear(*, tenant: Tenant, actor: User, run_by: str) -> int:
     """The operators' way back in for a tenant: switch the list off and remove every entry and
-    exception. Returns how many entries were removed."""
+    exception. Returns how many entries were removed.
+
+    Only an active operator (`teams.models.is_operator`) clears a list, and is named as the
+    event's actor; `run_by` is the operating-system account the command ran under, kept beside
+    it, since the name typed on the command line is only what the person at the shell claims.
+    """
+    if not is_operator(actor):
+        raise ValidationError(
+            _("Only an active operator clears a tenant's IP access list."), code="not_operator"
+        )
     with transaction.atomic():
         tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
         entries = AccessListEntry.objects.for_tenant(tenant).count()
@@ -241,6 +251,7 @@ def access_list_clear(*, tenant: Tenant, actor: User | None = None) -> int:
                 "action": "cleared by an operator",
                 "entries": entries,
                 "exceptions": exceptions,
+                "run_by": run_by,
             },
         )
     return entries

@@ -1,6 +1,7 @@
 """The IP access list: enforced at sign-in after the password and on every request, per role,
 with expiring exceptions, an exempt Owner and a guard against shutting oneself out."""
 
+import getpass
 import io
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import pytest
 import time_machine
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.test import Client
@@ -21,12 +23,13 @@ from audit.models import AuditEvent
 from teams import scopes
 from teams.models import AccessListEntry, AccessListException, Tenant, UserSession
 from teams.services.access_list import (
+    access_list_clear,
     access_list_entry_delete,
     access_list_entry_save,
     access_list_exception_save,
     access_list_switch,
 )
-from tests.factories import UserFactory, builtin_role
+from tests.factories import OperatorFactory, UserFactory, builtin_role
 from tests.signing_in import VERIFY, device_code, sign_in, sign_in_attempt
 from tests.teams.queries import statements_run
 
@@ -280,18 +283,45 @@ def test_every_change_is_audited(tenant, owner):
 # --- the operators' command
 
 
-def test_operator_command_clears_the_list_and_audits_it(office_only, tenant, technician, password):
+def test_operator_command_clears_the_list_and_audits_it_naming_the_operator(
+    office_only, tenant, technician, password
+):
+    operator = OperatorFactory(email="ops@msp-host.example")
     out = io.StringIO()
 
-    call_command("access_list", "--tenant", tenant.slug, "--clear", stdout=out)
+    call_command(
+        "access_list", "--tenant", tenant.slug, "--clear", "--operator", operator.email, stdout=out
+    )
 
     assert "1 entry removed" in out.getvalue()
     assert not AccessListEntry.objects.filter(tenant=tenant).exists()
     assert not Tenant.objects.get(pk=tenant.pk).access_list_enabled
     event = AuditEvent.objects.filter(event=AuditEventType.ACCESS_LIST_CHANGED).latest("sequence")
     assert event.details["action"] == "cleared by an operator"
-    assert event.tenant == tenant
+    assert event.details["run_by"] == getpass.getuser()
+    assert (event.tenant, event.actor) == (tenant, operator)
     assert sign_in_from(technician, password, OUTSIDE)[1].status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("operator", "message"),
+    [
+        (None, "--clear needs --operator"),
+        ("tech@northwind.example", "No active operator with the email 'tech@northwind.example'"),
+        ("nobody@msp-host.example", "No active operator with the email"),
+    ],
+)
+def test_operator_command_clears_only_for_a_named_active_operator(
+    office_only, tenant, technician, operator, message
+):
+    named = ["--operator", operator] if operator else []
+
+    with pytest.raises(CommandError, match=message) as refused:
+        call_command("access_list", "--tenant", tenant.slug, "--clear", *named)
+
+    assert refused.value.returncode == 2
+    assert AccessListEntry.objects.filter(tenant=tenant).exists()
+    assert Tenant.objects.get(pk=tenant.pk).access_list_enabled
 
 
 def test_operator_command_shows_the_list(office_only, tenant):
@@ -305,7 +335,7 @@ def test_operator_command_shows_the_list(office_only, tenant):
 
 def test_operator_command_refuses_an_unknown_tenant_with_status_2(db):
     with pytest.raises(CommandError) as refused:
-        call_command("access_list", "--tenant", "nope", "--clear")
+        call_command("access_list", "--tenant", "nope", "--clear", "--operator", "a@b.example")
 
     assert refused.value.returncode == 2
 
@@ -388,3 +418,11 @@ def test_a_pending_second_step_is_refused_once_its_address_leaves_the_list(
     assert (
         AuditEvent.objects.filter(event=AuditEventType.SIGN_IN_REFUSED_BY_ACCESS_LIST).count() == 1
     )
+
+
+def test_only_an_operator_clears_a_list_whatever_calls_the_service(office_only, tenant, owner):
+    with pytest.raises(ValidationError) as refused:
+        access_list_clear(tenant=tenant, actor=owner, run_by="ops")
+
+    assert refused.value.code == "not_operator"
+    assert Tenant.objects.get(pk=tenant.pk).access_list_enabled
