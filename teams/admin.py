@@ -113,6 +113,7 @@ class TenantAdmin(TenantScopedAdmin):
                 enabled=form.cleaned_data["access_list_enabled"],
                 actor=request.user,
                 request=request,
+                confirm_exclusion=bool(form.cleaned_data.get("confirm_exclusion")),
             )
 
 
@@ -141,6 +142,13 @@ class AccessListAdminMixin:
 
     def save_related(self, request, form, formsets, change) -> None:
         """The service saved the row's relations with it."""
+
+    @staticmethod
+    def exclusion_confirmed(request, form=None) -> bool:
+        """Whether the person ticked "I understand" (the form's box, or the delete page's)."""
+        if form is not None:
+            return bool(form.cleaned_data.get("confirm_exclusion"))
+        return bool(request.POST.get("confirm_exclusion"))
 
     def delete_view(self, request, object_id, extra_context=None):
         obj = self.get_object(request, unquote(object_id))
@@ -185,10 +193,16 @@ class AccessListEntryAdmin(AccessListAdminMixin, TenantScopedAdmin):
             roles=form.cleaned_data.get("roles") or [],
             actor=request.user,
             request=request,
+            confirm_exclusion=self.exclusion_confirmed(request, form),
         )
 
     def delete_model(self, request, obj) -> None:
-        access_list_entry_delete(entry=obj, actor=request.user, request=request)
+        access_list_entry_delete(
+            entry=obj,
+            actor=request.user,
+            request=request,
+            confirm_exclusion=self.exclusion_confirmed(request),
+        )
 
 
 @admin.register(AccessListException)
@@ -208,10 +222,20 @@ class AccessListExceptionAdmin(AccessListAdminMixin, TenantScopedAdmin):
         return exception.expires_at > timezone.now()
 
     def save_model(self, request, obj, form, change) -> None:
-        access_list_exception_save(exception=obj, actor=request.user, request=request)
+        access_list_exception_save(
+            exception=obj,
+            actor=request.user,
+            request=request,
+            confirm_exclusion=self.exclusion_confirmed(request, form),
+        )
 
     def delete_model(self, request, obj) -> None:
-        access_list_exception_delete(exception=obj, actor=request.user, request=request)
+        access_list_exception_delete(
+            exception=obj,
+            actor=request.user,
+            request=request,
+            confirm_exclusion=self.exclusion_confirmed(request),
+        )
 
 
 @admin.register(Role)

@@ -7,7 +7,7 @@ from teams import scopes
 from teams.models import AccessListEntry, AccessListException, Role, Tenant
 from teams.rules import refuse_granting_more
 from teams.selectors import user_scopes
-from teams.services.access_list import access_list_change_excludes
+from teams.services.access_list import EXCLUDES_ACTOR_MESSAGE, access_list_change_excludes
 
 
 def grantable_roles(*, actor: User, roles):
@@ -173,6 +173,10 @@ class AccessListGuardForm(forms.ModelForm):
     """A change to the IP access list, refused until confirmed when it would shut out the saving
     person's own current address.
 
+    The service enforces that rule for every caller (teams/services/access_list.py); the form
+    asks the same question first, so the admin can show its box beside the fields instead of
+    failing at save. The confirmation ticked here is passed on to the service.
+
     The "I understand" box is hidden until then. The admin sets `actor` and `client_address`;
     `try_change` makes the change on the database for the guard to look at (it is rolled back).
     """
@@ -186,11 +190,7 @@ class AccessListGuardForm(forms.ModelForm):
         label=_("I understand that I can't sign in from my current address after this"),
     )
 
-    error_messages = {
-        "excludes_you": "After this change your current address (%(ip)s) is outside the IP "
-        "access list: you would be signed out at once and could not sign in from here. Tick "
-        "the box to save it anyway, or add a range holding %(ip)s first.",
-    }
+    error_messages = {"excludes_you": EXCLUDES_ACTOR_MESSAGE}
 
     def guarded(self) -> bool:
         return True

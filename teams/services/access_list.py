@@ -3,7 +3,8 @@ happens to a sign-in or a session from an address outside it.
 
 The decision itself is one selector, `teams.selectors.access_list_allows`; everything here
 writes, and audits what it wrote as `ACCESS_LIST_CHANGED` (or a refusal) in the same
-transaction.
+transaction. Every change an Owner makes obeys the self-lockout guard here, not in a form: one
+that would shut their own current address out is refused until they confirm it.
 """
 
 from collections.abc import Callable, Iterable
@@ -57,6 +58,36 @@ def access_list_change_excludes(
     except _Undo:
         pass
     return not outcome[0]
+
+
+EXCLUDES_ACTOR_MESSAGE = _(
+    "After this change your current address (%(ip)s) is outside the IP access list: you would "
+    "be signed out at once and could not sign in from here. Tick the box to save it anyway, or "
+    "add a range holding %(ip)s first."
+)
+
+
+def _refuse_shutting_actor_out(
+    *, actor: User | None, request: HttpRequest | None, confirmed: bool
+) -> None:
+    """Refuse, unless `confirmed`, a change that leaves the acting person's own address outside
+    their tenant's list. Called inside the change's transaction, after the change, so raising
+    undoes it.
+
+    Every change an Owner makes goes through here, whatever page or script calls the service
+    (the admin asks beforehand too, with `access_list_change_excludes`, to show its box). An
+    actor whose address can't be read (no request) is outside every range, so such a caller
+    has to confirm. Changes made by nobody (`actor=None`: the system, operators' commands) and
+    by operators, whom no list holds, are not asked.
+    """
+    if actor is None or confirmed or actor.tenant_id is None:
+        return
+    ip = client_ip(request) if request is not None else None
+    fresh = User.objects.select_related("tenant", "role").get(pk=actor.pk)
+    if not access_list_allows(user=fresh, ip=ip, exempt_owner_counts=False):
+        raise ValidationError(
+            EXCLUDES_ACTOR_MESSAGE, code="excludes_you", params={"ip": ip or _("unknown")}
+        )
 
 
 def _owner_candidates(tenant: Tenant) -> list[User]:
@@ -124,8 +155,12 @@ def access_list_entry_save(
     roles: Iterable[Role],
     actor: User | None,
     request: HttpRequest | None = None,
+    confirm_exclusion: bool = False,
 ) -> AccessListEntry:
-    """Add or change one entry (its range already validated and normalised by `clean()`)."""
+    """Add or change one entry (its range already validated and normalised by `clean()`).
+
+    Refused (`excludes_you`) when it would shut the actor's own address out, unless they
+    confirm that they mean it."""
     tenant = entry.tenant
     _acting_within(actor=actor, tenant=tenant)
     roles = _roles_checked(tenant, roles)
@@ -144,6 +179,7 @@ def access_list_entry_save(
         entry.full_clean(exclude=["tenant", "roles"], validate_unique=True)
         entry.save()
         entry.roles.set(roles)
+        _refuse_shutting_actor_out(actor=actor, request=request, confirmed=confirm_exclusion)
         _changed(
             tenant=tenant,
             actor=actor,
@@ -159,19 +195,31 @@ def access_list_entry_save(
 
 
 def access_list_entry_delete(
-    *, entry: AccessListEntry, actor: User | None, request: HttpRequest | None = None
+    *,
+    entry: AccessListEntry,
+    actor: User | None,
+    request: HttpRequest | None = None,
+    confirm_exclusion: bool = False,
 ) -> None:
     _acting_within(actor=actor, tenant=entry.tenant)
     with transaction.atomic():
         details = {"action": "entry removed", "range": entry.network, "label": entry.label}
-        entry.delete()
+        # Through the queryset: a refused removal rolls back and leaves `entry` as it was.
+        AccessListEntry.objects.filter(pk=entry.pk).delete()
+        _refuse_shutting_actor_out(actor=actor, request=request, confirmed=confirm_exclusion)
         _changed(tenant=entry.tenant, actor=actor, request=request, details=details)
 
 
 def access_list_switch(
-    *, tenant: Tenant, enabled: bool, actor: User | None, request: HttpRequest | None = None
+    *,
+    tenant: Tenant,
+    enabled: bool,
+    actor: User | None,
+    request: HttpRequest | None = None,
+    confirm_exclusion: bool = False,
 ) -> Tenant:
-    """Turn enforcement of the tenant's list on or off."""
+    """Turn enforcement of the tenant's list on or off. Switching it on from outside it is
+    refused (`excludes_you`) unless the actor confirms."""
     _acting_within(actor=actor, tenant=tenant)
     with transaction.atomic():
         tenant = Tenant.objects.select_for_update().get(pk=tenant.pk)
@@ -179,6 +227,7 @@ def access_list_switch(
             return tenant
         tenant.access_list_enabled = enabled
         tenant.save(update_fields=["access_list_enabled"])
+        _refuse_shutting_actor_out(actor=actor, request=request, confirmed=confirm_exclusion)
         _changed(
             tenant=tenant,
             actor=actor,
@@ -194,13 +243,19 @@ def access_list_exception_save(
     exception: AccessListException,
     actor: User | None,
     request: HttpRequest | None = None,
+    confirm_exclusion: bool = False,
 ) -> AccessListException:
-    """Grant or change a person's exception. It must end in the future, within a year."""
+    """Grant or change a person's exception. It must end in the future, within a year.
+
+    Granting one lets someone in, so only a change (shortening one's own, handing it to
+    someone else) is refused when it shuts the actor out unconfirmed."""
     _acting_within(actor=actor, tenant=exception.tenant)
     exception.full_clean(exclude=["tenant"])
     adding = exception.pk is None
     with transaction.atomic():
         exception.save()
+        if not adding:
+            _refuse_shutting_actor_out(actor=actor, request=request, confirmed=confirm_exclusion)
         _changed(
             tenant=exception.tenant,
             actor=actor,
@@ -215,12 +270,17 @@ def access_list_exception_save(
 
 
 def access_list_exception_delete(
-    *, exception: AccessListException, actor: User | None, request: HttpRequest | None = None
+    *,
+    exception: AccessListException,
+    actor: User | None,
+    request: HttpRequest | None = None,
+    confirm_exclusion: bool = False,
 ) -> None:
     _acting_within(actor=actor, tenant=exception.tenant)
     with transaction.atomic():
         details = {"action": "exception removed", "person": exception.user.email}
-        exception.delete()
+        AccessListException.objects.filter(pk=exception.pk).delete()
+        _refuse_shutting_actor_out(actor=actor, request=request, confirmed=confirm_exclusion)
         _changed(tenant=exception.tenant, actor=actor, request=request, details=details)
 
 

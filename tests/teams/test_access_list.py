@@ -14,7 +14,7 @@ from django.contrib.auth import SESSION_KEY
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -426,3 +426,55 @@ def test_only_an_operator_clears_a_list_whatever_calls_the_service(office_only, 
 
     assert refused.value.code == "not_operator"
     assert Tenant.objects.get(pk=tenant.pk).access_list_enabled
+
+
+def request_from(person, ip):
+    request = RequestFactory().post("/", REMOTE_ADDR=ip)
+    request.user = person
+    return request
+
+
+def test_switching_the_list_on_from_outside_it_is_refused_by_the_service_until_confirmed(
+    tenant, owner
+):
+    allow(tenant, OFFICE)
+    outside = request_from(owner, OUTSIDE)
+
+    with pytest.raises(ValidationError) as refused:
+        access_list_switch(tenant=tenant, enabled=True, actor=owner, request=outside)
+
+    assert refused.value.code == "excludes_you"
+    assert OUTSIDE in refused.value.messages[0]
+    assert not Tenant.objects.get(pk=tenant.pk).access_list_enabled
+    assert not AuditEvent.objects.filter(
+        event=AuditEventType.ACCESS_LIST_CHANGED, details__action="switched on"
+    ).exists()
+    access_list_switch(
+        tenant=tenant, enabled=True, actor=owner, request=outside, confirm_exclusion=True
+    )
+    assert Tenant.objects.get(pk=tenant.pk).access_list_enabled
+
+
+def test_removing_the_range_that_holds_you_is_refused_by_the_service_until_confirmed(
+    office_only, owner
+):
+    entry = AccessListEntry.objects.get()
+    allow(office_only, "203.0.113.0/24", label="Branch")
+    inside = request_from(owner, INSIDE)
+
+    with pytest.raises(ValidationError) as refused:
+        access_list_entry_delete(entry=entry, actor=owner, request=inside)
+
+    assert refused.value.code == "excludes_you"
+    assert AccessListEntry.objects.filter(pk=entry.pk).exists()
+    access_list_entry_delete(entry=entry, actor=owner, request=inside, confirm_exclusion=True)
+    assert list(AccessListEntry.objects.values_list("label", flat=True)) == ["Branch"]
+
+
+def test_a_change_that_keeps_you_inside_needs_no_confirmation(office_only, owner):
+    allow(office_only, "203.0.113.0/24", label="Branch")
+    branch = AccessListEntry.objects.get(label="Branch")
+
+    access_list_entry_delete(entry=branch, actor=owner, request=request_from(owner, INSIDE))
+
+    assert list(AccessListEntry.objects.values_list("network", flat=True)) == [OFFICE]

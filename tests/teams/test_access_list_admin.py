@@ -132,7 +132,8 @@ def test_editing_the_range_that_holds_you_asks_first_and_the_exempt_owner_gets_i
     owner_client, owner, tenant, password
 ):
     entry = allow(tenant, f"{HERE}/32", label="Here")
-    access_list_switch(tenant=tenant, enabled=True, actor=owner)
+    # Set up outside any request (no address), so the Owner's confirmation comes with it.
+    access_list_switch(tenant=tenant, enabled=True, actor=owner, confirm_exclusion=True)
     path = f"/admin/teams/accesslistentry/{entry.pk}/change/"
 
     asked = owner_client.post(path, {"network": "192.0.2.0/24", "label": "Office"})
@@ -153,7 +154,8 @@ def test_editing_the_range_that_holds_you_asks_first_and_the_exempt_owner_gets_i
 def test_deleting_the_range_that_holds_you_asks_first(owner_client, owner, tenant):
     allow(tenant, "192.0.2.0/24")
     here = allow(tenant, f"{HERE}/32", label="Here")
-    access_list_switch(tenant=tenant, enabled=True, actor=owner)
+    # Set up outside any request (no address), so the Owner's confirmation comes with it.
+    access_list_switch(tenant=tenant, enabled=True, actor=owner, confirm_exclusion=True)
     path = f"/admin/teams/accesslistentry/{here.pk}/delete/"
 
     shown = owner_client.get(path).content.decode()
