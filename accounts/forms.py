@@ -26,7 +26,7 @@ class SignInForm(AuthenticationForm):
         super().__init__(request, *args, **kwargs)
         self.fields["username"].label = "Email"
         self.fields["username"].widget = forms.EmailInput(
-            attrs={"autocomplete": "username", "autofocus": True, "maxlength": 254}
+            attrs={"autocomplete": "username webauthn", "autofocus": True, "maxlength": 254}
         )
         self.fields["password"].max_length = PASSWORD_MAX_LENGTH
         self.fields["password"].widget.attrs["maxlength"] = PASSWORD_MAX_LENGTH

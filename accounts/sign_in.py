@@ -253,6 +253,30 @@ def user_sign_in_external(
     )
 
 
+def user_sign_in_without_password(
+    *, request: HttpRequest, user: User, second_factor: str, otp_device: Device
+) -> str | None:
+    """A factor that stands for the password and the second step at once (a passkey that
+    verified its holder) was proved. Returns the address of the first step still due, or None
+    when the sign-in is complete.
+
+    The app that checked the factor has already taken and settled its lockout slot; the rest
+    is the password's path: the IP access list refuses (`SignInRefusedByAccessList`) before
+    anything is kept, the steps a second factor does not stand for (a required new password)
+    stay due, and `_sign_in_complete` applies the session cap and the unusual-sign-in check.
+    No password proof is recorded: changing factors afterwards still asks for the password.
+    """
+    _access_list_check(request=request, user=user)
+    return _sign_in_continue(
+        request=request,
+        user=user,
+        backend=settings.AUTHENTICATION_BACKENDS[0],
+        due=sign_in_steps_due(user=user, second_factor_done=True),
+        second_factor=second_factor,
+        otp_device=otp_device.persistent_id,
+    )
+
+
 def _sign_in_continue(
     *,
     request: HttpRequest,

@@ -225,6 +225,12 @@ MFA_FRESH_PROOF_MINUTES = 5
 # password) before it must start again.
 PENDING_SIGN_IN_MINUTES = 15
 MFA_SETUP_MINUTES = 15
+# Passkeys (mfa/passkeys): the relying party is SITE_URL's host, the only origin its address. A
+# challenge is good for one ceremony and this many seconds; the browser is given as long.
+PASSKEY_CHALLENGE_SECONDS = 300
+# Operators (superusers, no tenant) must sign in with a passkey when this is on, as people of a
+# role that requires a phishing-resistant factor do.
+OPERATORS_REQUIRE_PASSKEY = env.bool("OPERATORS_REQUIRE_PASSKEY", default=False)
 
 # django-axes keeps the lockout counters (its AccessAttempt rows, admin and axes_reset commands);
 # accounts/lockout.py does the counting. See docs/credentials.md.

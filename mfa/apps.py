@@ -3,13 +3,19 @@ from django.apps import AppConfig
 # accounts.stages loads no models, so it can be imported before the app registry is ready.
 from accounts.stages import SignInStep, sign_in_step_register
 
+PASSKEY_ENROL_STEP = "passkey_enrol"
+
 
 class MfaConfig(AppConfig):
     name = "mfa"
     verbose_name = "Multi-factor authentication"
 
     def ready(self) -> None:
-        from mfa.selectors import enrolment_due_for, second_step_due_for
+        from mfa.selectors import (
+            enrolment_due_for,
+            passkey_enrolment_due_for,
+            second_step_due_for,
+        )
         from mfa.services import second_step_passed_by_remembered_browser
 
         # Both come first, before a required new password (accounts), and never together.
@@ -22,6 +28,7 @@ class MfaConfig(AppConfig):
                 is_due=second_step_due_for,
                 passed_before=second_step_passed_by_remembered_browser,
                 second_factor=True,
+                also_allowed=frozenset({"mfa:passkey-verify"}),
             )
         )
         sign_in_step_register(
@@ -32,5 +39,15 @@ class MfaConfig(AppConfig):
                 is_due=enrolment_due_for,
                 also_allowed=frozenset({"mfa:reauthenticate"}),
                 second_factor=True,
+            )
+        )
+        # After the second step (a person with an authenticator app proves it first), before a
+        # required new password.
+        sign_in_step_register(
+            SignInStep(
+                key=PASSKEY_ENROL_STEP,
+                order=15,
+                url_name="mfa:passkey-add",
+                is_due=passkey_enrolment_due_for,
             )
         )

@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts.forms import PASSWORD_MAX_LENGTH
-from mfa.services import LOCKED, THROTTLED, CodeCheck
+from mfa.services import LOCKED, PASSKEY_REQUIRED, THROTTLED, CodeCheck
 
 TOKEN_MAX_LENGTH = 64
 
@@ -62,6 +62,10 @@ class CodeForm(forms.Form):
         "throttled": "Too many wrong codes in a row. Wait %(wait)s, then try again.",
         "locked": "This account is locked after too many failed attempts. Try again later, or "
         "ask your tenant's owner for help.",
+        "passkey_required": _(
+            "Your organisation requires a passkey to sign in: codes no longer work for your "
+            "account. Use your passkey above."
+        ),
     }
 
     def refusal_add(self, check: CodeCheck) -> None:
@@ -71,7 +75,7 @@ class CodeForm(forms.Form):
             seconds = max(1, math.ceil(wait))
             params["wait"] = f"{seconds} second{pluralize(seconds)}"
         message = self.error_messages.get(check.reason, self.error_messages["wrong"])
-        field = None if check.reason == LOCKED else "otp_token"
+        field = None if check.reason in (LOCKED, PASSKEY_REQUIRED) else "otp_token"
         self.add_error(field, ValidationError(message, code=check.reason, params=params))
 
 

@@ -10,6 +10,7 @@ from mfa.selectors import SignInStage, sign_in_stage
 # admin included, redirects to the step.
 ALLOWED_WHILE_SECOND_STEP_DUE = ALWAYS_ALLOWED_AT_A_STEP | {
     "mfa:verify",
+    "mfa:passkey-verify",
     "accounts:password_change",
 }
 ALLOWED_WHILE_ENROLMENT_DUE = ALWAYS_ALLOWED_AT_A_STEP | {

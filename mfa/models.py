@@ -132,3 +132,26 @@ class BackupCode(models.Model):
 
     def __str__(self) -> str:
         return f"backup code {self.lookup}… ({'used' if self.used_at else 'unused'})"
+
+
+class PasskeyDevice(TimestampMixin, Device):
+    """One passkey (a WebAuthn credential) of one person.
+
+    It is a django-otp device, so a person with a passkey has a confirmed factor like any other
+    and a session that used it is verified through `django_otp.login`. It verifies no typed
+    token: the ceremony in mfa/passkeys/ceremonies.py proves it. `credential_id` is unique
+    across the site, so an assertion names exactly one person; `user_handle` is the opaque
+    WebAuthn user id of that person (the same for all their passkeys, never their database id).
+    """
+
+    credential_id = models.CharField(max_length=1400, unique=True)
+    public_key = models.BinaryField()
+    user_handle = models.CharField(max_length=100)
+    sign_count = models.PositiveBigIntegerField(default=0)
+    aaguid = models.CharField(max_length=36, blank=True)
+    transports = models.JSONField(default=list, blank=True)
+    backup_eligible = models.BooleanField(default=False)
+    backed_up = models.BooleanField(default=False)
+
+    class Meta(Device.Meta):
+        verbose_name = _("passkey")

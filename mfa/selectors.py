@@ -13,7 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.models import User
 from audit.events import AuditEventType
 from audit.models import AuditEvent
-from mfa.models import BackupCodeDevice
+from mfa.models import BackupCodeDevice, PasskeyDevice
 
 SETUP_DEVICE_SESSION_KEY = "mfa_setup_device"
 
@@ -32,6 +32,27 @@ def mfa_required_for(*, user: User) -> bool:
     tenant_requires = user.tenant is not None and user.tenant.require_mfa
     role_requires = user.role is not None and user.role.require_mfa
     return tenant_requires or role_requires
+
+
+def phishing_resistant_required_for(*, user: User) -> bool:
+    """A person must sign in with a passkey when their role says so; operators (superusers, no
+    role) when OPERATORS_REQUIRE_PASSKEY is on."""
+    if user.is_superuser:
+        return settings.OPERATORS_REQUIRE_PASSKEY
+    return user.role is not None and user.role.require_phishing_resistant
+
+
+def passkeys_for_user(*, user: User) -> list[PasskeyDevice]:
+    return list(PasskeyDevice.objects.filter(user=user, confirmed=True).order_by("created_at"))
+
+
+def passkey_exists_for(*, user: User) -> bool:
+    return PasskeyDevice.objects.filter(user=user, confirmed=True).exists()
+
+
+def passkey_for_user_by_id(*, user: User, passkey_id: int) -> PasskeyDevice | None:
+    """One of this person's own passkeys; anybody else's is the same None as a missing one."""
+    return PasskeyDevice.objects.filter(user=user, confirmed=True, pk=passkey_id).first()
 
 
 def confirmed_factor_exists(*, user) -> bool:
@@ -54,8 +75,26 @@ def second_step_due_for(user: User) -> bool:
 
 
 def enrolment_due_for(user: User) -> bool:
-    """A sign-in of this person waits for them to enrol: MFA is required and they have none."""
-    return mfa_required_for(user=user) and not confirmed_factor_exists(user=user)
+    """A sign-in of this person waits for them to enrol an authenticator app: MFA is required
+    and they have no factor. People who must use a passkey register one instead."""
+    return (
+        mfa_required_for(user=user)
+        and not phishing_resistant_required_for(user=user)
+        and not confirmed_factor_exists(user=user)
+    )
+
+
+def passkey_enrolment_due_for(user: User) -> bool:
+    """A sign-in of this person waits for them to register a passkey: their role requires one
+    and they have none. After the second step when they have another factor, so a password
+    alone never adds a passkey to an account that has a factor."""
+    return phishing_resistant_required_for(user=user) and not passkey_exists_for(user=user)
+
+
+def codes_accepted_for(*, user: User) -> bool:
+    """Whether an authenticator or backup code passes this person's second step: not once
+    they must, and can, use a passkey."""
+    return not (phishing_resistant_required_for(user=user) and passkey_exists_for(user=user))
 
 
 def sign_in_stage(*, user) -> SignInStage:
@@ -91,6 +130,8 @@ class MfaOverview:
     totp_device: TOTPDevice | None
     backup_codes_left: int | None
     required: bool
+    passkeys: list[PasskeyDevice]
+    passkey_required: bool
 
 
 def mfa_overview_for_user(*, user: User) -> MfaOverview:
@@ -98,6 +139,8 @@ def mfa_overview_for_user(*, user: User) -> MfaOverview:
         totp_device=totp_device_for_user(user=user),
         backup_codes_left=backup_codes_left_for_user(user=user),
         required=mfa_required_for(user=user),
+        passkeys=passkeys_for_user(user=user),
+        passkey_required=phishing_resistant_required_for(user=user),
     )
 
 

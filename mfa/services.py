@@ -18,9 +18,10 @@ from accounts.sign_in import secret_check, sign_in_step_passed
 from accounts.stages import StepPassedBefore
 from audit.events import AuditEventType
 from audit.services import audit_event_record
-from mfa.models import BackupCodeDevice, backup_code_is_well_formed
+from mfa.models import BackupCodeDevice, PasskeyDevice, backup_code_is_well_formed
 from mfa.selectors import (
     SETUP_DEVICE_SESSION_KEY,
+    codes_accepted_for,
     mfa_required_for,
 )
 from outbox.services import mail_enqueue
@@ -42,6 +43,7 @@ TOTP_TOKEN_PATTERN = re.compile(r"[0-9]{6}")
 WRONG = "wrong"
 THROTTLED = "throttled"
 LOCKED = "locked"
+PASSKEY_REQUIRED = "passkey_required"
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def _device_token_check(device: Device | None, token: str) -> CodeCheck:
     return CodeCheck(verified=False, reason=WRONG)
 
 
-def _second_factor_proved(
+def second_factor_proved(
     *, request: HttpRequest, device: Device, method: str, step: str
 ) -> str | None:
     """A factor was proved in this session. Returns the address of the sign-in step still due.
@@ -118,8 +120,11 @@ def second_step_verify(
     takes its lockout slot before it is checked (`accounts.sign_in.secret_check`), and every
     refused code counts as a failed sign-in toward the account lockout. With `remember`, a
     right code also remembers this browser (when the tenant allows it): the token for its
-    cookie comes back in `remembered`.
+    cookie comes back in `remembered`. Someone who must use a passkey, and has one, gets no
+    code checked at all.
     """
+    if not codes_accepted_for(user=user):
+        return CodeCheck(verified=False, reason=PASSKEY_REQUIRED)
     compact = _token_compact(token)
     if TOTP_TOKEN_PATTERN.fullmatch(compact):
         model, method = TOTPDevice, "totp"
@@ -159,7 +164,7 @@ def second_step_verify(
         return CodeCheck(verified=False, reason=LOCKED)
     if not guarded.ok:
         return checked["outcome"]
-    next_step = _second_factor_proved(
+    next_step = second_factor_proved(
         request=request, device=checked["device"], method=method, step="verify"
     )
     remembered = remembered_browser_add(request=request, user=user) if remember else None
@@ -261,7 +266,7 @@ def totp_device_confirm(
             )
         if sign_out_others:
             _other_sessions_end(request=request, user=user)
-        next_step = _second_factor_proved(
+        next_step = second_factor_proved(
             request=request, device=locked_device, method="totp", step="enrol"
         )
     return CodeCheck(verified=True, backup_codes=backup_codes, next_step=next_step)
@@ -350,7 +355,8 @@ def mfa_factors_reset(*, target: User, actor: User, request: HttpRequest | None 
     with transaction.atomic():
         had_app = TOTPDevice.objects.filter(user=target, confirmed=True).exists()
         had_codes = BackupCodeDevice.objects.filter(user=target, confirmed=True).exists()
-        if not (had_app or had_codes):
+        passkeys = PasskeyDevice.objects.filter(user=target).delete()[0]
+        if not (had_app or had_codes or passkeys):
             return False
         TOTPDevice.objects.filter(user=target).delete()
         BackupCodeDevice.objects.filter(user=target).delete()
@@ -360,7 +366,11 @@ def mfa_factors_reset(*, target: User, actor: User, request: HttpRequest | None 
             tenant=target.tenant,
             target=target,
             request=request,
-            details={"authenticator_app": had_app, "backup_codes": had_codes},
+            details={
+                "authenticator_app": had_app,
+                "backup_codes": had_codes,
+                "passkeys": passkeys,
+            },
         )
         mail_enqueue(to=target.email, kind="mfa_reset", context={"actor": actor})
         user_sessions_end(user=target, actor=actor, reason="mfa_reset", request=request)

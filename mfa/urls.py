@@ -10,4 +10,5 @@ urlpatterns = [
     path("confirm-password/", views.reauthenticate, name="reauthenticate"),
     path("totp/", include("mfa.totp.urls")),
     path("backup-codes/", include("mfa.backup_codes.urls")),
+    path("passkeys/", include("mfa.passkeys.urls")),
 ]

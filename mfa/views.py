@@ -18,9 +18,12 @@ from accounts.sign_in import (
 )
 from accounts.views import next_url_for
 from mfa.forms import ReauthenticateForm, SecondStepForm
+from mfa.passkeys.services import passkey_second_step_begin
 from mfa.selectors import (
     SignInStage,
+    codes_accepted_for,
     mfa_overview_for_user,
+    passkey_exists_for,
     sign_in_stage,
 )
 from mfa.services import second_step_verify
@@ -102,7 +105,16 @@ def second_step(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "mfa/verify.html",
-        {"form": form, "next": next_url, "server_time": timezone.now(), "person": user},
+        {
+            "form": form,
+            "next": next_url,
+            "server_time": timezone.now(),
+            "person": user,
+            "passkey_options": passkey_second_step_begin(request=request, user=user)
+            if passkey_exists_for(user=user)
+            else None,
+            "codes_accepted": codes_accepted_for(user=user),
+        },
     )
 
 

@@ -26,14 +26,15 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.models import User
 from audit.events import AuditEventType
 from audit.models import AuditEvent
-from mfa.models import BackupCode, BackupCodeDevice
+from mfa.models import BackupCode, BackupCodeDevice, PasskeyDevice
 from reviews.models import AccessReview
 from teams import scopes
 from teams.models import AccessListException, Role, Tenant, UserSession
 
 RECENT_TROUBLE = timedelta(days=7)
 MFA_NONE, MFA_APP, MFA_CODES_ONLY = "none", "app", "backup codes only"
-MFA_STATUSES = (MFA_NONE, MFA_APP, MFA_CODES_ONLY)
+MFA_PASSKEY, MFA_PASSKEY_AND_APP = "passkey", "passkey and app"
+MFA_STATUSES = (MFA_NONE, MFA_APP, MFA_CODES_ONLY, MFA_PASSKEY, MFA_PASSKEY_AND_APP)
 
 FLAG_LABELS = {
     "no_mfa_required": "no MFA where required",
@@ -99,6 +100,7 @@ def access_review_people(people: QuerySet[User], *, now: datetime) -> QuerySet[U
         session_count=_count_of(UserSession.objects.filter(user=OuterRef("pk")), by="user"),
         has_app=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
         has_codes=Exists(BackupCodeDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
+        has_passkey=Exists(PasskeyDevice.objects.filter(user=OuterRef("pk"), confirmed=True)),
         codes_left=_count_of(
             BackupCode.objects.filter(
                 device__user=OuterRef("pk"), device__confirmed=True, used_at__isnull=True
@@ -116,6 +118,8 @@ def access_review_people(people: QuerySet[User], *, now: datetime) -> QuerySet[U
         last_seen_at=Coalesce("last_login", "date_joined"),
     ).annotate(
         mfa=Case(
+            When(has_passkey=True, has_app=True, then=Value(MFA_PASSKEY_AND_APP)),
+            When(has_passkey=True, then=Value(MFA_PASSKEY)),
             When(has_app=True, then=Value(MFA_APP)),
             When(has_codes=True, then=Value(MFA_CODES_ONLY)),
             default=Value(MFA_NONE),

@@ -31,6 +31,11 @@ GUIDES: tuple[Guide, ...] = (
         "What they are for, where to keep them, and what to do when they run out.",
     ),
     Guide(
+        "passkeys",
+        "Passkeys",
+        "Sign in with your fingerprint, face or PIN; which devices work; a lost phone.",
+    ),
+    Guide(
         "codes-not-working",
         "When codes don't work",
         "Phone clock on automatic, the right time zone, restart the app.",

@@ -55,6 +55,7 @@ class TenantAdmin(TenantScopedAdmin):
             {
                 "fields": [
                     "require_mfa",
+                    "passwordless_sign_in",
                     "password_max_age_days",
                     "password_history_count",
                     "breached_password_check_at_sign_in",
@@ -270,6 +271,7 @@ class RoleAdmin(TenantScopedAdmin):
         "scopes",
         "scope_list",
         "require_mfa",
+        "require_phishing_resistant",
         "idle_timeout_minutes",
         "session_lifetime_minutes",
         "max_sessions",

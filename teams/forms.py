@@ -48,6 +48,7 @@ class RoleForm(forms.ModelForm):
             "name",
             "scopes",
             "require_mfa",
+            "require_phishing_resistant",
             "idle_timeout_minutes",
             "session_lifetime_minutes",
             "max_sessions",

@@ -69,6 +69,15 @@ class Tenant(models.Model):
         default=False,
         help_text=_("Everybody must enrol a second factor."),
     )
+    passwordless_sign_in = models.BooleanField(
+        _("allow sign-in with a passkey alone"),
+        default=False,
+        help_text=_(
+            "People who have a passkey may sign in with it from the sign-in page, without "
+            "typing their password. The passkey must check who holds it (a fingerprint, face "
+            "or PIN)."
+        ),
+    )
     password_max_age_days = models.PositiveIntegerField(
         null=True,
         blank=True,
@@ -212,6 +221,15 @@ class Role(models.Model):
     scopes = models.JSONField(default=list, blank=True, validators=[validate_scope_keys])
     is_builtin = models.BooleanField(default=False, editable=False)
     require_mfa = models.BooleanField("require MFA", default=False)
+    require_phishing_resistant = models.BooleanField(
+        _("require a passkey"),
+        default=False,
+        help_text=_(
+            "People with this role must sign in with a passkey (a phishing-resistant factor): "
+            "an authenticator code or backup code no longer does, and people without a passkey "
+            "register one at their next sign-in."
+        ),
+    )
     idle_timeout_minutes = models.PositiveIntegerField(
         default=30,
         validators=IDLE_TIMEOUT_VALIDATORS,

@@ -29,6 +29,7 @@ ROLE_FIELDS = (
     "name",
     "scopes",
     "require_mfa",
+    "require_phishing_resistant",
     "idle_timeout_minutes",
     "session_lifetime_minutes",
     "max_sessions",
@@ -139,6 +140,7 @@ def role_delete(*, role: Role, actor: User, request: HttpRequest | None = None) 
 
 TENANT_POLICY_FIELDS = (
     "require_mfa",
+    "passwordless_sign_in",
     "password_max_age_days",
     "password_history_count",
     "breached_password_check_at_sign_in",
