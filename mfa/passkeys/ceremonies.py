@@ -19,7 +19,6 @@ from django.http import HttpRequest
 from webauthn import (
     generate_authentication_options,
     generate_registration_options,
-    options_to_json,
     verify_authentication_response,
     verify_registration_response,
 )
@@ -28,6 +27,7 @@ from webauthn.helpers import (
     bytes_to_base64url,
     parse_authentication_credential_json,
 )
+from webauthn.helpers.options_to_json_dict import options_to_json_dict
 from webauthn.helpers.exceptions import (
     InvalidAuthenticationResponse,
     InvalidCBORData,
@@ -142,8 +142,8 @@ def registration_options(
     user_name: str,
     display_name: str,
     exclude_credential_ids: list[str],
-) -> str:
-    """Options for `navigator.credentials.create()` as JSON, with a new challenge.
+) -> dict:
+    """Options for `navigator.credentials.create()` in their JSON form, with a new challenge.
 
     The passkey must be discoverable (so it can sign in without an email typed) and verify its
     holder (a fingerprint, face or PIN), so it can stand for the password where the tenant
@@ -167,7 +167,7 @@ def registration_options(
             for credential_id in exclude_credential_ids
         ],
     )
-    return options_to_json(options)
+    return options_to_json_dict(options)
 
 
 def registration_verify(*, request: HttpRequest, user_id: int, answer: str) -> NewPasskey:
@@ -205,8 +205,8 @@ def authentication_options(
     purpose: str,
     user_id: int | None,
     allow_credential_ids: list[str],
-) -> str:
-    """Options for `navigator.credentials.get()` as JSON, with a new challenge.
+) -> dict:
+    """Options for `navigator.credentials.get()` in their JSON form, with a new challenge.
 
     For the second step the person's own passkeys are listed and verification is preferred
     (the password was the other factor). For a sign-in without password nothing is listed (the
@@ -224,7 +224,7 @@ def authentication_options(
         if purpose == SIGN_IN
         else UserVerificationRequirement.PREFERRED,
     )
-    return options_to_json(options)
+    return options_to_json_dict(options)
 
 
 def authentication_answer_parse(answer: str) -> AuthenticationCredential:

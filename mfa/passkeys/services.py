@@ -68,7 +68,7 @@ def _user_handle_for(user: User) -> str:
     return existing.first() or bytes_to_base64url(secrets.token_bytes(USER_HANDLE_BYTES))
 
 
-def passkey_registration_begin(*, request: HttpRequest, user: User) -> str:
+def passkey_registration_begin(*, request: HttpRequest, user: User) -> dict:
     """Options for the browser to make a passkey for `user`, with a challenge kept in this
     session."""
     return ceremonies.registration_options(
@@ -207,7 +207,7 @@ def passkey_remove(*, request: HttpRequest, user: User, passkey: PasskeyDevice) 
         remembered_browsers_forget(user=user, actor=user, reason="factor removed", request=request)
 
 
-def passkey_second_step_begin(*, request: HttpRequest, user: User) -> str:
+def passkey_second_step_begin(*, request: HttpRequest, user: User) -> dict:
     """Options for the second step: this person's own passkeys, with a new challenge."""
     return ceremonies.authentication_options(
         request=request,
@@ -241,7 +241,7 @@ def passkey_second_step_verify(*, request: HttpRequest, user: User, answer: str)
     return PasskeyCheck(verified=True, next_step=next_step)
 
 
-def passkey_sign_in_begin(*, request: HttpRequest) -> str:
+def passkey_sign_in_begin(*, request: HttpRequest) -> dict:
     """Options for signing in with a passkey alone: no credentials listed (the browser offers
     this site's passkeys), the holder must be verified."""
     return ceremonies.authentication_options(

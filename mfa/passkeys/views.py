@@ -178,9 +178,7 @@ def sign_in_options(request: HttpRequest) -> HttpResponse:
     session of its own."""
     if request.user.is_authenticated:
         return JsonResponse({"error": "signed_in"}, status=400)
-    return HttpResponse(
-        passkey_sign_in_begin(request=request), content_type="application/json"
-    )
+    return JsonResponse(passkey_sign_in_begin(request=request))
 
 
 @never_cache
