@@ -66,6 +66,7 @@ class PasskeyRefused(Exception):
 @dataclass(frozen=True)
 class NewPasskey:
     credential_id: str
+    user_handle: str
     public_key: bytes
     sign_count: int
     aaguid: str
@@ -93,9 +94,14 @@ def expected_origin() -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _challenge_issue(request: HttpRequest, purpose: str, user_id: int | None) -> bytes:
+def _challenge_issue(
+    request: HttpRequest, purpose: str, user_id: int | None, **kept: str
+) -> bytes:
+    """A new challenge for `purpose`, kept in the session with whatever else the answer must
+    be checked against (`kept`), so nothing of it is taken from the browser."""
     challenge = secrets.token_bytes(CHALLENGE_BYTES)
     request.session[CHALLENGE_SESSION_KEY.format(purpose=purpose)] = {
+        **kept,
         "challenge": bytes_to_base64url(challenge),
         "issued_at": time.time(),
         "user_id": user_id,
@@ -103,9 +109,9 @@ def _challenge_issue(request: HttpRequest, purpose: str, user_id: int | None) ->
     return challenge
 
 
-def _challenge_take(request: HttpRequest, purpose: str, user_id: int | None) -> bytes:
-    """The challenge this session was given for `purpose`, removed whatever the outcome: a
-    challenge is good for one answer."""
+def _challenge_take(request: HttpRequest, purpose: str, user_id: int | None) -> dict:
+    """What this session was given for `purpose`, removed whatever the outcome: a challenge is
+    good for one answer. Its `challenge` is in bytes."""
     stored = request.session.pop(CHALLENGE_SESSION_KEY.format(purpose=purpose), None)
     if not isinstance(stored, dict) or not isinstance(stored.get("challenge"), str):
         raise PasskeyRefused("no_challenge")
@@ -114,7 +120,7 @@ def _challenge_take(request: HttpRequest, purpose: str, user_id: int | None) -> 
         raise PasskeyRefused("challenge_expired")
     if stored.get("user_id") != user_id:
         raise PasskeyRefused("challenge_for_someone_else")
-    return base64url_to_bytes(stored["challenge"])
+    return {**stored, "challenge": base64url_to_bytes(stored["challenge"])}
 
 
 def challenge_discard(*, request: HttpRequest, purpose: str) -> None:
@@ -156,7 +162,7 @@ def registration_options(
         user_id=base64url_to_bytes(user_handle),
         user_name=user_name,
         user_display_name=display_name,
-        challenge=_challenge_issue(request, REGISTER, user_id),
+        challenge=_challenge_issue(request, REGISTER, user_id, user_handle=user_handle),
         timeout=settings.PASSKEY_CHALLENGE_SECONDS * 1000,
         authenticator_selection=AuthenticatorSelectionCriteria(
             resident_key=ResidentKeyRequirement.REQUIRED,
@@ -172,12 +178,12 @@ def registration_options(
 
 def registration_verify(*, request: HttpRequest, user_id: int, answer: str) -> NewPasskey:
     """Check the answer to `registration_options`; the passkey it makes, or `PasskeyRefused`."""
-    challenge = _challenge_take(request, REGISTER, user_id)
+    issued = _challenge_take(request, REGISTER, user_id)
     credential = _answer_parse(answer)
     try:
         verified = verify_registration_response(
             credential=credential,
-            expected_challenge=challenge,
+            expected_challenge=issued["challenge"],
             expected_rp_id=relying_party_id(),
             expected_origin=expected_origin(),
             require_user_verification=True,
@@ -190,6 +196,7 @@ def registration_verify(*, request: HttpRequest, user_id: int, answer: str) -> N
     known_transports = {transport.value for transport in AuthenticatorTransport}
     return NewPasskey(
         credential_id=bytes_to_base64url(verified.credential_id),
+        user_handle=issued["user_handle"],
         public_key=verified.credential_public_key,
         sign_count=verified.sign_count,
         aaguid=verified.aaguid,
@@ -251,11 +258,11 @@ def authentication_verify(
     py_webauthn is given 0 so that a signature check and a counter check fail apart, and a
     counter that did not advance is flagged rather than taken for a bad signature.
     """
-    challenge = _challenge_take(request, purpose, user_id)
+    issued = _challenge_take(request, purpose, user_id)
     try:
         verified = verify_authentication_response(
             credential=credential,
-            expected_challenge=challenge,
+            expected_challenge=issued["challenge"],
             expected_rp_id=relying_party_id(),
             expected_origin=expected_origin(),
             credential_public_key=public_key,

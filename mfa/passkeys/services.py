@@ -106,7 +106,7 @@ def passkey_register(
                 confirmed=True,
                 credential_id=new.credential_id,
                 public_key=new.public_key,
-                user_handle=_user_handle_for(user),
+                user_handle=new.user_handle,
                 sign_count=new.sign_count,
                 aaguid=new.aaguid,
                 transports=new.transports,
