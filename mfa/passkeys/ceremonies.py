@@ -27,13 +27,13 @@ from webauthn.helpers import (
     bytes_to_base64url,
     parse_authentication_credential_json,
 )
-from webauthn.helpers.options_to_json_dict import options_to_json_dict
 from webauthn.helpers.exceptions import (
     InvalidAuthenticationResponse,
     InvalidCBORData,
     InvalidJSONStructure,
     InvalidRegistrationResponse,
 )
+from webauthn.helpers.options_to_json_dict import options_to_json_dict
 from webauthn.helpers.structs import (
     AuthenticationCredential,
     AuthenticatorSelectionCriteria,
@@ -94,9 +94,7 @@ def expected_origin() -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _challenge_issue(
-    request: HttpRequest, purpose: str, user_id: int | None, **kept: str
-) -> bytes:
+def _challenge_issue(request: HttpRequest, purpose: str, user_id: int | None, **kept: str) -> bytes:
     """A new challenge for `purpose`, kept in the session with whatever else the answer must
     be checked against (`kept`), so nothing of it is taken from the browser."""
     challenge = secrets.token_bytes(CHALLENGE_BYTES)

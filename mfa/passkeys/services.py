@@ -255,8 +255,8 @@ def passkey_sign_in(*, request: HttpRequest, answer: str) -> PasskeyCheck:
     The passkey stands for the password and the second step; everything else of a sign-in
     still applies (accounts.sign_in.user_sign_in_without_password): the lockout of the person
     it names (a locked account is refused before the passkey is checked), the IP access list
-    (refused as `ACCESS_LIST`, with the tenant to name), later steps such as a required new password,
-    the session cap and the unusual-sign-in check.
+    (refused as `ACCESS_LIST`, with the tenant to name), later steps such as a required new
+    password, the session cap and the unusual-sign-in check.
     """
     try:
         credential = ceremonies.authentication_answer_parse(answer)

@@ -41,9 +41,7 @@ from mfa.views import after_step, fresh_proof_required, sign_in_person
 from teams.notices import access_list_refusal
 
 REFUSALS = {
-    LOCKED: gettext_lazy(
-        "This account is locked after too many failed attempts. Try again later."
-    ),
+    LOCKED: gettext_lazy("This account is locked after too many failed attempts. Try again later."),
     PASSWORDLESS_OFF: gettext_lazy(
         "Your organisation doesn't allow signing in with a passkey alone. Sign in with your "
         "email and password; then use your passkey for the second step."

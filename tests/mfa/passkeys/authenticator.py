@@ -25,7 +25,9 @@ FLAG_UP, FLAG_UV, FLAG_BE, FLAG_BS, FLAG_AT = 0x01, 0x04, 0x08, 0x10, 0x40
 
 
 def options_on_page(html: str, block_id: str) -> dict:
-    match = re.search(rf'<script id="{block_id}" type="application/json">(.*?)</script>', html, re.S)
+    match = re.search(
+        rf'<script id="{block_id}" type="application/json">(.*?)</script>', html, re.S
+    )
     assert match, f"no {block_id} on the page"
     return json.loads(match.group(1))
 

@@ -34,10 +34,14 @@ def half_signed_in_with_passkey(user_with_passkey) -> Client:
 
 def answer(client: Client, authenticator: SoftAuthenticator, options: dict | None = None, **kw):
     options = options or second_step_options(client)
-    return client.post(PASSKEY_VERIFY, {"credential": authenticator.get(options, **kw), "next": "/"})
+    return client.post(
+        PASSKEY_VERIFY, {"credential": authenticator.get(options, **kw), "next": "/"}
+    )
 
 
-def test_passkey_completes_the_sign_in(half_signed_in_with_passkey, user_with_passkey, authenticator):
+def test_passkey_completes_the_sign_in(
+    half_signed_in_with_passkey, user_with_passkey, authenticator
+):
     client = half_signed_in_with_passkey
     options = second_step_options(client)
     passkey = PasskeyDevice.objects.get(user=user_with_passkey)
@@ -58,7 +62,9 @@ def test_passkey_completes_the_sign_in(half_signed_in_with_passkey, user_with_pa
         "method": "passkey",
         "passkey": "Work laptop",
     }
-    assert events(AuditEventType.SIGN_IN_SUCCEEDED).order_by("pk").last().details == {"second_factor": "passkey"}
+    assert events(AuditEventType.SIGN_IN_SUCCEEDED).order_by("pk").last().details == {
+        "second_factor": "passkey"
+    }
 
 
 @pytest.mark.parametrize(
@@ -100,7 +106,9 @@ def test_answer_to_another_challenge_is_refused(half_signed_in_with_passkey, aut
     assert SESSION_KEY not in client.session
 
 
-def test_replayed_assertion_is_refused(half_signed_in_with_passkey, authenticator, user_with_passkey):
+def test_replayed_assertion_is_refused(
+    half_signed_in_with_passkey, authenticator, user_with_passkey
+):
     client = half_signed_in_with_passkey
     options = second_step_options(client)
     credential = authenticator.get(options)
