@@ -61,7 +61,7 @@ REMEMBERED_TENANT_SALT = "accounts.remembered-tenant"
 REMEMBERED_TENANT_MAX_AGE = timedelta(days=365)
 
 
-def remembered_contact(request: HttpRequest) -> User | None:
+def remembered_tenant(request: HttpRequest) -> Tenant | None:
     tenant_id = request.get_signed_cookie(
         REMEMBERED_TENANT_COOKIE,
         default=None,
@@ -70,7 +70,26 @@ def remembered_contact(request: HttpRequest) -> User | None:
     )
     if not tenant_id or not tenant_id.isdigit():
         return None
-    return unlock_contact_for_tenant(tenant=Tenant.objects.filter(pk=tenant_id).first())
+    return Tenant.objects.filter(pk=tenant_id).first()
+
+
+def remembered_tenant_set(response: HttpResponse, *, user: User) -> None:
+    """After a sign-in's first factor: remember the person's tenant in this browser."""
+    if user.tenant_id:
+        response.set_signed_cookie(
+            REMEMBERED_TENANT_COOKIE,
+            str(user.tenant_id),
+            salt=REMEMBERED_TENANT_SALT,
+            max_age=REMEMBERED_TENANT_MAX_AGE,
+            secure=settings.SESSION_COOKIE_SECURE,
+            httponly=True,
+            samesite="Lax",
+        )
+
+
+def remembered_contact(request: HttpRequest) -> User | None:
+    tenant = remembered_tenant(request)
+    return unlock_contact_for_tenant(tenant=tenant) if tenant is not None else None
 
 
 def next_url_for(request: HttpRequest, default: str = "dashboard") -> str:
@@ -96,7 +115,15 @@ class SignInView(auth_views.LoginView):
     redirect_authenticated_user = True
 
     def get_context_data(self, **kwargs) -> dict:
-        return {**super().get_context_data(**kwargs), "contact": remembered_contact(self.request)}
+        """The browser's autofill offers passkeys on the email field only where the tenant this
+        browser last signed in to allows a passkey alone; elsewhere the passkey button does
+        (an autofill offer that can only be refused would send people round in a circle)."""
+        tenant = remembered_tenant(self.request)
+        return {
+            **super().get_context_data(**kwargs),
+            "contact": unlock_contact_for_tenant(tenant=tenant) if tenant is not None else None,
+            "passkey_autofill": tenant is not None and tenant.passwordless_sign_in,
+        }
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         email = request.POST.get("username", "").strip()
@@ -134,16 +161,7 @@ class SignInView(auth_views.LoginView):
             response = redirect(f"{step_due}?{urlencode({'next': self.get_success_url()})}")
         else:
             response = redirect(self.get_success_url())
-        if user.tenant_id:
-            response.set_signed_cookie(
-                REMEMBERED_TENANT_COOKIE,
-                str(user.tenant_id),
-                salt=REMEMBERED_TENANT_SALT,
-                max_age=REMEMBERED_TENANT_MAX_AGE,
-                secure=settings.SESSION_COOKIE_SECURE,
-                httponly=True,
-                samesite="Lax",
-            )
+        remembered_tenant_set(response, user=user)
         return response
 
 

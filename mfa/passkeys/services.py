@@ -58,6 +58,7 @@ class PasskeyCheck:
     reason: str = ""
     next_step: str | None = None
     tenant: Tenant | None = None
+    user: User | None = None
 
 
 def _user_handle_for(user: User) -> str:
@@ -312,7 +313,7 @@ def passkey_sign_in(*, request: HttpRequest, answer: str) -> PasskeyCheck:
         )
     except SignInRefusedByAccessList:
         return PasskeyCheck(verified=False, reason=ACCESS_LIST, tenant=owner.tenant)
-    return PasskeyCheck(verified=True, next_step=next_step)
+    return PasskeyCheck(verified=True, next_step=next_step, user=owner)
 
 
 def _assertion_check(

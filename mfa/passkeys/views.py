@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
-from accounts.views import next_url_for
+from accounts.views import next_url_for, remembered_tenant_set
 from mfa.apps import PASSKEY_ENROL_STEP
 from mfa.passkeys.forms import PasskeyAddForm, PasskeyAnswerForm, PasskeyRenameForm
 from mfa.passkeys.services import (
@@ -195,4 +195,6 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     if not check.verified:
         messages.error(request, _refusal(check.reason))
         return redirect_to_login(next_url)
-    return after_step(check.next_step, next_url)
+    response = after_step(check.next_step, next_url)
+    remembered_tenant_set(response, user=check.user)
+    return response

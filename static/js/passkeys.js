@@ -114,8 +114,8 @@
     });
   });
 
-  // Signing in with a passkey alone: offered in the email field's autofill where the browser
-  // can (conditional mediation), and by a button everywhere.
+  // Signing in with a passkey alone: by a button everywhere, and in the email field's autofill
+  // (conditional mediation) where the browser can and the page allows it.
   document.querySelectorAll("form[data-passkey-form=sign-in]").forEach(function (form) {
     var waiting = null;
 
@@ -149,7 +149,7 @@
       ask(null).catch(function (error) { failed(form, error); });
     });
 
-    if (PublicKeyCredential.isConditionalMediationAvailable) {
+    if (form.hasAttribute("data-passkey-autofill") && PublicKeyCredential.isConditionalMediationAvailable) {
       PublicKeyCredential.isConditionalMediationAvailable().then(function (available) {
         if (available) { ask("conditional").catch(function () {}); }
       });

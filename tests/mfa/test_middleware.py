@@ -20,6 +20,7 @@ from tests.signing_in import VERIFY, sign_in, sign_in_attempt
 HELP_PAGES = {"/help/", "/help/x/", "/recovery/", "/recovery/sent/"}
 REACHABLE_WHILE_SECOND_STEP_DUE = {
     "/mfa/verify/",
+    "/mfa/passkeys/verify/",
     "/accounts/logout/",
     "/healthz",
     "/i18n/setlang/",
@@ -125,7 +126,7 @@ def test_half_signed_in_reaches_only_the_second_step_and_sign_out(operator_half_
     for path in every_path():
         for method in ("get", "post"):
             if method == "post" and path in REACHABLE_WHILE_SECOND_STEP_DUE:
-                continue  # posting there does its real work (signing out, checking a code)
+                continue  # posting there does its real work (signing out, checking a factor)
             response = getattr(client, method)(path)
             location = response.get("Location", "")
             if response.status_code == 302 and location.startswith(VERIFY):

@@ -34,7 +34,7 @@ def test_owner_resets_a_persons_factors(
     assert not BackupCodeDevice.objects.filter(user=enrolled).exists()
     reset = AuditEvent.objects.get(event=AuditEventType.MFA_RESET)
     assert (reset.actor, reset.target, reset.tenant) == (owner, enrolled, tenant)
-    assert reset.details == {"authenticator_app": True, "backup_codes": True}
+    assert reset.details == {"authenticator_app": True, "backup_codes": True, "passkeys": 0}
     assert [message.to for message in mail.outbox] == [[enrolled.email]]
     assert "was reset" in mail.outbox[0].subject
     assert session.get("/").url.startswith("/accounts/login/")
