@@ -22,6 +22,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from audit.events import AuditEventType
 from audit.models import AuditEvent
+from mfa.models import PasskeyDevice
 from support.guides import GUIDES
 from support.models import RecoveryRequest
 from teams import scopes
@@ -88,6 +89,15 @@ def filled_paths(b_owner, b_event) -> list[str]:
         "token": default_token_generator.make_token(b_owner)[:-1] + "0",
         "slug": GUIDES[0].slug,
         "pk": str(RecoveryRequest.objects.get(person=b_owner).pk),
+        "passkey_id": str(
+            PasskeyDevice.objects.create(
+                user=b_owner,
+                name="B's phone",
+                credential_id="b-owners-credential",
+                public_key=b"not a key",
+                user_handle="b-owners-handle",
+            ).pk
+        ),
     }
     paths = []
 
@@ -139,18 +149,19 @@ def b_state(b_owner, b_session) -> tuple:
         UserSession.objects.filter(pk=b_session.pk).exists(),
         AuditEvent.objects.filter(tenant=b_owner.tenant).count(),
         list(RecoveryRequest.objects.filter(person=b_owner).values_list("status", "outcome")),
+        list(PasskeyDevice.objects.filter(user=b_owner).values_list("name", flat=True)),
     )
 
 
 def test_an_owner_of_tenant_a_sees_and_changes_nothing_of_tenant_b_on_any_page(world, other_tenant):
     a_client, b_owner, b_session, b_event = world
     ids = b_ids(b_owner, b_session, b_event, other_tenant)
-    before = b_state(b_owner, b_session)
     # The admin's index and lists, to see them whole; the rest of the admin is the admin sweep's.
     admin_lists = re.compile(r"^/admin/(\w+/(\w+/)?)?$")
     paths = filled_paths(b_owner, b_event) + [
         path for path in every_path() if admin_lists.match(path)
     ]
+    before = b_state(b_owner, b_session)
     assert "/audit/" in paths and "/accounts/sessions/" in paths
 
     for path in paths:
