@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings
-from django.contrib.sessions.models import Session
 from playwright.sync_api import expect
 
 from audit.events import AuditEventType
@@ -271,8 +270,8 @@ def test_answer_made_for_another_origin_is_refused(page, technician, password, s
     page.get_by_role("button", name="Use your passkey").click()
 
     expect(page.get_by_text("That passkey didn")).to_be_visible()
-    assert not Session.objects.filter(
-        session_data__isnull=False, expire_date__isnull=True
-    ).exists()
+    signed_in = AuditEvent.objects.filter(event=AuditEventType.SIGN_IN_SUCCEEDED)
+    assert signed_in.count() == 1, "only the password sign-in that registered the passkey"
+    assert AuditEvent.objects.filter(event=AuditEventType.MFA_FAILED).count() == 1
     page.goto("/")
     expect(page.get_by_role("heading", name="Enter your code")).to_be_visible()
