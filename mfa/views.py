@@ -108,6 +108,7 @@ def second_step(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "next": next_url,
+            "person": user,
             "server_time": timezone.now(),
             "person": user,
             "passkey_options": passkey_second_step_begin(request=request, user=user)

@@ -213,3 +213,10 @@ def test_passkey_page_of_a_sign_in_does_not_let_a_password_add_one(
 
     assert response.status_code == 302
     assert response.url.startswith(VERIFY)
+
+
+def test_second_step_page_names_the_person_signing_in(half_signed_in_with_passkey, technician):
+    page = half_signed_in_with_passkey.get(VERIFY).content.decode()
+
+    assert f"You are signing in as <strong>{technician.email}</strong>" in page
+    assert "Use your passkey" in page
