@@ -152,6 +152,10 @@ class PasskeyDevice(TimestampMixin, Device):
     transports = models.JSONField(default=list, blank=True)
     backup_eligible = models.BooleanField(default=False)
     backed_up = models.BooleanField(default=False)
+    # The challenge of the last assertion this passkey passed, compared under the row lock: the
+    # session gives each challenge to one answer, but two requests of one session read it at
+    # once, and a synced passkey's counter (always 0) can't tell them apart.
+    last_challenge = models.CharField(max_length=64, blank=True)
 
     class Meta(Device.Meta):
         verbose_name = _("passkey")

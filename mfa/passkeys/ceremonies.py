@@ -78,6 +78,7 @@ class NewPasskey:
 @dataclass(frozen=True)
 class ProvedPasskey:
     credential_id: str
+    challenge: str
     sign_count: int
     backup_eligible: bool
     backed_up: bool
@@ -273,6 +274,7 @@ def authentication_verify(
         raise PasskeyRefused("malformed") from error
     return ProvedPasskey(
         credential_id=bytes_to_base64url(verified.credential_id),
+        challenge=bytes_to_base64url(issued["challenge"]),
         sign_count=verified.new_sign_count,
         backup_eligible=verified.credential_device_type == CredentialDeviceType.MULTI_DEVICE,
         backed_up=verified.credential_backed_up,

@@ -322,7 +322,9 @@ def _assertion_check(
     """Check an answer to an authentication ceremony against the passkey it names, under a row
     lock on that passkey (so one answer raced twice passes once). The passkey when proved;
     otherwise None, with the refusals that matter recorded: another person's passkey, and a
-    counter that did not advance (a cloned authenticator, WebAuthn L2 §6.1.1)."""
+    counter that did not advance (a cloned authenticator, WebAuthn L2 §6.1.1). One answer
+    posted twice at once from its session passes once: the second waits for the lock and finds
+    its challenge already used."""
     try:
         credential = ceremonies.authentication_answer_parse(answer)
     except PasskeyRefused:
@@ -366,6 +368,8 @@ def _assertion_check(
             )
         except PasskeyRefused:
             return None
+        if proved.challenge == passkey.last_challenge:
+            return None
         if ceremonies.counter_went_backwards(stored=passkey.sign_count, reported=proved.sign_count):
             audit_event_record(
                 event=AuditEventType.PASSKEY_COUNTER_WENT_BACKWARDS,
@@ -384,7 +388,16 @@ def _assertion_check(
         passkey.backup_eligible = proved.backup_eligible
         passkey.backed_up = proved.backed_up
         passkey.last_used_at = timezone.now()
-        passkey.save(update_fields=["sign_count", "backup_eligible", "backed_up", "last_used_at"])
+        passkey.last_challenge = proved.challenge
+        passkey.save(
+            update_fields=[
+                "sign_count",
+                "backup_eligible",
+                "backed_up",
+                "last_used_at",
+                "last_challenge",
+            ]
+        )
         audit_event_record(
             event=AuditEventType.MFA_VERIFIED
             if purpose == ceremonies.SECOND_STEP
