@@ -304,6 +304,14 @@ def passkey_sign_in(*, request: HttpRequest, answer: str) -> PasskeyCheck:
             details={"email": owner.email, "refused": PASSWORDLESS_OFF},
         )
         return PasskeyCheck(verified=False, reason=PASSWORDLESS_OFF)
+    audit_event_record(
+        event=AuditEventType.PASSKEY_SIGN_IN_PASSED,
+        actor=owner,
+        tenant=owner.tenant,
+        target=owner,
+        request=request,
+        details={"passkey": outcome["passkey"].name},
+    )
     try:
         next_step = user_sign_in_without_password(
             request=request,
@@ -398,16 +406,15 @@ def _assertion_check(
                 "last_challenge",
             ]
         )
-        audit_event_record(
-            event=AuditEventType.MFA_VERIFIED
-            if purpose == ceremonies.SECOND_STEP
-            else AuditEventType.PASSKEY_SIGN_IN_PASSED,
-            actor=passkey.user,
-            tenant=passkey.user.tenant,
-            target=passkey.user,
-            request=request,
-            details={"method": "passkey", "passkey": passkey.name},
-        )
+        if purpose == ceremonies.SECOND_STEP:
+            audit_event_record(
+                event=AuditEventType.MFA_VERIFIED,
+                actor=passkey.user,
+                tenant=passkey.user.tenant,
+                target=passkey.user,
+                request=request,
+                details={"method": "passkey", "passkey": passkey.name},
+            )
     return passkey
 
 

@@ -58,7 +58,8 @@ def test_passkey_alone_signs_in(passwordless_on, user_with_passkey, authenticato
     assert response.url == "/audit/logins/"
     assert client.session[SESSION_KEY] == str(user_with_passkey.pk)
     assert client.get("/").status_code == 200, "verified: no second step asked"
-    assert events(AuditEventType.PASSKEY_SIGN_IN_PASSED).get().target == user_with_passkey
+    passed = events(AuditEventType.PASSKEY_SIGN_IN_PASSED).get()
+    assert (passed.target, passed.details) == (user_with_passkey, {"passkey": "Work laptop"})
     signed_in = events(AuditEventType.SIGN_IN_SUCCEEDED).order_by("pk").last()
     assert signed_in.details == {"second_factor": "passkey"}
     assert UserSession.objects.filter(user=user_with_passkey).count() == 2
@@ -83,6 +84,7 @@ def test_off_by_default(user_with_passkey, authenticator):
     assert "allow signing in with a passkey alone" in message_after(client, response)
     refused = events(AuditEventType.PASSKEY_SIGN_IN_FAILED).get()
     assert refused.details == {"email": user_with_passkey.email, "refused": "passwordless_off"}
+    assert not events(AuditEventType.PASSKEY_SIGN_IN_PASSED).exists()
 
 
 def test_user_verification_is_required(passwordless_on, user_with_passkey, authenticator):
