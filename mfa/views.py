@@ -110,7 +110,6 @@ def second_step(request: HttpRequest) -> HttpResponse:
             "next": next_url,
             "person": user,
             "server_time": timezone.now(),
-            "person": user,
             "passkey_options": passkey_second_step_begin(request=request, user=user)
             if passkey_exists_for(user=user)
             else None,

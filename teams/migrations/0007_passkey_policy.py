@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('teams', '0005_tenant_breached_password_check'),
+        ('teams', '0006_remembered_browsers'),
     ]
 
     operations = [
