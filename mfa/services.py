@@ -23,6 +23,7 @@ from mfa.selectors import (
     SETUP_DEVICE_SESSION_KEY,
     codes_accepted_for,
     mfa_required_for,
+    phishing_resistant_required_for,
 )
 from outbox.services import mail_enqueue
 from teams import scopes
@@ -102,7 +103,11 @@ def second_step_passed_by_remembered_browser(
 ) -> StepPassedBefore | None:
     """The second step's stand-in: a browser this person had remembered (see
     teams/services/remembered_browsers.py). The session is then verified by one of the
-    person's factors, as if its code had been typed, so every page treats it as complete."""
+    person's factors, as if its code had been typed, so every page treats it as complete.
+    It never stands in for a passkey that the person's role (or operator policy) requires: a
+    cookie can be stolen, which is what a phishing-resistant factor is there to defeat."""
+    if phishing_resistant_required_for(user=user):
+        return None
     device = next(devices_for_user(user, confirmed=True), None)
     if device is None or not remembered_browser_use(request=request, user=user):
         return None

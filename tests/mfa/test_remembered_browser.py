@@ -103,6 +103,18 @@ def test_a_remembered_browser_skips_only_the_code_and_only_on_that_browser(clock
     assert other_browser.get("/").url.startswith(VERIFY), "another browser is still asked"
 
 
+def test_a_remembered_browser_never_stands_in_for_a_required_passkey(clock, user_with_totp):
+    laptop = remembered_client(user_with_totp)
+    sign_out(laptop)
+    user_with_totp.role.require_phishing_resistant = True
+    user_with_totp.role.save(update_fields=["require_phishing_resistant"])
+
+    response = sign_in_attempt(laptop, user_with_totp.email, DEFAULT_PASSWORD)
+
+    assert response.status_code == 302 and response.url != "/"
+    assert not events(AuditEventType.REMEMBERED_BROWSER_USED).exists()
+
+
 def test_a_remembered_browser_never_skips_the_password(clock, user_with_totp):
     laptop = remembered_client(user_with_totp)
     sign_out(laptop)
