@@ -23,21 +23,34 @@ if admin.site.is_registered(TOTPDevice):
     admin.site.unregister(TOTPDevice)
 
 
+def password_proof_demanded(modeladmin: admin.ModelAdmin, request) -> bool:
+    """Before an action that resets factors: when this session has no fresh password proof,
+    say so with a link to give one and return True (the action then does nothing).
+
+    `mfa_factors_reset` refuses without the proof anyway; asking first gives one clear message
+    instead of one refusal per selected row."""
+    if password_proof_is_fresh(request=request):
+        return False
+    query = urlencode({"next": request.get_full_path()})
+    confirm_url = f"{reverse('mfa:reauthenticate')}?{query}"
+    modeladmin.message_user(
+        request,
+        format_html(
+            _(
+                'Resetting factors needs your password first: <a href="{}">confirm it</a>, '
+                "then run the action again."
+            ),
+            confirm_url,
+        ),
+        messages.ERROR,
+    )
+    return True
+
+
 @admin.action(description=_("Reset two-factor authentication"), permissions=["mfa_reset"])
 def reset_mfa(modeladmin: admin.ModelAdmin, request, queryset) -> None:
     """Remove the selected people's second factors (they enrol again); needs a fresh password."""
-    if not password_proof_is_fresh(request=request):
-        query = urlencode({"next": request.get_full_path()})
-        confirm_url = f"{reverse('mfa:reauthenticate')}?{query}"
-        modeladmin.message_user(
-            request,
-            format_html(
-                'Resetting factors needs your password first: <a href="{}">confirm it</a>, '
-                "then run the action again.",
-                confirm_url,
-            ),
-            messages.ERROR,
-        )
+    if password_proof_demanded(modeladmin, request):
         return
     for person in queryset:
         try:

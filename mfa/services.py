@@ -14,7 +14,7 @@ from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
-from accounts.sign_in import secret_check, sign_in_step_passed
+from accounts.sign_in import password_proof_is_fresh, secret_check, sign_in_step_passed
 from accounts.stages import StepPassedBefore
 from audit.events import AuditEventType
 from audit.services import audit_event_record
@@ -341,12 +341,30 @@ def backup_codes_regenerate(
     return codes
 
 
+class FreshProofNeeded(ValidationError):
+    """The acting person has not proved their password in the last few minutes."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            _(
+                "Resetting two-factor authentication needs your password first: confirm it, then "
+                "choose the action again."
+            ),
+            code="fresh_proof_needed",
+        )
+
+
 def mfa_factors_reset(*, target: User, actor: User, request: HttpRequest | None = None) -> bool:
     """An owner (scope `mfa:reset`) removes a person's second factors, within their own tenant.
 
     For a person who lost their phone and their backup codes. The person is mailed, their
     sessions end, and they enrol again at their next sign-in (at once if MFA is required).
     Returns False when the person had no factor, in which case nothing changes.
+
+    The actor must have proved their password in this session within MFA_FRESH_PROOF_MINUTES
+    (`FreshProofNeeded` otherwise), whichever path calls this: the people admin's action, a
+    recovery request's page or its admin. A stolen session cookie alone must not be enough to
+    strip someone's factors. Without a request there is no session, so no proof either.
     """
     if not actor.has_perm(scopes.MFA_RESET):
         raise PermissionDenied(_("Resetting two-factor authentication needs the mfa:reset scope."))
@@ -357,6 +375,8 @@ def mfa_factors_reset(*, target: User, actor: User, request: HttpRequest | None 
     refuse_acting_on(
         actor=actor, person=target, what=f"the two-factor authentication of {target.email}"
     )
+    if request is None or not password_proof_is_fresh(request=request):
+        raise FreshProofNeeded()
     with transaction.atomic():
         had_app = TOTPDevice.objects.filter(user=target, confirmed=True).exists()
         had_codes = BackupCodeDevice.objects.filter(user=target, confirmed=True).exists()

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
+from mfa.admin import password_proof_demanded
 from support.models import RecoveryRequest
 from support.selectors import RECOVERY_SCOPES
 from support.services import recovery_request_handle
@@ -54,6 +55,8 @@ class RecoveryRequestAdmin(ReadOnlyScopedAdmin):
         description=_("Reset two-factor authentication (identity checked)"), permissions=["handle"]
     )
     def reset_mfa(self, request, queryset) -> None:
+        if password_proof_demanded(self, request):
+            return
         self._handle(request, queryset, "mfa_reset", "Two-factor authentication reset")
 
     @admin.action(description=_("Unlock (identity checked)"), permissions=["handle"])

@@ -8,6 +8,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.views import remembered_contact
+from mfa.services import FreshProofNeeded
+from mfa.views import reauthenticate_redirect
 from support.forms import RecoveryRequestForm, RecoveryResolveForm
 from support.guides import GUIDES, GUIDES_BY_SLUG
 from support.models import RecoveryRequest
@@ -100,6 +102,9 @@ def recovery_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 actor=request.user,
                 request=request,
             )
+        except FreshProofNeeded as error:
+            messages.info(request, error.messages[0])
+            return reauthenticate_redirect(request)
         except (ValidationError, PermissionDenied) as error:
             form.add_error(None, " ".join(getattr(error, "messages", None) or [str(error)]))
         else:

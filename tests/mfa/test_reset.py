@@ -1,17 +1,28 @@
 import pytest
+from django.contrib.sessions.backends.db import SessionStore
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.test import Client
+from django.test import Client, RequestFactory
 from django_otp import user_has_device
 
+from accounts.sign_in import password_proof_record
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from mfa.models import BackupCodeDevice
-from mfa.services import mfa_factors_reset
+from mfa.services import FreshProofNeeded, mfa_factors_reset
 from teams import scopes
 from tests.factories import OperatorFactory, TOTPDeviceFactory, UserFactory
 from tests.mfa.helpers import SETUP, backup_codes_issue
 from tests.signing_in import sign_in, sign_in_with_totp
+
+
+@pytest.fixture
+def proved(db):
+    """A request whose session proved the actor's password just now."""
+    request = RequestFactory().post("/admin/")
+    request.session = SessionStore()
+    password_proof_record(request=request)
+    return request
 
 
 @pytest.fixture
@@ -21,14 +32,14 @@ def enrolled(user_with_totp):
 
 
 def test_owner_resets_a_persons_factors(
-    clock, enrolled, owner, tenant, django_capture_on_commit_callbacks
+    clock, enrolled, owner, tenant, proved, django_capture_on_commit_callbacks
 ):
     tenant.require_mfa = True
     tenant.save()
     session = sign_in_with_totp(Client(), enrolled)
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert mfa_factors_reset(target=enrolled, actor=owner) is True
+        assert mfa_factors_reset(target=enrolled, actor=owner, request=proved) is True
 
     assert not user_has_device(enrolled, confirmed=None)
     assert not BackupCodeDevice.objects.filter(user=enrolled).exists()
@@ -77,10 +88,10 @@ def test_owner_cannot_reset_an_operator(owner, db):
         mfa_factors_reset(target=operator, actor=owner)
 
 
-def test_operator_may_reset_anyone(enrolled, db):
+def test_operator_may_reset_anyone(enrolled, proved, db):
     operator = OperatorFactory()
 
-    assert mfa_factors_reset(target=enrolled, actor=operator) is True
+    assert mfa_factors_reset(target=enrolled, actor=operator, request=proved) is True
     assert not user_has_device(enrolled, confirmed=True)
 
 
@@ -94,8 +105,8 @@ def test_own_factors_are_changed_on_ones_own_page_not_by_reset(enrolled, tenant)
     assert user_has_device(enrolled, confirmed=True)
 
 
-def test_reset_of_a_person_without_factors_changes_nothing(technician, owner):
-    assert mfa_factors_reset(target=technician, actor=owner) is False
+def test_reset_of_a_person_without_factors_changes_nothing(technician, owner, proved):
+    assert mfa_factors_reset(target=technician, actor=owner, request=proved) is False
     assert not AuditEvent.objects.filter(event=AuditEventType.MFA_RESET).exists()
 
 
@@ -116,3 +127,15 @@ def test_admin_action_resets_after_a_fresh_password(clock, enrolled, password, s
     assert "two-factor authentication reset" in done.content.decode()
     assert not user_has_device(enrolled, confirmed=True)
     assert AuditEvent.objects.get(event=AuditEventType.MFA_RESET).actor == operator
+
+
+def test_service_refuses_a_reset_without_a_fresh_password(clock, enrolled, owner, proved, settings):
+    clock.shift(settings.MFA_FRESH_PROOF_MINUTES * 60 + 1)
+
+    with pytest.raises(FreshProofNeeded):
+        mfa_factors_reset(target=enrolled, actor=owner, request=proved)
+    with pytest.raises(FreshProofNeeded):
+        mfa_factors_reset(target=enrolled, actor=owner)
+
+    assert user_has_device(enrolled, confirmed=True)
+    assert not AuditEvent.objects.filter(event=AuditEventType.MFA_RESET).exists()

@@ -283,3 +283,49 @@ def test_requests_expire_after_seven_days_by_the_beat_task(open_request):
     assert (
         AuditEvent.objects.get(event=AuditEventType.RECOVERY_EXPIRED).target == open_request.person
     )
+
+
+def test_reset_mfa_from_a_request_needs_a_fresh_password(
+    clock, owner, technician, open_request, password, settings
+):
+    TOTPDeviceFactory(user=technician)
+    browser = sign_in(Client(), owner)
+    detail = f"/recovery/requests/{open_request.pk}/"
+    clock.shift(settings.MFA_FRESH_PROOF_MINUTES * 60 + 1)
+
+    refused = browser.post(detail, {"action": "mfa_reset"})
+
+    assert refused.status_code == 302
+    assert refused.url.startswith("/mfa/confirm-password/?next=")
+    assert TOTPDevice.objects.filter(user=technician).exists()
+    open_request.refresh_from_db()
+    assert open_request.status == RecoveryRequest.Status.OPEN
+    assert not AuditEvent.objects.filter(event=AuditEventType.MFA_RESET).exists()
+
+    browser.post("/mfa/confirm-password/", {"password": password, "next": detail})
+    done = browser.post(detail, {"action": "mfa_reset"})
+
+    assert done.url == "/recovery/requests/"
+    assert not TOTPDevice.objects.filter(user=technician).exists()
+
+
+def test_reset_mfa_from_the_recovery_admin_needs_a_fresh_password(
+    clock, owner, technician, open_request, password, settings
+):
+    TOTPDeviceFactory(user=technician)
+    browser = sign_in(Client(), owner)
+    changelist = "/admin/support/recoveryrequest/"
+    action = {"action": "reset_mfa", "_selected_action": [open_request.pk]}
+    clock.shift(settings.MFA_FRESH_PROOF_MINUTES * 60 + 1)
+
+    refused = browser.post(changelist, action, follow=True)
+
+    assert "needs your password first" in refused.content.decode()
+    assert TOTPDevice.objects.filter(user=technician).exists()
+    open_request.refresh_from_db()
+    assert open_request.status == RecoveryRequest.Status.OPEN
+
+    browser.post("/mfa/confirm-password/", {"password": password})
+    browser.post(changelist, action, follow=True)
+
+    assert not TOTPDevice.objects.filter(user=technician).exists()
