@@ -1,3 +1,5 @@
+import unicodedata
+
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
@@ -22,6 +24,72 @@ def refuse_control_characters(email: str) -> None:
     if any(ord(character) < 0x20 or ord(character) == 0x7F for character in email):
         raise ValidationError(
             _("An email address can't contain control characters."), code="control_characters"
+        )
+
+
+# Scripts that may share a domain, after Unicode's "highly restrictive" profile (UTS #39 §5.2):
+# one script, or Latin with the scripts written together in Japanese, Chinese or Korean.
+SCRIPTS_WRITTEN_TOGETHER = (
+    frozenset({"LATIN", "HAN", "HIRAGANA", "KATAKANA"}),
+    frozenset({"LATIN", "HAN", "BOPOMOFO"}),
+    frozenset({"LATIN", "HAN", "HANGUL"}),
+)
+
+
+def _script_of(character: str) -> str:
+    """The script of a letter, read from its Unicode name (Python has no script property):
+    "CYRILLIC SMALL LETTER IE" is Cyrillic, "CJK UNIFIED IDEOGRAPH-4E2D" is Han."""
+    first_word = unicodedata.name(character, "UNKNOWN").split(" ")[0]
+    return "HAN" if first_word in {"CJK", "IDEOGRAPHIC"} else first_word
+
+
+def domain_scripts_mix(domain: str) -> bool:
+    """Does this domain mix scripts that aren't written together?
+
+    A Cyrillic "е" among Latin letters gives an address that looks exactly like another; so
+    does a whole Cyrillic label under a Latin top-level domain. Digits, hyphens and dots belong
+    to every script; combining marks take their letter's script."""
+    scripts = {
+        _script_of(character) for character in domain if unicodedata.category(character)[0] == "L"
+    }
+    return len(scripts) > 1 and not any(scripts <= allowed for allowed in SCRIPTS_WRITTEN_TOGETHER)
+
+
+def refuse_deceptive_email(email: str) -> None:
+    """Refuse the forms of address that make one account look like another, or mail go
+    somewhere else than it seems.
+
+    A quoted local part (`"tech1"@demo.example`) is a different account from `tech1@...` but
+    many mail systems strip the quotes and deliver to the same mailbox. A domain literal
+    (`svc@[10.0.0.5]`) names a server by address, bypassing the domain's own mail routing.
+    A domain that mixes scripts, or holds compatibility forms (fullwidth letters) or invisible
+    characters, shows as a familiar name while being another one.
+    """
+    local, _at, domain = email.rpartition("@")
+    if local.startswith('"'):
+        raise ValidationError(
+            _("Quoted email addresses aren't accepted: type the address without quotes."),
+            code="quoted_local_part",
+        )
+    if domain.startswith("["):
+        raise ValidationError(
+            _("An email address must end in a domain name, not an IP address in brackets."),
+            code="domain_literal",
+        )
+    if unicodedata.normalize("NFKC", domain) != domain or any(
+        unicodedata.category(character) == "Cf" for character in domain
+    ):
+        raise ValidationError(
+            _("This email's domain holds look-alike or invisible characters."),
+            code="domain_lookalike",
+        )
+    if domain_scripts_mix(domain):
+        raise ValidationError(
+            _(
+                "This email's domain mixes alphabets (for example a Cyrillic letter among Latin "
+                "ones), so it could pass for another address."
+            ),
+            code="domain_mixed_scripts",
         )
 
 
@@ -55,7 +123,10 @@ class User(AbstractBaseUser, PermissionsMixin):
     """
 
     email = models.EmailField(
-        "email address", max_length=254, unique=True, validators=[refuse_control_characters]
+        "email address",
+        max_length=254,
+        unique=True,
+        validators=[refuse_control_characters, refuse_deceptive_email],
     )
     full_name = models.CharField(max_length=150, blank=True)
     tenant = models.ForeignKey(
@@ -70,6 +141,13 @@ class User(AbstractBaseUser, PermissionsMixin):
     )
     date_joined = models.DateTimeField(default=timezone.now)
     password_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    deactivated_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="When the person was last deactivated: set-password links made before it stay "
+        "dead after a reactivation.",
+    )
     password_change_required = models.BooleanField(
         default=False,
         help_text=_("Send the person to choose a new password right after their next sign-in."),

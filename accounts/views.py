@@ -52,6 +52,7 @@ from audit.devices import device_from_user_agent
 from teams.models import Tenant
 from teams.notices import access_list_refusal
 from teams.selectors import unlock_contact_for_tenant
+from teams.tokens import set_password_token_generator
 
 # After a sign-in, this browser remembers the person's tenant (signed, not secret), so the
 # sign-in page and the lock notice can name who to ask for help without the typed email ever
@@ -219,6 +220,7 @@ class SetPasswordView(auth_views.PasswordResetConfirmView):
     """
 
     form_class = NewPasswordForm
+    token_generator = set_password_token_generator
     template_name = "accounts/password_reset_confirm.html"
     success_url = reverse_lazy("accounts:login")
 

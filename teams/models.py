@@ -1,4 +1,5 @@
 import ipaddress
+import unicodedata
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
@@ -47,12 +48,22 @@ class TenantQuerySet(models.QuerySet):
         return self.filter(tenant_id=viewer.tenant_id)
 
 
+# Control characters (Cc: line breaks, tabs, escapes), format characters (Cf: the bidi overrides
+# and isolates that reverse how text reads, zero-width spaces and joiners) and the Unicode line
+# and paragraph separators (Zl, Zp).
+NAME_REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp"})
+
+
 def refuse_control_characters_in_name(name: str) -> None:
-    """Names are shown on one line in lists, mails, exports and the audit trail; a line break or
-    another control character in one only serves to forge what those show."""
-    if any(ord(character) < 0x20 or ord(character) == 0x7F for character in name):
+    """Names are shown on one line in lists, mails, exports and the audit trail; a line break,
+    another control character or a bidi override in one only serves to forge what those show
+    (a "name" that starts a new line of a mail, or reads backwards)."""
+    if any(unicodedata.category(character) in NAME_REFUSED_CATEGORIES for character in name):
         raise ValidationError(
-            _("A name can't contain line breaks or other control characters."),
+            _(
+                "A name can't contain line breaks, other control characters or invisible "
+                "characters that change how text reads."
+            ),
             code="control_characters",
         )
 

@@ -129,7 +129,9 @@ def stale_accounts_deactivate(
             browsers = RememberedBrowser.objects.filter(user_id__in=chosen)
             browsers_forgotten = Counter(browsers.values_list("user_id", flat=True))
             browsers.delete()
-            User.objects.filter(pk__in=chosen).update(is_active=False)
+            User.objects.filter(pk__in=chosen).update(
+                is_active=False, deactivated_at=timezone.now()
+            )
             audit_events_record_bulk(
                 [
                     AuditEventSpec(

@@ -4,7 +4,6 @@ import logging
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth.tokens import default_token_generator
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest
@@ -34,6 +33,7 @@ from teams.services import access_list
 from teams.services.common import model_update
 from teams.services.remembered_browsers import remembered_browsers_forget
 from teams.services.sessions import user_sessions_delete
+from teams.tokens import set_password_token_generator
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def _set_password_link(*, user: User) -> str:
     return site_link(
         "accounts:password_reset_confirm",
         uidb64=urlsafe_base64_encode(force_bytes(user.pk)),
-        token=default_token_generator.make_token(user),
+        token=set_password_token_generator.make_token(user),
     )
 
 
@@ -250,7 +250,8 @@ def person_deactivate(*, person: User, actor: User, request: HttpRequest | None 
             return person
         refuse_removing_last_owner(person=person)
         person.is_active = False
-        person.save(update_fields=["is_active"])
+        person.deactivated_at = timezone.now()
+        person.save(update_fields=["is_active", "deactivated_at"])
         ended = user_sessions_delete(user=person)
         remembered_browsers_forget(user=person, actor=actor, reason="deactivated", request=request)
         audit_event_record(

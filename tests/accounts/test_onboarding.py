@@ -142,7 +142,7 @@ def test_create_tenant_mails_the_owner_a_link(db, django_capture_on_commit_callb
     assert out.getvalue().strip() == "acme-it"
     (message,) = mails_to("boss@acme.example")
     assert "Acme IT" in message.subject
-    assert "as Owner" in message.body
+    assert "as \u201cOwner\u201d" in message.body
     choose_password(link_in(message))
     assert User.objects.get(email="boss@acme.example").has_usable_password()
 

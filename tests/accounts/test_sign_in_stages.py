@@ -8,7 +8,6 @@ against it.
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth.tokens import default_token_generator
 from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
@@ -20,6 +19,7 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from teams.models import UserSession
 from teams.services.people import person_deactivate
+from teams.tokens import set_password_token_generator
 from tests.factories import DEFAULT_PASSWORD
 from tests.mfa.helpers import totp_code
 from tests.signing_in import LOGIN, VERIFY, device_code, sign_in, sign_in_with_totp
@@ -74,7 +74,7 @@ def test_password_only_sign_ins_leave_an_emailed_reset_link_working(clock, user_
     anyone with the password (or a person who typed it and stopped at the code) silently killed
     the reset link the person had just been mailed."""
     uid = urlsafe_base64_encode(force_bytes(user_with_totp.pk))
-    link = f"/accounts/reset/{uid}/{default_token_generator.make_token(user_with_totp)}/"
+    link = f"/accounts/reset/{uid}/{set_password_token_generator.make_token(user_with_totp)}/"
 
     for _ in range(3):
         sign_in(Client(), user_with_totp)

@@ -29,9 +29,10 @@ def test_changing_someones_email_mails_the_old_address_who_and_when(owner, techn
     assert response.status_code == 302
     [notice] = OutboxMail.objects.filter(kind="email_changed")
     assert notice.to == "tech@northwind.example"
+    assert f"by \u201c{owner.get_full_name()}\u201d ({owner.email})" in notice.body_text
+    assert f"by {owner.get_full_name()} ({owner.email})" in notice.body_html
     for text in (notice.body_text, notice.body_html):
         assert "from tech@northwind.example to tess@elsewhere.example" in text
-        assert f"by {owner.get_full_name()} ({owner.email})" in text
         assert "UTC" in text
         assert "someone may have taken over your account" in text
     assert "changed" in notice.subject
