@@ -37,6 +37,15 @@ EMAIL_LABEL_MAX_LENGTH = 254
 RESET_WINDOW = timedelta(hours=1)
 RESET_REQUEST_KEEP = timedelta(days=1)
 RESET_MAIL_KIND = "password_reset"
+# Links an owner sends count in a quota of their own: the person's own "Forgot password?" keeps
+# its RESET_LIMIT_PER_ACCOUNT whatever owners send, and owners get as many an hour, no more.
+RESET_BY_ADMIN_MAIL_KIND = "password_reset_sent_by_admin"
+
+
+def _reset_mails_sent_recently(*, user: User, kind: str) -> int:
+    return OutboxMail.objects.filter(
+        kind=kind, to=user.email, created_at__gte=timezone.now() - RESET_WINDOW
+    ).count()
 
 
 def lockout_unlock(*, user: User, actor: User, request: HttpRequest | None = None) -> bool:
@@ -63,7 +72,9 @@ def password_reset_link_send(
     nobody above the actor).
 
     Their current password keeps working until they use the link; the link follows the same
-    rules as one they asked for themselves.
+    rules as one they asked for themselves. Links sent this way have their own hourly limit per
+    person (RESET_LIMIT_PER_ACCOUNT, like the person's own requests, which they don't use up):
+    beyond it the owner is told to wait, so a hijacked owner account can't flood a mailbox.
     """
     refuse_acting_on(actor=actor, person=user, what=user.email)
     if not actor.has_perm(scopes.MEMBERS_WRITE):
@@ -82,8 +93,22 @@ def password_reset_link_send(
             params={"email": user.email},
         )
     with transaction.atomic():
+        # Locking the person's row makes parallel sends count in turn.
+        User.objects.select_for_update(of=("self",)).filter(pk=user.pk).first()
+        sent = _reset_mails_sent_recently(user=user, kind=RESET_BY_ADMIN_MAIL_KIND)
+        if sent >= settings.RESET_LIMIT_PER_ACCOUNT:
+            raise ValidationError(
+                _(
+                    "%(email)s has been sent %(count)d reset links in the last hour, the most "
+                    "allowed: wait before sending another."
+                ),
+                code="reset_links_limited",
+                params={"email": user.email, "count": sent},
+            )
         mail_enqueue(
-            to=user.email, kind=RESET_MAIL_KIND, context=set_password_mail_context(user=user)
+            to=user.email,
+            kind=RESET_BY_ADMIN_MAIL_KIND,
+            context={**set_password_mail_context(user=user), "sent_by": actor},
         )
         audit_event_record(
             event=AuditEventType.PASSWORD_RESET_REQUESTED,
@@ -134,10 +159,9 @@ def _reset_outcome(user: User | None) -> str:
         return "inactive"
     if password_sign_in_refusal(user=user) is not None:
         return "single_sign_on_required"
-    sent = OutboxMail.objects.filter(
-        kind=RESET_MAIL_KIND, to=user.email, created_at__gte=timezone.now() - RESET_WINDOW
-    ).count()
-    if sent >= settings.RESET_LIMIT_PER_ACCOUNT:
+    if _reset_mails_sent_recently(user=user, kind=RESET_MAIL_KIND) >= (
+        settings.RESET_LIMIT_PER_ACCOUNT
+    ):
         return "limited"
     return "sent"
 
@@ -206,7 +230,7 @@ def password_reset_requests_due_ids() -> list[int]:
 
 def password_reset_requests_prune() -> int:
     """Forget reset requests after a day: they hold emails typed by anyone."""
-    count, _ = PasswordResetRequest.objects.filter(
+    count, _by_model = PasswordResetRequest.objects.filter(
         created_at__lt=timezone.now() - RESET_REQUEST_KEEP, processed_at__isnull=False
     ).delete()
     return count

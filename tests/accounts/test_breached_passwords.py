@@ -125,7 +125,7 @@ def _invited_link(owner, technician) -> tuple[object, Client, str]:
 
 def _reset_link(owner, technician) -> tuple[object, Client, str]:
     password_reset_link_send(user=technician, actor=owner)
-    mail = OutboxMail.objects.filter(to=technician.email, kind="password_reset").get()
+    mail = OutboxMail.objects.filter(to=technician.email, kind="password_reset_sent_by_admin").get()
     client = Client()
     landing = client.get(LINK.search(mail.body_text).group(0))
     assert landing.status_code == 302

@@ -180,3 +180,30 @@ def test_a_name_saved_before_the_rule_reaches_plain_text_mail_on_one_quoted_line
     )
     assert not any(line.startswith("IT security") for line in message.body.splitlines())
     assert "\u202e" not in message.body
+
+
+# --- Reset links sent by owners have their own limit ----------------------------------------
+
+
+def test_links_an_owner_sends_neither_use_up_the_persons_own_quota_nor_go_unlimited(
+    owner, technician, settings, django_capture_on_commit_callbacks
+):
+    settings.RESET_LIMIT_PER_ACCOUNT = 2
+    admin = sign_in(Client(), owner)
+    action = {"action": "send_reset_link", "_selected_action": [technician.pk]}
+
+    with django_capture_on_commit_callbacks(execute=True):
+        for _ in range(settings.RESET_LIMIT_PER_ACCOUNT):
+            admin.post(PEOPLE, action, follow=True)
+        refused = admin.post(PEOPLE, action, follow=True)
+
+    assert "the most allowed" in refused.content.decode()
+    assert len(mails_to(technician.email)) == settings.RESET_LIMIT_PER_ACCOUNT
+    assert "sent you a link" in mails_to(technician.email)[0].body
+
+    with django_capture_on_commit_callbacks(execute=True):
+        Client().post("/accounts/password/reset/", {"email": technician.email})
+
+    own = mails_to(technician.email)[-1]
+    assert own.subject == "Your Portcullis password reset link"
+    assert len(mails_to(technician.email)) == settings.RESET_LIMIT_PER_ACCOUNT + 1
