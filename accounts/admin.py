@@ -5,6 +5,8 @@ from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
 from django.db.models import Count
+from django.http import HttpResponse
+from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
@@ -20,7 +22,7 @@ from teams.models import Role
 from teams.rules import is_above
 from teams.services.people import (
     person_deactivate,
-    person_invite,
+    person_invite_or_notify,
     person_reactivate,
     person_role_change,
     person_update,
@@ -198,11 +200,13 @@ class UserAdmin(TenantScopedAdmin):
             )
             return
         invited = self.invite(request, obj)
-        obj.pk, obj._state.adding = invited.pk, False
+        if invited is not None:
+            obj.pk, obj._state.adding = invited.pk, False
 
-    def invite(self, request, person: User) -> User:
-        """The one place the admin adds a person."""
-        return person_invite(
+    def invite(self, request, person: User) -> User | None:
+        """The one place the admin adds a person: None when the address already had an account
+        (its owner is told instead; the page must not say so)."""
+        return person_invite_or_notify(
             tenant=person.tenant,
             email=person.email,
             full_name=person.full_name,
@@ -213,6 +217,20 @@ class UserAdmin(TenantScopedAdmin):
 
     def save_related(self, request, form, formsets, change) -> None:
         """People have no related rows edited here; the service saved everything."""
+
+    def log_addition(self, request, obj, message) -> None:
+        """The audit trail records invitations; an admin log entry would show, under "Recent
+        actions", which additions made nobody (an address that already had an account)."""
+
+    def response_add(self, request, obj, post_url_continue=None) -> HttpResponse:
+        """The same answer whether the address was new or already had an account."""
+        self.message_user(
+            request,
+            _("Invited %(email)s: a link to choose a password is on its way to that address.")
+            % {"email": obj.email},
+            messages.SUCCESS,
+        )
+        return redirect(reverse("admin:accounts_user_changelist"))
 
     # --- actions
 

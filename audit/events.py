@@ -69,6 +69,7 @@ class AuditEventType(models.IntegerChoices):
     PERSON_EDITED = 504, _("Person's details changed")
     INACTIVITY_WARNING_SENT = 505, _("Warned of deactivation for inactivity")
     ACCESS_REVIEW_COMPLETED = 506, _("Access review completed")
+    INVITATION_FOR_EXISTING_ACCOUNT = 507, _("Someone tried to add an address that has an account")
 
     ROLE_CREATED = 600, _("Role created")
     ROLE_EDITED = 601, _("Role edited")

@@ -89,13 +89,13 @@ class RoleForm(forms.ModelForm):
 
 class InviteForm(forms.ModelForm):
     """Adding a person: who they are and their role. Never a password: they set their own
-    through the emailed link."""
+    through the emailed link.
+
+    An address that already has an account is not an error here: saying so would tell whoever
+    adds people which addresses have accounts in other tenants. The service invites nobody then
+    and tells that address instead (`person_invite_or_notify`)."""
 
     actor: User
-
-    error_messages = {
-        "duplicate_email": "%(email)s already has an account.",
-    }
 
     class Meta:
         model = User
@@ -114,14 +114,14 @@ class InviteForm(forms.ModelForm):
             role.show_tenant = True
 
     def clean_email(self) -> str:
-        email = normalize_email(self.cleaned_data["email"])
-        if User.objects.filter(email=email).exists():
-            raise ValidationError(
-                self.error_messages["duplicate_email"],
-                code="duplicate_email",
-                params={"email": email},
-            )
-        return email
+        return normalize_email(self.cleaned_data["email"])
+
+    def validate_unique(self) -> None:
+        exclude = self._get_validation_exclusions() | {"email"}
+        try:
+            self.instance.validate_unique(exclude=exclude)
+        except ValidationError as error:
+            self._update_errors(error)
 
 
 class PersonForm(forms.ModelForm):

@@ -124,6 +124,58 @@ def person_invite(
     return person
 
 
+def person_invite_or_notify(
+    *,
+    tenant: Tenant,
+    email: str,
+    role: Role,
+    actor: User,
+    full_name: str = "",
+    request: HttpRequest | None = None,
+) -> User | None:
+    """Invite a new address; for one that already has an account, anywhere, invite nobody and
+    tell that address that someone tried. Returns the person invited, or None.
+
+    Whoever adds people must not learn from the answer whether an address has an account in
+    some other tenant (or is an operator's): the caller shows the same thing either way. The
+    address's owner hears of the attempt, and their own tenant's trail records it, so probing
+    is seen by the people probed rather than by the prober.
+    """
+    email = normalize_email(email)
+    refuse_other_tenant(actor=actor, tenant=tenant)
+    refuse_granting_more(actor=actor, granted=role.scope_set)
+    with transaction.atomic():
+        existing = (
+            User.objects.select_for_update(of=("self",))
+            .select_related("tenant")
+            .filter(email=email)
+            .first()
+        )
+        if existing is None:
+            return person_invite(
+                tenant=tenant,
+                email=email,
+                role=role,
+                actor=actor,
+                full_name=full_name,
+                request=request,
+            )
+        audit_event_record(
+            event=AuditEventType.INVITATION_FOR_EXISTING_ACCOUNT,
+            actor=actor,
+            tenant=existing.tenant,
+            target=existing,
+            request=request,
+            details={"tenant": tenant.slug},
+        )
+        mail_enqueue(
+            to=existing.email,
+            kind="invitation_for_existing_account",
+            context={"person": existing, "tenant": tenant, "invited_by": actor},
+        )
+    return None
+
+
 def person_update(
     *,
     person: User,

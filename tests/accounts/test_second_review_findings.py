@@ -9,12 +9,14 @@ from django.test import Client, RequestFactory
 
 from accounts.models import User
 from accounts.sign_in import password_proof_record
+from audit.events import AuditEventType
+from audit.models import AuditEvent
 from mfa.services import mfa_factors_reset
 from teams import scopes
 from teams.services.people import person_deactivate, person_reactivate
 from tests.accounts.helpers import link_in, mails_to
 from tests.accounts.test_onboarding import choose_password, invite
-from tests.factories import TOTPDeviceFactory, UserFactory, builtin_role
+from tests.factories import OperatorFactory, TOTPDeviceFactory, UserFactory, builtin_role
 from tests.signing_in import sign_in
 
 pytestmark = pytest.mark.django_db
@@ -207,3 +209,60 @@ def test_links_an_owner_sends_neither_use_up_the_persons_own_quota_nor_go_unlimi
     own = mails_to(technician.email)[-1]
     assert own.subject == "Your Portcullis password reset link"
     assert len(mails_to(technician.email)) == settings.RESET_LIMIT_PER_ACCOUNT + 1
+
+
+# --- Adding an address that has an account tells the adder nothing ---------------------------
+
+
+def _add_in_admin(client, tenant, email, capture):
+    with capture(execute=True):
+        return client.post(
+            PEOPLE + "add/",
+            {
+                "email": email,
+                "full_name": "Someone",
+                "role": builtin_role(tenant, scopes.TECHNICIAN).pk,
+            },
+            follow=True,
+        )
+
+
+def _answer(response) -> tuple:
+    """What the adding owner sees: where they land, the status and the messages."""
+    shown = [str(message) for message in response.context["messages"]]
+    return response.redirect_chain, response.status_code, shown
+
+
+@pytest.mark.parametrize("existing", ["other_tenant_person", "operator"])
+def test_adding_an_address_with_an_account_elsewhere_answers_like_a_new_one(
+    existing, owner, tenant, other_tenant, django_capture_on_commit_callbacks
+):
+    if existing == "operator":
+        taken = OperatorFactory(email="taken@elsewhere.example")
+    else:
+        taken = UserFactory(tenant=other_tenant, email="taken@elsewhere.example")
+    client = sign_in(Client(), owner)
+    mail.outbox.clear()
+
+    new = _add_in_admin(
+        client, tenant, "fresh@elsewhere.example", django_capture_on_commit_callbacks
+    )
+    old = _add_in_admin(
+        client, tenant, "TAKEN@elsewhere.example", django_capture_on_commit_callbacks
+    )
+
+    new_chain, new_status, new_shown = _answer(new)
+    old_chain, old_status, old_shown = _answer(old)
+    assert (new_chain, new_status) == (old_chain, old_status)
+    assert [m.replace("fresh", "X") for m in new_shown] == [
+        m.replace("taken", "X") for m in old_shown
+    ]
+    taken.refresh_from_db()
+    assert taken.tenant_id == (None if existing == "operator" else other_tenant.pk)
+    assert User.objects.filter(email="fresh@elsewhere.example", tenant=tenant).exists()
+    (notice,) = mails_to(taken.email)
+    assert "tried to add" in notice.subject and "Northwind" in notice.body
+    assert "/accounts/reset/" not in notice.body
+    attempt = AuditEvent.objects.get(event=AuditEventType.INVITATION_FOR_EXISTING_ACCOUNT)
+    assert (attempt.actor, attempt.target, attempt.tenant_id) == (owner, taken, taken.tenant_id)
+    assert not AuditEvent.objects.filter(event=AuditEventType.PERSON_INVITED, target=taken)

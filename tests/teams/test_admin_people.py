@@ -89,14 +89,18 @@ def test_invite_refuses_another_tenants_role_and_a_role_above_the_inviter(
     assert not User.objects.filter(email="x@northwind.example").exists()
 
 
-def test_invite_refuses_an_email_that_already_has_an_account(owner, technician, tenant):
+def test_inviting_an_email_that_already_has_an_account_invites_nobody(owner, technician, tenant):
     response = sign_in(Client(), owner).post(
         PEOPLE + "add/",
         {"email": "TECH@northwind.example", "role": builtin_role(tenant, scopes.TECHNICIAN).pk},
+        follow=True,
     )
 
-    assert response.status_code == 200
-    assert "tech@northwind.example already has an account." in response.content.decode()
+    assert response.redirect_chain[-1][0] == PEOPLE
+    assert "already has an account" not in response.content.decode()
+    technician.refresh_from_db()
+    assert technician.role == builtin_role(tenant, scopes.TECHNICIAN)
+    assert not events(AuditEventType.PERSON_INVITED)
 
 
 def test_editing_details_is_audited_once_and_role_and_tenant_posts_are_ignored(
