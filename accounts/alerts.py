@@ -5,6 +5,7 @@ flow has recorded its own event.
 """
 
 import math
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -32,6 +33,20 @@ HISTORY_LIMIT = 1000
 REPORT_LINK_MAX_AGE = timedelta(days=7)
 REPORT_LINK_SALT = "audit.sign_in_report"
 FAILURE_EVENTS = (AuditEventType.SIGN_IN_FAILED, AuditEventType.MFA_FAILED)
+
+
+# What else a reported sign-in may have left behind, undone by the app that owns it: mfa
+# registers the removal of second factors added since (accounts knows nothing of factors).
+# Each takes the person and the time of the reported sign-in, and returns what it removed,
+# for the SIGN_IN_REPORTED event.
+SignInReportUndo = Callable[..., dict]
+_report_undos: list[SignInReportUndo] = []
+
+
+def sign_in_report_undo_register(undo: SignInReportUndo) -> None:
+    """Called from an app's AppConfig.ready()."""
+    if undo not in _report_undos:
+        _report_undos.append(undo)
 
 
 class ReportLinkInvalid(Exception):
@@ -187,9 +202,12 @@ def sign_in_report(*, alert: AuditEvent, request: HttpRequest) -> bool:
     """The person says an unusual sign-in wasn't them: lock the intruder out.
 
     Ends all of the person's sessions, makes their password unusable so only the emailed
-    password reset lets anyone back in, records SIGN_IN_REPORTED and tells the owners. The
-    emailed link is the proof: the person may not be able to sign in any more. Returns False
-    when this alert was already reported (the link works once).
+    password reset lets anyone back in, undoes what the intruder may have added since the
+    reported sign-in (the registered undos: second factors enrolled or backup codes issued since
+    then, which would otherwise let them pass the second step after the reset), records
+    SIGN_IN_REPORTED and tells the owners. The emailed link is the proof: the person may not be
+    able to sign in any more. Returns False when this alert was already reported (the link works
+    once).
     """
     with transaction.atomic():
         user = (
@@ -207,6 +225,11 @@ def sign_in_report(*, alert: AuditEvent, request: HttpRequest) -> bool:
         )
         user.set_unusable_password()
         user.save(update_fields=["password"])
+        sign_in = AuditEvent.objects.filter(pk=alert.details.get("sign_in")).first()
+        since = (sign_in or alert).created_at
+        undone: dict = {}
+        for undo in _report_undos:
+            undone.update(undo(user=user, since=since))
         audit_event_record(
             event=AuditEventType.SIGN_IN_REPORTED,
             actor=user,
@@ -217,9 +240,9 @@ def sign_in_report(*, alert: AuditEvent, request: HttpRequest) -> bool:
                 "alert": alert.pk,
                 "sign_in": alert.details.get("sign_in"),
                 "sessions_ended": ended,
+                **undone,
             },
         )
-        sign_in = AuditEvent.objects.filter(pk=alert.details.get("sign_in")).first()
         context = _mail_context(user=user, event=sign_in or alert)
         for owner in tenant_owners(tenant=user.tenant, exclude=user):
             mail_enqueue(to=owner.email, kind="sign_in_reported_owner", context=context)

@@ -11,12 +11,18 @@ class MfaConfig(AppConfig):
     verbose_name = "Multi-factor authentication"
 
     def ready(self) -> None:
+        from accounts.alerts import sign_in_report_undo_register
         from mfa.selectors import (
             enrolment_due_for,
             passkey_enrolment_due_for,
             second_step_due_for,
         )
-        from mfa.services import second_step_passed_by_remembered_browser
+        from mfa.services import (
+            factors_added_since_remove,
+            second_step_passed_by_remembered_browser,
+        )
+
+        sign_in_report_undo_register(factors_added_since_remove)
 
         # Both come first, before a required new password (accounts), and never together.
         # Only the second step can be passed by a remembered browser; enrolment never is.

@@ -8,7 +8,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
-from django_otp import devices_for_user
+from django_otp import device_classes, devices_for_user
 from django_otp import login as otp_login
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -17,6 +17,7 @@ from accounts.models import User
 from accounts.sign_in import password_proof_is_fresh, secret_check, sign_in_step_passed
 from accounts.stages import StepPassedBefore
 from audit.events import AuditEventType
+from audit.models import AuditEvent
 from audit.services import audit_event_record
 from mfa.models import BackupCodeDevice, PasskeyDevice, backup_code_is_well_formed
 from mfa.selectors import (
@@ -352,6 +353,35 @@ class FreshProofNeeded(ValidationError):
             ),
             code="fresh_proof_needed",
         )
+
+
+def factors_added_since_remove(*, user: User, since: datetime) -> dict:
+    """Remove the second factors a person gained at or after `since`: what an intruder who
+    signed in then may have enrolled. Returns `{"factors_removed": [...]}` naming them.
+
+    Every kind of device counts (authenticator apps, passkeys, anything django-otp knows), by
+    its creation time. A set of backup codes keeps its device when regenerated, so codes issued
+    since then are found in the trail. Factors older than the sign-in stay: they are the
+    person's own, and the intruder already passed them (or had none to pass). An enrolment that
+    replaced the person's own app leaves no app at all afterwards: the person sets one up again
+    after their password reset (at once when MFA is required), using a backup code first if
+    they still have theirs.
+
+    Called by `accounts.alerts.sign_in_report` inside its transaction, which records the event.
+    """
+    removed: list[str] = []
+    for model in device_classes():
+        if not any(field.name == "created_at" for field in model._meta.get_fields()):
+            continue
+        count, _by_model = model.objects.filter(user=user, created_at__gte=since).delete()
+        if count:
+            removed.append(model._meta.model_name)
+    codes_issued_since = AuditEvent.objects.filter(
+        target=user, event=AuditEventType.BACKUP_CODES_REGENERATED, created_at__gte=since
+    ).exists()
+    if codes_issued_since and BackupCodeDevice.objects.filter(user=user).delete()[0]:
+        removed.append(BackupCodeDevice._meta.model_name)
+    return {"factors_removed": sorted(removed)}
 
 
 def mfa_factors_reset(*, target: User, actor: User, request: HttpRequest | None = None) -> bool:
