@@ -82,6 +82,7 @@ class AuditEventType(models.IntegerChoices):
     SSO_DOMAIN_CLAIMED = 612, _("Domain claimed for single sign-on")
     SSO_DOMAIN_RELEASED = 613, _("Domain released from single sign-on")
     SSO_PROVIDER_REMOVED = 614, _("Single sign-on provider removed")
+    MFA_REQUIREMENT_RELAXED = 620, _("Role no longer requires MFA")
 
     ADMIN_ACTION = 700, _("Admin action")
 

@@ -215,8 +215,10 @@ if BREACHED_PASSWORDS_URL and not BREACHED_PASSWORDS_URL.startswith(("https://",
 BREACHED_PASSWORDS_TIMEOUT = env.float("BREACHED_PASSWORDS_TIMEOUT", default=2.0)
 
 # Second factors (the mfa app). Authenticator codes use django-otp's TOTPDevice defaults:
-# 30-second steps, 6 digits, one step of skew either side of the phone's tracked drift.
-OTP_TOTP_SYNC = True
+# 30-second steps, 6 digits, one step (30 s) either side of the server's clock (ASVS 5.0 V6.5.5).
+# No drift tracking: with it, each code one step off moves the accepted window a step further,
+# so over many sign-ins it could wander arbitrarily far from the real time.
+OTP_TOTP_SYNC = False
 OTP_TOTP_THROTTLE_FACTOR = 1
 MFA_ISSUER = "Portcullis"
 MFA_BACKUP_CODE_THROTTLE_FACTOR = 1

@@ -28,7 +28,12 @@ class SignInStage(enum.Enum):
 
 
 def mfa_required_for(*, user: User) -> bool:
-    """A person must have a second factor when their tenant or their role says so."""
+    """A person must have a second factor when their tenant or their role says so.
+
+    Operators (superusers, who belong to no tenant) always must: they act on every tenant, so
+    nobody's policy may leave them on a password alone."""
+    if user.is_superuser:
+        return True
     tenant_requires = user.tenant is not None and user.tenant.require_mfa
     role_requires = user.role is not None and user.role.require_mfa
     return tenant_requires or role_requires

@@ -271,6 +271,7 @@ class RoleAdmin(TenantScopedAdmin):
         "scopes",
         "scope_list",
         "require_mfa",
+        "confirm_mfa_relaxed",
         "require_phishing_resistant",
         "idle_timeout_minutes",
         "session_lifetime_minutes",
@@ -319,11 +320,15 @@ class RoleAdmin(TenantScopedAdmin):
         )
 
     def save_model(self, request, obj, form, change) -> None:
-        values = {name: form.cleaned_data[name] for name in form.changed_data}
+        values = {
+            name: form.cleaned_data[name]
+            for name in form.changed_data
+            if name != "confirm_mfa_relaxed"
+        }
         if change:
             role_update(role=obj, actor=request.user, values=values, request=request)
             return
-        fields = [name for name in form.fields if name != "tenant"]
+        fields = [name for name in form.fields if name not in {"tenant", "confirm_mfa_relaxed"}]
         created = role_create(
             tenant=obj.tenant,
             actor=request.user,

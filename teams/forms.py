@@ -37,9 +37,22 @@ class RoleForm(forms.ModelForm):
         help_text=_("You can grant only scopes your own role holds."),
     )
 
+    confirm_mfa_relaxed = forms.BooleanField(
+        required=False,
+        widget=forms.HiddenInput,
+        label=_(
+            "I understand that people with this role can then sign in with a password alone"
+        ),
+    )
+
     error_messages = {
         "idle_over_lifetime": "The idle timeout can't be longer than the session lifetime.",
         "duplicate_name": "This tenant already has a role called %(name)s.",
+        "mfa_relaxed": _(
+            'Without "Require MFA", a stolen or guessed password is enough to sign in as '
+            "anyone holding this role. Tick the box below to save it anyway; the change is "
+            "recorded in the audit trail."
+        ),
     }
 
     class Meta:
@@ -77,6 +90,15 @@ class RoleForm(forms.ModelForm):
                     code="duplicate_name",
                     params={"name": name},
                 ),
+            )
+        relaxing = cleaned.get("require_mfa") is False and (
+            self.instance.pk is None or self.instance.require_mfa
+        )
+        if relaxing and not cleaned.get("confirm_mfa_relaxed"):
+            self.fields["confirm_mfa_relaxed"].widget = forms.CheckboxInput()
+            self.add_error(
+                "require_mfa",
+                ValidationError(self.error_messages["mfa_relaxed"], code="mfa_relaxed"),
             )
         idle = cleaned.get("idle_timeout_minutes")
         lifetime = cleaned.get("session_lifetime_minutes")

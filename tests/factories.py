@@ -25,6 +25,14 @@ class TenantFactory(DjangoModelFactory):
         if create:
             builtin_roles_create(tenant=tenant)
 
+    @factory.post_generation
+    def roles_require_mfa(tenant, create, extracted, **kwargs):
+        """A real tenant's roles require MFA from the start (tests/teams/test_mfa_by_default.py).
+        Most tests are about something else, so their tenant's owner has relaxed it, unless the
+        test asks for `TenantFactory(roles_require_mfa=True)`."""
+        if create and not extracted:
+            Role.objects.filter(tenant=tenant).update(require_mfa=False)
+
 
 def builtin_role(tenant: Tenant, builtin: scopes.BuiltinRole) -> Role:
     return Role.objects.for_tenant(tenant).get(name=builtin.name)
@@ -64,6 +72,14 @@ class OperatorFactory(DjangoModelFactory):
     def saved(user, create, extracted, **kwargs):
         if create:
             user.save()
+
+    @factory.post_generation
+    def authenticator(user, create, extracted, **kwargs):
+        """Operators must have a second factor, so each has an authenticator app unless the
+        test asks for `OperatorFactory(authenticator=False)`; `tests.signing_in.sign_in`
+        passes an operator's second step with it."""
+        if create and extracted is not False:
+            TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=True)
 
 
 class UserSessionFactory(DjangoModelFactory):

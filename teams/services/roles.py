@@ -101,8 +101,10 @@ def role_update(
         changed = model_update(instance=role, values=values)
         if not changed:
             return role
+        relaxed = changed.get("require_mfa") == [True, False]
         audit_event_record(
-            event=AuditEventType.ROLE_EDITED,
+            # Relaxing MFA gets an event type of its own, so the trail can be filtered for it.
+            event=AuditEventType.MFA_REQUIREMENT_RELAXED if relaxed else AuditEventType.ROLE_EDITED,
             actor=actor,
             tenant=role.tenant,
             request=request,

@@ -17,7 +17,7 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from tests.accounts.helpers import CountingArgon2Hasher
 from tests.factories import OperatorFactory, UserFactory
-from tests.signing_in import LOGIN, sign_in_attempt
+from tests.signing_in import LOGIN, sign_in, sign_in_attempt
 
 WRONG = "wrong-password-123"
 START = "2026-05-01 10:00:00+00:00"
@@ -253,7 +253,7 @@ def test_only_holders_of_the_unlock_scope_in_the_same_tenant_may_unlock(
 
 def test_operator_unlocks_from_the_admin(client, technician, password):
     lock_out(Client(), technician.email)
-    client.force_login(OperatorFactory())
+    sign_in(client, OperatorFactory())
 
     response = client.post(
         "/admin/accounts/user/",
@@ -307,7 +307,7 @@ def test_axes_reset_command_clears_every_counter(technician, password):
 
 def test_axes_admin_lists_the_counters(client, technician):
     lock_out(Client(), technician.email)
-    client.force_login(OperatorFactory())
+    sign_in(client, OperatorFactory())
 
     response = client.get("/admin/axes/accessattempt/")
 

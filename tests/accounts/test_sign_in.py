@@ -153,7 +153,7 @@ def test_login_page_is_not_cached_and_shows_canonical_address(client, db, settin
     assert 'autocomplete="current-password"' in response.content.decode()
 
 
-def test_operator_without_tenant_can_sign_in(client, db, password):
+def test_operator_without_tenant_can_sign_in_with_their_second_factor(client, db, password):
     from tests.factories import OperatorFactory
 
     operator = OperatorFactory()
@@ -161,6 +161,8 @@ def test_operator_without_tenant_can_sign_in(client, db, password):
     response = sign_in_attempt(client, operator.email, password)
 
     assert response.status_code == 302
+    assert response.url.startswith("/mfa/verify/")
+    sign_in(client, operator)
     assert "Platform operator" in client.get("/").content.decode()
 
 

@@ -93,13 +93,28 @@ def test_wrong_code_is_refused_audited_and_counted_as_a_failed_sign_in(
 
 
 @pytest.mark.parametrize("steps", [-1, 1])
-def test_code_one_step_off_is_accepted_and_the_drift_is_tracked(
+def test_code_one_step_off_is_accepted_and_the_window_stays_on_the_servers_clock(
     half_signed_in, user_with_totp, steps
 ):
     response = half_signed_in.post(VERIFY, {"otp_token": totp_code(user_with_totp, steps=steps)})
 
     assert response.status_code == 302
-    assert TOTPDevice.objects.get(user=user_with_totp).drift == steps
+    assert TOTPDevice.objects.get(user=user_with_totp).drift == 0
+
+
+def test_a_phone_one_step_ahead_never_moves_the_window_further(clock, user_with_totp):
+    """30 seconds either way of the server's clock (ASVS 5.0 V6.5.5), however often a phone
+    that runs ahead is used: the window doesn't follow it."""
+    for _ in range(3):
+        browser = sign_in(Client(), user_with_totp)
+        ahead = totp_code(user_with_totp, steps=1)
+        assert browser.post(VERIFY, {"otp_token": ahead}).status_code == 302
+        clock.shift(30)
+
+    two_ahead = totp_code(user_with_totp, steps=2)
+    refused = sign_in(Client(), user_with_totp).post(VERIFY, {"otp_token": two_ahead})
+
+    assert refused.status_code == 200
 
 
 @pytest.mark.parametrize("steps", [-2, 2, 10])

@@ -176,7 +176,9 @@ def test_only_own_tenant_and_needs_members_read(owner, technician, other_owner, 
 
 
 def person_with_scopes(tenant, owner, name, granted):
-    role = role_create(tenant=tenant, actor=owner, values={"name": name, "scopes": granted})
+    role = role_create(
+        tenant=tenant, actor=owner, values={"require_mfa": False, "name": name, "scopes": granted}
+    )
     return UserFactory(tenant=tenant, role=role, email=f"{name.lower()}@northwind.example")
 
 

@@ -52,7 +52,9 @@ def test_owners_and_admins_open_the_admin(tenant, builtin):
 
 def test_a_custom_role_with_one_admin_scope_opens_the_admin(tenant, owner):
     helpdesk = role_create(
-        tenant=tenant, actor=owner, values={"name": "Helpdesk", "scopes": ["lockout:unlock"]}
+        tenant=tenant,
+        actor=owner,
+        values={"require_mfa": False, "name": "Helpdesk", "scopes": ["lockout:unlock"]},
     )
     client = sign_in(Client(), UserFactory(tenant=tenant, role=helpdesk))
 

@@ -77,10 +77,12 @@ def world(
     role_create(
         tenant=other_tenant,
         actor=other_owner,
-        values={"name": "Contoso Secret Role", "scopes": ["members:read"]},
+        values={"require_mfa": False, "name": "Contoso Secret Role", "scopes": ["members:read"]},
     )
     role_create(
-        tenant=tenant, actor=owner, values={"name": "Northwind Helpdesk", "scopes": ["audit:read"]}
+        tenant=tenant,
+        actor=owner,
+        values={"require_mfa": False, "name": "Northwind Helpdesk", "scopes": ["audit:read"]},
     )
     for email, ip in (("tech@contoso.example", "203.0.113.99"), (technician.email, "198.51.100.7")):
         fail_sign_in(Client(), email, REMOTE_ADDR=ip)

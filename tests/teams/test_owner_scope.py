@@ -15,7 +15,11 @@ def security_role(owner, tenant):
     return role_create(
         tenant=tenant,
         actor=owner,
-        values={"name": "Security lead", "scopes": ["security:write", "members:read"]},
+        values={
+            "require_mfa": False,
+            "name": "Security lead",
+            "scopes": ["security:write", "members:read"],
+        },
     )
 
 

@@ -30,7 +30,11 @@ def role_manager(tenant):
     role = role_create(
         tenant=tenant,
         actor=owner,
-        values={"name": "Role manager", "scopes": ["roles:write", "members:read"]},
+        values={
+            "require_mfa": False,
+            "name": "Role manager",
+            "scopes": ["roles:write", "members:read"],
+        },
     )
     return UserFactory(tenant=tenant, role=role)
 
@@ -40,7 +44,11 @@ def test_nobody_creates_a_role_with_a_scope_they_lack(role_manager, tenant):
         lambda: role_create(
             tenant=tenant,
             actor=role_manager,
-            values={"name": "Sneaky", "scopes": ["members:read", "audit:export"]},
+            values={
+                "require_mfa": False,
+                "name": "Sneaky",
+                "scopes": ["members:read", "audit:export"],
+            },
         )
     )
 
@@ -162,7 +170,9 @@ def test_builtin_roles_keep_their_name_and_scopes_but_limits_change(owner, tenan
 
 
 def test_a_role_in_use_or_built_in_cannot_be_deleted(owner, tenant):
-    custom = role_create(tenant=tenant, actor=owner, values={"name": "Helpdesk", "scopes": []})
+    custom = role_create(
+        tenant=tenant, actor=owner, values={"require_mfa": False, "name": "Helpdesk", "scopes": []}
+    )
     UserFactory(tenant=tenant, role=custom)
 
     assert refused_code(lambda: role_delete(role=custom, actor=owner)) == "role_in_use"
@@ -174,7 +184,9 @@ def test_a_role_in_use_or_built_in_cannot_be_deleted(owner, tenant):
 
 def test_shrinking_a_role_takes_scopes_away_on_the_next_request(owner, tenant):
     custom = role_create(
-        tenant=tenant, actor=owner, values={"name": "Helpdesk", "scopes": ["members:write"]}
+        tenant=tenant,
+        actor=owner,
+        values={"require_mfa": False, "name": "Helpdesk", "scopes": ["members:write"]},
     )
     helper = UserFactory(tenant=tenant, role=custom)
     client = sign_in(Client(), helper)
@@ -193,6 +205,7 @@ def test_owner_creates_a_custom_role_in_the_admin(owner, tenant, other_tenant):
         {
             "name": "Helpdesk",
             "scopes": ["lockout:unlock", "members:read"],
+            "require_mfa": "on",
             "idle_timeout_minutes": 15,
             "session_lifetime_minutes": 480,
             "max_sessions": 2,
@@ -216,6 +229,7 @@ def test_role_form_refuses_scopes_the_editor_lacks_and_zero_limits(role_manager)
         {
             "name": "Too strong",
             "scopes": ["members:read", "security:write"],
+            "require_mfa": "on",
             "idle_timeout_minutes": 0,
             "session_lifetime_minutes": 60,
             "max_sessions": 0,
@@ -235,8 +249,9 @@ def test_role_form_refuses_a_duplicate_name_and_idle_over_lifetime(owner):
         {
             "name": "admin",
             "scopes": [],
-            "idle_timeout_minutes": 90,
-            "session_lifetime_minutes": 60,
+            "require_mfa": "on",
+            "idle_timeout_minutes": 50,
+            "session_lifetime_minutes": 40,
             "max_sessions": 3,
         },
     )
@@ -259,7 +274,9 @@ def test_a_role_above_the_editor_is_read_only_in_the_admin(role_manager, tenant)
 
 
 def test_deleting_a_custom_role_in_the_admin_is_audited(owner, tenant):
-    custom = role_create(tenant=tenant, actor=owner, values={"name": "Spare", "scopes": []})
+    custom = role_create(
+        tenant=tenant, actor=owner, values={"require_mfa": False, "name": "Spare", "scopes": []}
+    )
 
     response = sign_in(Client(), owner).post(f"{ROLES}{custom.pk}/delete/", {"post": "yes"})
 

@@ -48,3 +48,15 @@ def test_seed_demo_again_keeps_the_people_and_gives_new_passwords(db, settings):
     assert first.keys() == second.keys()
     assert User.objects.count() == 3
     assert all(first[email] != second[email] for email in first)
+
+
+def test_seed_demo_follows_the_secure_default_and_says_what_sign_in_asks_for(db, settings, client):
+    settings.DEBUG = True
+
+    output = seed()
+
+    assert "What the first sign-in asks for:" in output
+    assert output.count("then setting up an authenticator app") == 3
+    _, email, password = CREDENTIAL_LINE.findall(output)[0]
+    response = sign_in_attempt(client, email, password)
+    assert response.url.startswith("/mfa/totp/setup/")

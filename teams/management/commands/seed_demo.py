@@ -3,6 +3,7 @@ import secrets
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django_otp import user_has_device
 
 from accounts.models import User
 from teams import scopes
@@ -20,6 +21,18 @@ DEMO_TECHNICIANS = (
 
 def demo_password() -> str:
     return "-".join(secrets.token_hex(3) for _ in range(4))
+
+
+def first_sign_in_steps(person: User) -> str:
+    """What a sign-in of this person asks for after the password, in words."""
+    if user_has_device(person, confirmed=True):
+        return "the password, then a code from their authenticator app"
+    if person.tenant.require_mfa or person.role.require_mfa:
+        return (
+            "the password, then setting up an authenticator app (new tenants require "
+            "two-factor authentication for every role)"
+        )
+    return "the password only (an owner relaxed two-factor authentication for this role)"
 
 
 class Command(BaseCommand):
@@ -58,11 +71,16 @@ class Command(BaseCommand):
                 email__in=[DEMO_OWNER[0], *(email for email, _ in DEMO_TECHNICIANS)]
             )
             credentials = []
-            for person in people.select_related("role"):
+            for person in people.select_related("role", "tenant"):
                 password = demo_password()
                 person.set_password(password)
                 person.save(update_fields=["password"])
-                credentials.append((person.role.name, person.email, password))
+                credentials.append(
+                    (person.role.name, person.email, password, first_sign_in_steps(person))
+                )
         self.stdout.write(f"Demo tenant: {tenant.name} ({tenant.slug})")
-        for role_name, email, password in sorted(credentials):
+        for role_name, email, password, _steps in sorted(credentials):
             self.stdout.write(f"  {role_name:<11} {email:<22} password: {password}")
+        self.stdout.write("What the first sign-in asks for:")
+        for _role_name, email, _password, steps in sorted(credentials):
+            self.stdout.write(f"  {email:<22} {steps}")
