@@ -215,7 +215,7 @@ def test_role_requirement_applies_to_that_role_only(client, owner, technician):
     assert boss.get("/").status_code == 200
 
 
-def test_operators_are_never_held_by_a_tenant_requirement(client, tenant):
+def test_operators_pass_with_their_own_factor_whatever_a_tenant_requires(client, tenant):
     tenant.require_mfa = True
     tenant.save()
     operator = OperatorFactory()
