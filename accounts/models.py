@@ -145,8 +145,10 @@ class User(AbstractBaseUser, PermissionsMixin):
         null=True,
         blank=True,
         editable=False,
-        help_text="When the person was last deactivated: set-password links made before it stay "
-        "dead after a reactivation.",
+        help_text=_(
+            "When the person was last deactivated: set-password links made before it stay dead "
+            "after a reactivation."
+        ),
     )
     password_change_required = models.BooleanField(
         default=False,

@@ -40,9 +40,7 @@ class RoleForm(forms.ModelForm):
     confirm_mfa_relaxed = forms.BooleanField(
         required=False,
         widget=forms.HiddenInput,
-        label=_(
-            "I understand that people with this role can then sign in with a password alone"
-        ),
+        label=_("I understand that people with this role can then sign in with a password alone"),
     )
 
     error_messages = {

@@ -154,7 +154,7 @@ class Tenant(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(INACTIVITY_WARNING_DAYS + 1), MaxValueValidator(3650)],
-        help_text=format_(
+        help_text=format_lazy(
             _(
                 "Deactivate people with no sign-in for this many days; they are mailed a "
                 "warning {days} days before. Empty: off."
@@ -258,8 +258,10 @@ class Role(models.Model):
     require_mfa = models.BooleanField(
         "require MFA",
         default=True,
-        help_text="People holding this role must enrol a second factor. Switching this off "
-        "asks you to confirm first and is recorded in the audit trail.",
+        help_text=_(
+            "People holding this role must enrol a second factor. Switching this off asks you "
+            "to confirm first and is recorded in the audit trail."
+        ),
     )
     require_phishing_resistant = models.BooleanField(
         _("require a passkey"),

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0007_breached_passwords'),
+        ('accounts', '0008_reset_request_language'),
     ]
 
     operations = [
