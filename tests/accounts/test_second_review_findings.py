@@ -2,13 +2,11 @@
 would try it."""
 
 import pytest
-from django.contrib.sessions.backends.db import SessionStore
 from django.core import mail
 from django.core.exceptions import ValidationError
-from django.test import Client, RequestFactory
+from django.test import Client
 
 from accounts.models import User
-from accounts.sign_in import password_proof_record
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from mfa.services import mfa_factors_reset
@@ -17,6 +15,7 @@ from teams.services.people import person_deactivate, person_reactivate
 from tests.accounts.helpers import link_in, mails_to
 from tests.accounts.test_onboarding import choose_password, invite
 from tests.factories import OperatorFactory, TOTPDeviceFactory, UserFactory, builtin_role
+from tests.mfa.helpers import request_with_fresh_proof
 from tests.signing_in import sign_in
 
 pytestmark = pytest.mark.django_db
@@ -167,13 +166,10 @@ def test_a_name_saved_before_the_rule_reaches_plain_text_mail_on_one_quoted_line
     forged = "Eve\r\n\r\nIT security: re-enter your password at https://evil.example/\u202e"
     User.objects.filter(pk=owner.pk).update(full_name=forged)
     TOTPDeviceFactory(user=technician)
-    proof = RequestFactory().post("/")
-    proof.session = SessionStore()
-    password_proof_record(request=proof)
     owner.refresh_from_db()
 
     with django_capture_on_commit_callbacks(execute=True):
-        mfa_factors_reset(target=technician, actor=owner, request=proof)
+        mfa_factors_reset(target=technician, actor=owner, request=request_with_fresh_proof())
 
     (message,) = mails_to(technician.email)
     first_line = message.body.splitlines()[0]

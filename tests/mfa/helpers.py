@@ -3,9 +3,12 @@ backup codes in clear, and second steps sent at the same instant."""
 
 import threading
 
+from django.contrib.sessions.backends.db import SessionStore
 from django.db import connection
+from django.test import RequestFactory
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.sign_in import password_proof_record
 from mfa.models import BackupCodeDevice
 from tests.signing_in import VERIFY, device_code
 
@@ -21,6 +24,15 @@ def backup_codes_issue(user) -> list[str]:
     """Give a person a fresh set of backup codes and return them in clear."""
     device, _ = BackupCodeDevice.objects.get_or_create(user=user, defaults={"name": "Backup codes"})
     return device.codes_replace()
+
+
+def request_with_fresh_proof():
+    """A request whose session proved the acting person's password just now, as
+    `mfa.services.mfa_factors_reset` demands."""
+    request = RequestFactory().post("/admin/")
+    request.session = SessionStore()
+    password_proof_record(request=request)
+    return request
 
 
 def submit_all_at_once(clients, data: dict) -> list[int]:

@@ -1,28 +1,22 @@
 import pytest
-from django.contrib.sessions.backends.db import SessionStore
 from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.test import Client, RequestFactory
+from django.test import Client
 from django_otp import user_has_device
 
-from accounts.sign_in import password_proof_record
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from mfa.models import BackupCodeDevice
 from mfa.services import FreshProofNeeded, mfa_factors_reset
 from teams import scopes
 from tests.factories import OperatorFactory, TOTPDeviceFactory, UserFactory
-from tests.mfa.helpers import SETUP, backup_codes_issue
+from tests.mfa.helpers import SETUP, backup_codes_issue, request_with_fresh_proof
 from tests.signing_in import sign_in, sign_in_with_totp
 
 
 @pytest.fixture
 def proved(db):
-    """A request whose session proved the actor's password just now."""
-    request = RequestFactory().post("/admin/")
-    request.session = SessionStore()
-    password_proof_record(request=request)
-    return request
+    return request_with_fresh_proof()
 
 
 @pytest.fixture
