@@ -25,7 +25,7 @@ def session_limits_clamp(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('teams', '0006_remembered_browsers'),
+        ('teams', '0007_passkey_policy'),
     ]
 
     operations = [
