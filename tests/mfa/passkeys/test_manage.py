@@ -8,6 +8,7 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from mfa.models import PasskeyDevice
 from tests.factories import UserFactory
+from tests.mfa.helpers import request_with_fresh_proof
 from tests.mfa.passkeys.authenticator import SoftAuthenticator, passkey_register
 from tests.signing_in import sign_in
 
@@ -108,7 +109,10 @@ def test_another_persons_passkey_is_a_404(clock, signed_in, technician, other_te
 def test_owner_reset_removes_passkeys(clock, signed_in, technician, owner):
     from mfa.services import mfa_factors_reset
 
-    assert mfa_factors_reset(target=technician, actor=owner) is True
+    assert (
+        mfa_factors_reset(target=technician, actor=owner, request=request_with_fresh_proof())
+        is True
+    )
 
     assert not PasskeyDevice.objects.filter(user=technician).exists()
     reset = AuditEvent.objects.get(event=AuditEventType.MFA_RESET)
