@@ -48,3 +48,17 @@ def test_seed_demo_again_keeps_the_people_and_gives_new_passwords(db, settings):
     assert first.keys() == second.keys()
     assert User.objects.count() == 3
     assert all(first[email] != second[email] for email in first)
+
+
+def test_seeded_passwords_have_their_timestamp_so_the_access_review_knows_their_age(
+    db, settings, client
+):
+    settings.DEBUG = True
+    (_, owner_email, password), *_ = CREDENTIAL_LINE.findall(seed())
+    assert not User.objects.filter(password_changed_at__isnull=True).exists()
+
+    sign_in_attempt(client, owner_email, password)
+    page = client.get("/access-review/").content.decode()
+
+    assert "no password yet" not in page
+    assert "0 days" in page

@@ -61,7 +61,9 @@ class Command(BaseCommand):
             for person in people.select_related("role"):
                 password = demo_password()
                 person.set_password(password)
-                person.save(update_fields=["password"])
+                person.save(
+                    update_fields=["password", "password_changed_at", "password_breached_at"]
+                )
                 credentials.append((person.role.name, person.email, password))
         self.stdout.write(f"Demo tenant: {tenant.name} ({tenant.slug})")
         for role_name, email, password in sorted(credentials):

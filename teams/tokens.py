@@ -1,0 +1,53 @@
+"""The tokens in emailed set-password links: short-lived reset links, longer-lived invitations.
+
+Both are Django's password-reset tokens: a hash over the person's password hash and last
+sign-in, so a link dies once a password is set (single use) or the person signs in. They
+differ in lifetime only: a reset link lives PASSWORD_RESET_TIMEOUT (an hour), an invitation
+INVITATION_TIMEOUT (three days), since a person invited in the evening opens it next morning.
+Each kind has its own salt, so a reset token is never read as an invitation or back.
+"""
+
+from django.conf import settings
+from django.contrib.auth.tokens import PasswordResetTokenGenerator, default_token_generator
+from django.utils.crypto import constant_time_compare
+from django.utils.http import base36_to_int
+
+from accounts.models import User
+
+
+class InvitationTokenGenerator(PasswordResetTokenGenerator):
+    """Invitation tokens: valid for INVITATION_TIMEOUT, and only while no password is set."""
+
+    key_salt = "teams.tokens.InvitationTokenGenerator"
+
+    def check_token(self, user: User | None, token: str | None) -> bool:
+        if not (user and token) or user.has_usable_password():
+            return False
+        try:
+            issued_at = base36_to_int(token.split("-")[0])
+        except ValueError:
+            return False
+        if self._num_seconds(self._now()) - issued_at > settings.INVITATION_TIMEOUT:
+            return False
+        return any(
+            constant_time_compare(self._make_token_with_timestamp(user, issued_at, secret), token)
+            for secret in [self.secret, *self.secret_fallbacks]
+        )
+
+
+invitation_token_generator = InvitationTokenGenerator()
+
+
+class SetPasswordTokens:
+    """What the set-password page checks a link's token with: a reset token or an invitation."""
+
+    def make_token(self, user: User) -> str:
+        return default_token_generator.make_token(user)
+
+    def check_token(self, user: User | None, token: str | None) -> bool:
+        return default_token_generator.check_token(
+            user, token
+        ) or invitation_token_generator.check_token(user, token)
+
+
+set_password_tokens = SetPasswordTokens()
