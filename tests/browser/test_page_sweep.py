@@ -120,9 +120,43 @@ def world(tenant, owner, technician, password):
     }
 
 
+def watch_for_errors(page) -> list[str]:
+    """Collect what the browser console reports (a script refused by the Content-Security-Policy,
+    a script error) and every request that failed (a missing favicon or stylesheet)."""
+    errors: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            message.type == "error"
+            # A failed load is reported below, with its address.
+            and not message.text.startswith("Failed to load resource")
+            and errors.append(message.text)
+        ),
+    )
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on(
+        "response",
+        lambda response: (
+            response.status >= 400
+            # The not-found page and the lock notice (429) answer with their status on purpose.
+            and "/no-such-page/" not in response.url
+            and response.status != 429
+            and errors.append(f"{response.status} {response.url}")
+        ),
+    )
+    return errors
+
+
 def check_page(page, *, name: str, viewport: Viewport, scheme: str, axe: Axe) -> list[str]:
-    """Run axe and the sideways-scroll check on the page shown; save its screenshot."""
+    """Run axe and the sideways-scroll check on the page shown; save its screenshot.
+
+    Console errors and failed requests count on the site's own pages. The admin's change forms
+    log Django admin's own inline-style writes refused by the Content-Security-Policy; those
+    are Django's scripts, not ours, so admin pages are checked by axe and layout only."""
     problems = []
+    if "/admin/" not in page.url:
+        problems += [f"{name} {viewport.name} {scheme}: {error}" for error in page.errors]
+    page.errors.clear()
     results = axe.run(page)
     for violation in results.response["violations"]:
         if violation["impact"] in BLOCKING_IMPACTS:
@@ -159,6 +193,7 @@ def visit_all(browser, live_server, pages, *, who: str, sign_in=None) -> list[st
             context.set_default_timeout(10_000)
             try:
                 page = context.new_page()
+                page.errors = watch_for_errors(page)
                 if sign_in is not None:
                     sign_in(page)
                 for name, path in pages:
@@ -192,6 +227,7 @@ def test_pages_in_the_middle_of_a_sign_in(browser, live_server, world, password,
             )
             try:
                 page = context.new_page()
+                page.errors = watch_for_errors(page)
                 sign_in_on_page(page, world["with_app"].email, password)
                 expect(page.get_by_role("heading", name="Enter your code")).to_be_visible()
                 problems += check_page(
