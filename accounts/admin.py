@@ -1,18 +1,21 @@
 from urllib.parse import urlencode
 
 from axes.models import AccessFailureLog, AccessLog
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.core.exceptions import ValidationError
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef
 from django.http import HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from accounts.lockout_counters import email_locked_rows
 from accounts.models import User
 from accounts.services import lockout_unlock, password_reset_link_send
 from accounts.sign_in import password_proof_is_fresh
@@ -60,6 +63,32 @@ def own_details_form(form_class: type, request) -> type:
     return type(form_class.__name__, (form_class,), {"clean_email": clean_email})
 
 
+class ActiveFilter(admin.SimpleListFilter):
+    title = _("status")
+    parameter_name = "active"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("active")), ("no", _("deactivated"))]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(is_active=self.value() == "yes")
+        return queryset
+
+
+class LockedFilter(admin.SimpleListFilter):
+    title = _("lock")
+    parameter_name = "locked"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("locked now")), ("no", _("not locked"))]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(locked=self.value() == "yes")
+        return queryset
+
+
 @admin.register(User)
 class UserAdmin(TenantScopedAdmin):
     """A tenant's people. Passwords are never set or shown here: people set their own through an
@@ -97,11 +126,11 @@ class UserAdmin(TenantScopedAdmin):
         "full_name",
         "tenant",
         "role",
-        "is_active",
+        "status",
         "last_login",
         "session_count",
     ]
-    list_filter = ["is_active", "role", "tenant"]
+    list_filter = [ActiveFilter, LockedFilter, "role", "tenant"]
     list_select_related = ["tenant", "role"]
     search_fields = ["email", "full_name"]
     ordering = ["email"]
@@ -116,7 +145,22 @@ class UserAdmin(TenantScopedAdmin):
     ]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(session_count=Count("tracked_sessions"))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                session_count=Count("tracked_sessions"),
+                locked=Exists(email_locked_rows(OuterRef("email"), timezone.now())),
+            )
+        )
+
+    @admin.display(description=_("status"), ordering="is_active")
+    def status(self, person: User):
+        if not person.is_active:
+            return format_html('<span class="badge">{}</span>', _("deactivated"))
+        if person.locked:
+            return format_html('<span class="badge badge-danger">{}</span>', _("locked"))
+        return format_html('<span class="badge badge-ok">{}</span>', _("active"))
 
     @admin.display(description=_("sessions"), ordering="session_count")
     def session_count(self, person: User):
@@ -226,8 +270,11 @@ class UserAdmin(TenantScopedAdmin):
         """The same answer whether the address was new or already had an account."""
         self.message_user(
             request,
-            _("Invited %(email)s: a link to choose a password is on its way to that address.")
-            % {"email": obj.email},
+            _(
+                "Invited %(email)s: a link to choose a password is on its way to that address. "
+                "It works once, for %(days)s days."
+            )
+            % {"email": obj.email, "days": settings.INVITATION_TIMEOUT // 86400},
             messages.SUCCESS,
         )
         return redirect(reverse("admin:accounts_user_changelist"))

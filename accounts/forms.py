@@ -16,15 +16,17 @@ class SignInForm(AuthenticationForm):
     the same message, so the form never tells who has an account."""
 
     error_messages = {
-        "invalid_login": "That email and password don't match an active account. Check both and "
-        "try again.",
-        "inactive": "That email and password don't match an active account. Check both and "
-        "try again.",
+        "invalid_login": _(
+            "That email and password don't match an active account. Check both and try again."
+        ),
+        "inactive": _(
+            "That email and password don't match an active account. Check both and try again."
+        ),
     }
 
     def __init__(self, request=None, *args, **kwargs):
         super().__init__(request, *args, **kwargs)
-        self.fields["username"].label = "Email"
+        self.fields["username"].label = _("Email")
         self.fields["username"].widget = forms.EmailInput(
             attrs={"autocomplete": "username webauthn", "autofocus": True, "maxlength": 254}
         )
@@ -54,18 +56,31 @@ class PasswordResetRequestForm(forms.Form):
 
 class NewPasswordForm(auth_forms.SetPasswordForm):
     """A new password, typed twice, checked by every validator (length, common passwords,
-    context words, the tenant's history)."""
+    context words, the tenant's history).
+
+    The policy's refusals sit under the new password (Django puts them under the second box),
+    and a mismatch adds its own message under the second box without hiding them. A new
+    password the policy accepted is kept in its box when only the second box differs, so the
+    person retypes one box, not both (the page is never cached: `never_cache`)."""
 
     error_messages = {
-        "password_mismatch": "The two passwords don't match. Type the same password in both.",
+        "password_mismatch": _("The two passwords don't match. Type the same password in both."),
     }
 
     def __init__(self, user, *args, **kwargs):
         super().__init__(user, *args, **kwargs)
-        self.fields["new_password1"].label = "New password"
-        self.fields["new_password2"].label = "New password again"
+        self.fields["new_password1"].label = _("New password")
+        self.fields["new_password2"].label = _("New password again")
         self.fields["new_password2"].help_text = ""
         _limit_password_fields(self, "new_password1", "new_password2")
+
+    def clean(self) -> dict:
+        # The mismatch first: a refused password leaves cleaned_data, and both are reported.
+        self.validate_passwords("new_password1", "new_password2")
+        self.validate_password_for_user(self.user, "new_password1")
+        if "new_password1" not in self.errors:
+            self.fields["new_password1"].widget.render_value = True
+        return self.cleaned_data
 
 
 class PasswordChangeForm(NewPasswordForm):
@@ -74,9 +89,11 @@ class PasswordChangeForm(NewPasswordForm):
 
     error_messages = {
         **NewPasswordForm.error_messages,
-        "password_incorrect": "That isn't your current password. Type it again.",
-        "locked": "Too many wrong passwords: try again in %(minutes)s minutes, or use "
-        "“Forgot password?” from the sign-in page.",
+        "password_incorrect": _("That isn't your current password. Type it again."),
+        "locked": _(
+            "Too many wrong passwords: try again in %(minutes)s minutes, or use "
+            "“Forgot password?” from the sign-in page."
+        ),
     }
 
     old_password = forms.CharField(

@@ -25,7 +25,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import connection, transaction
-from django.db.models import Case, F, PositiveIntegerField, Q, Value, When
+from django.db.models import Case, F, OuterRef, PositiveIntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
@@ -208,6 +208,27 @@ def lock_for(*, email: str, ip: str | None) -> Lock | None:
     """Is this email or client IP locked now, and until when (the later end if both are)?"""
     counters = counters_for(email=email, ip=ip)
     return latest_lock(locks_of(counters, live_rows(counters, timezone.now())))
+
+
+def email_locked_rows(email: str | OuterRef, now: datetime) -> QuerySet[AccessAttempt]:
+    """The lock-counter row that locks `email` now, if any; `OuterRef("email")` makes it a
+    subquery per person (a stored email is already its own counter key: stored normalised)."""
+    return AccessAttempt.objects.filter(
+        username=email,
+        ip_address__isnull=True,
+        expiration__expires_at__gt=now,
+        failures_since_start__gte=settings.LOCKOUT_FAILURES,
+    )
+
+
+def failures_left(*, email: str) -> int:
+    """How many more failures this email's counter takes before it locks. It is counted for
+    every email typed, with an account or not, so telling it reveals nobody's account."""
+    counters = [c for c in counters_for(email=email, ip=None) if c.kind == ACCOUNT]
+    if not counters:
+        return settings.LOCKOUT_FAILURES
+    row = live_rows(counters, timezone.now()).get(ACCOUNT)
+    return max(0, settings.LOCKOUT_FAILURES - (row.failures_since_start if row else 0))
 
 
 def hold(counters: list[Counter]) -> None:

@@ -2,7 +2,11 @@ from datetime import timedelta
 
 from django.utils import timezone
 
+from accounts import lockout_counters
 from accounts.models import User
+
+# Failures left before a lock from which the sign-in page warns.
+LOCK_WARNING_FROM = 2
 
 
 def password_change_reason(*, user: User) -> str | None:
@@ -25,3 +29,9 @@ def password_change_reason(*, user: User) -> str | None:
 def new_password_due_for(user: User) -> bool:
     """A sign-in of this person waits for a new password (see `password_change_reason`)."""
     return password_change_reason(user=user) is not None
+
+
+def sign_in_failures_left_to_warn(*, email: str) -> int | None:
+    """Wrong passwords left before this email locks, when few enough to warn (else None)."""
+    left = lockout_counters.failures_left(email=email)
+    return left if 0 < left <= LOCK_WARNING_FROM else None

@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.decorators import method_decorator
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
@@ -32,7 +32,7 @@ from accounts.forms import (
     SignInForm,
 )
 from accounts.models import User
-from accounts.selectors import password_change_reason
+from accounts.selectors import password_change_reason, sign_in_failures_left_to_warn
 from accounts.services import (
     password_change,
     password_change_at_sign_in,
@@ -52,7 +52,7 @@ from audit.devices import device_from_user_agent
 from teams.models import Tenant
 from teams.notices import access_list_refusal
 from teams.selectors import unlock_contact_for_tenant
-from teams.tokens import set_password_token_generator
+from teams.tokens import set_password_tokens
 
 # After a sign-in, this browser remembers the person's tenant (signed, not secret), so the
 # sign-in page and the lock notice can name who to ask for help without the typed email ever
@@ -143,6 +143,22 @@ class SignInView(auth_views.LoginView):
         lockout.attempt_settle_later(request)
         return super().post(request, *args, **kwargs)
 
+    def form_invalid(self, form: SignInForm) -> HttpResponse:
+        left = sign_in_failures_left_to_warn(email=form.data.get("username", ""))
+        if left is not None:
+            form.add_error(
+                None,
+                ngettext(
+                    "%(left)d more wrong password and signing in with this email pauses for "
+                    "%(minutes)s minutes.",
+                    "%(left)d more wrong passwords and signing in with this email pauses for "
+                    "%(minutes)s minutes.",
+                    left,
+                )
+                % {"left": left, "minutes": f"{settings.LOCKOUT_MINUTES:g}"},
+            )
+        return super().form_invalid(form)
+
     def form_valid(self, form: SignInForm) -> HttpResponse:
         user = form.get_user()
         try:
@@ -220,9 +236,9 @@ class SetPasswordView(auth_views.PasswordResetConfirmView):
     """
 
     form_class = NewPasswordForm
-    token_generator = set_password_token_generator
     template_name = "accounts/password_reset_confirm.html"
     success_url = reverse_lazy("accounts:login")
+    token_generator = set_password_tokens
 
     def dispatch(self, *args, **kwargs) -> HttpResponse:
         response = super().dispatch(*args, **kwargs)
@@ -246,10 +262,12 @@ class SetPasswordView(auth_views.PasswordResetConfirmView):
         self.request.session.flush()
         messages.success(
             self.request,
-            "Your password is set. Sign in with it now."
+            _("Your password is set. Sign in with it now.")
             if first
-            else "Your password is changed and you are signed out everywhere. Sign in with the "
-            "new password.",
+            else _(
+                "Your password is changed and you are signed out everywhere. Sign in with the "
+                "new password."
+            ),
         )
         return redirect(self.success_url)
 
@@ -342,6 +360,7 @@ def sign_out(request: HttpRequest) -> HttpResponse:
     """GET only asks: signing out changes state, so it takes a POST with a CSRF token."""
     if request.method == "POST":
         user_sign_out(request=request)
+        messages.success(request, _("You are signed out."))
         return redirect("accounts:login")
     return render(request, "accounts/logout.html")
 

@@ -25,7 +25,7 @@ from teams import scopes
 # audit sits below teams, so `teams.access.scope_required` is out of reach: these views ask the
 # same `user.has_perm(scope)` through Django's own decorator (403 without the scope).
 SIGN_INS_PER_PAGE = 25
-TRAIL_PER_PAGE = 50
+TRAIL_PER_PAGE = 25
 EXPORT_CHUNK_SIZE = 2000
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP: CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

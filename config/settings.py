@@ -198,6 +198,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "accounts.validators.BreachedPasswordValidator"},
 ]
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)
+# An invitation's set-password link (teams/tokens.py): single use like a reset link, but it
+# lasts long enough for someone invited in the evening to open it the next morning.
+INVITATION_TIMEOUT = env.int("INVITATION_TIMEOUT", default=3 * 24 * 3600)
 
 LOCKOUT_FAILURES = env.int("LOCKOUT_FAILURES", default=5)
 LOCKOUT_MINUTES = env.float("LOCKOUT_MINUTES", default=15)
@@ -219,9 +222,14 @@ BREACHED_PASSWORDS_TIMEOUT = env.float("BREACHED_PASSWORDS_TIMEOUT", default=2.0
 # No drift tracking: with it, each code one step off moves the accepted window a step further,
 # so over many sign-ins it could wander arbitrarily far from the real time.
 OTP_TOTP_SYNC = False
-OTP_TOTP_THROTTLE_FACTOR = 1
+# django-otp's own per-device throttle is off (factor 0). With it on, one mistyped code made the
+# next, right code wait a second and be refused as "too many wrong codes". Every code already
+# takes an account lockout slot before it is checked (accounts.sign_in.secret_check), so
+# LOCKOUT_FAILURES wrong codes lock the account: that is the one brake on guessing, as for
+# passwords.
+OTP_TOTP_THROTTLE_FACTOR = 0
 MFA_ISSUER = "Portcullis"
-MFA_BACKUP_CODE_THROTTLE_FACTOR = 1
+MFA_BACKUP_CODE_THROTTLE_FACTOR = 0
 MFA_FRESH_PROOF_MINUTES = 5
 # How long a sign-in may wait at its steps after the password (second factor, enrolment, a new
 # password) before it must start again.
@@ -255,6 +263,8 @@ LANGUAGE_CODE = "en"
 # The browser's Accept-Language picks one of these, or the switcher in the footer does.
 LANGUAGES = [("en", "English"), ("es", "Español")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# One date-time format across the site and the admin: "30 Nov 2026, 14:05 UTC" (config/formats).
+FORMAT_MODULE_PATH = ["config.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

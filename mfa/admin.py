@@ -5,6 +5,7 @@ from urllib.parse import urlencode
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Exists, OuterRef
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
@@ -87,8 +88,29 @@ class PeopleWithFactorsAdmin(UserAdmin):
         *UserAdmin.actions[UserAdmin.actions.index("revoke_sessions") + 1 :],
     ]
 
+    list_display = [
+        *UserAdmin.list_display[: UserAdmin.list_display.index("status") + 1],
+        "two_factor",
+        *UserAdmin.list_display[UserAdmin.list_display.index("status") + 1 :],
+    ]
+
     def has_mfa_reset_permission(self, request) -> bool:
         return self.is_operator(request) or self.holds_scope_for(request, "mfa_reset")
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                has_app=Exists(TOTPDevice.objects.filter(user=OuterRef("pk"), confirmed=True))
+            )
+        )
+
+    @admin.display(description=_("two-factor"), ordering="has_app")
+    def two_factor(self, person: User):
+        if person.has_app:
+            return format_html('<span class="badge badge-ok">{}</span>', _("on"))
+        return format_html('<span class="badge badge-warn">{}</span>', _("off"))
 
 
 admin.site.unregister(User)

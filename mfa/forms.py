@@ -4,7 +4,6 @@ from django import forms
 from django.contrib.auth import authenticate
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
-from django.template.defaultfilters import pluralize
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -15,7 +14,17 @@ from mfa.services import LOCKED, PASSKEY_REQUIRED, THROTTLED, CodeCheck
 TOKEN_MAX_LENGTH = 64
 
 
-def otp_token_field(*, label: str, help_text: str) -> forms.CharField:
+class CodeInput(forms.TextInput):
+    """A box for a one-time code. It never shows a code back: a refused code is no use to
+    retype, and a used one must not sit in the page."""
+
+    def format_value(self, value) -> None:
+        return None
+
+
+def otp_token_field(*, label: str, help_text: str, numeric: bool = True) -> forms.CharField:
+    """The code box. `numeric` brings up the digit keypad on phones (authenticator codes);
+    backup codes have letters, so their box is a plain text box."""
     return forms.CharField(
         label=label,
         help_text=help_text,
@@ -24,13 +33,14 @@ def otp_token_field(*, label: str, help_text: str) -> forms.CharField:
             "required": _("Enter the code."),
             "max_length": _("That is longer than any code. Enter just the code."),
         },
-        widget=forms.TextInput(
+        widget=CodeInput(
             attrs={
                 "autocomplete": "one-time-code",
                 "autocapitalize": "none",
                 "spellcheck": "false",
                 "autofocus": True,
                 "maxlength": TOKEN_MAX_LENGTH,
+                **({"inputmode": "numeric"} if numeric else {}),
             }
         ),
     )
@@ -57,11 +67,15 @@ class CodeForm(forms.Form):
     """A code from an authenticator app (or a backup code); refusals come from a service."""
 
     error_messages = {
-        "wrong": "That code didn't work. Type the code your app shows now; if codes keep "
-        "failing, check your phone's clock (see below).",
-        "throttled": "Too many wrong codes in a row. Wait %(wait)s, then try again.",
-        "locked": "This account is locked after too many failed attempts. Try again later, or "
-        "ask your tenant's owner for help.",
+        "wrong": _(
+            "That code didn't work. Type the code your app shows now; if codes keep "
+            "failing, check your phone's clock (see below)."
+        ),
+        "throttled": _("Too many wrong codes in a row. Wait %(wait)s, then try again."),
+        "locked": _(
+            "This account is locked after too many failed attempts. Try again later, or "
+            "ask your MSP's owner for help."
+        ),
         "passkey_required": _(
             "Your organisation requires a passkey to sign in: codes no longer work for your "
             "account. Use your passkey above."
@@ -73,16 +87,21 @@ class CodeForm(forms.Form):
         if check.reason == THROTTLED:
             wait = (check.retry_at - timezone.now()).total_seconds() if check.retry_at else 1
             seconds = max(1, math.ceil(wait))
-            params["wait"] = f"{seconds} second{pluralize(seconds)}"
+            params["wait"] = ngettext("%(count)d second", "%(count)d seconds", seconds) % {
+                "count": seconds
+            }
         message = self.error_messages.get(check.reason, self.error_messages["wrong"])
         field = None if check.reason in (LOCKED, PASSKEY_REQUIRED) else "otp_token"
         self.add_error(field, ValidationError(message, code=check.reason, params=params))
 
 
 class SecondStepForm(CodeForm):
+    """The second sign-in step. Either kind of code is accepted in either box; the box only
+    changes its label and the phone keypad it asks for."""
+
     otp_token = otp_token_field(
-        label=_("Code"),
-        help_text=_("The 6-digit code from your authenticator app, or one of your backup codes."),
+        label=_("Code from your app"),
+        help_text=_("The 6-digit code your authenticator app shows now."),
     )
     remember = forms.BooleanField(required=False)
 
@@ -103,11 +122,21 @@ class SecondStepForm(CodeForm):
             del self.fields["remember"]
 
 
+class SecondStepBackupForm(SecondStepForm):
+    """The second step with a box for a backup code (letters, so no digit keypad)."""
+
+    otp_token = otp_token_field(
+        label=_("Backup code"),
+        help_text=_("One of the ten codes you saved, like abcde-fghij. Each works once."),
+        numeric=False,
+    )
+
+
 class ReauthenticateForm(forms.Form):
     """The current password, asked again before a person's factors change."""
 
     error_messages = {
-        "wrong_password": "That password is not right. Type your current password.",
+        "wrong_password": _("That password is not right. Type your current password."),
     }
 
     password = forms.CharField(

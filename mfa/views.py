@@ -17,7 +17,7 @@ from accounts.sign_in import (
     reauthentication_record,
 )
 from accounts.views import next_url_for
-from mfa.forms import ReauthenticateForm, SecondStepForm
+from mfa.forms import ReauthenticateForm, SecondStepBackupForm, SecondStepForm
 from mfa.passkeys.services import passkey_second_step_begin
 from mfa.selectors import (
     SignInStage,
@@ -85,7 +85,9 @@ def second_step(request: HttpRequest) -> HttpResponse:
         and sign_in_stage(user=user) is not SignInStage.SECOND_STEP_DUE
     ):
         return redirect(next_url)
-    form = SecondStepForm(
+    backup = request.GET.get("code") == "backup"
+    form_class = SecondStepBackupForm if backup else SecondStepForm
+    form = form_class(
         request.POST if request.method == "POST" else None,
         remember_days=remember_browser_days_for(user=user),
     )
@@ -114,6 +116,9 @@ def second_step(request: HttpRequest) -> HttpResponse:
             if passkey_exists_for(user=user)
             else None,
             "codes_accepted": codes_accepted_for(user=user),
+            "backup": backup,
+            "app_query": urlencode({"next": next_url}),
+            "backup_query": urlencode({"next": next_url, "code": "backup"}),
         },
     )
 

@@ -8,7 +8,8 @@ from celery import Task
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
-from django.template.loader import render_to_string
+from django.template import Context
+from django.template.loader import get_template, render_to_string
 from django.utils import timezone
 
 from outbox import tasks
@@ -30,12 +31,18 @@ def mail_enqueue(*, to: str, kind: str, context: dict) -> OutboxMail:
     mail = OutboxMail.objects.create(
         kind=kind,
         to=to,
-        subject=" ".join(render_to_string(f"mail/{kind}.subject.txt", context).split()),
-        body_text=render_to_string(f"mail/{kind}.txt", context),
+        subject=" ".join(_render_plain(f"mail/{kind}.subject.txt", context).split()),
+        body_text=_render_plain(f"mail/{kind}.txt", context),
         body_html=render_to_string(f"mail/{kind}.html", context),
     )
     task_queue_on_commit(tasks.send_outbox_mail, mail.pk)
     return mail
+
+
+def _render_plain(template_name: str, context: dict) -> str:
+    """Render a plain-text template without HTML escaping: a subject or text body is not HTML,
+    so "can't" must stay "can't", not become "can&#x27;t"."""
+    return get_template(template_name).template.render(Context(context, autoescape=False))
 
 
 def task_queue_on_commit(task: Task, *args) -> None:

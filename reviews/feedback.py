@@ -2,7 +2,7 @@
 
 from django.contrib import messages
 from django.http import HttpRequest
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
 
 from accounts.models import User
 

@@ -2,32 +2,32 @@ from django import forms
 from django.utils.translation import gettext_lazy as _
 
 BULK_ACTIONS = (
-    ("deactivate", "Deactivate"),
-    ("revoke_sessions", "Revoke all sessions"),
-    ("require_password_change", "Require a new password at next sign-in"),
+    ("deactivate", _("Deactivate")),
+    ("revoke_sessions", _("Revoke all sessions")),
+    ("require_password_change", _("Require a new password at next sign-in")),
 )
 
 
 class AccessReviewFilterForm(forms.Form):
     SORTS = (
-        ("email", "Email"),
-        ("role", "Role"),
-        ("last_sign_in", "Last sign-in (oldest first)"),
-        ("sessions", "Active sessions (most first)"),
-        ("password_age", "Password age (oldest first)"),
-        ("flags", "Flags (most first)"),
+        ("email", _("Email")),
+        ("role", _("Role")),
+        ("last_sign_in", _("Last sign-in (oldest first)")),
+        ("sessions", _("Active sessions (most first)")),
+        ("password_age", _("Password age (oldest first)")),
+        ("flags", _("Flags (most first)")),
     )
     FLAGS = (
-        ("", "Everyone"),
-        ("flagged", "Anyone flagged"),
-        ("no_mfa_required", "No MFA where required"),
-        ("no_mfa", "No MFA"),
-        ("stale", "No sign-in for 30+ days"),
-        ("many_sessions", "Many sessions"),
-        ("failures", "Recent failures or unusual sign-ins"),
-        ("locked", "Locked"),
-        ("access_list_exception", "Exception to the IP access list"),
-        ("inactive", "Deactivated"),
+        ("", _("Everyone")),
+        ("flagged", _("Anyone flagged")),
+        ("no_mfa_required", _("No MFA where required")),
+        ("no_mfa", _("No MFA")),
+        ("stale", _("No sign-in for 30+ days")),
+        ("many_sessions", _("Many sessions")),
+        ("failures", _("Recent failures or unusual sign-ins")),
+        ("locked", _("Locked")),
+        ("access_list_exception", _("Exception to the IP access list")),
+        ("inactive", _("Deactivated")),
     )
     sort = forms.ChoiceField(choices=SORTS, required=False)
     flag = forms.ChoiceField(choices=FLAGS, required=False, label=_("Show"))

@@ -4,11 +4,24 @@ from django.utils.translation import gettext_lazy as _
 from support.models import RecoveryRequest
 
 RESOLVE_ACTIONS = (
-    ("mfa_reset", "Reset two-factor authentication"),
-    ("unlock", "Unlock"),
-    ("reset_link", "Send a password reset link"),
-    ("decline", "Decline"),
+    ("mfa_reset", _("Reset two-factor authentication")),
+    ("unlock", _("Unlock")),
+    ("reset_link", _("Send a password reset link")),
+    ("decline", _("Decline")),
 )
+# What each action does, shown on the confirmation before it runs.
+RESOLVE_EFFECTS = {
+    "mfa_reset": _(
+        "Their authenticator app and backup codes are removed and their sessions end. They "
+        "sign in with their password and set up a new app."
+    ),
+    "unlock": _("The lock on their email ends now: they can try their password again."),
+    "reset_link": _(
+        "They are mailed a link to choose a new password. Their current password keeps "
+        "working until they use it."
+    ),
+    "decline": _("Nothing changes on their account. They are mailed that you declined."),
+}
 
 
 class RecoveryRequestForm(forms.Form):
@@ -39,6 +52,10 @@ class RecoveryRequestForm(forms.Form):
 
 
 class RecoveryResolveForm(forms.Form):
+    """An owner's action on a recovery request, asked twice: the first post shows what the
+    action will do, the second (with `confirmed`) does it. `available` is the actions this
+    owner may take on this person now (no "reset two-factor" for someone without a factor)."""
+
     action = forms.ChoiceField(
         choices=RESOLVE_ACTIONS,
         error_messages={
@@ -46,3 +63,18 @@ class RecoveryResolveForm(forms.Form):
             "invalid_choice": _("Choose one of the listed actions."),
         },
     )
+    confirmed = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    error_messages = {
+        "unavailable": _("That action isn't available for this person now."),
+    }
+
+    def __init__(self, *args, available: frozenset[str], **kwargs):
+        self.available = available
+        super().__init__(*args, **kwargs)
+
+    def clean_action(self) -> str:
+        action = self.cleaned_data["action"]
+        if action not in self.available:
+            raise forms.ValidationError(self.error_messages["unavailable"], code="unavailable")
+        return action

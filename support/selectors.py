@@ -1,6 +1,11 @@
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.db.models import QuerySet
 
+from accounts import lockout_counters
 from accounts.models import User
+from mfa.selectors import mfa_overview_for_user
 from support.models import RecoveryRequest
 from teams import scopes
 from teams.models import Tenant
@@ -20,4 +25,23 @@ def recovery_queue_for(*, tenant: Tenant) -> QuerySet[RecoveryRequest]:
         RecoveryRequest.objects.for_tenant(tenant)
         .select_related("person", "person__role", "handled_by")
         .order_by("status", "-created_at", "-id")
+    )
+
+
+@dataclass(frozen=True)
+class RecoveryPersonState:
+    """What an owner needs to see before acting on a recovery request."""
+
+    has_second_factor: bool
+    mfa_required: bool
+    locked_until: datetime | None
+
+
+def recovery_person_state(*, person: User) -> RecoveryPersonState:
+    overview = mfa_overview_for_user(user=person)
+    lock = lockout_counters.lock_for(email=person.email, ip=None)
+    return RecoveryPersonState(
+        has_second_factor=overview.totp_device is not None,
+        mfa_required=overview.required,
+        locked_until=lock.ends_at if lock else None,
     )

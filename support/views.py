@@ -3,17 +3,17 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.views import remembered_contact
 from mfa.services import FreshProofNeeded
 from mfa.views import reauthenticate_redirect
-from support.forms import RecoveryRequestForm, RecoveryResolveForm
+from support.forms import RESOLVE_ACTIONS, RESOLVE_EFFECTS, RecoveryRequestForm, RecoveryResolveForm
 from support.guides import GUIDES, GUIDES_BY_SLUG
 from support.models import RecoveryRequest
-from support.selectors import RECOVERY_SCOPES, recovery_queue_for
+from support.selectors import RECOVERY_SCOPES, recovery_person_state, recovery_queue_for
 from support.services import recovery_request_handle, recovery_request_submit
 from teams import scopes
 from teams.access import access_by_id, scope_required
@@ -93,14 +93,35 @@ def recovery_detail(request: HttpRequest, pk: int) -> HttpResponse:
         object_id=pk,
         request=request,
     )
-    form = RecoveryResolveForm(request.POST or None)
+    user = request.user
+    state = recovery_person_state(person=recovery.person)
+    can = {
+        "mfa_reset": user.has_perm(scopes.MFA_RESET) and state.has_second_factor,
+        "unlock": user.has_perm(scopes.LOCKOUT_UNLOCK),
+        "reset_link": user.has_perm(scopes.MEMBERS_WRITE),
+        "decline": True,
+    }
+    available = frozenset(action for action, allowed in can.items() if allowed)
+    # A handled request goes straight to the service, which says it was already handled.
+    if recovery.status != RecoveryRequest.Status.OPEN:
+        available = frozenset(dict(RESOLVE_ACTIONS))
+    form = RecoveryResolveForm(request.POST or None, available=available)
     if request.method == "POST" and form.is_valid():
+        action = form.cleaned_data["action"]
+        if recovery.status == RecoveryRequest.Status.OPEN and not form.cleaned_data["confirmed"]:
+            return render(
+                request,
+                "support/recovery_confirm.html",
+                {
+                    "recovery": recovery,
+                    "action": action,
+                    "action_label": dict(RESOLVE_ACTIONS)[action],
+                    "effect": RESOLVE_EFFECTS[action],
+                },
+            )
         try:
             recovery_request_handle(
-                recovery=recovery,
-                action=form.cleaned_data["action"],
-                actor=request.user,
-                request=request,
+                recovery=recovery, action=action, actor=request.user, request=request
             )
         except FreshProofNeeded as error:
             messages.info(request, error.messages[0])
@@ -114,15 +135,15 @@ def recovery_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 % {"email": recovery.person.email},
             )
             return redirect("support:recovery_queue")
-    user = request.user
     return render(
         request,
         "support/recovery_detail.html",
         {
             "recovery": recovery,
             "form": form,
-            "can_reset_mfa": user.has_perm(scopes.MFA_RESET),
-            "can_unlock": user.has_perm(scopes.LOCKOUT_UNLOCK),
-            "can_send_link": user.has_perm(scopes.MEMBERS_WRITE),
+            "state": state,
+            "can_reset_mfa": can["mfa_reset"],
+            "can_unlock": can["unlock"] and state.locked_until is not None,
+            "can_send_link": can["reset_link"],
         },
     )

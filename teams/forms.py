@@ -126,6 +126,7 @@ class InviteForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         role = self.fields["role"]
         role.required = True
+        role.empty_label = None  # a person always has a role: no "---------" choice
         role.queryset = grantable_roles(actor=self.actor, roles=role.queryset)
         role.help_text = "You can give only roles holding no scope your own role lacks."
         if "tenant" in self.fields:

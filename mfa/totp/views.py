@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
@@ -42,7 +43,7 @@ def setup(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = TOTPConfirmForm(request.POST)
         if device is None:
-            messages.error(request, "That setup had expired. Scan this new QR code instead.")
+            messages.error(request, _("That setup had expired. Scan this new QR code instead."))
             return redirect(f"{reverse('mfa:totp-setup')}?{urlencode({'next': next_url})}")
         if form.is_valid():
             check = totp_device_confirm(
@@ -55,11 +56,14 @@ def setup(request: HttpRequest) -> HttpResponse:
             if check.verified:
                 if check.next_step is not None:
                     next_url = f"{check.next_step}?{urlencode({'next': next_url})}"
+                messages.success(
+                    request,
+                    _("Your authenticator app is set up: signing in now asks for a code from it."),
+                )
                 if check.backup_codes:
                     return backup_codes_shown_once(
                         request, check.backup_codes, next_url, person=user
                     )
-                messages.success(request, "Your authenticator app is set up.")
                 return redirect(next_url)
             form.refusal_add(check)
     else:
@@ -67,13 +71,17 @@ def setup(request: HttpRequest) -> HttpResponse:
         if device is None:
             device = totp_device_setup_start(request=request, user=user)
     overview = mfa_overview_for_user(user=user)
+    config_uri = totp_config_uri(device=device)
     return render(
         request,
         "mfa/totp_setup.html",
         {
             "form": form,
             "next": next_url,
-            "qr_code": qr_code_svg(totp_config_uri(device=device)),
+            "qr_code": qr_code_svg(config_uri),
+            "config_uri": config_uri,
+            "at_sign_in_step": not request.user.is_authenticated
+            or (overview.required and overview.totp_device is None),
             "secret": totp_secret_for_display(device=device),
             "replacing": overview.totp_device is not None,
             "required": overview.required,
@@ -102,6 +110,6 @@ def remove(request: HttpRequest) -> HttpResponse:
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
         else:
-            messages.success(request, "Two-factor authentication is off.")
+            messages.success(request, _("Two-factor authentication is off."))
         return redirect("mfa:overview")
     return render(request, "mfa/totp_remove.html", {"mfa": overview, "form": form})

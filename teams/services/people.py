@@ -33,7 +33,7 @@ from teams.services import access_list
 from teams.services.common import model_update
 from teams.services.remembered_browsers import remembered_browsers_forget
 from teams.services.sessions import user_sessions_delete
-from teams.tokens import set_password_token_generator
+from teams.tokens import invitation_token_generator, set_password_token_generator
 
 logger = logging.getLogger(__name__)
 
@@ -72,22 +72,24 @@ def person_create(
     return user
 
 
-def _set_password_link(*, user: User) -> str:
-    """The emailed link to choose a password."""
+def _set_password_link(*, user: User, invitation: bool) -> str:
+    """The emailed link to choose a password (an invitation's token lives longer)."""
+    tokens = invitation_token_generator if invitation else set_password_token_generator
     return site_link(
         "accounts:password_reset_confirm",
         uidb64=urlsafe_base64_encode(force_bytes(user.pk)),
-        token=set_password_token_generator.make_token(user),
+        token=tokens.make_token(user),
     )
 
 
-def set_password_mail_context(*, user: User) -> dict:
+def set_password_mail_context(*, user: User, invitation: bool = False) -> dict:
     now = timezone.now()
+    lifetime = settings.INVITATION_TIMEOUT if invitation else settings.PASSWORD_RESET_TIMEOUT
     return {
         "person": user,
         "tenant": user.tenant,
-        "link": _set_password_link(user=user),
-        "valid_for": timeuntil(now + timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT), now),
+        "link": _set_password_link(user=user, invitation=invitation),
+        "valid_for": timeuntil(now + timedelta(seconds=lifetime), now),
         "contact": unlock_contact_for_tenant(tenant=user.tenant, exclude=user),
     }
 
@@ -96,7 +98,10 @@ def invitation_enqueue(*, person: User, invited_by: User | None) -> None:
     mail_enqueue(
         to=person.email,
         kind="invitation",
-        context={**set_password_mail_context(user=person), "invited_by": invited_by},
+        context={
+            **set_password_mail_context(user=person, invitation=True),
+            "invited_by": invited_by,
+        },
     )
 
 

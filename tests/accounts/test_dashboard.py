@@ -1,3 +1,5 @@
+import re
+
 import time_machine
 
 from tests.factories import OperatorFactory
@@ -40,3 +42,35 @@ def test_dashboard_for_an_operator(client, db):
     page = client.get("/").content.decode()
 
     assert "Platform operator (all tenants)" in page
+
+
+def test_an_owner_without_two_factor_is_nudged_to_turn_it_on(client, owner):
+    page = sign_in(client, owner).get("/").content.decode()
+
+    assert "Turn on two-factor authentication." in page
+    assert 'href="/mfa/totp/setup/"' in page
+
+
+def test_a_technician_is_not_nudged_and_sees_your_msp_not_tenant(client_signed_in, technician):
+    page = client_signed_in.get("/").content.decode()
+
+    assert "Turn on two-factor authentication." not in page
+    assert "<dt>Your MSP</dt>" in page
+    assert ">Tenant<" not in page
+
+
+def test_signed_in_navigation_has_two_factor_help_and_a_menu_button(client_signed_in):
+    page = client_signed_in.get("/").content.decode()
+
+    assert 'href="/mfa/">Two-factor</a>' in page
+    assert 'href="/help/">Help</a>' in page
+    assert 'class="menu-button" aria-controls="site-nav"' in page
+
+
+def test_every_page_names_a_favicon_that_is_served(client, db):
+    page = client.get("/accounts/login/").content.decode()
+    icon = re.search(r'<link rel="icon" href="([^"]+)"', page).group(1)
+
+    response = client.get(icon)
+    assert response.status_code == 200
+    assert b"<svg" in b"".join(response.streaming_content)

@@ -116,8 +116,8 @@ def test_filters_stay_in_the_page_links(owner_client, tenant, technician):
     page = rows_of(owner_client.get(TRAIL, {"event": AuditEventType.SIGNED_OUT}))
 
     assert f'href="?event={AuditEventType.SIGNED_OUT.value}&amp;page=2"' in page
-    second = rows_of(owner_client.get(TRAIL, {"event": AuditEventType.SIGNED_OUT, "page": 2}))
-    assert second.count("Signed out</td>") == 5
+    last = rows_of(owner_client.get(TRAIL, {"event": AuditEventType.SIGNED_OUT, "page": 3}))
+    assert last.count("Signed out</td>") == 5  # 25 a page
 
 
 @pytest.mark.parametrize(
@@ -290,3 +290,22 @@ def test_person_trail_pages_match_the_plain_or_query(tenant, owner, technician):
     assert paginator.capped
     assert seen == expected[:30]
     assert CappedPaginator(source, 7).count == 40
+
+
+def test_details_have_readable_labels_and_times_in_the_one_format(owner_client, tenant, technician):
+    audit_event_record(
+        event=AuditEventType.SIGNED_OUT,
+        actor=technician,
+        tenant=tenant,
+        target=technician,
+        details={"other_sessions_ended": True, "deactivate_on": "2026-05-04T07:30:15+00:00"},
+    )
+
+    page = owner_client.get(TRAIL).content.decode()
+
+    assert "<dt>Other sessions ended</dt><dd>yes</dd>" in page
+    assert "<dt>Deactivation date</dt>" in page
+    assert ">4 May 2026, 07:30 UTC</time>" in page
+    assert "other_sessions_ended" not in page
+    assert "hover for UTC" not in page
+    assert "<details>" in page

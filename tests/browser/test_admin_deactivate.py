@@ -17,7 +17,7 @@ def test_technician_deactivated_in_the_admin_lands_on_sign_in_at_the_next_click(
     expect(owner_page.get_by_role("heading", name="Your account")).to_be_visible()
 
     owner_page.get_by_role("link", name="Admin").click()
-    owner_page.get_by_role("link", name="Users").first.click()
+    owner_page.get_by_role("link", name="People").first.click()
     owner_page.locator(f'input[name="_selected_action"][value="{technician.pk}"]').check()
     owner_page.locator('select[name="action"]').select_option("deactivate")
     owner_page.get_by_role("button", name="Go").click()

@@ -47,7 +47,7 @@ def test_person_enrols_an_app_from_the_page_then_signs_in_with_its_code(page, te
         expect(page.get_by_text("UTC")).to_be_visible()
         page.goto("/")
         expect(page.get_by_role("heading", name="Enter your code")).to_be_visible()
-        page.get_by_label("Code", exact=True).fill(app_code(secret))
+        page.get_by_label("Code from your app").fill(app_code(secret))
         page.get_by_role("button", name="Verify").click()
 
         expect(page.get_by_role("heading", name="Your account")).to_be_visible()
@@ -58,13 +58,13 @@ def test_person_signs_in_with_a_backup_code(page, user_with_totp, password):
     codes = backup_codes_issue(user_with_totp)
 
     sign_in_on_page(page, user_with_totp.email, password)
-    page.get_by_label("Code", exact=True).fill(codes[0].upper())
+    page.get_by_label("Code from your app").fill(codes[0].upper())
     page.get_by_role("button", name="Verify").click()
 
     expect(page.get_by_role("heading", name="Your account")).to_be_visible()
     page.get_by_role("button", name="Sign out").first.click()
     sign_in_on_page(page, user_with_totp.email, password)
-    page.get_by_label("Code", exact=True).fill(codes[0])
+    page.get_by_label("Code from your app").fill(codes[0])
     page.get_by_role("button", name="Verify").click()
     expect(page.get_by_role("alert").or_(page.locator(".field-error"))).to_contain_text(
         "didn't work"

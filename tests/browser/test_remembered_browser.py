@@ -35,7 +35,7 @@ def test_a_remembered_browser_skips_the_code_until_forgotten_or_the_password_cha
     laptop, other = new_page(), new_page()
     with time_machine.travel(datetime.now(tz=UTC), tick=True) as clock:
         sign_in_on_page(laptop, user_with_totp.email, password)
-        laptop.get_by_label("Code", exact=True).fill(totp_code(user_with_totp))
+        laptop.get_by_label("Code from your app").fill(totp_code(user_with_totp))
         laptop.get_by_label("Don't ask for a code on this browser for 7 days").check()
         photograph(laptop, "remember-this-browser.png", tmp_path)
         laptop.get_by_role("button", name="Verify").click()
@@ -58,7 +58,7 @@ def test_a_remembered_browser_skips_the_code_until_forgotten_or_the_password_cha
         expect(laptop.get_by_role("heading", name="Enter your code")).to_be_visible()
 
         clock.shift(30)
-        laptop.get_by_label("Code", exact=True).fill(totp_code(user_with_totp))
+        laptop.get_by_label("Code from your app").fill(totp_code(user_with_totp))
         laptop.get_by_label("Don't ask for a code on this browser for 7 days").check()
         laptop.get_by_role("button", name="Verify").click()
         laptop.goto("/accounts/password/change/")

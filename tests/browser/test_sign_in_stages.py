@@ -145,7 +145,7 @@ def assert_not_signed_in_yet(page, person: User, step: str) -> None:
 
 def pass_verify(page, combination: Combination, person: User) -> None:
     code = backup_codes_issue(person)[0] if combination.uses_backup_code else totp_code(person)
-    page.get_by_label("Code", exact=True).fill(code)
+    page.get_by_label("Code from your app").fill(code)
     page.get_by_role("button", name="Verify").click()
 
 

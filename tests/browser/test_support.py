@@ -45,7 +45,7 @@ def test_owner_reviews_access_and_deactivates_a_flagged_person(
     expect(row.get_by_text("no sign-in for 30+ days")).to_be_visible()
     screenshot(page, "access-review.png", tmp_path)
 
-    page.get_by_label("Show").select_option("flagged")
+    page.get_by_label("Show", exact=True).select_option("flagged")
     page.get_by_role("button", name="Show").click()
     expect(page.locator(f'tr[data-email="{technician.email}"]')).to_have_count(0)
     page.get_by_label("Select stale@northwind.example").check()
@@ -114,6 +114,8 @@ def test_locked_out_technician_asks_for_help_and_the_owner_unlocks_them(
     expect(owner_page.get_by_text("First check it's really them, out of band.")).to_be_visible()
     expect(owner_page.get_by_text("Fat-fingered it, sorry")).to_be_visible()
     owner_page.get_by_role("button", name="Unlock").click()
+    expect(owner_page.get_by_role("heading", name="Unlock?")).to_be_visible()
+    owner_page.get_by_role("button", name="Yes: Unlock").click()
     expect(owner_page.get_by_text(f"Done: {technician.email} has been mailed")).to_be_visible()
 
     assert RecoveryRequest.objects.get().outcome == RecoveryRequest.Outcome.UNLOCKED

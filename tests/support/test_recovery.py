@@ -181,7 +181,7 @@ def test_operators_without_a_tenant_get_a_refusal_not_an_error(client):
 def _handle(owner, recovery, action, capture):
     with capture(execute=True):
         response = sign_in(Client(), owner).post(
-            f"/recovery/requests/{recovery.pk}/", {"action": action}
+            f"/recovery/requests/{recovery.pk}/", {"action": action, "confirmed": "on"}
         )
     assert response.status_code == 302, response.content
     recovery.refresh_from_db()
@@ -254,7 +254,7 @@ def test_decline_is_audited_and_mailed(
 
 def test_a_handled_request_cannot_be_handled_again(owner, open_request):
     browser = sign_in(Client(), owner)
-    browser.post(f"/recovery/requests/{open_request.pk}/", {"action": "decline"})
+    browser.post(f"/recovery/requests/{open_request.pk}/", {"action": "decline", "confirmed": "on"})
 
     response = browser.post(f"/recovery/requests/{open_request.pk}/", {"action": "reset_link"})
 
@@ -293,7 +293,7 @@ def test_reset_mfa_from_a_request_needs_a_fresh_password(
     detail = f"/recovery/requests/{open_request.pk}/"
     clock.shift(settings.MFA_FRESH_PROOF_MINUTES * 60 + 1)
 
-    refused = browser.post(detail, {"action": "mfa_reset"})
+    refused = browser.post(detail, {"action": "mfa_reset", "confirmed": "on"})
 
     assert refused.status_code == 302
     assert refused.url.startswith("/mfa/confirm-password/?next=")
@@ -303,7 +303,7 @@ def test_reset_mfa_from_a_request_needs_a_fresh_password(
     assert not AuditEvent.objects.filter(event=AuditEventType.MFA_RESET).exists()
 
     browser.post("/mfa/confirm-password/", {"password": password, "next": detail})
-    done = browser.post(detail, {"action": "mfa_reset"})
+    done = browser.post(detail, {"action": "mfa_reset", "confirmed": "on"})
 
     assert done.url == "/recovery/requests/"
     assert not TOTPDevice.objects.filter(user=technician).exists()
@@ -329,3 +329,45 @@ def test_reset_mfa_from_the_recovery_admin_needs_a_fresh_password(
     browser.post(changelist, action, follow=True)
 
     assert not TOTPDevice.objects.filter(user=technician).exists()
+
+
+def test_every_action_asks_for_confirmation_before_it_runs(owner, technician, open_request):
+    TOTPDeviceFactory(user=technician)
+    browser = sign_in(Client(), owner)
+
+    response = browser.post(f"/recovery/requests/{open_request.pk}/", {"action": "mfa_reset"})
+
+    page = response.content.decode()
+    assert response.status_code == 200
+    assert "Reset two-factor authentication?" in page
+    assert 'name="confirmed" value="on"' in page
+    assert TOTPDevice.objects.filter(user=technician).exists()
+    open_request.refresh_from_db()
+    assert open_request.status == RecoveryRequest.Status.OPEN
+
+
+def test_reset_two_factor_is_offered_only_to_someone_with_a_factor(owner, open_request):
+    browser = sign_in(Client(), owner)
+
+    page = browser.get(f"/recovery/requests/{open_request.pk}/").content.decode()
+    refused = browser.post(
+        f"/recovery/requests/{open_request.pk}/", {"action": "mfa_reset", "confirmed": "on"}
+    )
+
+    assert 'value="mfa_reset"' not in page
+    assert "not locked" in page
+    assert "isn&#x27;t available for this person" in refused.content.decode()
+    assert not AuditEvent.objects.filter(event=AuditEventType.RECOVERY_RESOLVED).exists()
+
+
+def test_the_request_page_never_mentions_a_number_on_file(owner, open_request):
+    page = sign_in(Client(), owner).get(f"/recovery/requests/{open_request.pk}/")
+
+    assert "on file" not in page.content.decode()
+
+
+def test_recovery_reasons_are_a_fieldset_with_a_legend(client):
+    page = client.get("/recovery/").content.decode()
+
+    assert "<legend>What is wrong?</legend>" in page
+    assert 'for=""' not in page

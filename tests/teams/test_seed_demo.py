@@ -60,3 +60,12 @@ def test_seed_demo_follows_the_secure_default_and_says_what_sign_in_asks_for(db,
     _, email, password = CREDENTIAL_LINE.findall(output)[0]
     response = sign_in_attempt(client, email, password)
     assert response.url.startswith("/mfa/totp/setup/")
+
+
+def test_seeded_passwords_have_their_timestamp_so_the_access_review_knows_their_age(db, settings):
+    settings.DEBUG = True
+
+    seed()
+
+    assert User.objects.exists()
+    assert not User.objects.filter(password_changed_at__isnull=True).exists()

@@ -9,7 +9,7 @@ from teams.services.people import person_invite
 class Command(BaseCommand):
     help = (
         "Add a person to a tenant and email them a link to choose their own password. "
-        "The link follows the password reset rules (single use, PASSWORD_RESET_TIMEOUT); "
+        "The link works once and for INVITATION_TIMEOUT (three days by default); "
         "if it expires, the person uses “Forgot password?” on the sign-in page."
     )
 

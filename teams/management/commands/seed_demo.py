@@ -74,7 +74,9 @@ class Command(BaseCommand):
             for person in people.select_related("role", "tenant"):
                 password = demo_password()
                 person.set_password(password)
-                person.save(update_fields=["password"])
+                person.save(
+                    update_fields=["password", "password_changed_at", "password_breached_at"]
+                )
                 credentials.append(
                     (person.role.name, person.email, password, first_sign_in_steps(person))
                 )

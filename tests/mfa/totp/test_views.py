@@ -77,13 +77,18 @@ def test_otpauth_uri_names_the_issuer_with_the_tenant_and_the_email(
     assert query["period"] == ["30"]
 
 
-def test_secret_never_appears_in_a_url(clock, client_signed_in, technician):
+def test_secret_never_appears_in_a_url_a_browser_requests(clock, client_signed_in, technician):
+    """The tap-to-add otpauth:// link hands the secret to the phone's authenticator app (as the
+    QR code does); no address the browser fetches or sends as a referrer carries it."""
     page = client_signed_in.get(SETUP).content.decode()
     secret = secret_on_page(page).replace(" ", "")
 
     urls = re.findall(r'(?:href|action|src)="([^"]*)"', page)
-    assert urls
-    assert not any(secret in url or secret.lower() in url for url in urls)
+    fetched = [url for url in urls if not url.startswith("otpauth://totp/")]
+    assert fetched
+    assert not any(secret in url or secret.lower() in url for url in fetched)
+    tap_to_add = [url for url in urls if url.startswith("otpauth://totp/")]
+    assert len(tap_to_add) == 1 and f"secret={secret}" in tap_to_add[0]
     response = client_signed_in.post(SETUP, {"otp_token": "000000"})
     assert secret not in response.get("Location", "")
 
@@ -316,3 +321,22 @@ def test_overview_lists_factors_and_codes_left(clock, user_with_totp):
     assert "10 unused backup codes left" in page
     assert 'href="/mfa/totp/setup/"' in page
     assert 'href="/mfa/totp/remove/"' in page
+
+
+def test_setup_offers_a_tap_to_add_link_and_a_digit_keypad(clock, client_signed_in):
+    page = client_signed_in.get(SETUP).content.decode()
+
+    assert 'href="otpauth://totp/' in page
+    assert 'inputmode="numeric"' in page
+    assert 'autocomplete="one-time-code"' in page
+
+
+def test_adding_the_first_app_says_so_above_the_backup_codes(clock, client_signed_in, technician):
+    client_signed_in.get(SETUP)
+
+    response = client_signed_in.post(SETUP, {"otp_token": device_code(setup_device(technician))})
+
+    shown = response.content.decode()
+    assert "Save your backup codes" in shown
+    assert "Your authenticator app is set up" in shown
+    assert "data-copy-target" in shown and "data-print" in shown

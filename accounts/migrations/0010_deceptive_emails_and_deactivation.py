@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('accounts', '0008_reset_request_language'),
+        ('accounts', '0009_people_not_users'),
     ]
 
     operations = [
