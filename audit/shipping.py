@@ -150,14 +150,21 @@ def webhook_address_problem(url: str) -> str | None:
     """Why `url` can't receive audit events, or None: production sends only to https:// on
     public addresses, so an owner can't aim the site at its own network or cloud metadata.
     `AUDIT_WEBHOOK_ALLOW_LOCAL` lifts both rules."""
+    return public_address_problem(url, allow_local=settings.AUDIT_WEBHOOK_ALLOW_LOCAL)
+
+
+def public_address_problem(url: str, *, allow_local: bool) -> str | None:
+    """Why the site shouldn't send requests to `url` on a tenant's say-so, or None: only
+    https:// to addresses that are all public, unless `allow_local` lifts both rules. The name
+    is resolved now; one that resolves differently later (DNS rebinding) is beyond this check."""
     parts = urlsplit(url)
-    if settings.AUDIT_WEBHOOK_ALLOW_LOCAL:
+    if allow_local:
         return None if parts.scheme in ("http", "https") else gettext("Use an http(s):// address.")
     if parts.scheme != "https":
         return gettext("Use an https:// address.")
     try:
         addresses = {info[4][0] for info in socket.getaddrinfo(parts.hostname, parts.port or 443)}
-    except (OSError, UnicodeError):
+    except (OSError, UnicodeError, ValueError):
         return gettext("The address's host name doesn't resolve.")
     if any(not ipaddress.ip_address(address.split("%")[0]).is_global for address in addresses):
         return gettext("The address leads to a private, loopback or reserved network.")

@@ -64,6 +64,11 @@ SSO_HTTP_TIMEOUT = env.float("SSO_HTTP_TIMEOUT", default=5)
 SSO_METADATA_CACHE_SECONDS = env.int("SSO_METADATA_CACHE_SECONDS", default=3600)
 # The clock skew allowed on an identity provider's tokens (issued at, expiry).
 SSO_CLOCK_LEEWAY_SECONDS = 60
+# Off in production: a provider's discovery document, token endpoint and keys must be https://
+# on public addresses, so an owner can't aim the site at its own network or cloud metadata. On,
+# http:// and private, loopback and link-local addresses are allowed too (tests, a provider
+# inside one's network).
+SSO_ALLOW_LOCAL_PROVIDERS = env.bool("SSO_ALLOW_LOCAL_PROVIDERS", default=False)
 
 INSTALLED_APPS = [
     "teams.apps.PortcullisAdminConfig",

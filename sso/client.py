@@ -26,8 +26,9 @@ from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from joserfc.errors import JoseError
 
+from audit.shipping import public_address_problem
 from sso.encryption import SecretUnreadable, secret_decrypt
-from sso.models import IdentityProvider
+from sso.models import DISCOVERY_PATH, IdentityProvider
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +36,13 @@ SCOPE = "openid email profile"
 # Entra marks an email whose domain the directory has verified with this optional claim; its
 # `email` claim alone is whatever an administrator typed (the "nOAuth" confusion).
 ENTRA_EMAIL_VERIFIED_CLAIM = "xms_edov"
+# The ID token signatures accepted: asymmetric ones, checked against the provider's JWKS. RS256
+# is every OpenID Connect provider's, and the default when its document names none.
+SIGNATURE_ALGORITHMS = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
+)
+DEFAULT_SIGNATURE_ALGORITHM = "RS256"
+SIGNATURE_ALGORITHMS_FIELD = "id_token_signing_alg_values_supported"
 # `amr` values (RFC 8176) that say the provider itself asked for more than one factor.
 MULTI_FACTOR_AMR = frozenset({"mfa"})
 
@@ -54,12 +62,64 @@ def redirect_uri() -> str:
     return f"{settings.SITE_URL}{reverse('sso:callback')}"
 
 
+def issuer_matches_discovery_url(*, provider: IdentityProvider, issuer: object) -> bool:
+    """A generic provider's issuer must be the address its discovery document is under
+    (OpenID Connect Discovery 1.0, section 4.3), or an owner's own provider could name
+    another's issuer (Microsoft's, Google's, another tenant's) and take its people's subjects
+    before them. Entra and Google issuers are fixed in `IdentityProvider.expected_issuer`."""
+    if provider.expected_issuer is not None:
+        return True
+    prefix = provider.discovery_url.removesuffix(DISCOVERY_PATH)
+    return (
+        isinstance(issuer, str)
+        and prefix != provider.discovery_url
+        and (issuer.rstrip("/") == prefix.rstrip("/"))
+    )
+
+
+def provider_address_problem(url: str) -> str | None:
+    """Why the site won't fetch `url` for a provider, or None (`SSO_ALLOW_LOCAL_PROVIDERS`)."""
+    return public_address_problem(url, allow_local=settings.SSO_ALLOW_LOCAL_PROVIDERS)
+
+
+class _ProviderApp(DjangoOAuth2App):
+    """Authlib's client, fetching only from public https:// addresses and following no
+    redirects: the discovery URL is an owner's input, and the document names the other
+    addresses the site fetches (token endpoint, keys)."""
+
+    def _get_session(self):
+        session = super()._get_session()
+        session.max_redirects = 0
+        return session
+
+    def _get_oauth_client(self, **metadata):
+        session = super()._get_oauth_client(**metadata)
+        session.max_redirects = 0
+        return session
+
+    def load_server_metadata(self) -> dict:
+        if provider_address_problem(self._server_metadata_url):
+            raise IdentityRefused("provider_address_refused")
+        metadata = super().load_server_metadata()
+        for name in ("token_endpoint", "jwks_uri"):
+            if provider_address_problem(str(metadata.get(name, ""))):
+                raise IdentityRefused("provider_address_refused")
+        # Authlib takes the algorithms an ID token may use from the document: keep only
+        # signatures by the provider's published keys, never `none` nor a shared secret.
+        offered = metadata.get(SIGNATURE_ALGORITHMS_FIELD)
+        offered = offered if isinstance(offered, list) else []
+        metadata[SIGNATURE_ALGORITHMS_FIELD] = [
+            alg for alg in offered if alg in SIGNATURE_ALGORITHMS
+        ] or [DEFAULT_SIGNATURE_ALGORITHM]
+        return metadata
+
+
 def _metadata_cache_key(provider: IdentityProvider) -> str:
     digest = hashlib.sha256(provider.metadata_url.encode()).hexdigest()
     return f"sso:metadata:{digest}"
 
 
-def _app(provider: IdentityProvider) -> DjangoOAuth2App:
+def _app(provider: IdentityProvider) -> _ProviderApp:
     """Authlib's client for this provider, with its discovery document and keys from the
     cache when they are there."""
     try:
@@ -67,7 +127,7 @@ def _app(provider: IdentityProvider) -> DjangoOAuth2App:
     except SecretUnreadable as error:
         raise IdentityRefused("client_secret_unreadable") from error
     name = f"sso-{provider.pk}"
-    return DjangoOAuth2App(
+    return _ProviderApp(
         DjangoIntegration(name),
         name=name,
         client_id=provider.client_id,
@@ -117,6 +177,8 @@ def identity_from_callback(*, request: HttpRequest, provider: IdentityProvider) 
     try:
         metadata = app.load_server_metadata()
         issuer = provider.expected_issuer or metadata.get("issuer")
+        if not issuer_matches_discovery_url(provider=provider, issuer=issuer):
+            raise IdentityRefused("issuer_not_the_discovery_urls")
         token = app.authorize_access_token(
             request,
             # Authlib checks the audience only when told to (otherwise just `azp`).

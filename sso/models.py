@@ -12,6 +12,8 @@ from teams.models import Role, Tenant, TenantQuerySet
 
 ENTRA_AUTHORITY = "https://login.microsoftonline.com"
 GOOGLE_ISSUER = "https://accounts.google.com"
+# Where a provider's discovery document is, under its issuer (OpenID Connect Discovery 1.0).
+DISCOVERY_PATH = "/.well-known/openid-configuration"
 # A DNS name of letters, digits and hyphens, at least two labels: what an email's domain is.
 DOMAIN_PATTERN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
@@ -150,7 +152,7 @@ class IdentityProvider(models.Model):
     def expected_issuer(self) -> str | None:
         """The issuer every token must name. Entra's is the one directory's, never the
         `common` endpoint's "{tenantid}" template; a generic provider's is the issuer of its
-        discovery document (None here: read from the document)."""
+        discovery document (None here: read from the document, which must be under it)."""
         if self.kind == self.Kind.ENTRA:
             return f"{ENTRA_AUTHORITY}/{self.directory_id}/v2.0"
         if self.kind == self.Kind.GOOGLE:
@@ -165,6 +167,11 @@ class IdentityProvider(models.Model):
             errors["hosted_domain"] = _("Google needs your Workspace domain.")
         if self.kind == self.Kind.OIDC and not self.discovery_url:
             errors["discovery_url"] = _("Another provider needs its discovery URL.")
+        elif self.kind == self.Kind.OIDC and not self.discovery_url.endswith(DISCOVERY_PATH):
+            errors["discovery_url"] = _(
+                "Enter the address of the provider's discovery document: its issuer followed "
+                "by /.well-known/openid-configuration."
+            )
         if self.new_person_role_id and self.new_person_role.tenant_id != self.tenant_id:
             errors["new_person_role"] = _("Choose one of your own roles.")
         if errors:

@@ -54,6 +54,10 @@ def provider_refusal_check(
 ) -> None:
     """Raise the ValidationError that saving this provider would meet (the admin's form shows
     it beside the fields; `provider_save` checks again)."""
+    if provider.kind == IdentityProvider.Kind.OIDC and provider.discovery_url:
+        problem = client.provider_address_problem(provider.discovery_url)
+        if problem:
+            raise ValidationError({"discovery_url": problem}, code="provider_address")
     if any(person.tenant_id != provider.tenant_id for person in break_glass):
         raise ValidationError(_("Break-glass people must be your own tenant's."), code="foreign")
     role = provider.new_person_role
@@ -291,6 +295,8 @@ def _person_for_identity(*, request: HttpRequest, provider: IdentityProvider, cl
     if identity is not None:
         if identity.tenant_id != provider.tenant_id:
             raise SignInThroughProviderRefused("subject_of_another_tenant")
+        if not identity.user.is_active:
+            raise SignInThroughProviderRefused("inactive")
         ProviderIdentity.objects.filter(pk=identity.pk).update(last_used_at=timezone.now())
         return identity.user
     email = client.verified_email(provider=provider, claims=claims)
@@ -308,6 +314,9 @@ def _person_for_identity(*, request: HttpRequest, provider: IdentityProvider, cl
             raise SignInThroughProviderRefused("person_of_another_tenant")
         if person is None:
             return _person_create(request=request, provider=provider, claims=claims, email=email)
+        if not person.is_active:
+            # Refused before binding: a deactivated person's account stays as it was.
+            raise SignInThroughProviderRefused("inactive")
         if ProviderIdentity.objects.filter(user=person, issuer=issuer).exists():
             raise SignInThroughProviderRefused("person_bound_to_another_subject")
         ProviderIdentity.objects.create(
@@ -369,8 +378,6 @@ def sign_in_through_provider(
     or accounts' refusals for a lock or the IP access list."""
     try:
         person = _person_for_identity(request=request, provider=provider, claims=claims)
-        if not person.is_active:
-            raise SignInThroughProviderRefused("inactive")
     except SignInThroughProviderRefused as refusal:
         sign_in_through_provider_fail(
             request=request, provider=provider, reason=refusal.reason, claims=claims

@@ -39,6 +39,10 @@ REFUSALS = {
         "Your organisation's sign-in didn't confirm your email address, so it can't be matched "
         "to an account here. Ask your MSP's owner."
     ),
+    "provider_address_refused": gettext_lazy(
+        "Your organisation's sign-in is set up at an address this site doesn't contact. Ask "
+        "your MSP's owner to check the provider's discovery URL."
+    ),
     "provider_unreachable": gettext_lazy(
         "Your organisation's sign-in didn't answer. Try again in a minute."
     ),

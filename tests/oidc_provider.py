@@ -5,7 +5,10 @@ authentication, single-use codes bound to their redirect URI, PKCE S256 checked)
 its own RSA keys; ID tokens signed with joserfc. The site under test talks to it exactly as to
 Entra ID or Google, through Authlib, over real sockets. What no real provider offers is the
 test's hand on it: who is signed in there (`signed_in`), claims to bend in the next ID token
-(`next_token_claims`: a wrong audience, an expired token, a stale nonce), and its keys
+(`next_token_claims`: a wrong audience, an expired token, a stale nonce), its discovery
+document (`metadata_changes`: another issuer, endpoints elsewhere), redirects it answers
+with (`redirects`: a path to another, served under /moved), ID tokens made by the test's own
+function (`id_token_forge`: `alg: none`, a forger's key), and its keys
 (`key_rotate`, `key_unpublished_sign`).
 
 The browser test signs in through it too; its authorization endpoint answers at once for the
@@ -56,6 +59,10 @@ class OidcProvider:
         self.published = [self.signing_key]
         self.signed_in: dict = {}
         self.next_token_claims: dict = {}
+        self.metadata_changes: dict = {}
+        self.redirects: dict[str, str] = {}
+        self.id_token_forge = None
+        self.discovery_fetches = 0
         self.codes: dict[str, dict] = {}
         self.jwks_fetches = 0
         self.token_requests = 0
@@ -101,7 +108,14 @@ class OidcProvider:
             return [b"not found"]
         path = path[len(self.issuer_path) :]
         query = parse_qs(environ.get("QUERY_STRING", ""))
+        if path in self.redirects:
+            start_response("302 Found", [("Location", f"{self.issuer}{self.redirects[path]}")])
+            return [b""]
+        # Where `redirects` may send a request: the same answers under /moved.
+        path = path.removeprefix("/moved")
         if path == "/.well-known/openid-configuration":
+            with self._lock:
+                self.discovery_fetches += 1
             return self._json(start_response, self._metadata())
         if path == "/jwks":
             with self._lock:
@@ -129,6 +143,7 @@ class OidcProvider:
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
             "scopes_supported": ["openid", "email", "profile"],
+            **self.metadata_changes,
         }
 
     @staticmethod
@@ -192,7 +207,10 @@ class OidcProvider:
             **self.next_token_claims,
         }
         header = {"alg": "RS256", "kid": self.signing_key.kid}
-        id_token = jwt.encode(header, claims, self.signing_key)
+        if self.id_token_forge is not None:
+            id_token = self.id_token_forge(claims)
+        else:
+            id_token = jwt.encode(header, claims, self.signing_key)
         return self._json(
             start_response,
             {

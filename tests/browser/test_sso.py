@@ -24,6 +24,7 @@ def live_oidc(live_server, settings):
     """The test provider, sending browsers back to the live server, which names itself by
     that address (SITE_URL) in the redirect URI."""
     settings.SITE_URL = live_server.url
+    settings.SSO_ALLOW_LOCAL_PROVIDERS = True
     server = OidcProvider(redirect_uri=f"{live_server.url}/sso/callback/").start()
     yield server
     server.stop()

@@ -15,6 +15,7 @@ START = "/sso/start/"
 @pytest.fixture
 def oidc(settings):
     """The suite's own OpenID Connect provider, on the loopback interface for this test."""
+    settings.SSO_ALLOW_LOCAL_PROVIDERS = True
     server = OidcProvider(redirect_uri=f"{settings.SITE_URL}/sso/callback/").start()
     yield server
     server.stop()

@@ -22,6 +22,7 @@ OTHER_DIRECTORY = "0a0a0a0a-1b1b-2c2c-3d3d-4e4e4e4e4e4e"
 def entra(settings, monkeypatch, tenant, owner):
     """The test provider at Entra's address for one directory, and the tenant's Entra
     provider pointing at it."""
+    settings.SSO_ALLOW_LOCAL_PROVIDERS = True
     server = OidcProvider(
         redirect_uri=f"{settings.SITE_URL}/sso/callback/", issuer_path=f"/{DIRECTORY}/v2.0"
     ).start()
@@ -85,6 +86,7 @@ def test_entra_email_without_xms_edov_links_nobody(client, entra, technician):
 def test_google_refuses_an_account_outside_the_workspace(
     client, settings, monkeypatch, tenant, owner, technician
 ):
+    settings.SSO_ALLOW_LOCAL_PROVIDERS = True
     server = OidcProvider(redirect_uri=f"{settings.SITE_URL}/sso/callback/").start()
     monkeypatch.setattr(sso_models, "GOOGLE_ISSUER", server.issuer)
     domain_claim(tenant=tenant, domain="northwind.example")

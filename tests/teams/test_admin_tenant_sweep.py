@@ -116,6 +116,7 @@ def world(
         )
     # Addresses that are never asked: no event is shipped while the sweep runs.
     settings.AUDIT_WEBHOOK_ALLOW_LOCAL = True
+    settings.SSO_ALLOW_LOCAL_PROVIDERS = True
     for owner_of, url in (
         (other_owner, "https://hooks.contoso.example/audit"),
         (owner, "https://hooks.northwind.example/audit"),
