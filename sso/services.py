@@ -297,6 +297,8 @@ def _person_for_identity(*, request: HttpRequest, provider: IdentityProvider, cl
             raise SignInThroughProviderRefused("subject_of_another_tenant")
         if not identity.user.is_active:
             raise SignInThroughProviderRefused("inactive")
+        if identity.user.is_superuser:
+            raise SignInThroughProviderRefused("operator")
         ProviderIdentity.objects.filter(pk=identity.pk).update(last_used_at=timezone.now())
         return identity.user
     email = client.verified_email(provider=provider, claims=claims)
@@ -317,6 +319,10 @@ def _person_for_identity(*, request: HttpRequest, provider: IdentityProvider, cl
         if not person.is_active:
             # Refused before binding: a deactivated person's account stays as it was.
             raise SignInThroughProviderRefused("inactive")
+        if person.is_superuser:
+            # A platform operator acts on every tenant: one tenant's provider, which that
+            # tenant's owner controls, never vouches for them.
+            raise SignInThroughProviderRefused("operator")
         if ProviderIdentity.objects.filter(user=person, issuer=issuer).exists():
             raise SignInThroughProviderRefused("person_bound_to_another_subject")
         ProviderIdentity.objects.create(

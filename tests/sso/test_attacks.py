@@ -15,6 +15,7 @@ from django.test import Client
 from audit.models import AuditEvent
 from sso.models import IdentityProvider, ProviderIdentity
 from sso.services import provider_save
+from tests.factories import OperatorFactory
 from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET
 from tests.signing_in import sign_in
 from tests.sso.conftest import START, provider_leg, sso_sign_in
@@ -213,3 +214,21 @@ def test_a_deactivated_persons_identity_is_refused_with_one_event_and_not_bound(
     assert not ProviderIdentity.objects.exists()
     assert AuditEvent.objects.count() == events_before + 1
     assert refusals("inactive").exists()
+
+
+def test_a_tenants_provider_never_signs_in_an_operator_on_its_domain(
+    client, sso_tenant, technician, oidc
+):
+    # An operator who also belongs to the tenant, on its claimed domain: the tenant's owner,
+    # holding the provider, would otherwise become a platform operator.
+    operator = OperatorFactory(
+        email="ops@northwind.example", tenant=sso_tenant.tenant, role=technician.role
+    )
+    oidc.sign_in_as(sub="sub-ops", email=operator.email)
+
+    response = sso_sign_in(client, operator.email)
+
+    assert response.status_code == 403
+    assert signed_in_as(client) is None
+    assert not ProviderIdentity.objects.exists()
+    assert refusals("operator").exists()
