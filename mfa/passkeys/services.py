@@ -23,6 +23,7 @@ from accounts.sign_in import (
     secret_check,
     user_sign_in_without_password,
 )
+from accounts.stages import password_sign_in_refusal
 from audit.events import AuditEventType
 from audit.services import audit_event_record
 from mfa.apps import PASSKEY_ENROL_STEP
@@ -47,6 +48,7 @@ USER_HANDLE_BYTES = 32
 FAILED = "failed"
 LOCKED = "locked"
 PASSWORDLESS_OFF = "passwordless_off"
+SINGLE_SIGN_ON_REQUIRED = "single_sign_on_required"
 ACCESS_LIST = "access_list"
 
 
@@ -304,6 +306,18 @@ def passkey_sign_in(*, request: HttpRequest, answer: str) -> PasskeyCheck:
             details={"email": owner.email, "refused": PASSWORDLESS_OFF},
         )
         return PasskeyCheck(verified=False, reason=PASSWORDLESS_OFF)
+    if password_sign_in_refusal(user=owner) is not None:
+        # Required single sign-on leaves the provider the one way in (break-glass people
+        # aside), so switching someone off there switches them off here.
+        audit_event_record(
+            event=AuditEventType.PASSKEY_SIGN_IN_FAILED,
+            actor=None,
+            tenant=owner.tenant,
+            target=owner,
+            request=request,
+            details={"email": owner.email, "refused": SINGLE_SIGN_ON_REQUIRED},
+        )
+        return PasskeyCheck(verified=False, reason=SINGLE_SIGN_ON_REQUIRED)
     audit_event_record(
         event=AuditEventType.PASSKEY_SIGN_IN_PASSED,
         actor=owner,

@@ -23,6 +23,7 @@ from mfa.passkeys.services import (
     ACCESS_LIST,
     LOCKED,
     PASSWORDLESS_OFF,
+    SINGLE_SIGN_ON_REQUIRED,
     passkey_register,
     passkey_registration_begin,
     passkey_remove,
@@ -45,6 +46,10 @@ REFUSALS = {
     PASSWORDLESS_OFF: gettext_lazy(
         "Your organisation doesn't allow signing in with a passkey alone. Sign in with your "
         "email and password; then use your passkey for the second step."
+    ),
+    SINGLE_SIGN_ON_REQUIRED: gettext_lazy(
+        "Your MSP signs you in with your organisation's sign-in. Type your email on the sign-in "
+        "page and continue there; your passkey may still be asked for the second step."
     ),
 }
 

@@ -8,6 +8,8 @@ from accounts.stages import PENDING_SESSION_KEY
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from mfa.models import PasskeyDevice
+from sso.encryption import secret_encrypt
+from sso.models import IdentityProvider
 from teams.models import AccessListEntry, UserSession
 from teams.services.access_list import access_list_entry_save, access_list_switch
 from tests.factories import UserFactory
@@ -237,3 +239,49 @@ def test_passkey_of_another_tenant_signs_in_only_its_own_person(
     passkey_sign_in(client, stranger_authenticator)
 
     assert client.session[SESSION_KEY] == str(stranger.pk)
+
+
+def sso_required(tenant, break_glass) -> IdentityProvider:
+    provider = IdentityProvider.objects.create(
+        tenant=tenant,
+        kind=IdentityProvider.Kind.OIDC,
+        discovery_url="https://idp.northwind.example/.well-known/openid-configuration",
+        client_id="northwind-client",
+        client_secret_encrypted=secret_encrypt("northwind-client-secret"),
+        policy=IdentityProvider.Policy.REQUIRED,
+    )
+    provider.break_glass.set(break_glass)
+    return provider
+
+
+def test_a_passkey_alone_is_refused_where_single_sign_on_is_required(
+    passwordless_on, user_with_passkey, authenticator, owner
+):
+    # Required single sign-on is the owner's one place to switch a leaving technician off: a
+    # passkey alone would sign them in without the provider.
+    sso_required(passwordless_on, break_glass=[owner])
+    client = Client()
+
+    response = passkey_sign_in(client, authenticator)
+
+    assert response.url.startswith(LOGIN)
+    assert SESSION_KEY not in client.session
+    assert "signs you in with your organisation" in message_after(client, response)
+    refused = events(AuditEventType.PASSKEY_SIGN_IN_FAILED).get()
+    assert refused.details == {
+        "email": user_with_passkey.email,
+        "refused": "single_sign_on_required",
+    }
+    assert not events(AuditEventType.PASSKEY_SIGN_IN_PASSED).exists()
+
+
+def test_a_break_glass_persons_passkey_alone_still_signs_in(
+    passwordless_on, user_with_passkey, authenticator, owner
+):
+    sso_required(passwordless_on, break_glass=[owner, user_with_passkey])
+    client = Client()
+
+    response = passkey_sign_in(client, authenticator)
+
+    assert response.url == "/audit/logins/"
+    assert client.session[SESSION_KEY] == str(user_with_passkey.pk)
