@@ -35,8 +35,9 @@ def request_with_fresh_proof():
     return request
 
 
-def submit_all_at_once(clients, data: dict) -> list[int]:
-    """POST `data` to the second step from every client at the same instant."""
+def submit_all_at_once(clients, data: dict, path: str = VERIFY) -> list[int]:
+    """POST `data` to `path` (the second step unless told) from every client at the same
+    instant; the status codes, in the order they came back."""
     barrier = threading.Barrier(len(clients))
     statuses: list[int] = []
     errors: list[BaseException] = []
@@ -45,7 +46,7 @@ def submit_all_at_once(clients, data: dict) -> list[int]:
     def submit(client) -> None:
         try:
             barrier.wait(timeout=30)
-            status = client.post(VERIFY, data).status_code
+            status = client.post(path, data).status_code
             with lock:
                 statuses.append(status)
         except BaseException as error:  # noqa: BLE001 - re-raised in the test thread below

@@ -2,16 +2,14 @@
 (PostgreSQL, real threads). The session's challenge is read by every request before any of them
 writes it back; the row lock on the passkey and its last challenge are what hold."""
 
-import threading
-
 import pytest
 from django.conf import settings
-from django.db import connection
 from django.test import Client
 
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from mfa.models import PasskeyDevice
+from tests.mfa.helpers import submit_all_at_once
 from tests.mfa.passkeys.authenticator import PASSKEY_VERIFY, second_step_options
 from tests.signing_in import sign_in
 
@@ -36,25 +34,7 @@ def test_one_answer_posted_at_once_signs_in_once(user_with_passkey, authenticato
         client = Client()
         client.cookies[settings.SESSION_COOKIE_NAME] = session_cookie
         clients.append(client)
-    barrier = threading.Barrier(PARALLEL)
-    errors: list[BaseException] = []
-
-    def submit(client: Client) -> None:
-        try:
-            barrier.wait(timeout=30)
-            client.post(PASSKEY_VERIFY, {"credential": answer})
-        except BaseException as error:  # noqa: BLE001 - re-raised in the test thread below
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=submit, args=(client,)) for client in clients]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    if errors:
-        raise errors[0]
+    submit_all_at_once(clients, {"credential": answer}, path=PASSKEY_VERIFY)
 
     passed = AuditEvent.objects.filter(event=AuditEventType.MFA_VERIFIED)
     assert passed.count() == 1
