@@ -35,8 +35,15 @@ class AuditEvent(models.Model):
     roles").
     """
 
+    # No single-column indexes on the tenant and the target: the indexes below that start with
+    # them serve the same lookups, and each index is one more write on every event.
     tenant = models.ForeignKey(
-        "teams.Tenant", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "teams.Tenant",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        db_index=False,
     )
     event = models.PositiveSmallIntegerField(choices=AuditEventType.choices)
     created_at = models.DateTimeField()
@@ -49,6 +56,7 @@ class AuditEvent(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     actor_label = models.CharField(max_length=254, blank=True)
     target = models.ForeignKey(
@@ -58,6 +66,7 @@ class AuditEvent(models.Model):
         null=True,
         blank=True,
         related_name="+",
+        db_index=False,
     )
     target_label = models.CharField(max_length=254, blank=True)
     ip = models.GenericIPAddressField(null=True, blank=True)
@@ -87,18 +96,31 @@ class AuditEvent(models.Model):
         indexes = [
             # The trail: newest first within a tenant, optionally narrowed by one filter.
             models.Index(fields=["tenant", "-created_at", "-id"], name="audit_tenant_time"),
+            # Events with no actor (the system's) or no address (bulk jobs, tasks) are never
+            # looked up by one, so these indexes leave them out: a bulk job of 100,000 events
+            # writes three fewer index entries per event.
             models.Index(
-                fields=["tenant", "actor", "-created_at", "-id"], name="audit_tenant_actor_time"
+                fields=["tenant", "actor", "-created_at", "-id"],
+                name="audit_tenant_by_actor",
+                condition=models.Q(actor__isnull=False),
             ),
             models.Index(
                 fields=["tenant", "target", "-created_at", "-id"], name="audit_tenant_target_time"
             ),
             models.Index(fields=["tenant", "event", "-created_at"], name="audit_tenant_event_time"),
-            models.Index(fields=["tenant", "ip", "-created_at"], name="audit_tenant_ip_time"),
+            models.Index(
+                fields=["tenant", "ip", "-created_at"],
+                name="audit_tenant_by_ip",
+                condition=models.Q(ip__isnull=False),
+            ),
             # A person's own sign-in history and the sign-in checks.
             models.Index(fields=["target", "event", "-created_at"], name="audit_target_event_time"),
             # Operators read across tenants.
             models.Index(fields=["-created_at", "-id"], name="audit_time"),
+            # An operator's person filter, across tenants.
+            models.Index(
+                fields=["actor"], name="audit_actor", condition=models.Q(actor__isnull=False)
+            ),
         ]
 
     def __str__(self) -> str:

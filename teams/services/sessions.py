@@ -24,6 +24,7 @@ from audit.services import (
     TenantRef,
     audit_event_record,
     audit_events_record_bulk,
+    garbage_collector_paused,
 )
 from teams import notices
 from teams.models import UserSession
@@ -275,10 +276,11 @@ def sessions_expire(
     """End, server-side and in bulk, every session past its idle timeout or lifetime.
 
     A fixed number of statements however many sessions end, in one transaction: one finds and
-    locks them, one per distinct limit note rewrites their stored sessions, one deletes them,
-    two record one event per session (the chain lock and a single INSERT), and the session
-    store's own expired rows are cleared. Rows another run holds are skipped, so overlapping
-    runs never end (or audit) a session twice. Returns counts by reason.
+    locks them, a few per distinct limit (reason and length) rewrite their stored sessions and
+    delete them, two record one event per session (the chain lock and a single INSERT), and the
+    session store's own expired rows are cleared. The sessions are deleted while the events are
+    hashed. Rows another run holds are skipped, so overlapping runs never end (or audit) a
+    session twice. Returns counts by reason.
 
     The price of one transaction: the audit chains of the tenants involved stay locked until it
     commits, so their sign-ins wait for it; a few seconds for a backlog of 100,000, nothing
@@ -286,7 +288,7 @@ def sessions_expire(
     """
     now = now or timezone.now()
     counts = dict.fromkeys(("idle", "lifetime"), 0)
-    with transaction.atomic():
+    with garbage_collector_paused(), transaction.atomic():
         chosen = list(
             sessions_past_limits(now=now)
             .select_for_update(skip_locked=True, of=("self",))
@@ -297,24 +299,31 @@ def sessions_expire(
         )
         if progress is not None:
             progress(stage="ending sessions", done=0, total=len(chosen))
-        by_note: dict[str, list[int]] = {}
+        by_limit: dict[tuple[str, int], list[int]] = {}
         for pk, _, _, _, _, reason, minutes in chosen:
-            note = notices.session_expired(reason=reason, limit=timedelta(minutes=minutes))
-            by_note.setdefault(note, []).append(pk)
+            by_limit.setdefault((reason, minutes), []).append(pk)
             counts[reason] += 1
-        for note, pks in by_note.items():
-            tracked_sessions_delete(UserSession.objects.filter(pk__in=id_set(pks)), note=note)
+
+        def sessions_delete() -> None:
+            for (reason, minutes), pks in by_limit.items():
+                tracked_sessions_delete(
+                    UserSession.objects.filter(pk__in=id_set(pks)),
+                    note=notices.session_expired(reason=reason, limit=timedelta(minutes=minutes)),
+                )
+
+        tenant_refs = {tenant_id: TenantRef(tenant_id) for _, tenant_id, *_ in chosen if tenant_id}
         audit_events_record_bulk(
             [
                 AuditEventSpec(
-                    event=AuditEventType.SESSION_EXPIRED,
-                    tenant=TenantRef(tenant_id) if tenant_id else None,
+                    AuditEventType.SESSION_EXPIRED,
+                    tenant_refs.get(tenant_id),
                     target=PersonRef(user_id, email),
                     details={"reason": reason, "ip": ip},
                 )
                 for _, tenant_id, user_id, email, ip, reason, _ in chosen
             ],
             progress=progress,
+            meanwhile=sessions_delete,
         )
     _session_store().clear_expired()
     return counts

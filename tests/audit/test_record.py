@@ -1,3 +1,5 @@
+import gc
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -217,6 +219,86 @@ def test_bulk_recording_keeps_every_chain_intact(tenant, other_tenant, technicia
     for tenant_with_chain in (tenant, other_tenant):
         chain = AuditChain.objects.get(key=tenant_with_chain.pk)
         assert chain_verify(tenant=tenant_with_chain, chain=chain).intact
+
+
+@pytest.mark.parametrize(
+    "details, stored",
+    [
+        (
+            [{"n": 1}, {"n": True}, {"n": 1.5}, {"n": "1"}, {"n": 1}, {"n": False}, {"n": 0}],
+            [{"n": 1}, {"n": True}, {"n": 1.5}, {"n": "1"}, {"n": 1}, {"n": False}, {"n": 0}],
+        ),
+        (
+            [{"a": 1, "b": 2}, {"b": 2, "a": 1}, {"a": [1, {"x": None}]}, {"a": (1, 2)}],
+            [{"a": 1, "b": 2}, {"a": 1, "b": 2}, {"a": [1, {"x": None}]}, {"a": [1, 2]}],
+        ),
+        (
+            [{"who": "line\nbreak"}, {"who": "line\\nbreak"}, None, {}],
+            [{"who": "line\\x0abreak"}, {"who": "line\\nbreak"}, {}, {}],
+        ),
+    ],
+)
+def test_bulk_details_keep_their_own_spelling_when_they_compare_equal(tenant, details, stored):
+    specs = [
+        AuditEventSpec(event=AuditEventType.ADMIN_ACTION, tenant=tenant, details=item)
+        for item in details
+    ]
+
+    audit_events_record_bulk(specs)
+
+    events = AuditEvent.objects.for_tenant(tenant).order_by("sequence")
+    # Compared as JSON text: True == 1 in Python, but not in the log.
+    assert [json.dumps(event.details) for event in events] == [json.dumps(item) for item in stored]
+    assert chain_verify(tenant=tenant, chain=AuditChain.objects.get(key=tenant.pk)).intact
+
+
+def test_bulk_runs_the_callers_own_work_in_the_same_transaction(tenant, technician):
+    specs = [
+        AuditEventSpec(event=AuditEventType.SESSION_EXPIRED, tenant=tenant, target=technician)
+    ] * 300
+    ran = []
+
+    recorded = audit_events_record_bulk(
+        specs, meanwhile=lambda: ran.append(connection.in_atomic_block)
+    )
+
+    assert ran == [True]
+    assert recorded == 300
+    assert chain_verify(tenant=tenant, chain=AuditChain.objects.get(key=tenant.pk)).intact
+
+
+def test_a_failure_in_the_callers_own_work_records_nothing(tenant, technician):
+    specs = [
+        AuditEventSpec(event=AuditEventType.SESSION_EXPIRED, tenant=tenant, target=technician)
+    ] * 300
+    technician_id = technician.pk
+
+    def fails():
+        technician.delete()
+        raise RuntimeError("the caller's statement failed")
+
+    with pytest.raises(RuntimeError, match="caller's statement failed"), transaction.atomic():
+        audit_events_record_bulk(specs, meanwhile=fails)
+
+    assert not AuditEvent.objects.for_tenant(tenant).exists()
+    assert type(technician).objects.filter(pk=technician_id).exists()
+
+
+def test_the_garbage_collector_is_back_on_after_a_bulk_job_even_a_failed_one(tenant):
+    specs = [AuditEventSpec(event=AuditEventType.ADMIN_ACTION, tenant=tenant, details={"x": 1j})]
+
+    audit_events_record_bulk([specs[0]._replace(details={"x": 1})])
+    assert gc.isenabled()
+    with pytest.raises(TypeError, match="complex"), transaction.atomic():
+        audit_events_record_bulk(specs)
+    assert gc.isenabled()
+
+    gc.disable()
+    try:
+        audit_events_record_bulk([specs[0]._replace(details={"x": 2})])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
 
 
 def test_deleting_a_person_keeps_their_events_and_labels(owner, technician):
