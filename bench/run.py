@@ -613,6 +613,28 @@ def table(results: dict) -> str:
     return "\n".join(lines)
 
 
+ALL_PARTS = {1, 2, 3, 4, 5}
+
+
+def results_path(parts: set[int]) -> Path:
+    """`bench/results.json` for a whole run; a run of some parts writes beside it
+    (`results-parts-4.json`), so the figures of one whole run are never mixed with others."""
+    if parts >= ALL_PARTS:
+        return BASE_DIR / "bench" / "results.json"
+    return BASE_DIR / "bench" / f"results-parts-{'-'.join(map(str, sorted(parts)))}.json"
+
+
+def git_commit() -> str:
+    described = subprocess.run(
+        ["git", "describe", "--always", "--dirty"],  # noqa: S607 - git from PATH
+        cwd=BASE_DIR,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return described.stdout.strip() or "unknown"
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", default="1,2,3,4,5", help="Which parts, e.g. 1,3")
@@ -635,7 +657,14 @@ def main() -> int:
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     original_name = connection.settings_dict["NAME"]
     test_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    results: dict = {"machine": {"cpus": os.cpu_count(), "load_average": os.getloadavg()}}
+    results: dict = {
+        "run": {
+            "parts": sorted(parts),
+            "started_at": timezone.now().isoformat(timespec="seconds"),
+            "commit": git_commit(),
+        },
+        "machine": {"cpus": os.cpu_count(), "load_average": os.getloadavg()},
+    }
     try:
         steps = [
             (3, "queries", part_queries),
@@ -652,7 +681,7 @@ def main() -> int:
         results["machine"]["load_average_end"] = os.getloadavg()
         connection.creation.destroy_test_db(original_name, verbosity=0)
         print(f"Dropped the throwaway database {test_name}.", file=sys.stderr)
-    (BASE_DIR / "bench" / "results.json").write_text(json.dumps(results, indent=2) + "\n")
+    results_path(parts).write_text(json.dumps(results, indent=2) + "\n")
     print(table(results))
     return 0
 
