@@ -7,22 +7,15 @@ from its own address through `X-Forwarded-For` (the server trusts one proxy), as
 one MSP's proxy would, so the per-IP lockout counts each client apart.
 """
 
-import os
 import random
-import re
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
-from http.client import HTTPConnection
 from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
-from django.conf import settings
 from django.contrib.auth.hashers import Argon2PasswordHasher
 from django.core.management import call_command
 from django.db import connection
@@ -32,15 +25,11 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from outbox.models import OutboxMail
 from tests.factories import DEFAULT_PASSWORD, TOTPDeviceFactory, UserFactory
+from tests.live_site import Browser, Processes, site_env
 from tests.signing_in import device_code
 
 CLIENTS = 50
 SECONDS = 30
-PORT = 8107
-BASE_DIR = Path(__file__).resolve().parent.parent.parent
-BIN = Path(sys.executable).parent
-CSRF_FIELD = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
-SESSION_COOKIE = re.compile(r"sessionid=([^;]+)")
 
 pytestmark = [
     pytest.mark.postgres,
@@ -48,122 +37,30 @@ pytestmark = [
 ]
 
 
-class Browser:
-    """One client: its own address and cookies, a new connection per request (sync workers)."""
-
-    def __init__(self, index: int) -> None:
-        self.ip = f"198.51.{100 + index // 250}.{index % 250 + 1}"
-        self.cookies: dict[str, str] = {}
-        self.statuses: Counter[int] = Counter()
-
-    def request(self, method: str, path: str, data: dict | None = None) -> tuple[int, str, bytes]:
-        headers = {
-            "X-Forwarded-For": self.ip,
-            "Cookie": "; ".join(f"{key}={value}" for key, value in self.cookies.items()),
-        }
-        body = None
-        if data is not None:
-            data = {**data, "csrfmiddlewaretoken": self.cookies.get("csrftoken", "")}
-            body = urlencode(data)
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        http = HTTPConnection("127.0.0.1", PORT, timeout=60)
-        try:
-            http.request(method, path, body, headers)
-            response = http.getresponse()
-            content = response.read()
-        finally:
-            http.close()
-        for header in response.headers.get_all("Set-Cookie") or []:
-            name, _, rest = header.partition("=")
-            value = rest.split(";", 1)[0]
-            if value and "Max-Age=0" not in header:
-                self.cookies[name] = value
-            else:
-                self.cookies.pop(name, None)
-        self.statuses[response.status] += 1
-        return response.status, response.getheader("Location", ""), content
-
-    def fresh(self) -> None:
-        self.cookies = {}
-        self.request("GET", "/accounts/login/")
-
-
-def start(command: list[str], env: dict, log: Path, **options) -> subprocess.Popen:
-    return subprocess.Popen(  # noqa: S603 - our own server and worker, on loopback only
-        command, cwd=BASE_DIR, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT, **options
-    )
-
-
 @dataclass
 class Site:
+    port: int
     folder: Path
     worker: subprocess.Popen
 
 
 @pytest.fixture
-def site(redis_url, tmp_path, live_server_env):
-    """gunicorn and a Celery worker on the test database, stopped at the end.
-
-    The test opens the listening socket and hands it to gunicorn, so the first request waits in
-    the socket's queue until a gunicorn worker takes it: no polling for the server to come up.
-    """
+def site(redis_url, tmp_path):
+    """gunicorn and a Celery worker on the test database, stopped at the end."""
+    env = site_env(
+        redis_url,
+        EMAIL_BACKEND="django.core.mail.backends.filebased.EmailBackend",
+        EMAIL_FILE_PATH=str(tmp_path / "mail"),
+    )
+    processes = Processes(tmp_path)
     try:
-        listener = socket.create_server(("127.0.0.1", PORT))
-    except OSError as error:
-        pytest.fail(f"Cannot listen on 127.0.0.1:{PORT} ({error}); stop what uses it, run again.")
-    with listener:
-        processes = [
-            start(
-                [str(BIN / "gunicorn"), "config.wsgi", "--bind", f"fd://{listener.fileno()}"]
-                + ["--workers", "3", "--timeout", "60"],
-                live_server_env,
-                tmp_path / "gunicorn.log",
-                pass_fds=[listener.fileno()],
-            ),
-            start(
-                [str(BIN / "celery"), "-A", "config", "worker", "--pool", "threads"]
-                + ["--concurrency", "4", "--loglevel", "WARNING"],
-                live_server_env,
-                tmp_path / "worker.log",
-            ),
-        ]
-    try:
-        try:
-            http = HTTPConnection("127.0.0.1", PORT, timeout=60)
-            http.request("GET", "/healthz")
-            started = http.getresponse().status == 200
-        except OSError:
-            started = False
-        if not started:
-            pytest.fail("gunicorn did not start: " + (tmp_path / "gunicorn.log").read_text())
-        yield Site(folder=tmp_path, worker=processes[1])
+        port = processes.gunicorn("gunicorn", env, workers=3)
+        worker = processes.celery(
+            "worker", env, *("worker", "--pool", "threads", "--concurrency", "4")
+        )
+        yield Site(port=port, folder=tmp_path, worker=worker)
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-
-
-@pytest.fixture
-def live_server_env(redis_url, tmp_path):
-    database = settings.DATABASES["default"]
-    return {
-        **os.environ,
-        "DATABASE_URL": (
-            f"postgres://{database['USER']}:{database.get('PASSWORD') or ''}@{database['HOST']}:"
-            f"{database['PORT'] or 5432}/{database['NAME']}"
-        ),
-        "REDIS_URL": redis_url,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "TRUSTED_PROXY_COUNT": "1",
-        "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
-        "EMAIL_FILE_PATH": str(tmp_path / "mail"),
-        "LOG_LEVEL": "WARNING",
-    }
+        processes.stop()
 
 
 def drained(worker: subprocess.Popen, timeout: float = 60) -> bool:
@@ -208,14 +105,19 @@ def test_fifty_clients_for_thirty_seconds(site, tenant):
             tally[what] += 1
 
     def client(index: int) -> None:
-        browser = Browser(index)
+        browser = Browser(f"198.51.{100 + index // 250}.{index % 250 + 1}")
         chance = random.Random(index)  # noqa: S311 - a workload, not a secret
+
+        def request(method: str, path: str, data: dict | None = None) -> tuple[int, str, bytes]:
+            return browser.request(site.port, method, path, data)
+
         try:
             while time.monotonic() < until:
-                browser.fresh()
+                browser.cookies = {}
+                request("GET", "/accounts/login/")
                 action = chance.choice(["sign_in", "sign_in", "wrong", "second_step", "reset"])
                 if action == "sign_in":
-                    status, location, _ = browser.request(
+                    status, location, _ = request(
                         "POST",
                         "/accounts/login/",
                         {"username": plain[index].email, "password": DEFAULT_PASSWORD},
@@ -223,29 +125,29 @@ def test_fifty_clients_for_thirty_seconds(site, tenant):
                     count(f"sign_in_{status}")
                     if status == 302:
                         for path in ("/", "/accounts/sessions/", "/audit/logins/"):
-                            browser.request("GET", path)
-                        browser.request("POST", "/accounts/logout/", {})
+                            request("GET", path)
+                        request("POST", "/accounts/logout/", {})
                 elif action == "wrong":
-                    status, _, _ = browser.request(
+                    status, _, _ = request(
                         "POST",
                         "/accounts/login/",
                         {"username": wrong[index].email, "password": "not-the-password"},
                     )
                     count(f"wrong_{status}")
                 elif action == "second_step":
-                    status, location, _ = browser.request(
+                    status, location, _ = request(
                         "POST",
                         "/accounts/login/",
                         {"username": with_code[index].email, "password": DEFAULT_PASSWORD},
                     )
                     count(f"password_step_{status}")
                     if status == 302 and location.startswith("/mfa/verify/"):
-                        status, _, _ = browser.request(
+                        status, _, _ = request(
                             "POST", "/mfa/verify/", {"otp_token": device_code(devices[index])}
                         )
                         count(f"second_step_{status}")
                 else:
-                    status, _, _ = browser.request(
+                    status, _, _ = request(
                         "POST", "/accounts/password/reset/", {"email": plain[index].email}
                     )
                     count(f"reset_{status}")

@@ -10,19 +10,13 @@ lands on the process that is sending) with a port of its own on the test's SMTP 
 """
 
 import itertools
-import os
 import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from http.client import HTTPConnection
 from io import StringIO
-from pathlib import Path
-from urllib.parse import urlencode
 
 import pytest
 from django.conf import settings
@@ -40,11 +34,10 @@ from outbox.services import message_id
 from outbox.tasks import sweep_outbox
 from teams.models import UserSession
 from tests.factories import DEFAULT_PASSWORD, UserFactory
+from tests.live_site import Browser, Processes, site_env
 from tests.mail_sink import MailSink
 from tests.signing_in import WRONG_PASSWORD
 
-BASE_DIR = Path(__file__).resolve().parent.parent.parent
-BIN = Path(sys.executable).parent
 SIGN_IN_OUTCOMES = (AuditEventType.SIGN_IN_SUCCEEDED, AuditEventType.SIGN_IN_FAILED)
 client_numbers = itertools.count(1)
 
@@ -54,48 +47,10 @@ pytestmark = [
 ]
 
 
-class Browser:
-    """One person's browser behind the proxy: its own address and cookies, a new connection
-    per request (sync workers close it), sent to whichever node the test names."""
-
-    def __init__(self) -> None:
-        number = next(client_numbers)
-        self.ip = f"203.0.{113 + number // 250}.{number % 250 + 1}"
-        self.cookies: dict[str, str] = {}
-
-    def request(
-        self, port: int, method: str, path: str, data: dict | None = None
-    ) -> tuple[int, str]:
-        headers = {
-            "X-Forwarded-For": self.ip,
-            "Cookie": "; ".join(f"{key}={value}" for key, value in self.cookies.items()),
-        }
-        body = None
-        if data is not None:
-            body = urlencode({**data, "csrfmiddlewaretoken": self.cookies.get("csrftoken", "")})
-            headers["Content-Type"] = "application/x-www-form-urlencoded"
-        http = HTTPConnection("127.0.0.1", port, timeout=60)
-        try:
-            http.request(method, path, body, headers)
-            response = http.getresponse()
-            response.read()
-        finally:
-            http.close()
-        for header in response.headers.get_all("Set-Cookie") or []:
-            name, _, rest = header.partition("=")
-            value = rest.split(";", 1)[0]
-            if value and "Max-Age=0" not in header:
-                self.cookies[name] = value
-            else:
-                self.cookies.pop(name, None)
-        return response.status, response.getheader("Location", "")
-
-    def sign_in(self, port: int, email: str, password: str) -> int:
-        self.request(port, "GET", "/accounts/login/")
-        status, _ = self.request(
-            port, "POST", "/accounts/login/", {"username": email, "password": password}
-        )
-        return status
+def browser() -> Browser:
+    """A browser with an address of its own, none reused within the run."""
+    number = next(client_numbers)
+    return Browser(f"203.0.{113 + number // 250}.{number % 250 + 1}")
 
 
 @dataclass
@@ -104,101 +59,55 @@ class Site:
 
     nodes: list[int]
     sink: MailSink
-    folder: Path
+    processes: Processes
     env: dict
     workers: dict[int, subprocess.Popen] = field(default_factory=dict)
-    processes: list[subprocess.Popen] = field(default_factory=list)
-
-    def start(self, name: str, command: list[str], env: dict, **options) -> subprocess.Popen:
-        log = (self.folder / f"{name}.log").open("a")
-        process = subprocess.Popen(  # noqa: S603 - our own processes, on loopback only
-            command, cwd=BASE_DIR, env=env, stdout=log, stderr=subprocess.STDOUT, **options
-        )
-        self.processes.append(process)
-        return process
 
     def worker_start(self, relay_port: int) -> subprocess.Popen:
         """A worker as the Procfile's, in one process, sending through its own relay port."""
-        self.workers[relay_port] = self.start(
+        self.workers[relay_port] = self.processes.celery(
             f"worker-{relay_port}",
-            [str(BIN / "celery"), "-A", "config", "worker", "--pool", "solo"]
-            + ["--hostname", f"worker-{relay_port}@%h", "--loglevel", "INFO"],
             {**self.env, "EMAIL_PORT": str(relay_port)},
+            *("worker", "--pool", "solo", "--hostname", f"worker-{relay_port}@%h"),
+            *("--loglevel", "INFO"),
         )
         return self.workers[relay_port]
 
     def round_robin(self):
         return itertools.cycle(self.nodes)
 
-    def stop(self) -> None:
-        for process in self.processes:
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes:
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
-
 
 @pytest.fixture(scope="module")
 def site(django_db_setup, redis_url, tmp_path_factory):
     """Two gunicorn nodes, two workers and one beat on the test database and Redis, started
-    once for the module: each test's rows are committed, and emptied after it, under them.
-
-    The test opens each node's listening socket and hands it to gunicorn, so a first request
-    waits in the socket's queue until a gunicorn worker takes it.
-    """
-    tmp_path = tmp_path_factory.mktemp("nodes")
-    database = settings.DATABASES["default"]
-    env = {
-        **os.environ,
-        # The test database pytest-django made, where this test's rows are committed.
-        "DATABASE_URL": (
-            f"postgres://{database['USER']}:{database.get('PASSWORD') or ''}@{database['HOST']}:"
-            f"{database['PORT'] or 5432}/{database['NAME']}"
-        ),
-        "REDIS_URL": redis_url,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "TRUSTED_PROXY_COUNT": "1",
-        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-        "EMAIL_HOST": "127.0.0.1",
-        "LOG_LEVEL": "WARNING",
-    }
+    once for the module: each test's rows are committed, and emptied after it, under them."""
+    folder = tmp_path_factory.mktemp("nodes")
+    env = site_env(
+        redis_url,
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="127.0.0.1",
+    )
     sink = MailSink()
     relay_ports = sink.start(ports=2)
-    listeners = [socket.create_server(("127.0.0.1", 0)) for _ in range(2)]
-    site = Site(
-        nodes=[listener.getsockname()[1] for listener in listeners],
-        sink=sink,
-        folder=tmp_path,
-        env=env,
-    )
+    processes = Processes(folder)
     try:
-        for number, listener in enumerate(listeners):
-            site.start(
-                f"node-{number}",
-                [str(BIN / "gunicorn"), "config.wsgi", "--bind", f"fd://{listener.fileno()}"]
-                + ["--workers", "2", "--timeout", "60", "--graceful-timeout", "5"],
-                env,
-                pass_fds=[listener.fileno()],
-            )
-            listener.close()
+        site = Site(
+            nodes=[processes.gunicorn(f"node-{number}", env, workers=2) for number in range(2)],
+            sink=sink,
+            processes=processes,
+            env=env,
+        )
         for relay_port in relay_ports:
             site.worker_start(relay_port)
-        site.start(
+        processes.celery(
             "beat",
-            [str(BIN / "celery"), "-A", "config", "beat", "--loglevel", "INFO"]
-            + ["--schedule", str(tmp_path / "beat-schedule"), "--pidfile", ""],
             env,
+            *("beat", "--loglevel", "INFO", "--schedule", str(folder / "beat-schedule")),
+            *("--pidfile", ""),
         )
-        for port in site.nodes:
-            status, _ = Browser().request(port, "GET", "/healthz")
-            assert status == 200, (tmp_path / "node-0.log").read_text()
         yield site
     finally:
-        site.stop()
+        processes.stop()
         sink.stop()
 
 
@@ -253,9 +162,9 @@ def test_wrong_passwords_over_both_nodes_lock_after_exactly_the_limit(site, quie
 
     statuses = in_parallel(
         attempts,
-        lambda n: Browser().sign_in(nodes[n % 2], person.email, WRONG_PASSWORD),
+        lambda n: browser().sign_in(nodes[n % 2], person.email, WRONG_PASSWORD),
     )
-    right_password_after = Browser().sign_in(nodes[0], person.email, DEFAULT_PASSWORD)
+    right_password_after = browser().sign_in(nodes[0], person.email, DEFAULT_PASSWORD)
     connection.close()
 
     limit = settings.LOCKOUT_FAILURES
@@ -278,7 +187,7 @@ def test_session_cap_and_revocation_hold_across_nodes(site, quiet_tenant):
     person.role.max_sessions = 3
     person.role.save()
     nodes = site.nodes
-    browsers = [Browser() for _ in range(6)]
+    browsers = [browser() for _ in range(6)]
 
     statuses = in_parallel(
         len(browsers),
@@ -289,20 +198,20 @@ def test_session_cap_and_revocation_hold_across_nodes(site, quiet_tenant):
     assert UserSession.objects.filter(user=person).count() == 3
     # Each browser asks the node it did not sign in on.
     live = [
-        browser
-        for n, browser in enumerate(browsers)
-        if browser.request(nodes[(n + 1) % 2], "GET", "/")[0] == 200
+        client
+        for n, client in enumerate(browsers)
+        if client.request(nodes[(n + 1) % 2], "GET", "/")[0] == 200
     ]
     assert len(live) == 3
 
     # One browser ends another's session on one node; the other node refuses it at once.
     keeper, revoked = live[0], live[1]
     revoked_session = UserSession.objects.get(session_key=revoked.cookies["sessionid"])
-    status, _ = keeper.request(
+    status, _, _ = keeper.request(
         nodes[0], "POST", "/accounts/sessions/", {"revoke": str(revoked_session.pk)}
     )
     assert status == 302
-    status, location = revoked.request(nodes[1], "GET", "/")
+    status, location, _ = revoked.request(nodes[1], "GET", "/")
     assert status == 302 and location.startswith("/accounts/login/"), (status, location)
     assert keeper.request(nodes[1], "GET", "/")[0] == 200
     assert UserSession.objects.filter(user=person).count() == 2
@@ -321,9 +230,9 @@ def test_session_cap_and_revocation_hold_across_nodes(site, quiet_tenant):
 def reset_requests(site: Site, persons: list[User]) -> None:
     nodes = site.round_robin()
     for person in persons:
-        browser, node = Browser(), next(nodes)
-        browser.request(node, "GET", "/accounts/password/reset/")
-        status, _ = browser.request(
+        client, node = browser(), next(nodes)
+        client.request(node, "GET", "/accounts/password/reset/")
+        status, _, _ = client.request(
             node, "POST", "/accounts/password/reset/", {"email": person.email}
         )
         assert status == 302
@@ -399,4 +308,4 @@ def test_a_worker_killed_mid_send_loses_no_mail_and_sends_none_twice(
     )
     call_command("verify_audit_log", stdout=StringIO())
     # The topology's one beat leads (its sweeps run every minute; the test ran them sooner).
-    assert "holding the beat lock" in (site.folder / "beat.log").read_text()
+    assert "holding the beat lock" in site.processes.log("beat")
