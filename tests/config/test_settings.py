@@ -87,7 +87,7 @@ def test_defaults_match_the_interface_table():
 def test_redis_url_switches_broker_cache_and_cached_sessions():
     values = read_settings(DEBUG="1", REDIS_URL="redis://127.0.0.1:6379/3")
 
-    assert values["cache"] == "django.core.cache.backends.redis.RedisCache"
+    assert values["cache"] == "config.cache.RedisCache"
     assert values["sessions"] == "teams.session_store"
     assert values["broker"] == "redis://127.0.0.1:6379/3"
     assert values["eager"] is False
