@@ -284,6 +284,20 @@ def test_a_failure_in_the_callers_own_work_records_nothing(tenant, technician):
     assert type(technician).objects.filter(pk=technician_id).exists()
 
 
+def test_a_failure_while_hashing_undoes_the_callers_own_work(tenant, technician):
+    specs = [
+        AuditEventSpec(event=AuditEventType.ADMIN_ACTION, tenant=tenant, details={"n": n})
+        for n in range(299)
+    ] + [AuditEventSpec(event=AuditEventType.ADMIN_ACTION, tenant=tenant, details={"x": {1, 2}})]
+    technician_id = technician.pk
+
+    with pytest.raises(TypeError, match="set"), transaction.atomic():
+        audit_events_record_bulk(specs, meanwhile=technician.delete)
+
+    assert not AuditEvent.objects.for_tenant(tenant).exists()
+    assert type(technician).objects.filter(pk=technician_id).exists()
+
+
 def test_the_garbage_collector_is_back_on_after_a_bulk_job_even_a_failed_one(tenant):
     specs = [AuditEventSpec(event=AuditEventType.ADMIN_ACTION, tenant=tenant, details={"x": 1j})]
 
