@@ -29,6 +29,29 @@ class AccessReview(models.Model):
         return f"access review of {self.tenant} at {self.completed_at:%Y-%m-%d}"
 
 
+class AccessReviewSummarySent(models.Model):
+    """The monthly summary mail was queued for this tenant's Owners this month.
+
+    Queued in the same transaction as the mail, and unique per tenant and month: a second run
+    in the same month (a beat takeover at the wrong instant, or the task started by hand) finds
+    the mark and mails nobody twice.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    month = models.DateField(help_text=_("The first day of the month the summary was for."))
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "month"], name="access_review_summary_once_a_month"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"access review summary of {self.tenant} for {self.month:%Y-%m}"
+
+
 class AccessReviewEntry(User):
     """A person as the access review sees them: the admin's access-review list is registered on
     this proxy so that it sits beside the people list without changing it."""

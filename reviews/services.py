@@ -2,10 +2,12 @@
 monthly summary mail."""
 
 from collections.abc import Callable
+from datetime import datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
@@ -13,7 +15,7 @@ from audit.events import AuditEventType
 from audit.services import audit_event_record
 from outbox.links import site_link
 from outbox.services import mail_enqueue
-from reviews.models import AccessReview
+from reviews.models import AccessReview, AccessReviewSummarySent
 from reviews.selectors import AccessReviewRow, access_review_rows
 from teams import scopes
 from teams.models import Tenant
@@ -110,15 +112,22 @@ def _summary_context(*, tenant: Tenant, rows: list[AccessReviewRow]) -> dict:
     }
 
 
-def access_review_summaries_send() -> int:
-    """The monthly reminder: mail each tenant's owners a summary of who has access."""
+def access_review_summaries_send(*, now: datetime | None = None) -> int:
+    """The monthly reminder: mail each tenant's owners a summary of who has access, once per
+    tenant and month however many times it runs (`AccessReviewSummarySent`)."""
+    month = (now or timezone.now()).date().replace(day=1)
     sent = 0
     for tenant in Tenant.objects.order_by("pk"):
         owners = list(owners_for_tenant(tenant=tenant))
         if not owners:
             continue
-        context = _summary_context(tenant=tenant, rows=access_review_rows(tenant=tenant))
         with transaction.atomic():
+            # A run racing this one waits here on the unique mark until this one commits, then
+            # finds it; nothing is mailed before the mark is ours.
+            _, first = AccessReviewSummarySent.objects.get_or_create(tenant=tenant, month=month)
+            if not first:
+                continue
+            context = _summary_context(tenant=tenant, rows=access_review_rows(tenant=tenant))
             for owner in owners:
                 mail_enqueue(to=owner.email, kind="access_review_summary", context=context)
                 sent += 1

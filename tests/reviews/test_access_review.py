@@ -3,6 +3,7 @@ import io
 import json
 import subprocess
 import sys
+import threading
 from datetime import timedelta
 
 import pytest
@@ -20,8 +21,10 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from audit.services import audit_event_record
 from mfa.models import BackupCodeDevice
+from outbox.models import OutboxMail
 from reviews.models import AccessReview
 from reviews.selectors import access_review_rows
+from reviews.services import access_review_summaries_send
 from reviews.tasks import send_access_review_summaries
 from teams import scopes
 from teams.models import UserSession
@@ -275,6 +278,49 @@ def test_monthly_summary_mails_each_owner(
     assert f"{technician.email}: no sign-in for 30+ days" in body
     assert "https://portcullis.example-msp.net/access-review/" in body
     assert technician.email not in by_to[other_owner.email].body
+
+
+def test_monthly_summary_goes_once_a_month_however_often_it_runs(
+    tenant, owner, django_capture_on_commit_callbacks
+):
+    with time_machine.travel("2026-12-01 06:00:00Z", tick=False):
+        with django_capture_on_commit_callbacks(execute=True):
+            send_access_review_summaries.delay()
+            send_access_review_summaries.delay()
+        with time_machine.travel("2026-12-31 23:59:00Z", tick=False):
+            assert access_review_summaries_send() == 0
+    assert [message.to for message in mail.outbox] == [[owner.email]]
+
+    with time_machine.travel("2027-01-01 06:00:00Z", tick=False):
+        assert access_review_summaries_send() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_at_once_mail_each_owner_once(tenant, owner, other_owner):
+    outcomes: list = []
+    barrier = threading.Barrier(2)
+
+    def run() -> None:
+        barrier.wait()
+        try:
+            outcomes.append(access_review_summaries_send())
+        except BaseException as error:  # noqa: BLE001 - reported below
+            outcomes.append(error)
+        finally:
+            connection.close()
+
+    runs = [threading.Thread(target=run) for _ in range(2)]
+    for thread in runs:
+        thread.start()
+    for thread in runs:
+        thread.join(timeout=60)
+
+    # Each tenant's summary was queued by one run or the other, never by both.
+    assert all(isinstance(outcome, int) for outcome in outcomes), outcomes
+    assert sum(outcomes) == 2
+    mailed = OutboxMail.objects.filter(kind="access_review_summary").values_list("to", flat=True)
+    assert sorted(mailed) == sorted([owner.email, other_owner.email])
 
 
 def test_command_prints_csv_and_json(tenant, owner, technician):
