@@ -203,6 +203,10 @@ def inactivity_warnings_send(*, tenant: Tenant, now: datetime | None = None) -> 
     )
     owner_role_ids = set(Role.objects.for_tenant(tenant).owner().values_list("pk", flat=True))
     with garbage_collector_paused(), transaction.atomic():
+        # Two runs at once (a beat takeover) take turns here, and the second one's query, run
+        # after the first committed, sees its warnings: nobody is mailed twice. NO KEY, so rows
+        # naming the tenant (sign-ins, events) are not held up meanwhile.
+        Tenant.objects.select_for_update(no_key=True).filter(pk=tenant.pk).exists()
         candidates = list(_candidate_rows(people.order_by("email"), owner_role_ids=owner_role_ids))
         kept = _last_owners_to_keep(candidates=candidates, owner_role_ids=owner_role_ids)
         warned = [row for row in candidates if row[0] not in kept]
