@@ -1,4 +1,3 @@
-import threading
 from io import StringIO
 
 import pytest
@@ -7,7 +6,6 @@ from axes.models import AccessAttempt
 from django.contrib.auth import SESSION_KEY
 from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
-from django.db import connection
 from django.test import Client, RequestFactory
 
 from accounts import lockout_counters
@@ -16,6 +14,7 @@ from accounts.sign_in import sign_in_failure_record
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from tests.accounts.helpers import CountingArgon2Hasher
+from tests.at_once import at_once
 from tests.factories import OperatorFactory, UserFactory
 from tests.signing_in import LOGIN, sign_in, sign_in_attempt
 
@@ -351,22 +350,11 @@ def test_twenty_parallel_wrong_passwords_never_let_a_21st_right_one_in(
     is what let bursts past axes' read-then-count (axes #592)."""
     settings.PASSWORD_HASHERS = ["tests.accounts.helpers.CountingArgon2Hasher"]
     CountingArgon2Hasher.checked = 0
-    start = threading.Barrier(20)
-    statuses = []
+    clients = [Client() for _ in range(20)]
 
-    def wrong_password() -> None:
-        try:
-            client = Client()
-            start.wait()
-            statuses.append(sign_in_attempt(client, technician.email, WRONG).status_code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=wrong_password) for _ in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = at_once(
+        20, lambda n: sign_in_attempt(clients[n], technician.email, WRONG).status_code
+    )
 
     assert CountingArgon2Hasher.checked == 5
     counted = AuditEvent.objects.filter(event=AuditEventType.SIGN_IN_FAILED).exclude(

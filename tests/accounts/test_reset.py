@@ -1,11 +1,9 @@
-import threading
 from urllib.parse import urlsplit
 
 import pytest
 import time_machine
 from django.contrib.auth import SESSION_KEY
 from django.core import mail
-from django.db import connection
 from django.test import Client
 
 from accounts.models import PasswordResetRequest
@@ -14,6 +12,7 @@ from accounts.tasks import sweep_password_reset_requests
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from tests.accounts.helpers import link_in, mails_to
+from tests.at_once import at_once
 from tests.factories import UserFactory
 from tests.signing_in import sign_in, sign_in_attempt
 
@@ -345,21 +344,9 @@ def test_sign_in_page_links_to_forgot_password(client, db):
 @pytest.mark.django_db(transaction=True)
 def test_racing_workers_process_a_reset_request_once(technician):
     reset_request = PasswordResetRequest.objects.create(email=technician.email, ip="192.0.2.1")
-    start = threading.Barrier(8)
-    outcomes = []
-
-    def process() -> None:
-        try:
-            start.wait()
-            outcomes.append(password_reset_request_process(reset_request_id=reset_request.pk))
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=process) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    outcomes = at_once(
+        8, lambda _: password_reset_request_process(reset_request_id=reset_request.pk)
+    )
 
     assert sorted(outcomes, key=str) == [None] * 7 + ["sent"]
     assert AuditEvent.objects.filter(event=AuditEventType.PASSWORD_RESET_REQUESTED).count() == 1

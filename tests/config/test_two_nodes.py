@@ -12,7 +12,6 @@ lands on the process that is sending) with a port of its own on the test's SMTP 
 import itertools
 import signal
 import subprocess
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from outbox.models import OutboxMail
 from outbox.services import message_id
 from outbox.tasks import sweep_outbox
 from teams.models import UserSession
+from tests.at_once import at_once
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 from tests.live_site import Browser, Processes, site_env
 from tests.mail_sink import MailSink
@@ -129,28 +129,6 @@ def people(tenant, prefix: str, count: int) -> list[User]:
     return made
 
 
-def in_parallel(count: int, action) -> list:
-    """`action(index)` in `count` threads released at once; their results in index order."""
-    barrier = threading.Barrier(count)
-    results: list = [None] * count
-    errors: list[BaseException] = []
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait()
-            results[index] = action(index)
-        except BaseException as error:  # noqa: BLE001 - reported in the test thread below
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=180)
-    assert not errors, errors
-    return results
-
-
 def sign_in_outcomes(person: User) -> int:
     return AuditEvent.objects.filter(event__in=SIGN_IN_OUTCOMES, target_id=person.pk).count()
 
@@ -160,7 +138,7 @@ def test_wrong_passwords_over_both_nodes_lock_after_exactly_the_limit(site, quie
     nodes = site.nodes
     attempts = 20
 
-    statuses = in_parallel(
+    statuses = at_once(
         attempts,
         lambda n: browser().sign_in(nodes[n % 2], person.email, WRONG_PASSWORD),
     )
@@ -189,7 +167,7 @@ def test_session_cap_and_revocation_hold_across_nodes(site, quiet_tenant):
     nodes = site.nodes
     browsers = [browser() for _ in range(6)]
 
-    statuses = in_parallel(
+    statuses = at_once(
         len(browsers),
         lambda n: browsers[n].sign_in(nodes[n % 2], person.email, DEFAULT_PASSWORD),
     )

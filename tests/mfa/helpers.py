@@ -1,15 +1,13 @@
 """Helpers for MFA tests: real codes computed from a person's app, as an authenticator app does,
 backup codes in clear, and second steps sent at the same instant."""
 
-import threading
-
 from django.contrib.sessions.backends.db import SessionStore
-from django.db import connection
 from django.test import RequestFactory
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.sign_in import password_proof_record
 from mfa.models import BackupCodeDevice
+from tests.at_once import at_once
 from tests.signing_in import VERIFY, device_code
 
 SETUP = "/mfa/totp/setup/"
@@ -37,28 +35,5 @@ def request_with_fresh_proof():
 
 def submit_all_at_once(clients, data: dict, path: str = VERIFY) -> list[int]:
     """POST `data` to `path` (the second step unless told) from every client at the same
-    instant; the status codes, in the order they came back."""
-    barrier = threading.Barrier(len(clients))
-    statuses: list[int] = []
-    errors: list[BaseException] = []
-    lock = threading.Lock()
-
-    def submit(client) -> None:
-        try:
-            barrier.wait(timeout=30)
-            status = client.post(path, data).status_code
-            with lock:
-                statuses.append(status)
-        except BaseException as error:  # noqa: BLE001 - re-raised in the test thread below
-            errors.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=submit, args=(client,)) for client in clients]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    if errors:
-        raise errors[0]
-    return statuses
+    instant; the status codes, one per client."""
+    return at_once(len(clients), lambda index: clients[index].post(path, data).status_code)

@@ -1,11 +1,9 @@
-import threading
 from datetime import datetime, timedelta
 
 import pytest
 import time_machine
 from django.conf import settings
 from django.core import mail
-from django.db import connection
 
 from audit.events import AuditEventType
 from audit.models import AuditEvent
@@ -13,6 +11,7 @@ from outbox.models import OutboxMail
 from teams import scopes
 from teams.services.inactivity import inactivity_warnings_send
 from teams.tasks import apply_inactivity_policy
+from tests.at_once import at_once
 from tests.factories import UserFactory
 
 NOW = datetime.fromisoformat("2026-06-01 03:17:00+00:00")
@@ -150,25 +149,11 @@ def test_two_runs_at_once_warn_each_person_once(policy):
             UserFactory(tenant=policy, email=f"idle{n}@northwind.example", last_login=ago(22.5))
             for n in range(5)
         ]
-    outcomes: list = []
-    barrier = threading.Barrier(2)
+    outcomes = at_once(
+        2, lambda _: inactivity_warnings_send(tenant=policy, now=NOW + timedelta(days=1))
+    )
 
-    def run() -> None:
-        barrier.wait()
-        try:
-            outcomes.append(inactivity_warnings_send(tenant=policy, now=NOW + timedelta(days=1)))
-        except BaseException as error:  # noqa: BLE001 - reported below
-            outcomes.append(error)
-        finally:
-            connection.close()
-
-    runs = [threading.Thread(target=run) for _ in range(2)]
-    for thread in runs:
-        thread.start()
-    for thread in runs:
-        thread.join(timeout=60)
-
-    assert sorted(outcomes, key=repr) == [0, len(idle)], outcomes
+    assert sorted(outcomes) == [0, len(idle)]
     warnings = OutboxMail.objects.filter(kind="inactivity_warning").values_list("to", flat=True)
     assert sorted(warnings) == sorted(person.email for person in idle)
     assert AuditEvent.objects.filter(event=AuditEventType.INACTIVITY_WARNING_SENT).count() == len(
