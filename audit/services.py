@@ -267,17 +267,24 @@ def audit_events_record_bulk(
     takes about as long as the longer of the two rather than their sum. The specs must then
     hold everything the hashing reads (refs, or people already loaded).
     """
-    if not specs:
+    by_chain: dict[int, list[AuditEventSpec]] = {}
+    tenant_ids = set()
+    for spec in specs:
+        tenant_id = spec.tenant.pk if spec.tenant else None
+        tenant_ids.add(tenant_id)
+        by_chain.setdefault(chain_key(tenant_id), []).append(spec)
+    if not by_chain:
         if meanwhile is not None:
             meanwhile()
         return 0
     created_at = timezone.now()
     hash_key = current_chain_key()
     with garbage_collector_paused(), transaction.atomic(savepoint=False):
-        heads = chains_lock(tenant_ids={spec.tenant.pk if spec.tenant else None for spec in specs})
+        heads = chains_lock(tenant_ids=tenant_ids)
         chaining = partial(
             _chained_rows,
-            specs,
+            by_chain,
+            total=len(specs),
             heads=heads,
             created_at=created_at,
             hash_key=hash_key,
@@ -301,18 +308,17 @@ def audit_events_record_bulk(
 
 
 def _chained_rows(
-    specs: Sequence[AuditEventSpec],
+    by_chain: dict[int, list[AuditEventSpec]],
     *,
+    total: int,
     heads: dict[int, tuple[int, str]],
     created_at: datetime,
     hash_key: ChainKey,
     progress: BulkProgress | None,
 ) -> list[tuple]:
-    """Each spec's stored columns, linked onto its chain's head: the rows `_events_insert`
-    takes. Reads no database, so it can run beside the caller's own statements."""
-    by_chain: dict[int, list[AuditEventSpec]] = {}
-    for spec in specs:
-        by_chain.setdefault(chain_key(spec.tenant.pk if spec.tenant else None), []).append(spec)
+    """Each chain's specs as stored columns, linked onto the chain's head: the rows
+    `_events_insert` takes. Reads no database, so it can run beside the caller's own
+    statements."""
     time_text = canonical_time(created_at)
     details_known: dict[str, str] = {}
     rows: list[tuple] = []
@@ -336,7 +342,7 @@ def _chained_rows(
             )
             rows.append((*values, details_json, sequence, previous_hash))
             if progress is not None and len(rows) % PROGRESS_EVERY == 0:
-                progress(stage="recording audit events", done=len(rows), total=len(specs))
+                progress(stage="recording audit events", done=len(rows), total=total)
     return rows
 
 

@@ -2,7 +2,6 @@
 monthly summary mail."""
 
 from collections.abc import Callable
-from datetime import datetime
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -112,10 +111,10 @@ def _summary_context(*, tenant: Tenant, rows: list[AccessReviewRow]) -> dict:
     }
 
 
-def access_review_summaries_send(*, now: datetime | None = None) -> int:
+def access_review_summaries_send() -> int:
     """The monthly reminder: mail each tenant's owners a summary of who has access, once per
     tenant and month however many times it runs (`AccessReviewSummarySent`)."""
-    month = (now or timezone.now()).date().replace(day=1)
+    month = timezone.now().date().replace(day=1)
     sent = 0
     for tenant in Tenant.objects.order_by("pk"):
         owners = list(owners_for_tenant(tenant=tenant))

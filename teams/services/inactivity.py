@@ -152,12 +152,11 @@ def stale_accounts_deactivate(
             browsers_forgotten = Counter(browsers.values_list("user_id", flat=True))
             browsers.delete()
             reason = f"no sign-in for {days} days"
-            tenant_refs = {tenant_id: TenantRef(tenant_id) for _, _, tenant_id, _, _ in candidates}
             audit_events_record_bulk(
                 [
                     AuditEventSpec(
                         AuditEventType.PERSON_DEACTIVATED,
-                        tenant_refs[tenant_id],
+                        TenantRef(tenant_id),
                         target=PersonRef(pk, email),
                         details=_deactivation_details(
                             reason=reason,

@@ -311,12 +311,11 @@ def sessions_expire(
                     note=notices.session_expired(reason=reason, limit=timedelta(minutes=minutes)),
                 )
 
-        tenant_refs = {tenant_id: TenantRef(tenant_id) for _, tenant_id, *_ in chosen if tenant_id}
         audit_events_record_bulk(
             [
                 AuditEventSpec(
                     AuditEventType.SESSION_EXPIRED,
-                    tenant_refs.get(tenant_id),
+                    TenantRef(tenant_id) if tenant_id else None,
                     target=PersonRef(user_id, email),
                     details={"reason": reason, "ip": ip},
                 )
