@@ -17,8 +17,8 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.lockout_counters import email_locked_rows
 from accounts.models import User
+from accounts.proofs import password_proof_is_fresh
 from accounts.services import lockout_unlock, password_reset_link_send
-from accounts.sign_in import password_proof_is_fresh
 from teams import scopes
 from teams.forms import ChangeRoleForm, InviteForm, PersonForm
 from teams.models import Role

@@ -3,7 +3,7 @@ from axes.backends import AxesStandaloneBackend
 from axes.exceptions import AxesBackendPermissionDenied, AxesBackendRequestParameterRequired
 
 from accounts.models import User, normalize_email
-from accounts.sign_in import secret_check
+from accounts.proofs import secret_check
 from teams.backends import ScopeBackend
 
 
@@ -11,7 +11,7 @@ class SignInBackend(AxesStandaloneBackend, ScopeBackend):
     """Email + password and scopes (ScopeBackend), behind the lockout.
 
     Each attempt takes its slot in the lockout counters before the password is checked, so a
-    burst of parallel attempts can't all be tried (`accounts.sign_in.secret_check`, the one
+    burst of parallel attempts can't all be tried (`accounts.proofs.secret_check`, the one
     guard of every secret check); a right password gives the slot back. A locked attempt is
     refused without checking the password, which makes Django send `user_login_failed`, and
     axes' middleware answer with the lock notice.

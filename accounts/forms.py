@@ -6,7 +6,7 @@ from django.core.validators import MaxLengthValidator
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
-from accounts.sign_in import secret_check
+from accounts.proofs import secret_check
 
 PASSWORD_MAX_LENGTH = 4096
 

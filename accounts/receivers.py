@@ -1,7 +1,7 @@
 from django.contrib.auth.signals import user_login_failed
 from django.dispatch import receiver
 
-from accounts.sign_in import sign_in_failure_record
+from accounts.proofs import sign_in_failure_record
 
 
 @receiver(user_login_failed, dispatch_uid="accounts.sign_in_failure_record")

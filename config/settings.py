@@ -229,7 +229,7 @@ BREACHED_PASSWORDS_TIMEOUT = env.float("BREACHED_PASSWORDS_TIMEOUT", default=2.0
 OTP_TOTP_SYNC = False
 # django-otp's own per-device throttle is off (factor 0). With it on, one mistyped code made the
 # next, right code wait a second and be refused as "too many wrong codes". Every code already
-# takes an account lockout slot before it is checked (accounts.sign_in.secret_check), so
+# takes an account lockout slot before it is checked (accounts.proofs.secret_check), so
 # LOCKOUT_FAILURES wrong codes lock the account: that is the one brake on guessing, as for
 # passwords.
 OTP_TOTP_THROTTLE_FACTOR = 0

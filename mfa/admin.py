@@ -13,7 +13,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.admin import UserAdmin
 from accounts.models import User
-from accounts.sign_in import password_proof_is_fresh
+from accounts.proofs import password_proof_is_fresh
 from mfa.services import mfa_factors_reset
 from teams import scopes
 

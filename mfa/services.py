@@ -14,7 +14,8 @@ from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
-from accounts.sign_in import password_proof_is_fresh, secret_check, sign_in_step_passed
+from accounts.proofs import password_proof_is_fresh, secret_check
+from accounts.sign_in import sign_in_step_passed
 from accounts.stages import StepPassedBefore
 from audit.events import AuditEventType
 from audit.models import AuditEvent
@@ -123,7 +124,7 @@ def second_step_verify(
     Each kind of code goes only to its own device, so a TOTP sign-in never touches (or
     throttles) the backup codes. The device row is locked while the code is checked and used,
     so parallel requests with one code get exactly one success. Like a password, each code
-    takes its lockout slot before it is checked (`accounts.sign_in.secret_check`), and every
+    takes its lockout slot before it is checked (`accounts.proofs.secret_check`), and every
     refused code counts as a failed sign-in toward the account lockout. With `remember`, a
     right code also remembers this browser (when the tenant allows it): the token for its
     cookie comes back in `remembered`. Someone who must use a passkey, and has one, gets no

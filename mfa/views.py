@@ -11,11 +11,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.models import User
-from accounts.sign_in import (
-    password_proof_is_fresh,
-    pending_sign_in_user,
-    reauthentication_record,
-)
+from accounts.proofs import password_proof_is_fresh, reauthentication_record
+from accounts.sign_in import pending_sign_in_user
 from accounts.views import next_url_for
 from mfa.forms import ReauthenticateForm, SecondStepBackupForm, SecondStepForm
 from mfa.passkeys.services import passkey_second_step_begin

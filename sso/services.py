@@ -10,7 +10,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from accounts.models import User, normalize_email
-from accounts.sign_in import sign_in_failure_record, user_sign_in_external
+from accounts.proofs import sign_in_failure_record
+from accounts.sign_in import user_sign_in_external
 from audit.events import AuditEventType
 from audit.services import audit_event_record
 from sso import client

@@ -10,7 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import User
-from accounts.sign_in import password_proof_is_fresh
+from accounts.proofs import password_proof_is_fresh
 from mfa.backup_codes.forms import BackupCodesRegenerateForm
 from mfa.models import backup_code_format
 from mfa.selectors import mfa_overview_for_user

@@ -3,7 +3,7 @@
 
 Every ceremony's answer is checked in mfa/passkeys/ceremonies.py; here it meets the database:
 the credential must belong to the person the sign-in is for, its counter must advance, and
-every check takes a lockout slot first (`accounts.sign_in.secret_check`) like a code does.
+every check takes a lockout slot first (`accounts.proofs.secret_check`) like a code does.
 """
 
 import secrets
@@ -18,11 +18,8 @@ from webauthn.helpers import bytes_to_base64url
 from webauthn.helpers.structs import AuthenticationCredential
 
 from accounts.models import User
-from accounts.sign_in import (
-    SignInRefusedByAccessList,
-    secret_check,
-    user_sign_in_without_password,
-)
+from accounts.proofs import secret_check
+from accounts.sign_in import SignInRefusedByAccessList, user_sign_in_without_password
 from accounts.stages import password_sign_in_refusal
 from audit.events import AuditEventType
 from audit.services import audit_event_record

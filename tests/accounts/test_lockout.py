@@ -9,8 +9,8 @@ from django.core.management import call_command
 from django.test import Client, RequestFactory
 
 from accounts import lockout_counters
+from accounts.proofs import sign_in_failure_record
 from accounts.services import lockout_unlock
-from accounts.sign_in import sign_in_failure_record
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from tests.accounts.helpers import CountingArgon2Hasher

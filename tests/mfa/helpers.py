@@ -5,7 +5,7 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.test import RequestFactory
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.sign_in import password_proof_record
+from accounts.proofs import password_proof_record
 from mfa.models import BackupCodeDevice
 from tests.at_once import at_once
 from tests.signing_in import VERIFY, device_code

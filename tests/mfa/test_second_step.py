@@ -5,7 +5,7 @@ from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-import accounts.sign_in
+import accounts.proofs
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from mfa.models import BackupCodeDevice
@@ -71,9 +71,9 @@ def test_wrong_code_is_refused_audited_and_counted_as_a_failed_sign_in(
     half_signed_in, user_with_totp, monkeypatch
 ):
     counted = []
-    record = accounts.sign_in.sign_in_failure_record
+    record = accounts.proofs.sign_in_failure_record
     monkeypatch.setattr(
-        accounts.sign_in,
+        accounts.proofs,
         "sign_in_failure_record",
         lambda **kwargs: (counted.append(kwargs), record(**kwargs)),
     )
@@ -191,7 +191,7 @@ def test_every_wrong_code_counts_toward_the_account_lockout(
 ):
     counted = []
     monkeypatch.setattr(
-        accounts.sign_in, "sign_in_failure_record", lambda **kwargs: counted.append(kwargs)
+        accounts.proofs, "sign_in_failure_record", lambda **kwargs: counted.append(kwargs)
     )
 
     for attempt in range(settings.LOCKOUT_FAILURES):
