@@ -55,9 +55,7 @@ def test_a_time_limit_as_long_as_the_visibility_timeout_is_refused():
     assert "TASK_TIME_LIMIT must be shorter than TASK_VISIBILITY_TIMEOUT" in result.stderr
 
 
-def test_a_recovery_submission_delivered_twice_opens_one_request_and_mails_once(
-    technician, owner
-):
+def test_a_recovery_submission_delivered_twice_opens_one_request_and_mails_once(technician, owner):
     Client().post("/recovery/", {"email": technician.email, "reason": "other"})
     attempt = RecoveryAttempt.objects.get()
 
