@@ -18,7 +18,7 @@ from audit.services import audit_event_record
 from audit.tasks import apply_audit_retention_for_tenant
 from config.celery import app as celery_app
 from support.models import RecoveryAttempt, RecoveryRequest
-from support.tasks import process_recovery_attempt
+from support.tasks import expire_recovery_requests, process_recovery_attempt
 
 pytestmark = pytest.mark.django_db
 
@@ -82,3 +82,15 @@ def test_audit_retention_delivered_twice_removes_once(tenant):
 
     applied = AuditEvent.objects.filter(event=AuditEventType.AUDIT_RETENTION_APPLIED)
     assert [event.details["removed"] for event in applied] == [1]
+
+
+def test_recovery_expiry_delivered_twice_expires_and_audits_once(technician, owner):
+    Client().post("/recovery/", {"email": technician.email, "reason": "other"})
+    process_recovery_attempt.delay(RecoveryAttempt.objects.get().pk)
+
+    with time_machine.travel(timezone.now() + timedelta(days=8)):
+        expire_recovery_requests.delay()
+        expire_recovery_requests.delay()
+
+    assert RecoveryRequest.objects.get().status == RecoveryRequest.Status.EXPIRED
+    assert AuditEvent.objects.filter(event=AuditEventType.RECOVERY_EXPIRED).count() == 1
