@@ -33,8 +33,8 @@ class Outage:
                 return
             self.since = time.monotonic()
         logger.warning(
-            "Cache (Redis) not answering (%s); sessions are read from the database, and this "
-            "is logged again only when it answers",
+            "Cache (Redis) not answering (%s): sessions are read from the database and refusals "
+            "counted per process until it answers, which is logged",
             type(error).__name__,
         )
 
