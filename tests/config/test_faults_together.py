@@ -167,8 +167,8 @@ def test_redis_down_a_worker_and_the_beat_leader_killed_every_promise_kept(
                 *("--pidfile", ""),
             )
         for name in workers:
-            wait_until(lambda n=name: "ready" in processes.log(n), 60, f"{name} ready")
-        wait_until(lambda: any(leads(processes, n) for n in beats), 60, "a beat leads")
+            wait_until(lambda n=name: "ready" in processes.log(n), 120, f"{name} ready")
+        wait_until(lambda: any(leads(processes, n) for n in beats), 120, "a beat leads")
 
         sessions = []
         for number, person in enumerate(idle):
