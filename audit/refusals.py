@@ -19,7 +19,6 @@ until it answers again: refusals stay collapsed, per process, rather than floodi
 
 import hashlib
 import ipaddress
-import logging
 from typing import Any
 
 from django.core.cache import cache
@@ -32,8 +31,6 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from audit.redaction import redact_secrets
 from audit.services import audit_event_record
-
-logger = logging.getLogger(__name__)
 
 PATH_MAX_LENGTH = 200
 WINDOW_SECONDS = 60
@@ -62,11 +59,11 @@ def _anonymous_source(request: HttpRequest) -> str:
 
 
 def _cache_call(method: str, *args, **kwargs):
-    """The shared cache, or the per-process stand-in while it doesn't answer."""
+    """The shared cache, or the per-process stand-in while it doesn't answer (silently: the
+    cache backend logs the outage once, config/cache.py)."""
     try:
         return getattr(cache, method)(*args, **kwargs)
     except Exception:  # noqa: BLE001 - any cache backend's connection error
-        logger.warning("Cache unavailable; refusals are collapsed per process meanwhile")
         return getattr(FALLBACK_CACHE, method)(*args, **kwargs)
 
 

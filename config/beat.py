@@ -1,11 +1,20 @@
 """Celery beat that sends the periodic jobs only while it holds a lock in Redis.
 
 A second beat started by mistake (a second machine, a deploy that overlapped the old one) waits as
-a standby instead of doubling every job, and takes over within `LOCK_SECONDS` when the first one
-stops. The lock is a Redis key holding the leader's token with a TTL that the leader renews on
-every tick (redis-py's `Lock`: SET NX PX, renewed and released by token in Lua), so a leader that
-is killed outright frees it when the TTL runs out. Redis is already the broker: when it is down,
-no beat can send anything anyway, so the lock adds no new way to fail.
+a standby instead of doubling every job, and takes over within `BEAT_LOCK_SECONDS` (the lock's
+lifetime, 60 s in production) when the first one stops. The lock is a Redis key holding the
+leader's token with a TTL that the leader renews on every tick (redis-py's `Lock`: SET NX PX,
+renewed and released by token in Lua), so a leader that is killed outright frees it when the TTL
+runs out. The TTL is two thirds of the lifetime and every beat ticks six times per lifetime, so
+the key's lapse after a kill plus the standby's next ask (5/6 of the lifetime) leaves a tick's
+slack within it. Redis is already the broker: when it is down, no beat can send anything anyway,
+so the lock adds no new way to fail.
+
+Whoever starts leading, and a leader that reaches Redis again after losing it, sends the jobs
+that repair a fault (`BEAT_REPAIR_JOBS`: the sweeps of reset requests, recovery submissions and
+the outbox, idle-session expiry, audit shipping) at once: what could not be queued while Redis
+was away, or was held by a worker killed with the old leader, is picked up then instead of at
+the jobs' next interval.
 
 Each beat keeps its own schedule file, so the leader also writes when it last sent each job to
 Redis, and a beat that takes over starts from there: a job the old leader just sent is not sent
@@ -25,29 +34,31 @@ logger = get_logger(__name__)
 
 LOCK_NAME = "portcullis:beat:leader"
 LAST_RUN_NAME = "portcullis:beat:last-run"
-LOCK_SECONDS = 60.0
 
 
 class SingleBeatScheduler(PersistentScheduler):
     """The persistent scheduler of `celery beat`, sending only while it leads."""
 
-    lock_seconds = LOCK_SECONDS
-
     def __init__(self, *args, **kwargs) -> None:
+        self.lifetime = settings.BEAT_LOCK_SECONDS
         super().__init__(*args, **kwargs)
-        # Renewed at least four times per TTL; a standby asks as often.
-        self.max_interval = min(self.max_interval, self.lock_seconds / 4)
+        # The leader renews, and a standby asks, six times per lifetime; the key lives four.
+        self.max_interval = min(self.max_interval, self.lifetime / 6)
         self.redis = redis.Redis.from_url(
             settings.REDIS_URL, socket_connect_timeout=2, socket_timeout=2
         )
         self.lock = self.redis.lock(
-            LOCK_NAME, timeout=self.lock_seconds, blocking=False, thread_local=False
+            LOCK_NAME, timeout=self.lifetime * 2 / 3, blocking=False, thread_local=False
         )
         self.leading = False
+        self.repair_due = False
 
     def tick(self, *args, **kwargs) -> float:
         if not self._lead():
             return self.max_interval
+        if self.repair_due:
+            self.repair_due = False
+            self._repair()
         return super().tick(*args, **kwargs)
 
     def reserve(self, entry: ScheduleEntry) -> ScheduleEntry:
@@ -77,6 +88,7 @@ class SingleBeatScheduler(PersistentScheduler):
                 self.leading = True
                 logger.info("beat: holding the beat lock; sending the periodic jobs")
                 self._resume_from_last_runs()
+                self.repair_due = True
                 return True
         except LockError:
             # The TTL ran out (the process was paused, or Redis was away that long) and another
@@ -85,8 +97,20 @@ class SingleBeatScheduler(PersistentScheduler):
             logger.warning("beat: lost the beat lock; standing by")
         except redis.RedisError as error:
             # Not known whether the lock is still ours; nothing can be sent without Redis anyway.
+            # Whoever leads once it answers repairs what could not be queued meanwhile.
             logger.warning("beat: Redis is not answering (%s); sending nothing", error)
+            self.repair_due = True
         return False
+
+    def _repair(self) -> None:
+        """Send the jobs that repair a fault now, each then due again a full interval later."""
+        for name in settings.BEAT_REPAIR_JOBS:
+            entry = self.schedule.get(name)
+            if entry is None:
+                continue
+            self.reserve(entry)
+            self.apply_entry(entry, producer=self.producer)
+        self._heap = None  # reordered by the new last runs at the next tick
 
     def _resume_from_last_runs(self) -> None:
         stored = self.redis.hgetall(LAST_RUN_NAME)

@@ -352,10 +352,38 @@ CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_EAGER_PROPAGATES = True
+# Acknowledged when done, not when received: a task whose worker dies is delivered again. Every
+# task is safe to run twice (docs/deploy.md), so one whose pool process is killed goes back to the
+# queue at once, and one whose whole worker is killed comes back from Redis after
+# TASK_VISIBILITY_TIMEOUT (Celery's default there is an hour).
 CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
-CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 2, "socket_timeout": 2}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Celery 6's default, set so workers don't warn at every lost connection: tasks running when the
+# broker goes are stopped and delivered again, like a killed worker's.
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+# The longest task runs for at most TASK_TIME_LIMIT (prefork workers enforce it; every sweep
+# resumes where the last one stopped), so a message unacknowledged for TASK_VISIBILITY_TIMEOUT
+# belongs to a dead worker, and Redis hands it to another; workers look for such messages every
+# TASK_RESTORE_INTERVAL seconds.
+TASK_VISIBILITY_TIMEOUT = env.int("TASK_VISIBILITY_TIMEOUT", default=300)
+TASK_TIME_LIMIT = env.int("TASK_TIME_LIMIT", default=240)
+TASK_RESTORE_INTERVAL = env.int("TASK_RESTORE_INTERVAL", default=10)
+if TASK_TIME_LIMIT >= TASK_VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured(
+        "TASK_TIME_LIMIT must be shorter than TASK_VISIBILITY_TIMEOUT, or a running task would be "
+        "delivered to a second worker."
+    )
+CELERY_TASK_TIME_LIMIT = TASK_TIME_LIMIT
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": 2,
+    "socket_timeout": 2,
+    "visibility_timeout": TASK_VISIBILITY_TIMEOUT,
+    "unacked_restore_interval": TASK_RESTORE_INTERVAL,
+    "unacked_restore_throttle": 1,
+}
 # Publishing gives up quickly when the broker is down (celery #4296): the request that queued
 # the task has already committed its outbox row, and the beat sweep sends it later.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
@@ -369,25 +397,43 @@ CELERY_TIMEZONE = "UTC"
 # (config/beat.py, docs/deploy.md).
 if REDIS_URL:
     CELERY_BEAT_SCHEDULER = "config.beat:SingleBeatScheduler"
+# A killed leader is replaced within BEAT_LOCK_SECONDS; a new leader (or one that reaches Redis
+# again) sends the BEAT_REPAIR_JOBS at once instead of waiting out their interval.
+BEAT_LOCK_SECONDS = env.float("BEAT_LOCK_SECONDS", default=60.0)
+# How often the per-minute jobs below run (shorter only in tests that wait for them).
+BEAT_SWEEP_SECONDS = env.float("BEAT_SWEEP_SECONDS", default=60.0)
+BEAT_REPAIR_JOBS = [
+    "sweep-outbox",
+    "sweep-password-reset-requests",
+    "expire-idle-sessions",
+    "ship-audit-events",
+    "sweep-recovery-attempts",
+]
 CELERY_BEAT_SCHEDULE = {
-    "sweep-outbox": {"task": "outbox.tasks.sweep_outbox", "schedule": 60.0},
+    "sweep-outbox": {"task": "outbox.tasks.sweep_outbox", "schedule": BEAT_SWEEP_SECONDS},
     "sweep-password-reset-requests": {
         "task": "accounts.tasks.sweep_password_reset_requests",
-        "schedule": 60.0,
+        "schedule": BEAT_SWEEP_SECONDS,
     },
     "clean-expired-lockouts": {"task": "accounts.tasks.clean_expired_lockouts", "schedule": 3600.0},
     "recheck-breached-passwords": {
         "task": "accounts.tasks.recheck_breached_passwords",
         "schedule": 3600.0,
     },
-    "expire-idle-sessions": {"task": "teams.tasks.expire_idle_sessions", "schedule": 60.0},
+    "expire-idle-sessions": {
+        "task": "teams.tasks.expire_idle_sessions",
+        "schedule": BEAT_SWEEP_SECONDS,
+    },
     "apply-inactivity-policy": {
         "task": "teams.tasks.apply_inactivity_policy",
         "schedule": crontab(hour=3, minute=17),
     },
     "audit-retention": {"task": "audit.tasks.apply_audit_retention", "schedule": 24 * 60 * 60.0},
-    "ship-audit-events": {"task": "audit.tasks.ship_audit_events", "schedule": 60.0},
-    "sweep-recovery-attempts": {"task": "support.tasks.sweep_recovery_attempts", "schedule": 60.0},
+    "ship-audit-events": {"task": "audit.tasks.ship_audit_events", "schedule": BEAT_SWEEP_SECONDS},
+    "sweep-recovery-attempts": {
+        "task": "support.tasks.sweep_recovery_attempts",
+        "schedule": BEAT_SWEEP_SECONDS,
+    },
     "expire-recovery-requests": {
         "task": "support.tasks.expire_recovery_requests",
         "schedule": 3600.0,

@@ -15,6 +15,7 @@ import select
 import socket
 import socketserver
 import threading
+import time
 from dataclasses import dataclass, field
 
 HOLD_SECONDS = 60
@@ -25,6 +26,7 @@ class Accepted:
     port: int
     message_id: str
     subject: str
+    at: float = field(default_factory=time.monotonic)  # when the 250 was given
 
 
 @dataclass

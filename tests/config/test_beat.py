@@ -33,7 +33,7 @@ def beat_start(name: str, redis_url: str, folder: Path) -> subprocess.Popen:
         [str(CELERY), "-A", "tests.config.beat_app", "beat", "--loglevel", "INFO"]
         + ["--schedule", str(folder / f"{name}-schedule"), "--pidfile", ""],
         cwd=BASE_DIR,
-        env={**os.environ, "REDIS_URL": redis_url},
+        env={**os.environ, "REDIS_URL": redis_url, "BEAT_LOCK_SECONDS": "2"},
         stdout=log,
         stderr=subprocess.STDOUT,
     )
