@@ -125,7 +125,8 @@ class BackupCode(models.Model):
     code_hash = models.CharField(max_length=256)
     used_at = models.DateTimeField(null=True, blank=True)
 
-    # Secrets, hashes and tokens (the lookup is the code's first letters): the admin refuses to filter, sort or link by them (teams.sites).
+    # Secrets, hashes and tokens: the admin refuses to filter, sort or link by them (teams.sites).
+    # The lookup is the code's first letters.
     secret_fields = frozenset({"lookup", "code_hash"})
 
     class Meta:
