@@ -354,9 +354,14 @@ def _person_create(
     if not domain_is_claimed_by(email=email, provider=provider):
         raise SignInThroughProviderRefused("email_domain_not_claimed")
     name = claims.get("name") if isinstance(claims.get("name"), str) else ""
-    person = User.objects.create_user(
-        email, None, full_name=name[:150], tenant=provider.tenant, role=role
-    )
+    try:
+        person = User.objects.create_user(
+            email, None, full_name=name[:150], tenant=provider.tenant, role=role
+        )
+    except ValidationError as invalid:
+        # The provider vouches for who signed in, not for the email or name being ones this
+        # site accepts (a quoted address, a reserved domain, a name with line breaks).
+        raise SignInThroughProviderRefused("claims_invalid") from invalid
     ProviderIdentity.objects.create(
         tenant_id=provider.tenant_id,
         user=person,
