@@ -288,6 +288,14 @@ def _person_for_identity(*, request: HttpRequest, provider: IdentityProvider, cl
     must not be bound to another subject of the same issuer.
     """
     issuer, subject = str(claims["iss"]), str(claims["sub"])
+    if any(
+        "\x00" in value
+        for value in (issuer, subject, claims.get("email"), claims.get("name"))
+        if isinstance(value, str)
+    ):
+        # No database column holds a NUL (PostgreSQL refuses the very query), and no real
+        # identity has one.
+        raise SignInThroughProviderRefused("claims_invalid")
     identity = (
         ProviderIdentity.objects.filter(issuer=issuer, subject=subject)
         .select_related("user__tenant", "user__role")

@@ -53,6 +53,8 @@ def failures_counted() -> int:
         ("newcomer@northwind.example", "Eve \u202egnp.exe"),
         ("newcomer@northwind.example", "New\x07Comer"),
         ("new\x01comer@northwind.example", "New Comer"),
+        ("new\x00comer@northwind.example", "New Comer"),
+        ("newcomer@northwind.example", "New\x00Comer"),
     ],
 )
 def test_claims_this_site_refuses_give_the_refusal_page_audited_and_counted(
