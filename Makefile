@@ -27,7 +27,7 @@ $(INSTALLED): $(RUN_INSTALLED)
 
 # The site on http://localhost:$(PORT)/ (PORT=8123 make run for another port); emailed links name
 # the same address, and mail is printed here.
-run: RUN_ENV := DEBUG=1 USE_TLS=0 SITE_URL=$${SITE_URL:-http://localhost:$(PORT)}
+run: RUN_ENV := DEBUG=1 USE_TLS=0 EMAIL_ALLOW_TEST_DOMAINS=1 SITE_URL=$${SITE_URL:-http://localhost:$(PORT)}
 run: $(RUN_INSTALLED)
 	mkdir -p var
 	$(RUN_ENV) $(BIN)/python manage.py compilemessages --ignore .venv --ignore var --verbosity 0

@@ -6,6 +6,7 @@ from django.core.validators import MaxLengthValidator
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
+from accounts.models import EMAIL_VALIDATORS
 from accounts.proofs import secret_check
 
 PASSWORD_MAX_LENGTH = 4096
@@ -46,6 +47,7 @@ class PasswordResetRequestForm(forms.Form):
     email = forms.EmailField(
         label=_("Email"),
         max_length=254,
+        validators=EMAIL_VALIDATORS,
         widget=forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True}),
         error_messages={
             "required": _("Enter the email address you sign in with."),

@@ -1,5 +1,6 @@
 import unicodedata
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.core.exceptions import ValidationError
@@ -55,6 +56,28 @@ def domain_scripts_mix(domain: str) -> bool:
     return len(scripts) > 1 and not any(scripts <= allowed for allowed in SCRIPTS_WRITTEN_TOGETHER)
 
 
+def domain_as_shown(domain: str) -> str:
+    """The domain as a mail client shows it: each IDNA label (`xn--…`) decoded to its Unicode
+    form, so a look-alike typed in its ASCII form is checked like the Unicode one it displays
+    as. A label that isn't the Punycode of a non-ASCII name (one that doesn't decode, or that
+    decodes to plain ASCII or to another spelling of itself) is refused."""
+    labels = []
+    for label in domain.split("."):
+        if label.lower().startswith("xn--"):
+            encoded = label[4:].lower()
+            try:
+                label = encoded.encode("ascii").decode("punycode")
+            except (UnicodeError, ValueError):
+                label = ""
+            if label.isascii() or label.encode("punycode").decode("ascii") != encoded:
+                raise ValidationError(
+                    _("This email's domain isn't a valid international domain name."),
+                    code="domain_invalid_idna",
+                )
+        labels.append(label)
+    return ".".join(labels)
+
+
 def refuse_deceptive_email(email: str) -> None:
     """Refuse the forms of address that make one account look like another, or mail go
     somewhere else than it seems.
@@ -76,6 +99,7 @@ def refuse_deceptive_email(email: str) -> None:
             _("An email address must end in a domain name, not an IP address in brackets."),
             code="domain_literal",
         )
+    domain = domain_as_shown(domain)
     if unicodedata.normalize("NFKC", domain) != domain or any(
         unicodedata.category(character) == "Cf" for character in domain
     ):
@@ -91,6 +115,55 @@ def refuse_deceptive_email(email: str) -> None:
             ),
             code="domain_mixed_scripts",
         )
+
+
+# Names that never reach a mailbox on the internet: special-use and private-use names
+# (RFC 6761, RFC 6762's .local, RFC 8375's home.arpa, RFC 9476's .alt, the .internal ICANN
+# set aside for private networks) and RFC 2606's .invalid.
+RESERVED_DOMAIN_SUFFIXES = (
+    "localhost",
+    "local",
+    "internal",
+    "invalid",
+    "home.arpa",
+    "alt",
+    "onion",
+)
+# RFC 2606's names for testing and documentation: only with EMAIL_ALLOW_TEST_DOMAINS on.
+TEST_DOMAIN_SUFFIXES = ("test", "example")
+
+
+def _under(domain: str, suffixes: tuple[str, ...]) -> bool:
+    return any(domain == suffix or domain.endswith(f".{suffix}") for suffix in suffixes)
+
+
+def refuse_unroutable_domain(email: str) -> None:
+    """Refuse a domain mail can't be delivered to on the internet: one without a dot (a host
+    on the sender's own network, such as `localhost`), or a reserved or local name. Mail to
+    them goes to whatever the sending server's network calls that name, or nowhere.
+
+    The names kept for testing and documentation (`.test`, `.example`) pass only with the
+    EMAIL_ALLOW_TEST_DOMAINS setting on, for test suites and demos."""
+    domain = email.rpartition("@")[2].lower()
+    if "." not in domain.strip("."):
+        raise ValidationError(
+            _("An email address must end in a full domain name, like example.com."),
+            code="domain_without_dot",
+        )
+    reserved = RESERVED_DOMAIN_SUFFIXES
+    if not settings.EMAIL_ALLOW_TEST_DOMAINS:
+        reserved += TEST_DOMAIN_SUFFIXES
+    if _under(domain.rstrip("."), reserved):
+        raise ValidationError(
+            _("Mail can't be delivered to %(domain)s: it is a reserved or local name."),
+            code="domain_reserved",
+            params={"domain": domain},
+        )
+
+
+# Every address a person signs in with passes these, whichever way it comes in (forms, the
+# admin, commands, single sign-on).
+EMAIL_VALIDATORS = [refuse_control_characters, refuse_deceptive_email, refuse_unroutable_domain]
 
 
 class UserQuerySet(TenantQuerySet):
@@ -126,7 +199,7 @@ class User(AbstractBaseUser, PermissionsMixin):
         "email address",
         max_length=254,
         unique=True,
-        validators=[refuse_control_characters, refuse_deceptive_email],
+        validators=EMAIL_VALIDATORS,
     )
     full_name = models.CharField(max_length=150, blank=True)
     tenant = models.ForeignKey(
@@ -168,6 +241,9 @@ class User(AbstractBaseUser, PermissionsMixin):
         editable=False,
         help_text=_("When the password was last checked against breached ones at sign-in."),
     )
+
+    # Secrets, hashes and tokens: the admin refuses to filter, sort or link by them (teams.sites).
+    secret_fields = frozenset({"password"})
 
     objects = UserManager()
 
@@ -237,6 +313,9 @@ class PasswordHistory(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="password_history")
     password = models.CharField(max_length=128)
     created_at = models.DateTimeField(default=timezone.now)
+
+    # Secrets, hashes and tokens: the admin refuses to filter, sort or link by them (teams.sites).
+    secret_fields = frozenset({"password"})
 
     class Meta:
         ordering = ["-created_at", "-id"]

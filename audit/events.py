@@ -92,12 +92,15 @@ class AuditEventType(models.IntegerChoices):
     AUDIT_WEBHOOK_REMOVED = 811, _("Audit webhook removed")
     AUDIT_WEBHOOK_SECRET_ROTATED = 812, _("Audit webhook secret replaced")
 
-    # Refused requests (audit/refusals.py): at most one a minute per person or IP and path.
+    # Refused requests (audit/refusals.py): at most one a minute per person or IP and path,
+    # and a few a minute per person or IP across paths, then one count of those suppressed.
     ACCESS_REFUSED = 900, _("Access refused")
     OTHER_TENANT_REFUSED = 901, _("Access refused: another tenant's object")
     ADMIN_ACTION_REFUSED = 902, _("Admin action refused")
     CSRF_REFUSED = 903, _("Request refused: CSRF check failed")
     RATE_LIMIT_DROPPED = 904, _("Request dropped by a rate limit")
+    REFUSALS_SUPPRESSED = 905, _("Refused requests suppressed")
+    OTHER_PERSON_REFUSED = 906, _("Access refused: another person's session, passkey or browser")
 
 
 REFUSAL_EVENTS = (
@@ -106,4 +109,6 @@ REFUSAL_EVENTS = (
     AuditEventType.ADMIN_ACTION_REFUSED,
     AuditEventType.CSRF_REFUSED,
     AuditEventType.RATE_LIMIT_DROPPED,
+    AuditEventType.REFUSALS_SUPPRESSED,
+    AuditEventType.OTHER_PERSON_REFUSED,
 )

@@ -190,6 +190,9 @@ class AuditWebhook(models.Model):
     secret = models.CharField(max_length=100, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # Secrets, hashes and tokens: the admin refuses to filter, sort or link by them (teams.sites).
+    secret_fields = frozenset({"secret"})
+
     class Meta:
         verbose_name = "audit webhook"
 

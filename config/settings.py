@@ -299,6 +299,9 @@ EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
 EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
 EMAIL_TIMEOUT = 10
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Portcullis <no-reply@localhost>")
+# People's addresses under the names kept for testing and documentation (.test, .example) are
+# refused unless this is on: for test suites and the demo, never for real tenants.
+EMAIL_ALLOW_TEST_DOMAINS = env.bool("EMAIL_ALLOW_TEST_DOMAINS", default=False)
 
 # Security headers and cookies. USE_TLS switches the TLS-only ones on together.
 USE_TLS = env.bool("USE_TLS", default=not DEBUG)

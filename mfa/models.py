@@ -125,6 +125,10 @@ class BackupCode(models.Model):
     code_hash = models.CharField(max_length=256)
     used_at = models.DateTimeField(null=True, blank=True)
 
+    # Secrets, hashes and tokens: the admin refuses to filter, sort or link by them (teams.sites).
+    # The lookup is the code's first letters.
+    secret_fields = frozenset({"lookup", "code_hash"})
+
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["device", "lookup"], name="backup_code_lookup_unique"),

@@ -123,6 +123,9 @@ class IdentityProvider(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
+    # Secrets, hashes and tokens: the admin refuses to filter, sort or link by them (teams.sites).
+    secret_fields = frozenset({"client_secret_encrypted"})
+
     objects = TenantQuerySet.as_manager()
 
     class Meta:

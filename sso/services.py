@@ -288,6 +288,14 @@ def _person_for_identity(*, request: HttpRequest, provider: IdentityProvider, cl
     must not be bound to another subject of the same issuer.
     """
     issuer, subject = str(claims["iss"]), str(claims["sub"])
+    if any(
+        "\x00" in value
+        for value in (issuer, subject, claims.get("email"), claims.get("name"))
+        if isinstance(value, str)
+    ):
+        # No database column holds a NUL (PostgreSQL refuses the very query), and no real
+        # identity has one.
+        raise SignInThroughProviderRefused("claims_invalid")
     identity = (
         ProviderIdentity.objects.filter(issuer=issuer, subject=subject)
         .select_related("user__tenant", "user__role")
@@ -354,9 +362,14 @@ def _person_create(
     if not domain_is_claimed_by(email=email, provider=provider):
         raise SignInThroughProviderRefused("email_domain_not_claimed")
     name = claims.get("name") if isinstance(claims.get("name"), str) else ""
-    person = User.objects.create_user(
-        email, None, full_name=name[:150], tenant=provider.tenant, role=role
-    )
+    try:
+        person = User.objects.create_user(
+            email, None, full_name=name[:150], tenant=provider.tenant, role=role
+        )
+    except ValidationError as invalid:
+        # The provider vouches for who signed in, not for the email or name being ones this
+        # site accepts (a quoted address, a reserved domain, a name with line breaks).
+        raise SignInThroughProviderRefused("claims_invalid") from invalid
     ProviderIdentity.objects.create(
         tenant_id=provider.tenant_id,
         user=person,

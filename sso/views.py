@@ -43,6 +43,10 @@ REFUSALS = {
         "Your organisation's sign-in is set up at an address this site doesn't contact. Ask "
         "your MSP's owner to check the provider's discovery URL."
     ),
+    "claims_invalid": gettext_lazy(
+        "Your organisation's sign-in sent an email address or name this site can't accept, "
+        "so no account was made for you. Ask your MSP's owner."
+    ),
     "provider_unreachable": gettext_lazy(
         "Your organisation's sign-in didn't answer. Try again in a minute."
     ),

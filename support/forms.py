@@ -1,6 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from accounts.models import EMAIL_VALIDATORS
 from support.models import RecoveryRequest
 
 RESOLVE_ACTIONS = (
@@ -28,6 +29,7 @@ class RecoveryRequestForm(forms.Form):
     email = forms.EmailField(
         label=_("Email you sign in with"),
         max_length=254,
+        validators=EMAIL_VALIDATORS,
         error_messages={
             "required": _("Type the email address you sign in with."),
             "invalid": _("That doesn't look like an email address."),

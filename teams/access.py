@@ -117,6 +117,22 @@ def access_by_id(
     return found
 
 
+def other_person_refusal_record(*, request: HttpRequest, model: type[Model], object_id) -> None:
+    """Audit a request for one's own session, passkey or remembered browser (`model`, which has
+    a `user`) naming a row that exists but is somebody else's. The answer stays the 404 of a
+    missing one; a missing id (a typo, a row already gone) is not a refusal."""
+    try:
+        exists = model._default_manager.filter(pk=object_id).exclude(user=request.user).exists()
+    except (ValueError, TypeError, ValidationError):
+        return
+    if exists:
+        access_refusal_record(
+            event=AuditEventType.OTHER_PERSON_REFUSED,
+            request=request,
+            details={"model": model._meta.label_lower, "id": str(object_id)[:40]},
+        )
+
+
 def other_tenant_refusal_record(
     *,
     request: HttpRequest,

@@ -329,6 +329,9 @@ class UserSession(models.Model):
     started_at = models.DateTimeField()
     last_active_at = models.DateTimeField()
 
+    # Secrets, hashes and tokens: the admin refuses to filter, sort or link by them (teams.sites).
+    secret_fields = frozenset({"session_key"})
+
     objects = TenantQuerySet.as_manager()
 
     class Meta:
@@ -359,6 +362,9 @@ class RememberedBrowser(models.Model):
     created_at = models.DateTimeField()
     last_used_at = models.DateTimeField(null=True, blank=True)
     expires_at = models.DateTimeField()
+
+    # Secrets, hashes and tokens: the admin refuses to filter, sort or link by them (teams.sites).
+    secret_fields = frozenset({"token_hash"})
 
     objects = TenantQuerySet.as_manager()
 

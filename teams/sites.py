@@ -8,11 +8,14 @@ tenant's people may do with it is a set of scopes (`scope_permissions`, or
 known path to a tenant is for operators only.
 """
 
+import functools
 from collections.abc import Callable
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import get_fields_from_path
+from django.contrib.admin.views.main import ChangeList
 from django.contrib.admin.widgets import AutocompleteSelect
 from django.contrib.auth import REDIRECT_FIELD_NAME, get_user_model
 from django.contrib.auth.views import redirect_to_login
@@ -46,12 +49,38 @@ class EmailOf:
 
 
 TenantPath = str | EmailOf
+LOOKUP_MAX_LENGTH = 200
 
-# Fields no admin URL may filter by: the admin lets a query string filter a list by any of a
-# model's own fields, and `?password__startswith=` would give a hash away a character at a time.
-SECRET_FIELDS = frozenset(
-    {"password", "session_key", "code_hash", "key", "client_secret_encrypted"}
-)
+# Secret fields of models defined outside this project, keyed by "app_label.model_name"; the
+# project's own models name theirs in a `secret_fields` class attribute.
+LIBRARY_SECRET_FIELDS: dict[str, frozenset[str]] = {
+    "sessions.session": frozenset({"session_key", "session_data"}),
+    "otp_totp.totpdevice": frozenset({"key"}),
+    "otp_static.statictoken": frozenset({"token"}),
+    "axes.accesslog": frozenset({"session_hash"}),
+    "axes.accessattempt": frozenset({"post_data"}),
+}
+
+
+def secret_fields_of(model: type[models.Model]) -> frozenset[str]:
+    """The fields of `model` that hold a secret, a hash of one or a token."""
+    return getattr(model, "secret_fields", frozenset()) | LIBRARY_SECRET_FIELDS.get(
+        model._meta.label_lower, frozenset()
+    )
+
+
+@functools.cache
+def secret_field_names() -> frozenset[str]:
+    """The name of every secret field of every model: a lookup, a sort or a `_to_field` that
+    names one anywhere along its path is refused."""
+    return frozenset().union(*(secret_fields_of(model) for model in apps.get_models()))
+
+
+def names_secret(path: str) -> bool:
+    """Does a lookup or ordering path (`user__password__startswith`, `-token_hash`) pass
+    through a secret field?"""
+    return bool(secret_field_names().intersection(path.lstrip("-^=@").split(LOOKUP_SEP)))
+
 
 # Models whose admin is defined outside this project, keyed by "app_label.model_name".
 TENANT_PATHS: dict[str, TenantPath] = {
@@ -135,6 +164,16 @@ class PresentValuesFilter(admin.RelatedOnlyFieldListFilter):
         return False
 
 
+class SecretUnsortedChangeList(ChangeList):
+    """A change list that never sorts by a secret field, whatever `?o=` column names one."""
+
+    def get_ordering_field(self, field_name):
+        ordering_field = super().get_ordering_field(field_name)
+        if isinstance(ordering_field, str) and names_secret(ordering_field):
+            return None
+        return ordering_field
+
+
 class TenantScopedAdmin(admin.ModelAdmin):
     """Scopes a ModelAdmin to the signed-in person's tenant, in every way the admin reaches rows.
 
@@ -190,12 +229,47 @@ class TenantScopedAdmin(admin.ModelAdmin):
             return super().has_module_permission(request)
         return self.has_view_permission(request) or self.has_add_permission(request)
 
-    # --- which rows
+    # --- never by a secret: the admin lets a query string filter (`?secret__startswith=`),
+    # sort (`?o=`) or link (`?_to_field=`) by fields, and each would give a secret away a
+    # character at a time
 
     def lookup_allowed(self, lookup: str, value: str, request: HttpRequest) -> bool:
-        if SECRET_FIELDS.intersection(lookup.split(LOOKUP_SEP)):
+        if names_secret(lookup):
+            self.secret_field_refusal_record(request, lookup)
             return False
         return super().lookup_allowed(lookup, value, request)
+
+    def to_field_allowed(self, request: HttpRequest, to_field: str) -> bool:
+        if names_secret(to_field):
+            self.secret_field_refusal_record(request, to_field)
+            return False
+        return super().to_field_allowed(request, to_field)
+
+    def get_search_fields(self, request):
+        return [name for name in super().get_search_fields(request) if not names_secret(name)]
+
+    def get_sortable_by(self, request):
+        return [
+            name
+            for name in super().get_sortable_by(request)
+            if not (isinstance(name, str) and names_secret(name))
+        ]
+
+    def get_changelist(self, request, **kwargs):
+        return SecretUnsortedChangeList
+
+    def secret_field_refusal_record(self, request: HttpRequest, path: str) -> None:
+        access_refusal_record(
+            event=AuditEventType.ACCESS_REFUSED,
+            request=request,
+            details={
+                "reason": "secret_field",
+                "model": self.opts.label_lower,
+                "lookup": path[:LOOKUP_MAX_LENGTH],
+            },
+        )
+
+    # --- which rows
 
     def get_tenant_path(self) -> TenantPath | None:
         return self.tenant_path or tenant_path_for(self.model)

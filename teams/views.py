@@ -2,7 +2,7 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import BadRequest
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
@@ -10,7 +10,9 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from audit.devices import device_from_user_agent
+from teams import access
 from teams.forms import ForgetBrowserForm, RevokeSessionForm
+from teams.models import RememberedBrowser, UserSession
 from teams.selectors import (
     remembered_browser_for_user_by_id,
     remembered_browsers_for_user,
@@ -62,7 +64,13 @@ def sessions(request: HttpRequest) -> HttpResponse:
                 % {"count": ended},
             )
             return redirect("teams:sessions")
-        session = session_for_user_by_id(user=request.user, session_id=int(choice))
+        try:
+            session = session_for_user_by_id(user=request.user, session_id=int(choice))
+        except Http404:
+            access.other_person_refusal_record(
+                request=request, model=UserSession, object_id=int(choice)
+            )
+            raise
         is_current = session.session_key == current_key
         session_revoke(
             session=session, actor=request.user, reason="revoked by its owner", request=request
@@ -111,7 +119,15 @@ def _remembered_browser_forget(request: HttpRequest) -> HttpResponse:
     choice = form.cleaned_data["forget"]
     browser_id = None
     if choice != ForgetBrowserForm.ALL:
-        browser_id = remembered_browser_for_user_by_id(user=request.user, browser_id=int(choice)).pk
+        try:
+            browser_id = remembered_browser_for_user_by_id(
+                user=request.user, browser_id=int(choice)
+            ).pk
+        except Http404:
+            access.other_person_refusal_record(
+                request=request, model=RememberedBrowser, object_id=int(choice)
+            )
+            raise
     this_browser_was_remembered = _this_browser_remembered(request)
     forgotten = remembered_browsers_forget(
         user=request.user,

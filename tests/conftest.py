@@ -24,6 +24,9 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 # The suite derives its audit chain key from SECRET_KEY (config/settings.py); the servers and
 # commands it starts run without DEBUG too, so they are handed the same key.
 os.environ.setdefault("AUDIT_CHAIN_KEY", django_settings.AUDIT_CHAIN_KEY)
+# The suite's people live under .example and .test (RFC 2606), which production refuses; the
+# servers and commands it starts get the same setting through the environment.
+os.environ.setdefault("EMAIL_ALLOW_TEST_DOMAINS", "1")
 # Ten seconds into a 30-second step, so a test's own requests never cross into the next step.
 MID_STEP = datetime(2026, 3, 2, 9, 0, 10, tzinfo=UTC)
 DEAD_BROKER_URL = "redis://127.0.0.1:1/0"
@@ -82,6 +85,14 @@ def fast_password_hasher(request, settings):
     """Argon2 is deliberately slow; tests that are about hashing ask for `real_hashers`."""
     if "real_hashers" not in request.keywords:
         settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def test_email_domains_allowed():
+    """People's addresses may be under .example and .test here; the tests of that refusal
+    switch it back off (with the `settings` fixture)."""
+    with override_settings(EMAIL_ALLOW_TEST_DOMAINS=True):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.views import next_url_for, remembered_tenant_set
 from mfa.apps import PASSKEY_ENROL_STEP
+from mfa.models import PasskeyDevice
 from mfa.passkeys.forms import PasskeyAddForm, PasskeyAnswerForm, PasskeyRenameForm
 from mfa.passkeys.services import (
     ACCESS_LIST,
@@ -39,6 +40,7 @@ from mfa.selectors import (
     sign_in_stage,
 )
 from mfa.views import after_step, fresh_proof_required, sign_in_person
+from teams import access
 from teams.notices import access_list_refusal
 
 REFUSALS = {
@@ -108,6 +110,9 @@ def add(request: HttpRequest) -> HttpResponse:
 def _own_passkey(request: HttpRequest, passkey_id: int):
     passkey = passkey_for_user_by_id(user=request.user, passkey_id=passkey_id)
     if passkey is None:
+        access.other_person_refusal_record(
+            request=request, model=PasskeyDevice, object_id=passkey_id
+        )
         raise Http404
     return passkey
 

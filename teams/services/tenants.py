@@ -3,7 +3,7 @@
 import logging
 
 from django.core.exceptions import ValidationError
-from django.core.validators import validate_email, validate_slug
+from django.core.validators import validate_slug
 from django.db import transaction
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
@@ -55,7 +55,7 @@ def tenant_create(
     tenant = Tenant(name=name, slug=slug)
     tenant.full_clean(validate_unique=False)
     owner_email = normalize_email(owner_email)
-    validate_email(owner_email)
+    User._meta.get_field("email").run_validators(owner_email)
     if Tenant.objects.filter(slug=slug).exists():
         raise ValidationError(
             _("A tenant with the slug %(slug)s already exists."),
