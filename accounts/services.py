@@ -260,14 +260,36 @@ def _password_store(*, user: User, password: str) -> None:
     )
 
 
+def password_link_refusal_record(*, request: HttpRequest, user: User, instead: str) -> None:
+    """Record that a valid set-password link was refused because the person must sign in
+    through `instead` (their tenant's provider): nothing was set, ended or unlocked."""
+    with transaction.atomic():
+        audit_event_record(
+            event=AuditEventType.SET_PASSWORD_LINK_REFUSED,
+            actor=None,
+            tenant=user.tenant,
+            target=user,
+            request=request,
+            details={"sign_in_with": instead},
+        )
+
+
 def password_set_from_link(*, request: HttpRequest, user: User, password: str) -> None:
     """Set the password a person chose through an emailed link: a reset, or an invited
     person's first password.
 
     It ends every session of the person, lifts a lock on their email, and mails them a notice.
     It does not sign them in: a link proves access to a mailbox, not a second factor, so the
-    next sign-in asks for every factor.
+    next sign-in asks for every factor. Refused for someone who must sign in another way
+    (single sign-on required), however old the link: the page checks first and says so.
     """
+    instead = password_sign_in_refusal(user=user)
+    if instead is not None:
+        raise ValidationError(
+            _("%(email)s signs in with %(instead)s only: a password would not let them in."),
+            code="single_sign_on_required",
+            params={"email": user.email, "instead": instead},
+        )
     first = not user.has_usable_password()
     with transaction.atomic():
         _password_store(user=user, password=password)

@@ -1,6 +1,7 @@
 """People: adding, inviting, editing, moving between roles, deactivating."""
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
@@ -94,15 +95,38 @@ def set_password_mail_context(*, user: User, invitation: bool = False) -> dict:
     }
 
 
+# Where a person must sign in instead of with a password (the provider's name), or None. The
+# answer is accounts' (`accounts.stages.password_sign_in_refusal`), which sits above teams, so
+# accounts hands it over in its AppConfig.ready().
+_sign_in_instead: list[Callable[..., str | None]] = []
+
+
+def sign_in_instead_register(finder: Callable[..., str | None]) -> None:
+    """`finder(user=person)` answers where `person` signs in instead of with a password."""
+    if finder not in _sign_in_instead:
+        _sign_in_instead.append(finder)
+
+
+def _password_refused_for(person: User) -> str | None:
+    return next(filter(None, (finder(user=person) for finder in _sign_in_instead)), None)
+
+
 def invitation_enqueue(*, person: User, invited_by: User | None) -> None:
-    mail_enqueue(
-        to=person.email,
-        kind="invitation",
-        context={
-            **set_password_mail_context(user=person, invitation=True),
-            "invited_by": invited_by,
-        },
-    )
+    """Mail an invitation: a link to choose a password, or, when the person's tenant requires
+    single sign-on for them, how they sign in instead (through the provider, by name). A
+    password link there would be a door the policy has closed."""
+    provider = _password_refused_for(person)
+    if provider is None:
+        context = set_password_mail_context(user=person, invitation=True)
+    else:
+        context = {
+            "person": person,
+            "tenant": person.tenant,
+            "provider": provider,
+            "sign_in_link": site_link("accounts:login"),
+            "contact": unlock_contact_for_tenant(tenant=person.tenant, exclude=person),
+        }
+    mail_enqueue(to=person.email, kind="invitation", context={**context, "invited_by": invited_by})
 
 
 def person_invite(

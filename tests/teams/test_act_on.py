@@ -86,6 +86,13 @@ def _identity_unlink(actor: User, person: User) -> None:
     identity_unlink(identity=identity, actor=actor)
 
 
+def lock_out(person: User) -> None:
+    browser = Client()
+    for _ in range(5):
+        sign_in_attempt(browser, person.email, "not-the-password")
+    assert lockout_counters.lock_for(email=person.email, ip=None) is not None
+
+
 GUARDED: dict[str, Door] = {
     "teams.services.people.person_update": Door(
         lambda actor, person: person_update(
@@ -116,7 +123,7 @@ GUARDED: dict[str, Door] = {
         )
     ),
     "accounts.services.lockout_unlock": Door(
-        lambda actor, person: lockout_unlock(user=person, actor=actor)
+        lambda actor, person: lockout_unlock(user=person, actor=actor), prepare=lock_out
     ),
     "accounts.services.password_reset_link_send": Door(
         lambda actor, person: password_reset_link_send(user=person, actor=actor)
@@ -255,9 +262,6 @@ def person(tenant, technician):
         subject=f"subject-{technician.pk}",
         email_at_link=technician.email,
     )
-    browser = Client()
-    for _ in range(5):
-        sign_in_attempt(browser, technician.email, "not-the-password")
     return technician
 
 
