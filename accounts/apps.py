@@ -1,6 +1,6 @@
 from django.apps import AppConfig
 
-from accounts.stages import SignInStep, sign_in_step_register
+from accounts.stages import SignInStep, password_sign_in_refusal, sign_in_step_register
 
 
 class AccountsConfig(AppConfig):
@@ -10,6 +10,7 @@ class AccountsConfig(AppConfig):
     def ready(self) -> None:
         from accounts import receivers  # noqa: F401 - connects the sign-in failure receiver
         from accounts.selectors import new_password_due_for
+        from teams.services.people import sign_in_instead_register
 
         # After any second factor: choosing a password is no proof of identity.
         sign_in_step_register(
@@ -20,3 +21,5 @@ class AccountsConfig(AppConfig):
                 is_due=new_password_due_for,
             )
         )
+        # Invitations (mailed by teams) say how to sign in when a password is refused.
+        sign_in_instead_register(password_sign_in_refusal)

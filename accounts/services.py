@@ -3,7 +3,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import update_session_auth_hash
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone, translation
@@ -22,7 +22,7 @@ from outbox.models import OutboxMail
 from outbox.services import mail_enqueue, task_queue_on_commit
 from teams import scopes
 from teams.models import UserSession
-from teams.rules import refuse_acting_on
+from teams.rules import act_on
 from teams.selectors import unlock_contact_for_tenant
 from teams.services.people import set_password_mail_context
 from teams.services.remembered_browsers import remembered_browsers_forget
@@ -55,9 +55,7 @@ def lockout_unlock(*, user: User, actor: User, request: HttpRequest | None = Non
     anybody; nobody unlocks a person whose role is above theirs. A lock on the client IP is not
     the person's: operators clear it with `axes_reset_ip`.
     """
-    if not actor.has_perm(scopes.LOCKOUT_UNLOCK):
-        raise PermissionDenied(_("Unlocking people needs the lockout:unlock scope."))
-    refuse_acting_on(actor=actor, person=user, what=user.email)
+    act_on(actor=actor, person=user, scope=scopes.LOCKOUT_UNLOCK)
     with transaction.atomic():
         if not lockout_counters.counters_clear(email=user.email):
             return False
@@ -76,9 +74,7 @@ def password_reset_link_send(
     person (RESET_LIMIT_PER_ACCOUNT, like the person's own requests, which they don't use up):
     beyond it the owner is told to wait, so a hijacked owner account can't flood a mailbox.
     """
-    refuse_acting_on(actor=actor, person=user, what=user.email)
-    if not actor.has_perm(scopes.MEMBERS_WRITE):
-        raise PermissionDenied(_("Sending reset links needs the members:write scope."))
+    act_on(actor=actor, person=user, scope=scopes.MEMBERS_WRITE)
     instead = password_sign_in_refusal(user=user)
     if instead is not None:
         raise ValidationError(
@@ -264,14 +260,36 @@ def _password_store(*, user: User, password: str) -> None:
     )
 
 
+def password_link_refusal_record(*, request: HttpRequest, user: User, instead: str) -> None:
+    """Record that a valid set-password link was refused because the person must sign in
+    through `instead` (their tenant's provider): nothing was set, ended or unlocked."""
+    with transaction.atomic():
+        audit_event_record(
+            event=AuditEventType.SET_PASSWORD_LINK_REFUSED,
+            actor=None,
+            tenant=user.tenant,
+            target=user,
+            request=request,
+            details={"sign_in_with": instead},
+        )
+
+
 def password_set_from_link(*, request: HttpRequest, user: User, password: str) -> None:
     """Set the password a person chose through an emailed link: a reset, or an invited
     person's first password.
 
     It ends every session of the person, lifts a lock on their email, and mails them a notice.
     It does not sign them in: a link proves access to a mailbox, not a second factor, so the
-    next sign-in asks for every factor.
+    next sign-in asks for every factor. Refused for someone who must sign in another way
+    (single sign-on required), however old the link: the page checks first and says so.
     """
+    instead = password_sign_in_refusal(user=user)
+    if instead is not None:
+        raise ValidationError(
+            _("%(email)s signs in with %(instead)s only: a password would not let them in."),
+            code="single_sign_on_required",
+            params={"email": user.email, "instead": instead},
+        )
     first = not user.has_usable_password()
     with transaction.atomic():
         _password_store(user=user, password=password)

@@ -4,8 +4,8 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.contrib.auth.views import INTERNAL_RESET_SESSION_TOKEN, redirect_to_login
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render, resolve_url
 from django.urls import resolve, reverse, reverse_lazy
 from django.utils import timezone
@@ -36,6 +36,7 @@ from accounts.selectors import password_change_reason, sign_in_failures_left_to_
 from accounts.services import (
     password_change,
     password_change_at_sign_in,
+    password_link_refusal_record,
     password_reset_request,
     password_set_from_link,
 )
@@ -46,7 +47,7 @@ from accounts.sign_in import (
     user_sign_in,
     user_sign_out,
 )
-from accounts.stages import home_realm_for, pending_sign_in
+from accounts.stages import home_realm_for, password_sign_in_refusal, pending_sign_in
 from audit.client import client_ip
 from audit.devices import device_from_user_agent
 from teams.models import Tenant
@@ -240,8 +241,13 @@ class SetPasswordView(auth_views.PasswordResetConfirmView):
     success_url = reverse_lazy("accounts:login")
     token_generator = set_password_tokens
 
+    sign_in_instead: str | None = None
+
     def dispatch(self, *args, **kwargs) -> HttpResponse:
         response = super().dispatch(*args, **kwargs)
+        if self.sign_in_instead and isinstance(response, HttpResponseRedirect):
+            # The token in the address checked out: refuse here rather than on the form page.
+            response = self.sign_in_instead_response()
         if kwargs.get("token") != self.reset_url_token:
             # This address holds the token: let nothing pass it on as a referrer. The form page
             # keeps the site's same-origin policy, since "no-referrer" makes browsers send
@@ -251,7 +257,33 @@ class SetPasswordView(auth_views.PasswordResetConfirmView):
 
     def get_user(self, uidb64: str) -> User | None:
         user = super().get_user(uidb64)
-        return user if user is not None and user.is_active else None
+        if user is None or not user.is_active:
+            return None
+        self.sign_in_instead = password_sign_in_refusal(user=user)
+        return user
+
+    def sign_in_instead_response(self) -> HttpResponse:
+        """A valid link of someone who must sign in another way (single sign-on required, and
+        they aren't break-glass): say how they sign in, set nothing, and forget the token. One
+        event per refusal: opening the link is refused at once, so the token never reaches the
+        form page; a form opened before the policy changed is refused when posted."""
+        self.request.session.pop(INTERNAL_RESET_SESSION_TOKEN, None)
+        password_link_refusal_record(
+            request=self.request, user=self.user, instead=self.sign_in_instead
+        )
+        return self.render_to_response(
+            {"validlink": False, "sign_in_instead": self.sign_in_instead}
+        )
+
+    def get(self, *args, **kwargs) -> HttpResponse:
+        if self.sign_in_instead:
+            return self.sign_in_instead_response()
+        return super().get(*args, **kwargs)
+
+    def post(self, *args, **kwargs) -> HttpResponse:
+        if self.sign_in_instead:
+            return self.sign_in_instead_response()
+        return super().post(*args, **kwargs)
 
     def form_valid(self, form: NewPasswordForm) -> HttpResponse:
         first = not self.user.has_usable_password()

@@ -56,6 +56,7 @@ class AuditEventType(models.IntegerChoices):
     PASSWORD_CHANGE_REQUIRED = 304, _("New password required at next sign-in")
     BREACHED_CHECK_UNAVAILABLE = 305, _("Breached-password check could not be made")
     PASSWORD_FOUND_BREACHED = 306, _("Password found among breached passwords")
+    SET_PASSWORD_LINK_REFUSED = 307, _("Set-password link refused: single sign-on is required")
 
     SESSION_STARTED = 400, _("Session started")
     SESSION_EXPIRED = 401, _("Session expired")

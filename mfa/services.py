@@ -4,7 +4,7 @@ import re
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
@@ -29,7 +29,7 @@ from mfa.selectors import (
 )
 from outbox.services import mail_enqueue
 from teams import scopes
-from teams.rules import refuse_acting_on
+from teams.rules import act_on
 from teams.services.remembered_browsers import (
     RememberedToken,
     remembered_browser_add,
@@ -397,15 +397,11 @@ def mfa_factors_reset(*, target: User, actor: User, request: HttpRequest | None 
     recovery request's page or its admin. A stolen session cookie alone must not be enough to
     strip someone's factors. Without a request there is no session, so no proof either.
     """
-    if not actor.has_perm(scopes.MFA_RESET):
-        raise PermissionDenied(_("Resetting two-factor authentication needs the mfa:reset scope."))
+    act_on(actor=actor, person=target, scope=scopes.MFA_RESET)
     if actor.pk == target.pk:
         raise ValidationError(
             _("Use your own two-factor page to change your own factors."), code="own_factors"
         )
-    refuse_acting_on(
-        actor=actor, person=target, what=f"the two-factor authentication of {target.email}"
-    )
     if request is None or not password_proof_is_fresh(request=request):
         raise FreshProofNeeded()
     with transaction.atomic():
@@ -429,6 +425,8 @@ def mfa_factors_reset(*, target: User, actor: User, request: HttpRequest | None 
             },
         )
         mail_enqueue(to=target.email, kind="mfa_reset", context={"actor": actor})
-        user_sessions_end(user=target, actor=actor, reason="mfa_reset", request=request)
+        user_sessions_end(
+            user=target, actor=actor, reason="mfa_reset", request=request, scope=scopes.MFA_RESET
+        )
         remembered_browsers_forget(user=target, actor=actor, reason="mfa_reset", request=request)
     return True

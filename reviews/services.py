@@ -18,23 +18,19 @@ from reviews.models import AccessReview, AccessReviewSummarySent
 from reviews.selectors import AccessReviewRow, access_review_rows
 from teams import scopes
 from teams.models import Tenant
-from teams.rules import refuse_other_tenant
+from teams.rules import act_within
 from teams.selectors import owners_for_tenant
 from teams.services.people import person_deactivate, person_password_change_require
 from teams.services.sessions import user_sessions_end
 
 
 def _deactivate(*, person: User, actor: User, request: HttpRequest | None) -> bool:
-    if not actor.has_perm(scopes.MEMBERS_DEACTIVATE):
-        raise PermissionDenied(_("Deactivating people needs the members:deactivate scope."))
     was_active = person.is_active
     person_deactivate(person=person, actor=actor, request=request)
     return was_active
 
 
 def _revoke_sessions(*, person: User, actor: User, request: HttpRequest | None) -> bool:
-    if not actor.has_perm(scopes.SESSIONS_REVOKE):
-        raise PermissionDenied(_("Ending other people's sessions needs the sessions:revoke scope."))
     if person.pk == actor.pk:
         raise ValidationError(_("End your own sessions on your sessions page."), code="self")
     user_sessions_end(user=person, actor=actor, reason="access_review", request=request)
@@ -69,9 +65,7 @@ def access_review_complete(
     *, tenant: Tenant, actor: User, request: HttpRequest | None = None
 ) -> AccessReview:
     """Record "access review completed by X, N people reviewed"."""
-    refuse_other_tenant(actor=actor, tenant=tenant)
-    if not actor.has_perm(scopes.MEMBERS_READ):
-        raise PermissionDenied(_("Access reviews need the members:read scope."))
+    act_within(actor=actor, tenant=tenant, scope=scopes.MEMBERS_READ)
     rows = access_review_rows(tenant=tenant)
     flagged = sum(1 for row in rows if row.flags)
     with transaction.atomic():

@@ -20,7 +20,7 @@ from sso.models import ClaimedDomain, IdentityProvider, ProviderIdentity, domain
 from sso.selectors import domain_is_claimed_by
 from teams import scopes
 from teams.models import Tenant, is_operator
-from teams.rules import refuse_granting_more, refuse_other_tenant
+from teams.rules import act_on, act_within, refuse_granting_more
 
 PROVIDER_FIELDS = (
     "kind",
@@ -42,12 +42,6 @@ class SignInThroughProviderRefused(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-def _refuse_unless_security_writer(*, actor: User, tenant: Tenant) -> None:
-    refuse_other_tenant(actor=actor, tenant=tenant)
-    if not is_operator(actor) and not actor.has_perm(scopes.SECURITY_WRITE):
-        raise PermissionDenied(_("Single sign-on settings need the security:write scope."))
 
 
 def provider_refusal_check(
@@ -98,7 +92,7 @@ def provider_save(
     first sign-in can't be an Owner's, nor hold more than the actor.
     """
     tenant = provider.tenant
-    _refuse_unless_security_writer(actor=actor, tenant=tenant)
+    act_within(actor=actor, tenant=tenant, scope=scopes.SECURITY_WRITE)
     break_glass = list(break_glass)
     provider_refusal_check(provider=provider, break_glass=break_glass, actor=actor)
     adding = provider.pk is None
@@ -177,7 +171,7 @@ def provider_remove(
 ) -> None:
     """Remove a tenant's provider: everybody signs in with a password again. Linked
     identities stay, so a provider set up again with the same issuer finds its people."""
-    _refuse_unless_security_writer(actor=actor, tenant=provider.tenant)
+    act_within(actor=actor, tenant=provider.tenant, scope=scopes.SECURITY_WRITE)
     with transaction.atomic():
         audit_event_record(
             event=AuditEventType.SSO_PROVIDER_REMOVED,
@@ -235,7 +229,7 @@ def identity_unlink(
 ) -> None:
     """Forget which provider subject a person is: their next sign-in through the provider
     links again by verified email."""
-    _refuse_unless_security_writer(actor=actor, tenant=identity.tenant)
+    act_on(actor=actor, person=identity.user, scope=scopes.SECURITY_WRITE)
     with transaction.atomic():
         audit_event_record(
             event=AuditEventType.SSO_IDENTITY_UNLINKED,

@@ -2,7 +2,7 @@ import logging
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -21,8 +21,7 @@ from outbox.services import mail_enqueue, task_queue_on_commit
 from support import tasks
 from support.models import RecoveryAttempt, RecoveryRequest
 from support.selectors import RECOVERY_SCOPES, recovery_handlers_for_tenant
-from teams.access import holds_any_scope
-from teams.rules import refuse_acting_on, refuse_other_tenant
+from teams.rules import act_on
 
 logger = logging.getLogger(__name__)
 
@@ -183,9 +182,7 @@ def recovery_request_handle(
     The action's own service does the work and records its event; this records the outcome of
     the request and mails it to the person.
     """
-    refuse_other_tenant(actor=actor, tenant=recovery.tenant)
-    if not holds_any_scope(actor, RECOVERY_SCOPES):
-        raise PermissionDenied(_("Handling recovery requests needs mfa:reset or lockout:unlock."))
+    act_on(actor=actor, person=recovery.person, scope=RECOVERY_SCOPES)
     with transaction.atomic():
         recovery = (
             RecoveryRequest.objects.select_for_update(of=("self",))
@@ -199,7 +196,6 @@ def recovery_request_handle(
                 params={"status": recovery.get_status_display().lower()},
             )
         person = recovery.person
-        refuse_acting_on(actor=actor, person=person, what=person.email)
         if action == "decline":
             recovery.status = RecoveryRequest.Status.DECLINED
             event, changed = AuditEventType.RECOVERY_DECLINED, False

@@ -1,6 +1,7 @@
 """The rules every change to people and roles obeys, checked by forms and again by services.
 
-Each raises a ValidationError saying what is refused and why.
+Each raises a ValidationError saying what is refused and why. `act_on` is the one guard every
+service that changes or ends a person, their role, sessions, factors or links opens with.
 """
 
 from collections.abc import Iterable
@@ -10,7 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from teams import scopes
-from teams.models import Role, Tenant
+from teams.models import Role, Tenant, is_operator
 from teams.selectors import owners_for_tenant, user_scopes
 
 
@@ -24,9 +25,15 @@ class OtherTenantRefused(ValidationError, PermissionDenied):
     """
 
 
+class ActingRefused(ValidationError, PermissionDenied):
+    """`act_on` refusing for any reason but another tenant: its code says which ("inactive",
+    "scope_missing", "operator", "above_you"). Both kinds of refusal, for the same reasons as
+    `OtherTenantRefused`."""
+
+
 def refuse_other_tenant(*, actor: User, tenant: Tenant | None) -> None:
-    """Only operators act across tenants; everybody else acts within their own."""
-    if not actor.is_superuser and actor.tenant_id != (tenant.pk if tenant else None):
+    """Only operators (active superusers) act across tenants; everybody else within their own."""
+    if not is_operator(actor) and actor.tenant_id != (tenant.pk if tenant else None):
         raise OtherTenantRefused("That belongs to another tenant.", code="other_tenant")
 
 
@@ -49,25 +56,61 @@ def is_above(*, actor: User, role: Role | None) -> bool:
 def refuse_above(*, actor: User, role: Role | None, what: str) -> None:
     """Nobody manages a role, or a person holding one, above their own."""
     if is_above(actor=actor, role=role):
-        raise ValidationError(
+        raise ActingRefused(
             _("You can't change %(what)s: the role %(role)s holds scopes you don't."),
             code="above_you",
             params={"what": what, "role": role.name},
         )
 
 
-def refuse_acting_on(*, actor: User, person: User, what: str) -> None:
-    """The one check before anyone acts on a person: same tenant, an operator only by an
-    operator, and nobody whose role is above the actor's.
+def _refuse_actor(*, actor: User, scope: str | Iterable[str]) -> None:
+    if actor is None:
+        # Nobody stands behind None: the system's own jobs use services of their own.
+        raise TypeError("An actor is required; the system does not act through this service.")
+    if not actor.is_active:
+        raise ActingRefused(_("A deactivated account acts on nobody."), code="inactive")
+    needed = frozenset({scope}) if isinstance(scope, str) else frozenset(scope)
+    if not needed & user_scopes(user=actor):
+        raise ActingRefused(
+            _("This needs the scope %(scopes)s."),
+            code="scope_missing",
+            params={"scopes": " or ".join(sorted(needed))},
+        )
 
-    Every service that acts on someone else (deactivate, reactivate, role or detail change, MFA
-    reset, ending sessions, unlock, reset link, requiring a new password) calls this, whatever
-    path reached it: the admin, a page, a recovery request, a command.
+
+def act_within(*, actor: User, tenant: Tenant | None, scope: str | Iterable[str]) -> None:
+    """The part of `act_on` about the actor alone: an active person, holding `scope` (or one
+    of a set of scopes), in `tenant` unless they are an operator. Role and policy services,
+    which act on a tenant's settings rather than on one person, open with this."""
+    _refuse_actor(actor=actor, scope=scope)
+    refuse_other_tenant(actor=actor, tenant=tenant)
+
+
+def act_on(*, actor: User, person: User, scope: str | Iterable[str], oneself: bool = False) -> None:
+    """The one guard before anyone acts on a person, whatever path reached the service (the
+    admin, a page, a recovery request, an access review, a command).
+
+    Refused, in this order: a deactivated actor (a deactivated operator too); an actor holding
+    none of `scope`; an operator, unless the actor is one; another tenant's person, unless the
+    actor is an operator (`OtherTenantRefused`); a person whose role is above the actor's
+    (`is_above`). Every refusal but the tenant's is an `ActingRefused`, its reason as its code.
+
+    `oneself=True` is for what a person may do to themselves without the scope (end their own
+    sessions): an actor acting on themselves then passes. Everywhere else acting on oneself
+    needs the scope like acting on anyone, and a service that refuses it outright (deactivating
+    oneself) says so after this check.
+
+    There is no system actor: `None` is refused. Jobs of the system (idle sessions, stale
+    accounts, inactivity) choose their rows by policy through bulk services of their own, and
+    operators act as their own accounts.
     """
+    if oneself and actor is not None and actor.pk == person.pk:
+        return
+    _refuse_actor(actor=actor, scope=scope)
+    if person.is_superuser and not is_operator(actor):
+        raise ActingRefused(_("Only operators manage operators."), code="operator")
     refuse_other_tenant(actor=actor, tenant=person.tenant)
-    if person.is_superuser and not actor.is_superuser:
-        raise ValidationError(_("Only operators manage operators."), code="operator")
-    refuse_above(actor=actor, role=person.role, what=what)
+    refuse_above(actor=actor, role=person.role, what=person.email)
 
 
 def refuse_removing_last_owner(*, person: User) -> None:

@@ -1,10 +1,11 @@
 """People: adding, inviting, editing, moving between roles, deactivating."""
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
@@ -23,7 +24,7 @@ from outbox.services import mail_enqueue
 from teams import scopes
 from teams.models import Role, Tenant
 from teams.rules import (
-    refuse_acting_on,
+    act_on,
     refuse_granting_more,
     refuse_other_tenant,
     refuse_removing_last_owner,
@@ -94,15 +95,38 @@ def set_password_mail_context(*, user: User, invitation: bool = False) -> dict:
     }
 
 
+# Where a person must sign in instead of with a password (the provider's name), or None. The
+# answer is accounts' (`accounts.stages.password_sign_in_refusal`), which sits above teams, so
+# accounts hands it over in its AppConfig.ready().
+_sign_in_instead: list[Callable[..., str | None]] = []
+
+
+def sign_in_instead_register(finder: Callable[..., str | None]) -> None:
+    """`finder(user=person)` answers where `person` signs in instead of with a password."""
+    if finder not in _sign_in_instead:
+        _sign_in_instead.append(finder)
+
+
+def _password_refused_for(person: User) -> str | None:
+    return next(filter(None, (finder(user=person) for finder in _sign_in_instead)), None)
+
+
 def invitation_enqueue(*, person: User, invited_by: User | None) -> None:
-    mail_enqueue(
-        to=person.email,
-        kind="invitation",
-        context={
-            **set_password_mail_context(user=person, invitation=True),
-            "invited_by": invited_by,
-        },
-    )
+    """Mail an invitation: a link to choose a password, or, when the person's tenant requires
+    single sign-on for them, how they sign in instead (through the provider, by name). A
+    password link there would be a door the policy has closed."""
+    provider = _password_refused_for(person)
+    if provider is None:
+        context = set_password_mail_context(user=person, invitation=True)
+    else:
+        context = {
+            "person": person,
+            "tenant": person.tenant,
+            "provider": provider,
+            "sign_in_link": site_link("accounts:login"),
+            "contact": unlock_contact_for_tenant(tenant=person.tenant, exclude=person),
+        }
+    mail_enqueue(to=person.email, kind="invitation", context={**context, "invited_by": invited_by})
 
 
 def person_invite(
@@ -194,7 +218,7 @@ def person_update(
     A new sign-in email is a new credential (`_sign_in_email_changed`): the old address is told
     and the person's other sessions end, and the event says how many.
     """
-    refuse_acting_on(actor=actor, person=person, what=person.email)
+    act_on(actor=actor, person=person, scope=scopes.MEMBERS_WRITE)
     email = normalize_email(email)
     with transaction.atomic():
         person = User.objects.select_for_update().get(pk=person.pk)
@@ -258,7 +282,7 @@ def person_role_change(
     Ending the sessions makes a demotion bite on the very next request, and a promotion start
     from a fresh sign-in. Acting on oneself keeps the session one is using.
     """
-    refuse_acting_on(actor=actor, person=person, what=person.email)
+    act_on(actor=actor, person=person, scope=scopes.MEMBERS_WRITE)
     if role.tenant_id != person.tenant_id:
         raise ValidationError(
             _("The role must belong to the person's tenant."), code="foreign_role"
@@ -296,7 +320,7 @@ def person_role_change(
 
 def person_deactivate(*, person: User, actor: User, request: HttpRequest | None = None) -> User:
     """Stop a person from signing in, and end every session they have at once."""
-    refuse_acting_on(actor=actor, person=person, what=person.email)
+    act_on(actor=actor, person=person, scope=scopes.MEMBERS_DEACTIVATE)
     if person.pk == actor.pk:
         raise ValidationError(_("You can't deactivate yourself."), code="self")
     with transaction.atomic():
@@ -325,7 +349,7 @@ def person_deactivate(*, person: User, actor: User, request: HttpRequest | None 
 
 def person_reactivate(*, person: User, actor: User, request: HttpRequest | None = None) -> User:
     """Let a deactivated person sign in again. Counts as activity for stale-account checks."""
-    refuse_acting_on(actor=actor, person=person, what=person.email)
+    act_on(actor=actor, person=person, scope=scopes.MEMBERS_DEACTIVATE)
     with transaction.atomic():
         person = User.objects.select_for_update().get(pk=person.pk)
         if person.is_active:
@@ -356,9 +380,7 @@ def person_password_change_require(
     Needs `members:write` in the person's tenant and obeys the "above" rule. Returns False when
     it was already required.
     """
-    refuse_acting_on(actor=actor, person=person, what=person.email)
-    if not actor.has_perm(scopes.MEMBERS_WRITE):
-        raise PermissionDenied(_("Requiring a new password needs the members:write scope."))
+    act_on(actor=actor, person=person, scope=scopes.MEMBERS_WRITE)
     with transaction.atomic():
         person = User.objects.select_for_update().get(pk=person.pk)
         if person.password_change_required:

@@ -13,11 +13,12 @@ from audit.events import AuditEventType
 from audit.services import (
     audit_event_record,
 )
+from teams import scopes
 from teams.models import Role, Tenant
 from teams.rules import (
+    act_within,
     refuse_above,
     refuse_granting_more,
-    refuse_other_tenant,
     refuse_role_losing_last_owners,
 )
 from teams.services import access_list
@@ -49,7 +50,7 @@ def role_create(
     request: HttpRequest | None = None,
 ) -> Role:
     """Make a custom role from the catalogue; the creator must hold every scope it grants."""
-    refuse_other_tenant(actor=actor, tenant=tenant)
+    act_within(actor=actor, tenant=tenant, scope=scopes.ROLES_WRITE)
     values = {**values, "scopes": sorted(set(values.get("scopes", [])))}
     refuse_granting_more(actor=actor, granted=values["scopes"])
     role = Role(tenant=tenant, **values)
@@ -78,7 +79,7 @@ def role_update(
     The editor must hold every scope the role holds now ("nobody edits a role above their own")
     and every scope it will hold. People holding the role feel the change on their next request.
     """
-    refuse_other_tenant(actor=actor, tenant=role.tenant)
+    act_within(actor=actor, tenant=role.tenant, scope=scopes.ROLES_WRITE)
     refuse_above(actor=actor, role=role, what="this role")
     unknown = set(values) - set(ROLE_FIELDS)
     if unknown:
@@ -116,7 +117,7 @@ def role_update(
 
 
 def role_delete(*, role: Role, actor: User, request: HttpRequest | None = None) -> None:
-    refuse_other_tenant(actor=actor, tenant=role.tenant)
+    act_within(actor=actor, tenant=role.tenant, scope=scopes.ROLES_WRITE)
     refuse_above(actor=actor, role=role, what="this role")
     if role.is_builtin:
         raise ValidationError(_("Built-in roles can't be deleted."), code="builtin_role")
@@ -164,7 +165,7 @@ def tenant_policy_update(
     request: HttpRequest | None = None,
 ) -> Tenant:
     """Change a tenant's security policy; one event listing every setting that changed."""
-    refuse_other_tenant(actor=actor, tenant=tenant)
+    act_within(actor=actor, tenant=tenant, scope=scopes.SECURITY_WRITE)
     unknown = set(values) - set(TENANT_POLICY_FIELDS) - {"name"}
     if unknown:
         raise ValidationError(

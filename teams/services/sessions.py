@@ -26,9 +26,9 @@ from audit.services import (
     audit_events_record_bulk,
     garbage_collector_paused,
 )
-from teams import notices
+from teams import notices, scopes
 from teams.models import UserSession
-from teams.rules import refuse_acting_on
+from teams.rules import act_on
 from teams.selectors import (
     session_policy_for_user,
     sessions_past_limits,
@@ -210,15 +210,18 @@ def user_sessions_delete(*, user: User, keep_session_key: str | None = None) -> 
 def user_sessions_end(
     *,
     user: User,
-    actor: User | None,
+    actor: User,
     reason: str,
     request: HttpRequest | None = None,
     keep_session_key: str | None = None,
+    scope: str = scopes.SESSIONS_REVOKE,
 ) -> int:
     """End every session of a person at once (except `keep_session_key`): their old cookies are
-    anonymous on the next request. Records one event naming the reason and how many ended."""
-    if actor is not None and actor.pk != user.pk:
-        refuse_acting_on(actor=actor, person=user, what=f"the sessions of {user.email}")
+    anonymous on the next request. Records one event naming the reason and how many ended.
+
+    Someone else's need `scope`: `sessions:revoke`, or the scope of the action that ends them as
+    part of itself (an MFA reset). One's own need nothing."""
+    act_on(actor=actor, person=user, scope=scope, oneself=True)
     with transaction.atomic():
         ended = user_sessions_delete(user=user, keep_session_key=keep_session_key)
         audit_event_record(
@@ -237,8 +240,7 @@ def session_revoke(
 ) -> None:
     """End one tracked session: its cookie is anonymous on its next request."""
     person = session.user
-    if actor.pk != person.pk:
-        refuse_acting_on(actor=actor, person=person, what=f"the sessions of {person.email}")
+    act_on(actor=actor, person=person, scope=scopes.SESSIONS_REVOKE, oneself=True)
     with transaction.atomic():
         ended = len(tracked_sessions_delete(UserSession.objects.filter(pk=session.pk)))
         if ended:
