@@ -10,25 +10,29 @@ POLICIES is the table: one row per combination worth telling apart of the person
 required, a passkey required), the tenant's single sign-on (optional, required, required but
 the person is one of its break-glass people), whether the provider's multi-factor sign-in is
 accepted, whether a passkey alone may sign in, the IP access list (none, the address on it,
-the address off it), the factors the person holds, and whether the browser was remembered.
-Every row runs at every door the person can use (a passkey alone needs a passkey).
+the address off it), a new password required of the person, the factors they hold, and
+whether the browser was remembered. Every row runs at every door the person can use (a
+passkey alone needs a passkey).
 
 `expected_outcome` states what a policy means, once, for all doors. A door contributes only
 what its credential is: whether the policy closes it (single sign-on required closes the
 password and the set-password links; a passkey alone is closed unless the tenant allows it,
-and by single sign-on required) and which second factor the credential itself brings (a
-passkey; the provider's "mfa", when the tenant accepts it). Past that one rule decides, the
-same at every door:
+and by single sign-on required), which second factor the credential itself brings (a passkey;
+the provider's "mfa", when the tenant accepts it), and whether it sets a new password on the
+way (the links: that is the new password a policy may require, and it makes the browser forget
+being remembered, as every new password does). Past that, one rule for every door:
 
 - an address off the IP access list is refused after the credential, before any step;
-- a passkey, or else the provider's accepted "mfa", or else a remembered browser, passes the
-  second step, except that where a passkey is required only a passkey does;
-- otherwise the person stops at the second step (they hold a factor), enrols a passkey (one is
-  required), enrols an authenticator app (MFA is required), or is signed in with no second
-  factor.
-
-A set-password link makes the browser forget being remembered (every new password does), so
-the sign-in after it asks for every factor.
+- a passkey, or else the provider's accepted "mfa", or else a remembered browser (never where
+  a passkey is required: a cookie can be stolen), passes the second step;
+- where a passkey is required nothing else passes it: someone who holds one is asked for it
+  at the second step; someone who doesn't must enrol one, after the second step when they
+  hold another factor (the provider's accepted "mfa" stands for that step, as a code would)
+  and straight away when they hold none;
+- otherwise the person stops at the second step (they hold a factor) or enrols an
+  authenticator app (MFA is required);
+- past the second factor a required new password comes next; then the person is signed in,
+  recording the second factor that passed ("none" without one).
 
 Each door has a driver that takes the browser and the person and presents that door's
 credential through the public surface (the test client, the suite's OpenID Connect provider,
@@ -58,7 +62,7 @@ from sso.models import IdentityProvider
 from sso.services import domain_claim
 from teams.models import AccessListEntry
 from teams.services.access_list import access_list_entry_save, access_list_switch
-from teams.services.people import set_password_mail_context
+from teams.services.people import person_password_change_require, set_password_mail_context
 from tests.factories import DEFAULT_PASSWORD, TOTPDeviceFactory
 from tests.mfa.passkeys.authenticator import (
     ORIGIN,
@@ -137,6 +141,7 @@ class Policy:
     passkey_alone: bool = True
     address: str | None = None
     remembered: bool = False
+    new_password_required: bool = False
 
 
 def row(name: str, *factors: str, **policy) -> Policy:
@@ -148,6 +153,7 @@ PASSKEY_REQUIRED = {"passkey_required": True}
 PROVIDER_MFA_REFUSED = {"provider_mfa_accepted": False}
 PASSKEY_ALONE_OFF = {"passkey_alone": False}
 REMEMBERED_BROWSER = {"remembered": True}
+NEW_PASSWORD_REQUIRED = {"new_password_required": True}
 
 POLICIES = [
     row("no-factor"),
@@ -174,6 +180,9 @@ POLICIES = [
         **PASSKEY_REQUIRED,
     ),
     row("passkey-alone-off,passkey", PASSKEY_HELD, **PASSKEY_ALONE_OFF),
+    row("new-password-required,no-factor", **NEW_PASSWORD_REQUIRED),
+    row("new-password-required,passkey", PASSKEY_HELD, **NEW_PASSWORD_REQUIRED),
+    row("new-password-required,remembered,app", APP, **REMEMBERED_BROWSER, **NEW_PASSWORD_REQUIRED),
     row("sso-required,no-factor", sso=REQUIRED),
     row("sso-required,app+passkey", APP, PASSKEY_HELD, sso=REQUIRED),
     row("sso-required,passkey-required,passkey", PASSKEY_HELD, sso=REQUIRED, **PASSKEY_REQUIRED),
@@ -267,15 +276,16 @@ class Door:
     passkey_alone: bool = False
     # The second factor the credential itself proves, if any.
     brings: str | None = None
-    # A new password makes the browser forget being remembered.
-    forgets_remembered_browser: bool = False
+    # It sets a new password on the way: the one a policy may require, and one that makes the
+    # browser forget being remembered (every new password does).
+    sets_password: bool = False
     needs: frozenset[str] = field(default_factory=frozenset)
 
 
 DOORS = [
     Door("password", password_door, password=True),
-    Door("reset-link", reset_link_door, password=True, forgets_remembered_browser=True),
-    Door("invitation-link", invitation_link_door, password=True, forgets_remembered_browser=True),
+    Door("reset-link", reset_link_door, password=True, sets_password=True),
+    Door("invitation-link", invitation_link_door, password=True, sets_password=True),
     Door("sso", provider_door),
     Door("sso-amr-mfa", provider_mfa_door, brings=BY_PROVIDER),
     Door(
@@ -300,28 +310,36 @@ def door_closed_by(policy: Policy, door: Door) -> str | None:
     return None
 
 
+def second_factor_proved(policy: Policy, door: Door) -> str | None:
+    """The second factor this attempt has proved before any step: the credential's own (the
+    provider's only where the tenant accepts it), or else a remembered browser, except where
+    a passkey is required (a cookie can be stolen; a passkey can't be phished)."""
+    if door.brings == PASSKEY or (door.brings == BY_PROVIDER and policy.provider_mfa_accepted):
+        return door.brings
+    if policy.remembered and not door.sets_password and not policy.passkey_required:
+        return REMEMBERED
+    return None
+
+
 def expected_outcome(policy: Policy, door: Door) -> SignedIn | Stopped | Refused:
+    """What the policy means for an attempt at this door (module docstring)."""
     closed = door_closed_by(policy, door)
     if closed is not None:
         return Refused(closed)
     if policy.address == OFF_LIST:
         return Refused(ACCESS_LIST)
-    second_factor = door.brings
-    if second_factor == BY_PROVIDER and not policy.provider_mfa_accepted:
-        second_factor = None
-    if second_factor is None and policy.remembered and not door.forgets_remembered_browser:
-        second_factor = REMEMBERED
+    second_factor = second_factor_proved(policy, door)
     if policy.passkey_required and second_factor != PASSKEY:
-        second_factor = None
-    if second_factor is not None:
-        return SignedIn(second_factor)
-    if policy.factors:
-        return Stopped(VERIFY)
-    if policy.passkey_required:
+        if PASSKEY_HELD in policy.factors or (second_factor is None and policy.factors):
+            return Stopped(VERIFY)
         return Stopped(PASSKEY_ENROL)
-    if policy.mfa_required:
+    if second_factor is None and policy.factors:
+        return Stopped(VERIFY)
+    if second_factor is None and policy.mfa_required:
         return Stopped(APP_ENROL)
-    return SignedIn(NO_SECOND_FACTOR)
+    if policy.new_password_required and not door.sets_password:
+        return Stopped(NEW_PASSWORD_STEP)
+    return SignedIn(second_factor or NO_SECOND_FACTOR)
 
 
 # --- what happened, read the same way at every door
@@ -437,6 +455,8 @@ def arrange(policy: Policy, *, user: User, owner: User, provider: OidcProvider) 
     tenant = user.tenant
     tenant.passwordless_sign_in = policy.passkey_alone
     tenant.save()
+    if policy.new_password_required:
+        person_password_change_require(person=user, actor=owner)
     domain_claim(tenant=tenant, domain="northwind.example")
     provider_set_up(
         tenant=tenant,
