@@ -73,7 +73,7 @@ from tests.mfa.passkeys.authenticator import (
 )
 from tests.mfa.test_remembered_browser import remembered_client
 from tests.oidc_provider import OidcProvider
-from tests.signing_in import LOGIN, VERIFY, sign_in, sign_in_attempt
+from tests.signing_in import LOGIN, VERIFY, WRONG_PASSWORD, sign_in, sign_in_attempt
 from tests.sso.conftest import provider_set_up, sso_sign_in
 
 pytestmark = pytest.mark.django_db
@@ -107,16 +107,24 @@ OPTIONAL, REQUIRED, BREAK_GLASS = "optional", "required", "required, break-glass
 
 @dataclass(frozen=True)
 class SignedIn:
+    """Signed in, the sign-in recording this second factor."""
+
     second_factor: str
 
 
 @dataclass(frozen=True)
 class Stopped:
+    """Not signed in yet: the sign-in waits at this step's page."""
+
     step: str
 
 
 @dataclass(frozen=True)
 class Refused:
+    """Turned away for `reason`. `told_why`: the answer is a refusal page, or the sign-in page
+    with a message, saying why (the way in instead, the approved networks). `password_set`: a
+    password was set on the way, which a refused attempt must not do."""
+
     reason: str
     told_why: bool = True
     password_set: bool = False
@@ -124,6 +132,8 @@ class Refused:
 
 @dataclass(frozen=True)
 class Unexplained:
+    """Anything else the door did, said for the failure message."""
+
     what: str
 
 
@@ -132,6 +142,11 @@ class Unexplained:
 
 @dataclass(frozen=True)
 class Policy:
+    """One row: the policy, and the person and browser it meets. `factors` are what the
+    person holds (APP, PASSKEY_HELD), `sso` the tenant's single sign-on (OPTIONAL, REQUIRED,
+    or BREAK_GLASS: required, but the person is one of its break-glass people), `address`
+    the browser's when the tenant has an IP access list (ON_LIST, OFF_LIST)."""
+
     id: str
     factors: frozenset[str] = frozenset()
     mfa_required: bool = False
@@ -345,7 +360,10 @@ def expected_outcome(policy: Policy, door: Door) -> SignedIn | Stopped | Refused
 # --- what happened, read the same way at every door
 
 
-def _refusal_reasons(events, user: User) -> set[str]:
+def _refusal_reasons(events) -> set[str]:
+    """Why the attempt was turned away, by the events it recorded. A required single sign-on
+    counts however a door records it (the event naming the way `instead`, or any naming the
+    refusal), so a door's own event for it reads the same."""
     reasons = set()
     for event in events:
         details = event.details or {}
@@ -378,6 +396,8 @@ def _answer_page(client: Client, response: HttpResponse) -> tuple[str, bool]:
 def outcome_seen(
     client: Client, person: Person, response: HttpResponse, since: int
 ) -> SignedIn | Stopped | Refused | Unexplained:
+    """What the attempt did, read from the browser's session, the answer, the page it leads
+    to and the audit events recorded since `since`: the same reading for every door."""
     user = person.user
     events = AuditEvent.objects.filter(pk__gt=since).order_by("pk")
     sign_ins = [event for event in events if event.event == AuditEventType.SIGN_IN_SUCCEEDED]
@@ -392,7 +412,7 @@ def outcome_seen(
         if PENDING_SESSION_KEY not in client.session:
             return Unexplained(f"sent to {response.url} with no sign-in waiting there")
         return Stopped(urlsplit(response.url).path)
-    reasons = _refusal_reasons(events, user)
+    reasons = _refusal_reasons(events)
     if len(reasons) != 1:
         kinds = [AuditEventType(event.event).name for event in events]
         return Unexplained(f"answered {response.status_code}, events {kinds}")
@@ -500,3 +520,15 @@ def test_every_door_gives_the_policys_outcome(
     seen = outcome_seen(browser, person, response, since)
     expected = expected_outcome(policy, door)
     assert seen == expected, f"{door.name} under {policy.id}: {seen}, the policy says {expected}"
+
+
+def test_a_remembered_browser_is_no_way_in_without_the_password(clock, user_with_totp):
+    """The table's remembered browsers all bring a credential; alone, or with a wrong
+    password, one lets nobody in and starts no sign-in."""
+    browser = remembered_client(user_with_totp)
+    browser.post("/accounts/logout/")
+
+    assert urlsplit(browser.get(DASHBOARD).url).path == LOGIN
+    assert sign_in_attempt(browser, user_with_totp.email, WRONG_PASSWORD).status_code == 200
+    assert SESSION_KEY not in browser.session
+    assert PENDING_SESSION_KEY not in browser.session
