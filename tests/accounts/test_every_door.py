@@ -360,20 +360,19 @@ def expected_outcome(policy: Policy, door: Door) -> SignedIn | Stopped | Refused
 # --- what happened, read the same way at every door
 
 
-def _refusal_reasons(events) -> set[str]:
+def _refusal_reasons(events, *, way_in: str) -> set[str]:
     """Why the attempt was turned away, by the events it recorded. A required single sign-on
-    counts however a door records it (the event naming the way `instead`, or any naming the
-    refusal), so a door's own event for it reads the same."""
+    counts however a door records it: a refusal event naming the refusal or the way in
+    instead (the provider's label), so each door's own event for it reads the same."""
     reasons = set()
     for event in events:
-        details = event.details or {}
+        details = {key: str(value) for key, value in (event.details or {}).items()}
+        a_refusal = "refused" in AuditEventType(event.event).label.lower()
         if event.event == AuditEventType.SIGN_IN_REFUSED_BY_ACCESS_LIST:
             reasons.add(ACCESS_LIST)
-        elif event.event == AuditEventType.SSO_PASSWORD_REFUSED or "instead" in details:
-            reasons.add(SINGLE_SIGN_ON_REQUIRED)
         elif event.event == AuditEventType.PASSKEY_SIGN_IN_FAILED and "refused" in details:
             reasons.add(details["refused"])
-        elif SINGLE_SIGN_ON_REQUIRED in {str(value) for value in details.values()}:
+        elif a_refusal and {SINGLE_SIGN_ON_REQUIRED, way_in} & set(details.values()):
             reasons.add(SINGLE_SIGN_ON_REQUIRED)
     return reasons
 
@@ -384,13 +383,15 @@ REFUSAL_WORDS = {
 }
 
 
-def _answer_page(client: Client, response: HttpResponse) -> tuple[str, bool]:
-    """The page the person reads after the answer, and whether it is a refusal: a 403 page,
-    or the sign-in page (with its message) that the answer sent the browser to."""
+def _answer_page(client: Client, response: HttpResponse) -> str | None:
+    """The page the person reads after a refusal: the answer's own (403, or 200 where a link
+    says it sets nothing), or the sign-in page it sends the browser to, with its message.
+    None when the answer is no such page."""
     if response.status_code == 302 and urlsplit(response.url).path == LOGIN:
-        return client.get(response.url).content.decode(), True
-    on_sign_in_page = response.request.get("PATH_INFO") == LOGIN and response.status_code == 200
-    return response.content.decode(), response.status_code == 403 or on_sign_in_page
+        return client.get(response.url).content.decode()
+    if response.status_code in {200, 403}:
+        return response.content.decode()
+    return None
 
 
 def outcome_seen(
@@ -412,14 +413,14 @@ def outcome_seen(
         if PENDING_SESSION_KEY not in client.session:
             return Unexplained(f"sent to {response.url} with no sign-in waiting there")
         return Stopped(urlsplit(response.url).path)
-    reasons = _refusal_reasons(events)
+    way_in = str(IdentityProvider.objects.get(tenant=user.tenant).label)
+    reasons = _refusal_reasons(events, way_in=way_in)
     if len(reasons) != 1:
         kinds = [AuditEventType(event.event).name for event in events]
         return Unexplained(f"answered {response.status_code}, events {kinds}")
     reason = reasons.pop()
-    page, refusal = _answer_page(client, response)
-    provider_label = str(IdentityProvider.objects.get(tenant=user.tenant).label)
-    words = REFUSAL_WORDS.get(reason, provider_label)
+    page = _answer_page(client, response)
+    words = REFUSAL_WORDS.get(reason, way_in)
     password_set = any(
         event.event in {AuditEventType.PASSWORD_SET, AuditEventType.PASSWORD_RESET_COMPLETED}
         for event in events
@@ -428,7 +429,7 @@ def outcome_seen(
         return Unexplained(f"refused ({reason}), yet a sign-in waits in the session")
     return Refused(
         reason,
-        told_why=refusal and words in html.unescape(page),
+        told_why=page is not None and words in html.unescape(page),
         password_set=password_set,
     )
 
