@@ -23,12 +23,12 @@ way (the links: that is the new password a policy may require, and it makes the 
 being remembered, as every new password does). Past that, one rule for every door:
 
 - an address off the IP access list is refused after the credential, before any step;
-- a passkey, or else the provider's accepted "mfa", or else a remembered browser (never where
-  a passkey is required: a cookie can be stolen), passes the second step;
-- where a passkey is required nothing else passes it: someone who holds one is asked for it
-  at the second step; someone who doesn't must enrol one, after the second step when they
-  hold another factor (the provider's accepted "mfa" stands for that step, as a code would)
-  and straight away when they hold none;
+- a passkey, or else the provider's accepted "mfa", or else a remembered browser, passes the
+  second step (and spares enrolling an authenticator app);
+- where a passkey is required only a passkey does: the provider's "mfa" and a remembered
+  browser count for nothing, as after a password, so someone who holds a factor is asked at
+  the second step (for their passkey, or their code before enrolling a passkey) and someone
+  who holds none enrols a passkey;
 - otherwise the person stops at the second step (they hold a factor) or enrols an
   authenticator app (MFA is required);
 - past the second factor a required new password comes next; then the person is signed in,
@@ -326,11 +326,16 @@ def door_closed_by(policy: Policy, door: Door) -> str | None:
 
 def second_factor_proved(policy: Policy, door: Door) -> str | None:
     """The second factor this attempt has proved before any step: the credential's own (the
-    provider's only where the tenant accepts it), or else a remembered browser, except where
-    a passkey is required (a cookie can be stolen; a passkey can't be phished)."""
-    if door.brings == PASSKEY or (door.brings == BY_PROVIDER and policy.provider_mfa_accepted):
-        return door.brings
-    if policy.remembered and not door.sets_password and not policy.passkey_required:
+    provider's only where the tenant accepts it), or else a remembered browser. Where a
+    passkey is required, nothing but a passkey counts: a cookie can be stolen and a provider's
+    factor phished."""
+    if door.brings == PASSKEY:
+        return PASSKEY
+    if policy.passkey_required:
+        return None
+    if door.brings == BY_PROVIDER and policy.provider_mfa_accepted:
+        return BY_PROVIDER
+    if policy.remembered and not door.sets_password:
         return REMEMBERED
     return None
 
@@ -343,12 +348,10 @@ def expected_outcome(policy: Policy, door: Door) -> SignedIn | Stopped | Refused
     if policy.address == OFF_LIST:
         return Refused(ACCESS_LIST)
     second_factor = second_factor_proved(policy, door)
-    if policy.passkey_required and second_factor != PASSKEY:
-        if PASSKEY_HELD in policy.factors or (second_factor is None and policy.factors):
-            return Stopped(VERIFY)
-        return Stopped(PASSKEY_ENROL)
     if second_factor is None and policy.factors:
         return Stopped(VERIFY)
+    if second_factor is None and policy.passkey_required:
+        return Stopped(PASSKEY_ENROL)
     if second_factor is None and policy.mfa_required:
         return Stopped(APP_ENROL)
     if policy.new_password_required and not door.sets_password:
