@@ -194,8 +194,9 @@ AUTH_PASSWORD_VALIDATORS = [
         "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
         "OPTIONS": {"min_length": 12},
     },
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # The bundled list of the most common passwords, checked offline (docs/credentials.md). No
+    # all-digits rule: length and lists, never composition rules (a long random number is fine).
+    {"NAME": "accounts.validators.CommonPasswordValidator"},
     {"NAME": "accounts.validators.ContextWordsValidator"},
     {"NAME": "accounts.validators.PersonalWordsValidator"},
     {"NAME": "accounts.validators.PasswordHistoryValidator"},

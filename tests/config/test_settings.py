@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 PRODUCTION_KEY = "k7#Qz!v9@Lm2$Xw8&Rt5^Pb1*Nc4(Hd6)Fj3_Gs0+Ye7=Ua2-Io9~Kl5%Mn8"
 PRINT_SETTINGS = """
@@ -46,6 +48,8 @@ def run_python(code: str, **environment: str) -> subprocess.CompletedProcess:
             "SITE_URL",
             "DJANGO_ALLOW_ASYNC_UNSAFE",
             "FIELD_ENCRYPTION_KEY",
+            "BREACHED_PASSWORDS_URL",
+            "AUDIT_SYSLOG_URL",
         }
     }
     env.update(DJANGO_SETTINGS_MODULE="config.settings", **environment)
@@ -117,18 +121,33 @@ CHECK_DEPLOY = (
 FIELD_KEY = "kS2w3Yh7l0m0m2Yb7lR8G3Q4bJ8c5pQm1x9wQe6Zt0s="
 
 
+PRODUCTION_ENVIRONMENT = {
+    "SECRET_KEY": PRODUCTION_KEY,
+    "USE_TLS": "1",
+    "ALLOWED_HOSTS": "portcullis.example",
+    "SITE_URL": "https://portcullis.example",
+    "FIELD_ENCRYPTION_KEY": FIELD_KEY,
+    "BREACHED_PASSWORDS_URL": "https://api.pwnedpasswords.com/range/",
+    "AUDIT_SYSLOG_URL": "tls://logs.portcullis.example:6514",
+}
+
+
 def test_check_deploy_is_clean_with_tls_on():
-    result = run_python(
-        CHECK_DEPLOY,
-        SECRET_KEY=PRODUCTION_KEY,
-        USE_TLS="1",
-        ALLOWED_HOSTS="portcullis.example",
-        SITE_URL="https://portcullis.example",
-        FIELD_ENCRYPTION_KEY=FIELD_KEY,
-    )
+    result = run_python(CHECK_DEPLOY, **PRODUCTION_ENVIRONMENT)
 
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "unset, warning",
+    [("BREACHED_PASSWORDS_URL", "accounts.W001"), ("AUDIT_SYSLOG_URL", "audit.W001")],
+)
+def test_check_deploy_warns_without_the_breached_check_or_an_off_machine_audit_log(unset, warning):
+    result = run_python(CHECK_DEPLOY, **{**PRODUCTION_ENVIRONMENT, unset: ""})
+
+    assert result.returncode != 0
+    assert warning in result.stderr + result.stdout
 
 
 def test_check_deploy_asks_for_a_field_encryption_key_of_its_own():

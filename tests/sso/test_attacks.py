@@ -9,10 +9,12 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.test import Client
 
 from audit.models import AuditEvent
+from sso.client import _metadata_cache_key
 from sso.models import IdentityProvider, ProviderIdentity
 from sso.services import provider_save
 from tests.factories import OperatorFactory
@@ -232,3 +234,37 @@ def test_a_tenants_provider_never_signs_in_an_operator_on_its_domain(
     assert signed_in_as(client) is None
     assert not ProviderIdentity.objects.exists()
     assert refusals("operator").exists()
+
+
+def test_a_tampered_cached_key_set_is_not_trusted(client, sso_tenant, technician, oidc):
+    # Someone who can write to the shared cache (Redis) swaps the provider's keys for their
+    # own and signs ID tokens with it.
+    oidc.sign_in_as(sub="sub-tess", email=technician.email)
+    sso_sign_in(client, technician.email)
+    client.post("/accounts/logout/")
+    oidc.key_unpublished_sign()
+    key = _metadata_cache_key(sso_tenant)
+    cached = cache.get(key)
+    metadata = cached.get("metadata", cached)
+    assert metadata["jwks"]["keys"]
+    metadata["jwks"] = {"keys": [oidc.signing_key.as_dict(private=False)]}
+    cache.set(key, cached)
+
+    response = sso_sign_in(client, technician.email)
+
+    assert response.status_code == 400
+    assert signed_in_as(client) is None
+    assert refusals().filter(details__reason__startswith="id_token").exists()
+
+
+def test_an_untouched_cached_key_set_is_used_without_fetching_again(
+    client, sso_tenant, technician, oidc
+):
+    oidc.sign_in_as(sub="sub-tess", email=technician.email)
+    sso_sign_in(client, technician.email)
+    client.post("/accounts/logout/")
+
+    sso_sign_in(client, technician.email)
+
+    assert signed_in_as(client) == technician
+    assert oidc.jwks_fetches == 1
