@@ -182,16 +182,27 @@ from django.conf import settings
 from django.test import Client
 from django.test.utils import setup_test_environment
 setup_test_environment()
-response = Client().get("/accounts/login/", secure=True, HTTP_HOST="portcullis.example")
+from django.contrib.messages import get_messages
+browser = Client()
+response = browser.get("/accounts/login/", secure=True, HTTP_HOST="portcullis.example")
 csrf = response.cookies[settings.CSRF_COOKIE_NAME]
+switched = browser.post(
+    "/i18n/setlang/", {"language": "es"}, secure=True, HTTP_HOST="portcullis.example"
+)
+language = switched.cookies[settings.LANGUAGE_COOKIE_NAME]
 print(json.dumps({
     "names": [
         settings.SESSION_COOKIE_NAME,
         settings.CSRF_COOKIE_NAME,
         settings.REMEMBERED_BROWSER_COOKIE_NAME,
+        settings.LANGUAGE_COOKIE_NAME,
+        settings.REMEMBERED_TENANT_COOKIE_NAME,
+        get_messages(response.wsgi_request).storages[0].cookie_name,
     ],
+    "set": sorted(switched.cookies) + sorted(response.cookies),
     "status": response.status_code,
     "csrf": {"secure": csrf["secure"], "path": csrf["path"], "domain": csrf["domain"]},
+    "language": {key: language[key] for key in ("secure", "path", "domain")},
 }))
 """
 
@@ -211,9 +222,14 @@ def test_cookies_carry_the_host_prefix_under_tls_only():
         "__Host-sessionid",
         "__Host-csrftoken",
         "__Host-remembered_browser",
+        "__Host-django_language",
+        "__Host-portcullis_tenant",
+        "__Host-messages",
     ]
+    assert values["set"] == ["__Host-django_language", "__Host-csrftoken"]
     assert values["status"] == 200
     assert values["csrf"] == {"secure": True, "path": "/", "domain": ""}
+    assert values["language"] == {"secure": True, "path": "/", "domain": ""}
 
     plain = run_python(
         HOST_COOKIES.replace("secure=True", "secure=False"),
@@ -222,7 +238,14 @@ def test_cookies_carry_the_host_prefix_under_tls_only():
         ALLOWED_HOSTS="portcullis.example",
     )
     assert plain.returncode == 0, plain.stderr
-    assert json.loads(plain.stdout)["names"] == ["sessionid", "csrftoken", "remembered_browser"]
+    assert json.loads(plain.stdout)["names"] == [
+        "sessionid",
+        "csrftoken",
+        "remembered_browser",
+        "django_language",
+        "portcullis_tenant",
+        "messages",
+    ]
 
 
 def test_production_refuses_to_start_without_an_audit_chain_key():
