@@ -121,14 +121,19 @@ def _metadata_cache_key(provider: IdentityProvider) -> str:
     return f"sso:metadata:{digest}"
 
 
-def _metadata_mac(metadata: dict) -> str:
-    """An HMAC of the cached discovery document and keys, under a key derived from SECRET_KEY.
+def _metadata_mac(metadata_url: str, metadata: dict) -> str:
+    """An HMAC of a provider's cached discovery document and keys, under a key derived from
+    SECRET_KEY.
 
     The cache (Redis) is shared with other processes and machines: whoever can write to it
     could otherwise put their own key in a provider's JWKS and sign ID tokens with it. A copy
-    whose HMAC doesn't match is dropped and fetched again from the provider (ASVS 5.0 V6.7.1)."""
+    whose HMAC doesn't match is dropped and fetched again from the provider (ASVS 5.0 V6.7.1).
+    The discovery URL is part of what is signed, so one provider's genuine copy (an owner's
+    own provider, keys and all) can't be moved under another's key."""
     body = json.dumps(metadata, sort_keys=True, separators=(",", ":"), default=str)
-    return salted_hmac("sso.client.metadata", body, algorithm="sha256").hexdigest()
+    return salted_hmac(
+        "sso.client.metadata", f"{metadata_url}\n{body}", algorithm="sha256"
+    ).hexdigest()
 
 
 def _metadata_cached(provider: IdentityProvider) -> dict:
@@ -143,7 +148,7 @@ def _metadata_cached(provider: IdentityProvider) -> dict:
     if (
         isinstance(metadata, dict)
         and isinstance(mac, str)
-        and constant_time_compare(mac, _metadata_mac(metadata))
+        and constant_time_compare(mac, _metadata_mac(provider.metadata_url, metadata))
     ):
         return metadata
     logger.warning(
@@ -183,7 +188,7 @@ def _metadata_keep(provider: IdentityProvider, app: DjangoOAuth2App) -> None:
         metadata = dict(app.server_metadata)
         cache.set(
             _metadata_cache_key(provider),
-            {"metadata": metadata, "mac": _metadata_mac(metadata)},
+            {"metadata": metadata, "mac": _metadata_mac(provider.metadata_url, metadata)},
             settings.SSO_METADATA_CACHE_SECONDS,
         )
 

@@ -16,11 +16,12 @@ from django.test import Client
 from audit.models import AuditEvent
 from sso.client import _metadata_cache_key
 from sso.models import IdentityProvider, ProviderIdentity
-from sso.services import provider_save
-from tests.factories import OperatorFactory
-from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET
+from sso.services import domain_claim, provider_save
+from teams import scopes
+from tests.factories import OperatorFactory, UserFactory
+from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, OidcProvider
 from tests.signing_in import sign_in
-from tests.sso.conftest import START, provider_leg, sso_sign_in
+from tests.sso.conftest import START, provider_leg, provider_set_up, sso_sign_in
 from tests.sso.test_sign_in import refusals, signed_in_as
 
 pytestmark = pytest.mark.django_db
@@ -268,3 +269,28 @@ def test_an_untouched_cached_key_set_is_used_without_fetching_again(
 
     assert signed_in_as(client) == technician
     assert oidc.jwks_fetches == 1
+
+
+def test_another_providers_genuine_cached_copy_is_not_trusted_under_this_ones_key(
+    client, settings, sso_tenant, technician, oidc, other_tenant
+):
+    # An owner's own provider has a genuine cached copy (its keys, its endpoints); moved under
+    # another provider's cache key, it must not stand in for that provider's.
+    oidc.sign_in_as(sub="sub-tess", email=technician.email)
+    sso_sign_in(client, technician.email)
+    other_owner = UserFactory(
+        tenant=other_tenant, builtin=scopes.OWNER, email="owner@contoso.example"
+    )
+    domain_claim(tenant=other_tenant, domain="contoso.example")
+    elsewhere = OidcProvider(redirect_uri=f"{settings.SITE_URL}/sso/callback/").start()
+    try:
+        other = provider_set_up(tenant=other_tenant, owner=other_owner, oidc=elsewhere)
+        cache.set(_metadata_cache_key(other), cache.get(_metadata_cache_key(sso_tenant)))
+
+        started = Client().post(START, {"username": "someone@contoso.example"})
+
+        assert started.status_code == 200
+        assert started.context["location"].startswith(elsewhere.origin)
+        assert elsewhere.discovery_fetches == 1
+    finally:
+        elsewhere.stop()
