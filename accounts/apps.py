@@ -8,7 +8,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self) -> None:
-        from accounts import receivers  # noqa: F401 - connects the sign-in failure receiver
+        from accounts import checks, receivers  # noqa: F401 - registers the checks, the receiver
         from accounts.selectors import new_password_due_for
         from teams.services.people import sign_in_instead_register
 

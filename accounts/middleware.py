@@ -11,12 +11,13 @@ from accounts.stages import pending_sign_in
 from teams.notices import access_list_refusal
 
 # Pages open to a session held at a step, besides the step's own: signing out (which abandons
-# a pending sign-in), the health check, choosing a language, and the help center and "Can't
-# sign in?", which are for exactly the people stuck at a step. Static files are served by
-# whitenoise before any of this.
+# a pending sign-in), the health check, choosing a language, the browser's CSP reports, and the
+# help center and "Can't sign in?", which are for exactly the people stuck at a step. Static
+# files are served by whitenoise before any of this.
 ALWAYS_ALLOWED_AT_A_STEP = frozenset(
     {
         "accounts:logout",
+        "csp_report",
         "healthz",
         "set_language",
         "support:help",
@@ -103,4 +104,5 @@ class PasswordChangeRequiredMiddleware:
             reverse("accounts:logout"),
             reverse("healthz"),
             reverse("set_language"),
+            reverse("csp_report"),
         }

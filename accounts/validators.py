@@ -1,10 +1,12 @@
-"""Password validators for AUTH_PASSWORD_VALIDATORS: context words, the tenant's history, and
-breached passwords."""
+"""Password validators for AUTH_PASSWORD_VALIDATORS: common passwords, context words, the
+tenant's history, and breached passwords."""
 
 import logging
 import re
 import threading
+from pathlib import Path
 
+from django.contrib.auth import password_validation
 from django.contrib.auth.hashers import check_password, is_password_usable
 from django.core.exceptions import ValidationError
 from django.utils.crypto import constant_time_compare
@@ -17,6 +19,46 @@ logger = logging.getLogger(__name__)
 
 SITE_WORDS = ("portcullis",)
 MIN_CONTEXT_WORD_LENGTH = 4
+
+# Made by tools/common_passwords.py; where it comes from and what it holds: docs/credentials.md.
+COMMON_PASSWORDS_PATH = Path(__file__).resolve().parent / "data" / "common-passwords.txt.gz"
+# Digits, symbols and spaces around a common password: `letmein12345`, `Summer2024!!`.
+COMMON_PASSWORD_DECORATION = re.compile(r"^[\W\d_]+|[\W\d_]+$")
+# At most this many of them: a common word inside a long random run of digits is no guess.
+MAX_DECORATION_LENGTH = 6
+
+
+class CommonPasswordValidator(password_validation.CommonPasswordValidator):
+    """Refuse the most common passwords, checked offline against the bundled list, and one of
+    them with a few digits or symbols added before or after it.
+
+    Django's own list holds only 187 passwords of 12 characters or more, so `iloveyou1234`
+    passed; and a common word with a year or `123!` on the end is the first thing an attacker's
+    rules try. Lists take the place of composition rules, which the site doesn't have.
+    """
+
+    def __init__(self, password_list_path: Path = COMMON_PASSWORDS_PATH) -> None:
+        super().__init__(password_list_path)
+
+    def validate(self, password: str, user=None) -> None:
+        super().validate(password, user)
+        typed = password.lower().strip()
+        core = COMMON_PASSWORD_DECORATION.sub("", typed)
+        decorated = core != typed and len(typed) - len(core) <= MAX_DECORATION_LENGTH
+        if core and decorated and core in self.passwords:
+            raise ValidationError(
+                _(
+                    "This password is a common password with a few digits or symbols added, "
+                    "which attackers try early."
+                ),
+                code="password_too_common",
+            )
+
+    def get_help_text(self) -> str:
+        return _(
+            "Your password can't be a commonly used password, nor one with a few digits or "
+            "symbols added."
+        )
 
 
 def _tenant_words(user) -> list[str]:

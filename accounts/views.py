@@ -58,7 +58,7 @@ from teams.tokens import set_password_tokens
 # After a sign-in, this browser remembers the person's tenant (signed, not secret), so the
 # sign-in page and the lock notice can name who to ask for help without the typed email ever
 # deciding what they show.
-REMEMBERED_TENANT_COOKIE = "portcullis_tenant"
+REMEMBERED_TENANT_COOKIE = settings.REMEMBERED_TENANT_COOKIE_NAME
 REMEMBERED_TENANT_SALT = "accounts.remembered-tenant"
 REMEMBERED_TENANT_MAX_AGE = timedelta(days=365)
 

@@ -15,6 +15,7 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from config.log_format import log_format_from_environment
+from config.static_headers import static_headers_add
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -96,6 +97,9 @@ MIDDLEWARE = [
     # First, so every log line of the request carries its id (config/request_context.py).
     "config.request_context.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Before whitenoise, so static files are covered too: refuses cross-site requests that
+    # aren't navigations (Fetch Metadata), marks every answer same-origin (config/cross_site.py).
+    "config.cross_site.CrossSiteMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -194,8 +198,9 @@ AUTH_PASSWORD_VALIDATORS = [
         "NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
         "OPTIONS": {"min_length": 12},
     },
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    # The bundled list of the most common passwords, checked offline (docs/credentials.md). No
+    # all-digits rule: length and lists, never composition rules (a long random number is fine).
+    {"NAME": "accounts.validators.CommonPasswordValidator"},
     {"NAME": "accounts.validators.ContextWordsValidator"},
     {"NAME": "accounts.validators.PersonalWordsValidator"},
     {"NAME": "accounts.validators.PasswordHistoryValidator"},
@@ -289,6 +294,9 @@ STORAGES = {
 }
 # Tests and `make run` serve straight from the finders, so no collectstatic step is needed there.
 WHITENOISE_USE_FINDERS = DEBUG or env.bool("WHITENOISE_USE_FINDERS", default=False)
+# A page's framing, CSP, nosniff and same-origin headers on static files too (an SVG is a
+# document): config/static_headers.py.
+WHITENOISE_ADD_HEADERS_FUNCTION = static_headers_add
 
 EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
@@ -313,12 +321,19 @@ CSRF_COOKIE_SECURE = USE_TLS
 LANGUAGE_COOKIE_SECURE = USE_TLS
 LANGUAGE_COOKIE_HTTPONLY = True
 LANGUAGE_COOKIE_SAMESITE = "Lax"
-# Under TLS the cookies carry the `__Host-` prefix (ASVS 5.0 V3.3.3): a browser keeps such a
-# cookie only when it is Secure, for path `/` and with no Domain, so neither a sibling subdomain
-# nor a plain-HTTP page can plant or overwrite it. Nothing reads the cookies by name but Django.
+# Under TLS every cookie the site sets carries the `__Host-` prefix (ASVS 5.0 V3.3.1, V3.3.3): a
+# browser keeps such a cookie only when it is Secure, for path `/` and with no Domain, so neither
+# a sibling subdomain nor a plain-HTTP page can plant or overwrite it. Each is named here, and
+# nothing reads them by name but Django and the one module that sets each.
 COOKIE_NAME_PREFIX = "__Host-" if USE_TLS else ""
 SESSION_COOKIE_NAME = f"{COOKIE_NAME_PREFIX}sessionid"
 CSRF_COOKIE_NAME = f"{COOKIE_NAME_PREFIX}csrftoken"
+LANGUAGE_COOKIE_NAME = f"{COOKIE_NAME_PREFIX}django_language"
+# Django's messages: a cookie, the session for what doesn't fit (config/messages.py).
+MESSAGE_STORAGE = "config.messages.MessageStorage"
+MESSAGES_COOKIE_NAME = f"{COOKIE_NAME_PREFIX}messages"
+# The person's tenant, remembered by this browser after a sign-in (accounts/views.py).
+REMEMBERED_TENANT_COOKIE_NAME = f"{COOKIE_NAME_PREFIX}portcullis_tenant"
 # The token of a browser remembered for the second sign-in step
 # (teams/services/remembered_browsers.py).
 REMEMBERED_BROWSER_COOKIE_NAME = f"{COOKIE_NAME_PREFIX}remembered_browser"
@@ -347,8 +362,16 @@ CONTENT_SECURITY_POLICY = {
         "base-uri": [NONE],
         "form-action": [SELF],
         "frame-ancestors": [NONE],
+        # Violations are reported (config/csp_reports.py): `report-to` names the endpoint in
+        # the Reporting-Endpoints header, `report-uri` for browsers without the Reporting API.
+        "report-uri": ["/csp-report/"],
+        "report-to": "csp",
     }
 }
+CSP_REPORT_ENDPOINT = "csp"
+CSP_REPORT_URL = f"{SITE_URL}/csp-report/"
+CSP_REPORT_MAX_BYTES = 16 * 1024
+CSP_REPORTS_PER_MINUTE = env.int("CSP_REPORTS_PER_MINUTE", default=60)
 
 # Celery: with no broker configured, tasks run in-process so `make run` needs no services.
 CELERY_BROKER_URL = REDIS_URL or "memory://"

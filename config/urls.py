@@ -4,6 +4,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.i18n import set_language
 
 from accounts.views import sign_in_report_view
+from config.csp_reports import csp_report
 from config.health import healthz
 from config.views import dashboard
 
@@ -22,6 +23,7 @@ urlpatterns = [
     path("", include("support.urls")),
     path("", include("reviews.urls")),
     path("healthz", healthz, name="healthz"),
+    path("csp-report/", csp_report, name="csp_report"),
     # The footer's language switcher. Choosing a language only changes which language this
     # browser's pages speak, so it needs no CSRF token: pages then carry none of their own and
     # stay the same for everyone (the lock notice must not differ between accounts).

@@ -15,6 +15,7 @@ the Workspace's `hd`), and when an email claim counts as verified.
 """
 
 import hashlib
+import json
 import logging
 
 import requests
@@ -24,6 +25,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.crypto import constant_time_compare, salted_hmac
 from joserfc.errors import JoseError
 
 from audit.shipping import public_address_problem
@@ -119,9 +121,48 @@ def _metadata_cache_key(provider: IdentityProvider) -> str:
     return f"sso:metadata:{digest}"
 
 
+def _metadata_mac(metadata_url: str, metadata: dict) -> str:
+    """An HMAC of a provider's cached discovery document and keys, under a key derived from
+    SECRET_KEY.
+
+    The cache (Redis) is shared with other processes and machines: whoever can write to it
+    could otherwise put their own key in a provider's JWKS and sign ID tokens with it. A copy
+    whose HMAC doesn't match is dropped and fetched again from the provider (ASVS 5.0 V6.7.1).
+    The discovery URL is part of what is signed, so one provider's genuine copy (an owner's
+    own provider, keys and all) can't be moved under another's key."""
+    body = json.dumps(metadata, sort_keys=True, separators=(",", ":"), default=str)
+    return salted_hmac(
+        "sso.client.metadata", f"{metadata_url}\n{body}", algorithm="sha256"
+    ).hexdigest()
+
+
+def _metadata_cached(provider: IdentityProvider) -> dict:
+    """The provider's discovery document and keys from the cache, if they are there and their
+    HMAC matches; otherwise nothing, so Authlib fetches them from the provider."""
+    key = _metadata_cache_key(provider)
+    cached = cache.get(key)
+    if cached is None:
+        return {}
+    metadata = cached.get("metadata") if isinstance(cached, dict) else None
+    mac = cached.get("mac") if isinstance(cached, dict) else None
+    if (
+        isinstance(metadata, dict)
+        and isinstance(mac, str)
+        and constant_time_compare(mac, _metadata_mac(provider.metadata_url, metadata))
+    ):
+        return metadata
+    logger.warning(
+        "Identity provider %s: the cached discovery document and keys failed their integrity "
+        "check; fetching them again",
+        provider.pk,
+    )
+    cache.delete(key)
+    return {}
+
+
 def _app(provider: IdentityProvider) -> _ProviderApp:
     """Authlib's client for this provider, with its discovery document and keys from the
-    cache when they are there."""
+    cache when they are there and untouched."""
     try:
         client_secret = secret_decrypt(provider.client_secret_encrypted)
     except SecretUnreadable as error:
@@ -138,15 +179,16 @@ def _app(provider: IdentityProvider) -> _ProviderApp:
             "code_challenge_method": "S256",
             "default_timeout": settings.SSO_HTTP_TIMEOUT,
         },
-        **(cache.get(_metadata_cache_key(provider)) or {}),
+        **_metadata_cached(provider),
     )
 
 
 def _metadata_keep(provider: IdentityProvider, app: DjangoOAuth2App) -> None:
     if "_loaded_at" in app.server_metadata:
+        metadata = dict(app.server_metadata)
         cache.set(
             _metadata_cache_key(provider),
-            dict(app.server_metadata),
+            {"metadata": metadata, "mac": _metadata_mac(provider.metadata_url, metadata)},
             settings.SSO_METADATA_CACHE_SECONDS,
         )
 

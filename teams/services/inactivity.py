@@ -1,6 +1,5 @@
 """Stale accounts: deactivating people who no longer sign in, and warning them first."""
 
-import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,8 +27,6 @@ from teams.models import INACTIVITY_WARNING_DAYS, RememberedBrowser, Role, Tenan
 from teams.selectors import people_with_last_activity
 from teams.services.common import id_set
 from teams.services.sessions import tracked_sessions_delete
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass

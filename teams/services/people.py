@@ -1,6 +1,5 @@
 """People: adding, inviting, editing, moving between roles, deactivating."""
 
-import logging
 from collections.abc import Callable
 from datetime import timedelta
 
@@ -35,8 +34,6 @@ from teams.services.common import model_update
 from teams.services.remembered_browsers import remembered_browsers_forget
 from teams.services.sessions import user_sessions_delete
 from teams.tokens import invitation_token_generator, set_password_token_generator
-
-logger = logging.getLogger(__name__)
 
 
 def person_create(

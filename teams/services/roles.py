@@ -1,6 +1,5 @@
 """Roles and the tenant's security policy."""
 
-import logging
 from typing import Any
 
 from django.core.exceptions import ValidationError
@@ -23,8 +22,6 @@ from teams.rules import (
 )
 from teams.services import access_list
 from teams.services.common import model_update
-
-logger = logging.getLogger(__name__)
 
 ROLE_FIELDS = (
     "name",

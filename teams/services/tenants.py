@@ -1,7 +1,5 @@
 """Tenants: making one with its built-in roles and first Owner."""
 
-import logging
-
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import transaction
@@ -16,8 +14,6 @@ from audit.services import (
 from teams import scopes
 from teams.models import Role, Tenant
 from teams.services.people import invitation_enqueue, person_create
-
-logger = logging.getLogger(__name__)
 
 SLUG_MAX_LENGTH = Tenant._meta.get_field("slug").max_length
 

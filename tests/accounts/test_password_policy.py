@@ -1,8 +1,11 @@
+import gzip
+
 import pytest
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 
 from accounts.models import PasswordHistory, User
+from accounts.validators import COMMON_PASSWORDS_PATH
 
 
 def test_setting_a_password_records_when(technician):
@@ -100,3 +103,31 @@ def test_turning_history_off_forgets_it_at_the_next_change(technician):
     technician.save()
 
     assert not PasswordHistory.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "candidate", ["iloveyou1234", "letmein12345", "1234567890ab", "Summer2024!!", "qwertyuiop123"]
+)
+def test_common_passwords_of_twelve_characters_or_more_are_refused_offline(technician, candidate):
+    with pytest.raises(ValidationError) as refused:
+        validate_password(candidate, technician)
+
+    assert "password_too_common" in [error.code for error in refused.value.error_list]
+
+
+def test_a_long_random_number_is_accepted_with_no_composition_rule(technician):
+    validate_password("730195846217365940", technician)
+
+
+def test_a_common_word_inside_a_long_random_number_is_accepted(technician):
+    validate_password("summer83016274951", technician)
+
+
+def test_the_bundled_list_holds_the_hundred_thousand_most_common_normalised():
+    with gzip.open(COMMON_PASSWORDS_PATH, "rt", encoding="utf-8") as bundled:
+        entries = bundled.read().splitlines()
+
+    assert len(entries) >= 100_000
+    assert len(set(entries)) == len(entries)
+    assert all(entry == entry.strip().lower() and entry for entry in entries)
+    assert entries[:3] == ["123456", "password", "12345678"]

@@ -14,6 +14,30 @@ def test_pages_carry_security_headers(client, db):
     assert response["X-Content-Type-Options"] == "nosniff"
     assert response["Referrer-Policy"] == "same-origin"
     assert response["X-Frame-Options"] == "DENY"
+    assert response["Cross-Origin-Resource-Policy"] == "same-origin"
+
+
+def test_the_policy_reports_violations_to_the_sites_endpoint(client, db, settings):
+    response = client.get("/accounts/login/")
+
+    policy = response["Content-Security-Policy"]
+    assert "report-uri /csp-report/" in policy
+    assert "report-to csp" in policy
+    assert response["Reporting-Endpoints"] == f'csp="{settings.SITE_URL}/csp-report/"'
+
+
+@pytest.mark.parametrize("path", ["/static/favicon.svg", "/static/css/site.css"])
+def test_static_files_carry_the_pages_framing_and_content_protections(client, db, path):
+    response = client.get(path)
+
+    assert response.status_code == 200
+    policy = response["Content-Security-Policy"]
+    assert "default-src 'none'" in policy
+    assert "frame-ancestors 'none'" in policy
+    assert "sandbox" in policy
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Cross-Origin-Resource-Policy"] == "same-origin"
 
 
 @pytest.mark.parametrize("path", ["/accounts/login/", "/accounts/logout/"])

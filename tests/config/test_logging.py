@@ -2,12 +2,16 @@
 
 import json
 import logging
+import re
+from pathlib import Path
 
 import pytest
 
 from audit.redaction import redact_secrets
 from config.log_format import JsonLogFormatter, PlainLogFormatter, log_format_from_environment
 from tests.signing_in import sign_in
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
@@ -131,3 +135,30 @@ def test_a_plain_line_reads_as_time_level_logger_and_message():
     assert PlainLogFormatter().format(record) == (
         "1970-01-01T00:00:00.000Z INFO accounts.services [req abc] Hello you"
     )
+
+
+LOGGER_DEFINITION = re.compile(r"""get_?[lL]ogger\((__name__|["']([\w.]+)["'])\)""")
+SOURCE_FOLDERS_SKIPPED = {".venv", "var", "tests", "node_modules", ".git"}
+
+
+def loggers_named_in_code() -> set[str]:
+    """Every logger a module of the site's defines: `getLogger(__name__)` (Celery's
+    `get_logger` too) by its module's name, `getLogger("name")` by that name."""
+    names = set()
+    for path in REPO.rglob("*.py"):
+        relative = path.relative_to(REPO)
+        if SOURCE_FOLDERS_SKIPPED.intersection(relative.parts):
+            continue
+        module = ".".join(relative.with_suffix("").parts).removesuffix(".__init__")
+        for match in LOGGER_DEFINITION.finditer(path.read_text(encoding="utf-8")):
+            names.add(module if match.group(1) == "__name__" else match.group(2))
+    return names
+
+
+def test_every_logger_in_the_code_is_in_the_logging_inventory():
+    inventory = (REPO / "docs" / "logging.md").read_text(encoding="utf-8")
+
+    named = loggers_named_in_code()
+
+    assert {"sso.client", "config.beat", "accounts.validators"} <= named
+    assert sorted(name for name in named if f"`{name}`" not in inventory) == []

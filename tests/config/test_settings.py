@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 PRODUCTION_KEY = "k7#Qz!v9@Lm2$Xw8&Rt5^Pb1*Nc4(Hd6)Fj3_Gs0+Ye7=Ua2-Io9~Kl5%Mn8"
 PRINT_SETTINGS = """
@@ -46,6 +48,8 @@ def run_python(code: str, **environment: str) -> subprocess.CompletedProcess:
             "SITE_URL",
             "DJANGO_ALLOW_ASYNC_UNSAFE",
             "FIELD_ENCRYPTION_KEY",
+            "BREACHED_PASSWORDS_URL",
+            "AUDIT_SYSLOG_URL",
         }
     }
     env.update(DJANGO_SETTINGS_MODULE="config.settings", **environment)
@@ -117,18 +121,33 @@ CHECK_DEPLOY = (
 FIELD_KEY = "kS2w3Yh7l0m0m2Yb7lR8G3Q4bJ8c5pQm1x9wQe6Zt0s="
 
 
+PRODUCTION_ENVIRONMENT = {
+    "SECRET_KEY": PRODUCTION_KEY,
+    "USE_TLS": "1",
+    "ALLOWED_HOSTS": "portcullis.example",
+    "SITE_URL": "https://portcullis.example",
+    "FIELD_ENCRYPTION_KEY": FIELD_KEY,
+    "BREACHED_PASSWORDS_URL": "https://api.pwnedpasswords.com/range/",
+    "AUDIT_SYSLOG_URL": "tls://logs.portcullis.example:6514",
+}
+
+
 def test_check_deploy_is_clean_with_tls_on():
-    result = run_python(
-        CHECK_DEPLOY,
-        SECRET_KEY=PRODUCTION_KEY,
-        USE_TLS="1",
-        ALLOWED_HOSTS="portcullis.example",
-        SITE_URL="https://portcullis.example",
-        FIELD_ENCRYPTION_KEY=FIELD_KEY,
-    )
+    result = run_python(CHECK_DEPLOY, **PRODUCTION_ENVIRONMENT)
 
     assert result.returncode == 0, result.stderr
     assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "unset, warning",
+    [("BREACHED_PASSWORDS_URL", "accounts.W001"), ("AUDIT_SYSLOG_URL", "audit.W001")],
+)
+def test_check_deploy_warns_without_the_breached_check_or_an_off_machine_audit_log(unset, warning):
+    result = run_python(CHECK_DEPLOY, **{**PRODUCTION_ENVIRONMENT, unset: ""})
+
+    assert result.returncode != 0
+    assert warning in result.stderr + result.stdout
 
 
 def test_check_deploy_asks_for_a_field_encryption_key_of_its_own():
@@ -163,16 +182,27 @@ from django.conf import settings
 from django.test import Client
 from django.test.utils import setup_test_environment
 setup_test_environment()
-response = Client().get("/accounts/login/", secure=True, HTTP_HOST="portcullis.example")
+from django.contrib.messages import get_messages
+browser = Client()
+response = browser.get("/accounts/login/", secure=True, HTTP_HOST="portcullis.example")
 csrf = response.cookies[settings.CSRF_COOKIE_NAME]
+switched = browser.post(
+    "/i18n/setlang/", {"language": "es"}, secure=True, HTTP_HOST="portcullis.example"
+)
+language = switched.cookies[settings.LANGUAGE_COOKIE_NAME]
 print(json.dumps({
     "names": [
         settings.SESSION_COOKIE_NAME,
         settings.CSRF_COOKIE_NAME,
         settings.REMEMBERED_BROWSER_COOKIE_NAME,
+        settings.LANGUAGE_COOKIE_NAME,
+        settings.REMEMBERED_TENANT_COOKIE_NAME,
+        get_messages(response.wsgi_request).storages[0].cookie_name,
     ],
+    "set": sorted(switched.cookies) + sorted(response.cookies),
     "status": response.status_code,
     "csrf": {"secure": csrf["secure"], "path": csrf["path"], "domain": csrf["domain"]},
+    "language": {key: language[key] for key in ("secure", "path", "domain")},
 }))
 """
 
@@ -192,9 +222,14 @@ def test_cookies_carry_the_host_prefix_under_tls_only():
         "__Host-sessionid",
         "__Host-csrftoken",
         "__Host-remembered_browser",
+        "__Host-django_language",
+        "__Host-portcullis_tenant",
+        "__Host-messages",
     ]
+    assert values["set"] == ["__Host-django_language", "__Host-csrftoken"]
     assert values["status"] == 200
     assert values["csrf"] == {"secure": True, "path": "/", "domain": ""}
+    assert values["language"] == {"secure": True, "path": "/", "domain": ""}
 
     plain = run_python(
         HOST_COOKIES.replace("secure=True", "secure=False"),
@@ -203,7 +238,14 @@ def test_cookies_carry_the_host_prefix_under_tls_only():
         ALLOWED_HOSTS="portcullis.example",
     )
     assert plain.returncode == 0, plain.stderr
-    assert json.loads(plain.stdout)["names"] == ["sessionid", "csrftoken", "remembered_browser"]
+    assert json.loads(plain.stdout)["names"] == [
+        "sessionid",
+        "csrftoken",
+        "remembered_browser",
+        "django_language",
+        "portcullis_tenant",
+        "messages",
+    ]
 
 
 def test_production_refuses_to_start_without_an_audit_chain_key():

@@ -24,6 +24,7 @@ REACHABLE_WHILE_SECOND_STEP_DUE = {
     "/accounts/logout/",
     "/healthz",
     "/i18n/setlang/",
+    "/csp-report/",
     *HELP_PAGES,
 }
 REACHABLE_WHILE_ENROLMENT_DUE = {
@@ -33,6 +34,7 @@ REACHABLE_WHILE_ENROLMENT_DUE = {
     "/accounts/logout/",
     "/healthz",
     "/i18n/setlang/",
+    "/csp-report/",
 }
 SAMPLE_BY_CONVERTER = {"int": "1", "str": "x", "slug": "x", "path": "1", "uuid": "0" * 32}
 NAMED_GROUP = re.compile(r"\(\?P<\w+>([^)]*)\)")

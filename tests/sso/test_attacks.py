@@ -9,16 +9,19 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.test import Client
 
 from audit.models import AuditEvent
+from sso.client import _metadata_cache_key
 from sso.models import IdentityProvider, ProviderIdentity
-from sso.services import provider_save
-from tests.factories import OperatorFactory
-from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET
+from sso.services import domain_claim, provider_save
+from teams import scopes
+from tests.factories import OperatorFactory, UserFactory
+from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, OidcProvider
 from tests.signing_in import sign_in
-from tests.sso.conftest import START, provider_leg, sso_sign_in
+from tests.sso.conftest import START, provider_leg, provider_set_up, sso_sign_in
 from tests.sso.test_sign_in import refusals, signed_in_as
 
 pytestmark = pytest.mark.django_db
@@ -232,3 +235,62 @@ def test_a_tenants_provider_never_signs_in_an_operator_on_its_domain(
     assert signed_in_as(client) is None
     assert not ProviderIdentity.objects.exists()
     assert refusals("operator").exists()
+
+
+def test_a_tampered_cached_key_set_is_not_trusted(client, sso_tenant, technician, oidc):
+    # Someone who can write to the shared cache (Redis) swaps the provider's keys for their
+    # own and signs ID tokens with it.
+    oidc.sign_in_as(sub="sub-tess", email=technician.email)
+    sso_sign_in(client, technician.email)
+    client.post("/accounts/logout/")
+    oidc.key_unpublished_sign()
+    key = _metadata_cache_key(sso_tenant)
+    cached = cache.get(key)
+    metadata = cached.get("metadata", cached)
+    assert metadata["jwks"]["keys"]
+    metadata["jwks"] = {"keys": [oidc.signing_key.as_dict(private=False)]}
+    cache.set(key, cached)
+
+    response = sso_sign_in(client, technician.email)
+
+    assert response.status_code == 400
+    assert signed_in_as(client) is None
+    assert refusals().filter(details__reason__startswith="id_token").exists()
+
+
+def test_an_untouched_cached_key_set_is_used_without_fetching_again(
+    client, sso_tenant, technician, oidc
+):
+    oidc.sign_in_as(sub="sub-tess", email=technician.email)
+    sso_sign_in(client, technician.email)
+    client.post("/accounts/logout/")
+
+    sso_sign_in(client, technician.email)
+
+    assert signed_in_as(client) == technician
+    assert oidc.jwks_fetches == 1
+
+
+def test_another_providers_genuine_cached_copy_is_not_trusted_under_this_ones_key(
+    client, settings, sso_tenant, technician, oidc, other_tenant
+):
+    # An owner's own provider has a genuine cached copy (its keys, its endpoints); moved under
+    # another provider's cache key, it must not stand in for that provider's.
+    oidc.sign_in_as(sub="sub-tess", email=technician.email)
+    sso_sign_in(client, technician.email)
+    other_owner = UserFactory(
+        tenant=other_tenant, builtin=scopes.OWNER, email="owner@contoso.example"
+    )
+    domain_claim(tenant=other_tenant, domain="contoso.example")
+    elsewhere = OidcProvider(redirect_uri=f"{settings.SITE_URL}/sso/callback/").start()
+    try:
+        other = provider_set_up(tenant=other_tenant, owner=other_owner, oidc=elsewhere)
+        cache.set(_metadata_cache_key(other), cache.get(_metadata_cache_key(sso_tenant)))
+
+        started = Client().post(START, {"username": "someone@contoso.example"})
+
+        assert started.status_code == 200
+        assert started.context["location"].startswith(elsewhere.origin)
+        assert elsewhere.discovery_fetches == 1
+    finally:
+        elsewhere.stop()
