@@ -37,8 +37,15 @@ CSRF_FIELD = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+# One client for the process: a new one would load the middleware again (whitenoise alone
+# walks the static files then), which a server does once, at start.
+BROWSER = Client(SERVER_NAME="localhost", enforce_csrf_checks=True)
+
+
 def fresh_browser() -> Client:
-    return Client(SERVER_NAME="localhost", enforce_csrf_checks=True)
+    """The process's client, as a browser that has never been to the site."""
+    BROWSER.cookies.clear()
+    return BROWSER
 
 
 def csrf_token(response) -> str:
