@@ -58,22 +58,6 @@ from teams.services.tenants import tenant_create  # noqa: E402
 
 PASSWORD = "bench-password-not-secret-42"  # noqa: S105 - the bench people's, in a throwaway DB
 FAST_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-# Django's startproject middleware: the "bare Django" side of part 1.
-STOCK_MIDDLEWARE = [
-    "django.middleware.security.SecurityMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.common.CommonMiddleware",
-    "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-]
-BARE_SIDE = {
-    "MIDDLEWARE": STOCK_MIDDLEWARE,
-    "ROOT_URLCONF": "bench.bare_urls",
-    "AUTHENTICATION_BACKENDS": ["django.contrib.auth.backends.ModelBackend"],
-    "SESSION_ENGINE": "django.contrib.sessions.backends.db",
-}
 CSRF_FIELD = re.compile(rb'name="csrfmiddlewaretoken" value="([^"]+)"')
 
 
@@ -120,14 +104,16 @@ def bench_tenant(name: str) -> tuple[Tenant, User]:
     return tenant, owner
 
 
-# --- part 1: the password step against a bare LoginView
+# --- part 1: a sign-in against bare Django's, in lock-step rounds
 
-
-def sign_in_counted(client: Client, email: str) -> int:
-    """The statements of one sign-in POST, transaction control (BEGIN, COMMIT) included."""
-    with CaptureQueriesContext(connection) as queries:
-        sign_in_timed(client, email)
-    return len(queries)
+# What part 1 aims for (issue 24), Portcullis ÷ bare Django, and statements per whole sign-in.
+SIGN_IN_TARGETS = {
+    "whole_sign_in": 1.4,
+    "password_step_mfa": 1.4,
+    "second_step_post": 1.8,
+    "statements": 12,
+}
+WARM_UP_ROUNDS = 20
 
 
 def sign_in_timed(client: Client, email: str) -> float:
@@ -145,45 +131,152 @@ def signed_in(response, *, person) -> None:
         raise RuntimeError(f"sign-in of {person} was not whole: {response}")
 
 
-def part_password_step(rounds: int) -> dict:
-    with override_settings(PASSWORD_HASHERS=FAST_HASHERS):
-        tenant, _ = bench_tenant("Stepbench")
-        people = people_add(tenant, 200, "step", make_password(PASSWORD))
-        portcullis, bare = browser(), browser()
-        with override_settings(**BARE_SIDE):
-            bare.get("/accounts/login/")  # loads the bare side's middleware under its settings
-        sides = {"portcullis": [], "bare_django": []}
-        block = 10
-        for start in range(0, rounds, block):
-            for n in range(start, start + block):
-                sides["portcullis"].append(sign_in_timed(portcullis, people[n % 200].email))
-            with override_settings(**BARE_SIDE):
-                for n in range(start, start + block):
-                    sides["bare_django"].append(sign_in_timed(bare, people[n % 200].email))
-        # Counted on a person of their own, signed in once before on each side: a returning
-        # person under their session cap (the timed people already hold four sessions each).
-        counted_person = people_add(tenant, 1, "count", make_password(PASSWORD))[0].email
-        sign_in_timed(portcullis, counted_person)
-        statements = {"portcullis": sign_in_counted(portcullis, counted_person)}
-        with override_settings(**BARE_SIDE):
-            sign_in_timed(bare, counted_person)
-            statements["bare_django"] = sign_in_counted(bare, counted_person)
-    result = {
-        side: {
-            "median_ms": ms(statistics.median(times)),
-            "p95_ms": ms(percentile(times, 0.95)),
-            "statements": statements[side],
-        }
-        for side, times in sides.items()
+def database_url(name: str) -> str:
+    """A URL for database `name` on the server (or, on SQLite, in the directory) the bench
+    uses, for the processes it starts."""
+    database = settings.DATABASES["default"]
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{Path(database['NAME']).with_name(name)}"
+    return f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{name}"
+
+
+def side_environment(database: str) -> dict:
+    env = {**os.environ, "LOG_LEVEL": "WARNING"}
+    password = settings.DATABASES["default"].get("PASSWORD")
+    if password:
+        env["PGPASSWORD"] = password
+    return env | ({"DATABASE_URL": database} if database else {})
+
+
+class Side:
+    """A process serving one side (bench/sign_in_side.py), driven a command at a time."""
+
+    def __init__(self, settings_module: str, env: dict) -> None:
+        self.process = subprocess.Popen(  # noqa: S603 - our own Python, our own script
+            [sys.executable, str(BASE_DIR / "bench" / "sign_in_side.py")],
+            cwd=BASE_DIR,
+            env={**env, "DJANGO_SETTINGS_MODULE": settings_module},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.read()  # ready: settings loaded, its database made
+
+    def read(self) -> dict:
+        line = self.process.stdout.readline()
+        if not line:
+            raise RuntimeError(f"a side of part 1 stopped ({self.process.wait()})")
+        return json.loads(line)
+
+    def ask(self, do: str, **arguments) -> dict:
+        self.process.stdin.write(json.dumps({"do": do, **arguments}) + "\n")
+        self.process.stdin.flush()
+        return self.read()
+
+    def stop(self) -> None:
+        self.process.stdin.close()  # the side drops its database on end of input
+        self.process.wait(timeout=60)
+
+
+def summary(seconds: list[float]) -> dict:
+    return {"median_ms": ms(statistics.median(seconds)), "p95_ms": ms(percentile(seconds, 0.95))}
+
+
+def ratio(over: dict, under: dict) -> dict:
+    return {
+        "median": round(over["median_ms"] / under["median_ms"], 2),
+        "p95": round(over["p95_ms"] / under["p95_ms"], 2),
     }
-    result["database"] = connection.vendor
-    result["redis"] = bool(settings.REDIS_URL)
-    result["requests_each"] = rounds
-    result["ratio_median"] = round(
-        result["portcullis"]["median_ms"] / result["bare_django"]["median_ms"], 2
+
+
+def part_sign_in(rounds: int) -> dict:
+    """Portcullis and bare Django, each served by a process of its own, in lock-step rounds:
+    each round is a whole sign-in on each side (a fresh browser GETs the form and POSTs it),
+    then a Portcullis sign-in of a person with an authenticator app (password POST, code POST),
+    the side that goes first alternating from round to round."""
+    with override_settings(PASSWORD_HASHERS=FAST_HASHERS):
+        password_hash = make_password(PASSWORD)
+        tenant, _ = bench_tenant("Signinbench")
+        plain = [person.email for person in people_add(tenant, 200, "plain", password_hash)]
+        # One person per second-step sign-in: a code is accepted once per person and time step.
+        with_app = people_add(tenant, WARM_UP_ROUNDS + rounds, "app", password_hash)
+        TOTPDevice.objects.bulk_create(
+            TOTPDevice(user=person, name="Authenticator app", confirmed=True) for person in with_app
+        )
+        counted_person = people_add(tenant, 1, "count", password_hash)[0].email
+    bare_name = Path(connection.settings_dict["NAME"]).name.removeprefix("test_")
+    portcullis = Side(
+        "config.settings",
+        side_environment(database_url(Path(connection.settings_dict["NAME"]).name)),
     )
-    result["ratio_p95"] = round(result["portcullis"]["p95_ms"] / result["bare_django"]["p95_ms"], 2)
-    return result
+    try:
+        bare = Side(
+            "bench.bare.settings",
+            side_environment("") | {"BARE_DATABASE_URL": database_url(f"{bare_name}_bare")},
+        )
+    except BaseException:
+        portcullis.stop()
+        raise
+    try:
+        bare.ask("people", emails=[*plain, counted_person], password_hash=password_hash)
+        times = {
+            "portcullis_whole": [],
+            "portcullis_password_step_mfa": [],
+            "portcullis_second_step_post": [],
+            "bare_whole": [],
+            "bare_post": [],
+        }
+        for n in range(WARM_UP_ROUNDS + rounds):
+            email = plain[n % len(plain)]
+            sides = [("portcullis", portcullis), ("bare", bare)]
+            for name, side in sides if n % 2 else reversed(sides):
+                took = side.ask("whole", email=email, password=PASSWORD)
+                if n >= WARM_UP_ROUNDS:
+                    times[f"{name}_whole"].append(took["get_s"] + took["post_s"])
+                    if name == "bare":
+                        times["bare_post"].append(took["post_s"])
+            took = portcullis.ask("second_step", email=with_app[n].email, password=PASSWORD)
+            if n >= WARM_UP_ROUNDS:
+                times["portcullis_password_step_mfa"].append(took["password_s"])
+                times["portcullis_second_step_post"].append(took["verify_s"])
+        # Counted on a person of their own, signed in once before on each side: a returning
+        # person under their session cap.
+        counts = {}
+        for name, side in (("portcullis", portcullis), ("bare", bare)):
+            side.ask("whole", email=counted_person, password=PASSWORD)
+            counts[name] = side.ask("statements", email=counted_person, password=PASSWORD)
+    finally:
+        portcullis.stop()
+        bare.stop()
+    figures = {what: summary(seconds) for what, seconds in times.items()}
+    return {
+        "database": connection.vendor,
+        "redis": bool(settings.REDIS_URL),
+        "rounds": rounds,
+        "portcullis": {
+            "whole_sign_in": figures["portcullis_whole"],
+            "password_step_mfa": figures["portcullis_password_step_mfa"],
+            "second_step_post": figures["portcullis_second_step_post"],
+            "statements": counts["portcullis"]["statements"],
+            "statements_sql": counts["portcullis"]["sql"],
+        },
+        "bare_django": {
+            "whole_sign_in": figures["bare_whole"],
+            "sign_in_post": figures["bare_post"],
+            "statements": counts["bare"]["statements"],
+        },
+        # Each Portcullis figure over the bare figure of the same rounds: the whole sign-in
+        # over bare's whole sign-in, each POST over bare's sign-in POST (its work: check the
+        # password, start the session, answer a redirect).
+        "ratios": {
+            "whole_sign_in": ratio(figures["portcullis_whole"], figures["bare_whole"]),
+            "password_step_mfa": ratio(
+                figures["portcullis_password_step_mfa"], figures["bare_post"]
+            ),
+            "second_step_post": ratio(figures["portcullis_second_step_post"], figures["bare_post"]),
+        },
+        "targets": SIGN_IN_TARGETS,
+    }
 
 
 # --- part 2: sign-ins per second under gunicorn against the Argon2 limit
@@ -566,20 +659,46 @@ def part_audit(events: int) -> dict:
 # --- the run
 
 
+SIGN_IN_ROWS = {
+    "whole_sign_in": ("whole sign-in, GET + POST", "whole_sign_in", "whole_sign_in"),
+    "password_step_mfa": (
+        "password POST of a person with an app (to /mfa/verify/) ÷ bare sign-in POST",
+        "password_step_mfa",
+        "sign_in_post",
+    ),
+    "second_step_post": (
+        "/mfa/verify/ POST ÷ bare sign-in POST",
+        "second_step_post",
+        "sign_in_post",
+    ),
+}
+
+
+def sign_in_rows(sign_in: dict) -> list[str]:
+    where = sign_in["database"] + (" + Redis" if sign_in["redis"] else "")
+    lines = []
+    for what, (label, ours, theirs) in SIGN_IN_ROWS.items():
+        portcullis, bare = sign_in["portcullis"][ours], sign_in["bare_django"][theirs]
+        ratios = sign_in["ratios"][what]
+        lines.append(
+            f"| 1 | {label}, {where}: Portcullis / bare (median; p95), ratio median / p95, "
+            f"target ≤ {sign_in['targets'][what]} | {portcullis['median_ms']} / "
+            f"{bare['median_ms']} ms; {portcullis['p95_ms']} / {bare['p95_ms']} ms; "
+            f"{ratios['median']} / {ratios['p95']} |"
+        )
+    lines.append(
+        f"| 1 | statements per whole sign-in, {where}: Portcullis / bare, target ≤ "
+        f"{sign_in['targets']['statements']} | {sign_in['portcullis']['statements']} / "
+        f"{sign_in['bare_django']['statements']} |"
+    )
+    return lines
+
+
 def table(results: dict) -> str:
     lines = ["| part | what | figure |", "| --- | --- | --- |"]
-    step = results.get("password_step")
-    if step:
-        for side in ("portcullis", "bare_django"):
-            lines.append(
-                f"| 1 | sign-in POST, {side.replace('_', ' ')} (median / p95; statements) | "
-                f"{step[side]['median_ms']} / {step[side]['p95_ms']} ms; "
-                f"{step[side]['statements']} |"
-            )
-        lines.append(
-            f"| 1 | ratio Portcullis ÷ bare (median / p95), target ≤ 1.5 | "
-            f"{step['ratio_median']} / {step['ratio_p95']} |"
-        )
+    sign_in = results.get("sign_in")
+    if sign_in:
+        lines += sign_in_rows(sign_in)
     load = results.get("throughput")
     if load:
         for model in SERVER_MODELS:
@@ -632,9 +751,10 @@ ALL_PARTS = {1, 2, 3, 4, 5}
 def results_path(parts: set[int]) -> Path:
     """`bench/results.json` for a whole run; a run of some parts writes beside it
     (`results-parts-4.json`), so the figures of one whole run are never mixed with others."""
+    on = "-sqlite" if connection.vendor == "sqlite" else ""
     if parts >= ALL_PARTS:
         return BASE_DIR / "bench" / "results.json"
-    return BASE_DIR / "bench" / f"results-parts-{'-'.join(map(str, sorted(parts)))}.json"
+    return BASE_DIR / "bench" / f"results-parts-{'-'.join(map(str, sorted(parts)))}{on}.json"
 
 
 def git_commit() -> str:
@@ -652,7 +772,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parts", default="1,2,3,4,5", help="Which parts, e.g. 1,3")
     parser.add_argument("--seconds", type=float, default=8, help="Length of each load run")
-    parser.add_argument("--rounds", type=int, default=400, help="Sign-ins per side in part 1")
+    parser.add_argument("--rounds", type=int, default=400, help="Lock-step rounds in part 1")
     parser.add_argument("--bulk", type=int, default=100_000, help="Size for part 4")
     parser.add_argument("--events", type=int, default=1_000_000, help="Audit events, part 5")
     parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", 8107)))
@@ -681,7 +801,7 @@ def main() -> int:
     try:
         steps = [
             (3, "queries", part_queries),
-            (1, "password_step", lambda: part_password_step(arguments.rounds)),
+            (1, "sign_in", lambda: part_sign_in(arguments.rounds)),
             (4, "bulk", lambda: part_bulk((1_000, arguments.bulk))),
             (2, "throughput", lambda: part_throughput(arguments.port, arguments.seconds)),
             (5, "audit", lambda: part_audit(arguments.events)),

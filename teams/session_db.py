@@ -2,31 +2,34 @@
 
 from django.contrib.sessions.backends import db
 from django.contrib.sessions.backends.base import VALID_KEY_CHARS, CreateError, UpdateError
-from django.db import DatabaseError, IntegrityError, router, transaction
+from django.db import DatabaseError, IntegrityError, connections, router, transaction
 from django.utils.crypto import get_random_string
 
 
 class FirstWriteAtResponse:
-    """A session that was never stored gets its key at `login()` without a write of its own.
+    """A session gets its new key at `cycle_key()` (every `login()`) without a write of its own:
+    the response's save is the one INSERT under the new key.
 
-    Django's `login()` cycles the key, and for a brand-new session that means a lookup that the
-    random key is free, then an INSERT (in a savepoint), and the response's save then UPDATEs the
-    same row. Here the new key is only chosen; the response's save is the one INSERT. A clash of
-    two 32-character random keys makes that INSERT fail rather than overwrite another session.
-    A session that was stored moves to its new key as Django does it.
+    Django's `cycle_key()` looks up that the random key is free, INSERTs the session (in a
+    savepoint), deletes the old row (read, then delete), and the response's save then UPDATEs
+    the row it just inserted. Here the new key is only chosen, the old row (if the session was
+    stored) is deleted in one statement, and the response INSERTs. A clash of two 32-character
+    random keys makes that INSERT fail rather than overwrite another session. Inside the
+    sign-in's transaction the deletion commits or rolls back with the sign-in.
     """
 
     _insert_on_save = False
 
     def cycle_key(self) -> None:
-        if self.session_key is not None:
-            super().cycle_key()
-            return
         data = self._session
+        # Loading a key the store doesn't hold forgets it: then there is no old row.
+        old_key = self.session_key
         self._session_key = get_random_string(32, VALID_KEY_CHARS)
         self._session_cache = data
         self._insert_on_save = True
         self.modified = True
+        if old_key:
+            self.delete(old_key)
 
     def save(self, must_create: bool = False) -> None:
         if self._insert_on_save and self.session_key is not None:
@@ -60,6 +63,19 @@ class OneStatementSave(db.SessionStore):
             if not must_create:
                 raise UpdateError from error
             raise
+
+    def delete(self, session_key: str | None = None) -> None:
+        """One DELETE statement. Django reads the row and then deletes it, and a queryset's
+        delete() would wrap its one DELETE in a transaction of its own (BEGIN and COMMIT)."""
+        if session_key is None:
+            if self.session_key is None:
+                return
+            session_key = self.session_key
+        using = router.db_for_write(self.model)
+        connection = connections[using]
+        table = connection.ops.quote_name(self.model._meta.db_table)
+        with connection.cursor() as cursor:
+            cursor.execute(f"DELETE FROM {table} WHERE session_key = %s", [session_key])  # noqa: S608 - the table name is the model's
 
 
 class SessionStore(FirstWriteAtResponse, OneStatementSave):

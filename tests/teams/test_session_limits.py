@@ -167,6 +167,27 @@ def test_a_rotated_session_key_keeps_its_tracking_row(technician):
     assert UserSession.objects.get(user=technician).session_key == new_key
 
 
+@pytest.mark.urls("tests.teams.rotating_urls")
+def test_a_rotated_session_moves_in_one_delete_and_one_insert(technician):
+    client = sign_in(Client(), technician)
+    old_key = client.cookies["sessionid"].value
+
+    with CaptureQueriesContext(connection) as queries:
+        client.post("/rotate/")
+
+    new_key = client.cookies["sessionid"].value
+    writes = [
+        query["sql"].split(" ", 1)[0]
+        for query in queries
+        if '"django_session"' in query["sql"] and not query["sql"].startswith("SELECT")
+    ]
+    assert writes == ["DELETE", "INSERT"]
+    assert list(Session.objects.values_list("session_key", flat=True)) == [new_key]
+    stale = Client()
+    stale.cookies["sessionid"] = old_key
+    assert stale.get("/").status_code == 302
+
+
 def test_signing_in_as_someone_else_forgets_the_previous_persons_session(technician, owner):
     client = sign_in(Client(), technician)
     client.post("/accounts/logout/")
