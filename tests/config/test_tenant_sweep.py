@@ -31,7 +31,7 @@ from tests.factories import UserFactory
 from tests.mfa.test_middleware import every_path
 from tests.signing_in import fail_sign_in, sign_in
 
-B_MARKERS = ("contoso", "Contoso", "203.0.113.99", "Carl")
+B_MARKERS = ("contoso", "Contoso", "203.0.113.99", "Quillon")
 NAME_ATTRIBUTE = re.compile(r'\sname="([^"]+)"')
 # Parameters views read that a page does not always show as a field.
 KNOWN_PARAMETERS = ("person", "tenant", "revoke", "event", "ip", "page", "q", "next", "user")
@@ -44,7 +44,7 @@ def world(tenant, other_tenant, owner, technician):
         tenant=other_tenant,
         builtin=scopes.OWNER,
         email="owner@contoso.example",
-        full_name="Carl Contoso",
+        full_name="Quillon Contoso",
     )
     sign_in(Client(), b_owner, REMOTE_ADDR="203.0.113.99")
     fail_sign_in(Client(), b_owner.email, REMOTE_ADDR="203.0.113.99")
@@ -54,7 +54,7 @@ def world(tenant, other_tenant, owner, technician):
         tenant=other_tenant,
         person=b_owner,
         reason=RecoveryRequest.Reason.OTHER,
-        note="Carl lost his phone",
+        note="Quillon lost his phone",
     )
     b_event = AuditEvent.objects.filter(tenant=other_tenant).latest("pk")
     return a_client, b_owner, b_session, b_event
