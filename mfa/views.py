@@ -148,7 +148,7 @@ def _proof_factor_check(request: HttpRequest, form: ReauthenticateForm) -> str |
         form.add_error(None, ValidationError(form.error_messages[reason], code=reason))
         return None
     check = factor_proof_verify(
-        request=request, user=request.user, token=form.cleaned_data["otp_token"]
+        request=request, user=request.user, token=form.cleaned_data.get("otp_token", "")
     )
     if check.verified:
         return "code"
