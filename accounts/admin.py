@@ -1,5 +1,3 @@
-from urllib.parse import urlencode
-
 from axes.models import AccessFailureLog, AccessLog
 from django.conf import settings
 from django.contrib import admin, messages
@@ -17,11 +15,11 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.lockout_counters import email_locked_rows
 from accounts.models import User
-from accounts.proofs import password_proof_is_fresh
 from accounts.services import lockout_unlock, password_reset_link_send
 from teams import scopes
 from teams.forms import ChangeRoleForm, InviteForm, PersonForm
 from teams.models import Role
+from teams.proofs import proof_is_fresh, proof_page_url
 from teams.rules import is_above
 from teams.services.people import (
     person_deactivate,
@@ -34,12 +32,6 @@ from teams.services.sessions import user_sessions_end
 from teams.sites import TenantScopedAdmin, scoped
 
 
-def reauthenticate_url(next_url: str) -> str:
-    """The password proof page (the mfa app's), coming back to `next_url`. Found by its URL
-    name: accounts sits below mfa."""
-    return f"{reverse('mfa:reauthenticate')}?{urlencode({'next': next_url})}"
-
-
 def own_details_form(form_class: type, request) -> type:
     """The person form when someone edits themselves: a new sign-in email of one's own needs
     the password proved in the last few minutes (ASVS 5.0 V6.3.7: a stolen session alone must
@@ -47,14 +39,14 @@ def own_details_form(form_class: type, request) -> type:
 
     def clean_email(self) -> str:
         email = form_class.clean_email(self)
-        if email != self.instance.email and not password_proof_is_fresh(request=request):
+        if email != self.instance.email and not proof_is_fresh(request=request):
             raise ValidationError(
                 format_html(
                     gettext(
                         'Changing your own sign-in email needs your password first: <a href="{}">'
                         "confirm it</a>, then make the change again."
                     ),
-                    reauthenticate_url(request.get_full_path()),
+                    proof_page_url(request.get_full_path()),
                 ),
                 code="fresh_proof",
             )
@@ -304,9 +296,7 @@ class UserAdmin(TenantScopedAdmin):
 
     @admin.action(description=_("Change the role of the selected people"), permissions=["role"])
     def change_role(self, request, queryset):
-        if queryset.filter(pk=request.user.pk).exists() and not password_proof_is_fresh(
-            request=request
-        ):
+        if queryset.filter(pk=request.user.pk).exists() and not proof_is_fresh(request=request):
             self.message_user(
                 request,
                 format_html(
@@ -314,7 +304,7 @@ class UserAdmin(TenantScopedAdmin):
                         'Changing your own role needs your password first: <a href="{}">confirm '
                         "it</a>, then run the action again."
                     ),
-                    reauthenticate_url(request.get_full_path()),
+                    proof_page_url(request.get_full_path()),
                 ),
                 messages.ERROR,
             )

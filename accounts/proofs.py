@@ -1,12 +1,11 @@
 """Secret checks and proofs of identity: the lockout slot every secret check takes, the failed
-attempt it counts, and the fresh password proof that changing factors needs.
+attempt it counts, and the re-authentication that makes a fresh proof (teams/proofs.py).
 
 Every secret check (the password, a second-factor code, the current password on the change
-form, the password proof before changing factors) goes through `secret_check`: take a lockout
-slot first, check, then settle the slot.
+form, the password and the factor on the proof page) goes through `secret_check`: take a
+lockout slot first, check, then settle the slot.
 """
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -20,27 +19,23 @@ from accounts.lockout_counters import Lock, email_key
 from accounts.models import User
 from audit.events import AuditEventType
 from audit.services import audit_event_record
+from teams.proofs import factor_proof_record, password_proof_record
 from teams.services.sessions import session_key_cycle
 
-PROOF_AT_SESSION_KEY = "accounts_password_proved_at"
 
-
-def password_proof_record(*, request: HttpRequest) -> None:
-    """Note that this session has just proved the password: changing factors needs that
-    recently (MFA_FRESH_PROOF_MINUTES)."""
-    request.session[PROOF_AT_SESSION_KEY] = int(time.time())
-
-
-def reauthentication_record(*, request: HttpRequest) -> None:
-    """The signed-in person typed their password again (the re-authentication page).
+def reauthentication_record(*, request: HttpRequest, factor: str | None = None) -> None:
+    """The signed-in person proved who they are again on the proof page: their password and,
+    when they have a second factor, that factor (`factor` names its kind).
 
     Besides the fresh proof, the session gets a new key (ASVS 5.0 V7.2.4: a session that gains
     rights is rekeyed, so an id read before the proof is worth nothing after it), and the proof
-    is audited. A wrong password is audited as a failed sign-in where it is checked.
+    is audited. A wrong password or code is audited as a failure where it is checked.
     """
     user = request.user
     with transaction.atomic():
         password_proof_record(request=request)
+        if factor is not None:
+            factor_proof_record(request=request)
         session_key_cycle(request=request)
         audit_event_record(
             event=AuditEventType.REAUTHENTICATED,
@@ -48,14 +43,8 @@ def reauthentication_record(*, request: HttpRequest) -> None:
             tenant=user.tenant,
             target=user,
             request=request,
+            details={"factor": factor} if factor else None,
         )
-
-
-def password_proof_is_fresh(*, request: HttpRequest) -> bool:
-    proved_at = request.session.get(PROOF_AT_SESSION_KEY)
-    if not isinstance(proved_at, int | float):
-        return False
-    return 0 <= time.time() - proved_at <= settings.MFA_FRESH_PROOF_MINUTES * 60
 
 
 @dataclass(frozen=True)

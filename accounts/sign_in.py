@@ -26,7 +26,6 @@ from accounts import lockout
 from accounts.alerts import sign_in_unusual_check
 from accounts.breached import breached_password_sign_in_check
 from accounts.models import User
-from accounts.proofs import password_proof_record
 from accounts.stages import (
     SECOND_FACTOR_BY_PROVIDER_SESSION_KEY,
     PendingSignIn,
@@ -40,6 +39,7 @@ from accounts.stages import (
 from audit.client import client_ip
 from audit.events import AuditEventType
 from audit.services import audit_event_record
+from teams.proofs import password_proof_record
 from teams.selectors import access_list_allows
 from teams.services.access_list import access_list_sign_in_refuse
 from teams.services.sessions import SIGN_IN_LOCKS_PERSON, session_forget

@@ -1,5 +1,6 @@
 import csv
 import json
+from collections.abc import Callable
 from datetime import UTC
 
 from django.contrib.auth.decorators import login_required, permission_required
@@ -43,6 +44,17 @@ EXPORT_COLUMNS = [
     "sequence",
     "hash",
 ]
+
+# What the full export asks for besides its scope: a fresh proof of identity (ASVS 5.0 V7.5.3:
+# it hands a tenant's whole trail over). What a proof is is known only above audit, so the app
+# that knows hands its check over (`TeamsConfig.ready()`): a callable taking the request and
+# returning the response that asks for the proof, or None when the proof is fresh.
+_export_guards: list[Callable[[HttpRequest], HttpResponse | None]] = []
+
+
+def export_guard_register(guard: Callable[[HttpRequest], HttpResponse | None]) -> None:
+    if guard not in _export_guards:
+        _export_guards.append(guard)
 
 
 @never_cache
@@ -121,6 +133,10 @@ def _export_rows(events):
 @permission_required(scopes.AUDIT_EXPORT, raise_exception=True)
 def export(request: HttpRequest) -> HttpResponse:
     """The filtered trail as CSV, streamed row by row however long it is."""
+    for guard in _export_guards:
+        demand = guard(request)
+        if demand is not None:
+            return demand
     form = TrailFilterForm(request.GET, viewer=request.user)
     if not form.is_valid():
         problems = "; ".join(message for errors in form.errors.values() for message in errors)

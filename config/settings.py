@@ -241,6 +241,9 @@ OTP_TOTP_THROTTLE_FACTOR = 0
 MFA_ISSUER = "Portcullis"
 MFA_BACKUP_CODE_THROTTLE_FACTOR = 0
 MFA_FRESH_PROOF_MINUTES = 5
+# The owners' high-impact settings (single sign-on, the tenant policy, relaxing a role's MFA
+# requirement, audit webhooks, the full audit export) ask for a proof this recent (teams/proofs.py).
+HIGH_IMPACT_PROOF_MINUTES = env.int("HIGH_IMPACT_PROOF_MINUTES", default=5)
 # How long a sign-in may wait at its steps after the password (second factor, enrolment, a new
 # password) before it must start again.
 PENDING_SIGN_IN_MINUTES = 15

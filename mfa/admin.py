@@ -1,21 +1,18 @@
 """The second-factor parts of the admin: django-otp's own admin is off, and the people admin
 (defined in accounts, which knows nothing of second factors) gains the owners' reset action."""
 
-from urllib.parse import urlencode
-
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Exists, OuterRef
-from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.admin import UserAdmin
 from accounts.models import User
-from accounts.proofs import password_proof_is_fresh
 from mfa.services import mfa_factors_reset
 from teams import scopes
+from teams.proofs import proof_is_fresh, proof_page_url
 
 # django-otp's own admin would let staff edit or delete factors past the audit trail and mail
 # notices. Factors change only through mfa.services: people on their own pages, owners through
@@ -30,10 +27,8 @@ def password_proof_demanded(modeladmin: admin.ModelAdmin, request) -> bool:
 
     `mfa_factors_reset` refuses without the proof anyway; asking first gives one clear message
     instead of one refusal per selected row."""
-    if password_proof_is_fresh(request=request):
+    if proof_is_fresh(request=request):
         return False
-    query = urlencode({"next": request.get_full_path()})
-    confirm_url = f"{reverse('mfa:reauthenticate')}?{query}"
     modeladmin.message_user(
         request,
         format_html(
@@ -41,7 +36,7 @@ def password_proof_demanded(modeladmin: admin.ModelAdmin, request) -> bool:
                 'Resetting factors needs your password first: <a href="{}">confirm it</a>, '
                 "then run the action again."
             ),
-            confirm_url,
+            proof_page_url(request.get_full_path()),
         ),
         messages.ERROR,
     )

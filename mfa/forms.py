@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from accounts.forms import PASSWORD_MAX_LENGTH
+from mfa.passkeys.ceremonies import ANSWER_MAX_LENGTH
 from mfa.services import LOCKED, PASSKEY_REQUIRED, THROTTLED, CodeCheck
 
 TOKEN_MAX_LENGTH = 64
@@ -54,6 +55,21 @@ def sign_out_others_field() -> forms.BooleanField:
         initial=True,
         label=_("Sign out my other sessions"),
         help_text=_("Every other browser signed in to your account is signed out; this one stays."),
+    )
+
+
+def passkey_answer_field() -> forms.CharField:
+    """What the browser answered, put in a hidden field by static/js/passkeys.js."""
+    return forms.CharField(
+        max_length=ANSWER_MAX_LENGTH,
+        widget=forms.HiddenInput,
+        error_messages={
+            "required": _(
+                "Your browser didn't answer. Use the passkey button, and follow your browser's "
+                "prompts; JavaScript must be on."
+            ),
+            "max_length": _("That is not a passkey's answer."),
+        },
     )
 
 
@@ -132,11 +148,18 @@ class SecondStepBackupForm(SecondStepForm):
     )
 
 
-class ReauthenticateForm(forms.Form):
-    """The current password, asked again before a person's factors change."""
+class ReauthenticateForm(CodeForm):
+    """The proof page: the current password, and for a person with a second factor that factor
+    too: a code (from their app, or a backup code) or their passkey's answer, put in the hidden
+    `credential` by static/js/passkeys.js. The factor is checked by a service, and only once
+    the password is right."""
 
     error_messages = {
+        **CodeForm.error_messages,
         "wrong_password": _("That password is not right. Type your current password."),
+        "passkey_failed": _(
+            "That passkey didn't work. Type your password and try again, or use a code."
+        ),
     }
 
     password = forms.CharField(
@@ -152,10 +175,43 @@ class ReauthenticateForm(forms.Form):
             }
         ),
     )
+    otp_token = otp_token_field(
+        label=_("Code from your app, or a backup code"),
+        help_text=_(
+            "The 6-digit code your authenticator app shows now, or one of your backup codes."
+        ),
+        numeric=False,
+    )
+    credential = passkey_answer_field()
 
-    def __init__(self, *args, request: HttpRequest, **kwargs):
+    def __init__(
+        self, *args, request: HttpRequest, code_asked: bool, passkey_offered: bool, **kwargs
+    ):
+        """`code_asked`: the person has a second factor whose codes count; `passkey_offered`:
+        they have a passkey. With both, either one will do."""
         self.request = request
         super().__init__(*args, **kwargs)
+        self.fields["otp_token"].widget.attrs.pop("autofocus", None)
+        if not code_asked:
+            del self.fields["otp_token"]
+        elif passkey_offered:
+            self.fields["otp_token"].required = False
+        if not passkey_offered:
+            del self.fields["credential"]
+        elif code_asked:
+            self.fields["credential"].required = False
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        either = "otp_token" in self.fields and "credential" in self.fields
+        if either and not (cleaned.get("otp_token") or cleaned.get("credential")):
+            self.add_error(
+                "otp_token",
+                ValidationError(
+                    self.fields["otp_token"].error_messages["required"], code="required"
+                ),
+            )
+        return cleaned
 
     def clean_password(self) -> str:
         password = self.cleaned_data["password"]

@@ -120,6 +120,15 @@ def sign_in_stage(*, user) -> SignInStage:
     return SignInStage.COMPLETE
 
 
+def code_factor_exists(*, user: User) -> bool:
+    """Has this person a factor that gives codes (an authenticator app or backup codes), and
+    do codes count for them (`codes_accepted_for`)?"""
+    return codes_accepted_for(user=user) and (
+        TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+        or BackupCodeDevice.objects.filter(user=user, confirmed=True).exists()
+    )
+
+
 def totp_device_for_user(*, user: User) -> TOTPDevice | None:
     return TOTPDevice.objects.filter(user=user, confirmed=True).first()
 

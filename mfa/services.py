@@ -14,7 +14,7 @@ from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
-from accounts.proofs import password_proof_is_fresh, secret_check
+from accounts.proofs import secret_check
 from accounts.sign_in import sign_in_step_passed
 from accounts.stages import StepPassedBefore
 from audit.events import AuditEventType
@@ -29,6 +29,7 @@ from mfa.selectors import (
 )
 from outbox.services import mail_enqueue
 from teams import scopes
+from teams.proofs import factor_proof_record, proof_is_fresh
 from teams.rules import act_on
 from teams.services.remembered_browsers import (
     RememberedToken,
@@ -86,8 +87,9 @@ def second_factor_proved(
     In a pending sign-in that passes `step`, and the sign-in completes when nothing else is due.
     A signed-in session (its person enrolled a factor, or one was added elsewhere) is marked
     verified by `device`; django_otp.login() leaves the session key as it was, so it is rotated
-    here, as login() does.
+    here, as login() does. Either way the factor counts toward a fresh proof (teams/proofs.py).
     """
+    factor_proof_record(request=request)
     if not request.user.is_authenticated:
         return sign_in_step_passed(
             request=request, step=step, second_factor=method, otp_device=device
@@ -191,7 +193,7 @@ def _backup_code_use_record(*, request: HttpRequest, user: User, device: BackupC
     mail_enqueue(to=user.email, kind="backup_code_used", context={"codes_left": left})
 
 
-def _other_sessions_end(*, request: HttpRequest, user: User) -> int:
+def other_sessions_end(*, request: HttpRequest, user: User) -> int:
     """End every session of the person but this one, after a change to their factors.
 
     A sign-in still waiting for enrolment has no session of its own yet, so all end.
@@ -272,7 +274,7 @@ def totp_device_confirm(
                 user=user, actor=user, reason="factor replaced", request=request
             )
         if sign_out_others:
-            _other_sessions_end(request=request, user=user)
+            other_sessions_end(request=request, user=user)
         next_step = second_factor_proved(
             request=request, device=locked_device, method="totp", step="enrol"
         )
@@ -310,7 +312,7 @@ def totp_device_remove(*, request: HttpRequest, user: User, sign_out_others: boo
         mail_enqueue(to=user.email, kind="mfa_turned_off", context={})
         remembered_browsers_forget(user=user, actor=user, reason="factor removed", request=request)
         if sign_out_others:
-            _other_sessions_end(request=request, user=user)
+            other_sessions_end(request=request, user=user)
 
 
 def backup_codes_regenerate(
@@ -339,12 +341,12 @@ def backup_codes_regenerate(
         )
         mail_enqueue(to=user.email, kind="backup_codes_regenerated", context={})
         if sign_out_others:
-            _other_sessions_end(request=request, user=user)
+            other_sessions_end(request=request, user=user)
     return codes
 
 
 class FreshProofNeeded(ValidationError):
-    """The acting person has not proved their password in the last few minutes."""
+    """The acting person has not proved who they are in the last few minutes."""
 
     def __init__(self) -> None:
         super().__init__(
@@ -392,8 +394,9 @@ def mfa_factors_reset(*, target: User, actor: User, request: HttpRequest | None 
     sessions end, and they enrol again at their next sign-in (at once if MFA is required).
     Returns False when the person had no factor, in which case nothing changes.
 
-    The actor must have proved their password in this session within MFA_FRESH_PROOF_MINUTES
-    (`FreshProofNeeded` otherwise), whichever path calls this: the people admin's action, a
+    The actor must have proved who they are in this session within MFA_FRESH_PROOF_MINUTES
+    (their password, and their own second factor if they have one; `FreshProofNeeded`
+    otherwise), whichever path calls this: the people admin's action, a
     recovery request's page or its admin. A stolen session cookie alone must not be enough to
     strip someone's factors. Without a request there is no session, so no proof either.
     """
@@ -402,7 +405,7 @@ def mfa_factors_reset(*, target: User, actor: User, request: HttpRequest | None 
         raise ValidationError(
             _("Use your own two-factor page to change your own factors."), code="own_factors"
         )
-    if request is None or not password_proof_is_fresh(request=request):
+    if request is None or not proof_is_fresh(request=request):
         raise FreshProofNeeded()
     with transaction.atomic():
         had_app = TOTPDevice.objects.filter(user=target, confirmed=True).exists()
@@ -430,3 +433,43 @@ def mfa_factors_reset(*, target: User, actor: User, request: HttpRequest | None 
         )
         remembered_browsers_forget(user=target, actor=actor, reason="mfa_reset", request=request)
     return True
+
+
+def factor_proof_verify(*, request: HttpRequest, user: User, token: str) -> CodeCheck:
+    """The signed-in person's second factor on the proof page: a code from their app or one of
+    their backup codes, told apart by shape.
+
+    Checked like the second sign-in step (the device row locked, a lockout slot taken first, a
+    wrong code a `MFA_FAILED` toward the account lockout) but it signs nobody in: the caller
+    records the proof. A backup code is used up and its use mailed, as at sign-in. Someone who
+    must use a passkey, and has one, gets no code checked at all.
+    """
+    if not codes_accepted_for(user=user):
+        return CodeCheck(verified=False, reason=PASSKEY_REQUIRED)
+    compact = _token_compact(token)
+    if TOTP_TOKEN_PATTERN.fullmatch(compact):
+        model = TOTPDevice
+    elif backup_code_is_well_formed(compact):
+        model = BackupCodeDevice
+    else:
+        model = None
+    checked: dict = {}
+
+    def check() -> bool:
+        with transaction.atomic():
+            device = (
+                model.objects.select_for_update().filter(user=user, confirmed=True).first()
+                if model
+                else None
+            )
+            checked["outcome"] = _device_token_check(device, compact)
+            if checked["outcome"].verified and isinstance(device, BackupCodeDevice):
+                _backup_code_use_record(request=request, user=user, device=device)
+            return checked["outcome"].verified
+
+    guarded = secret_check(
+        request=request, email=user.email, check=check, failure_event=AuditEventType.MFA_FAILED
+    )
+    if guarded.refused_by is not None:
+        return CodeCheck(verified=False, reason=LOCKED)
+    return checked["outcome"]

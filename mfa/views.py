@@ -1,51 +1,32 @@
-from functools import wraps
 from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.models import User
-from accounts.proofs import password_proof_is_fresh, reauthentication_record
+from accounts.proofs import reauthentication_record
 from accounts.sign_in import pending_sign_in_user
 from accounts.views import next_url_for
 from mfa.forms import ReauthenticateForm, SecondStepBackupForm, SecondStepForm
-from mfa.passkeys.services import passkey_second_step_begin
+from mfa.passkeys.services import passkey_proof_verify, passkey_second_step_begin
 from mfa.selectors import (
     SignInStage,
+    code_factor_exists,
     codes_accepted_for,
+    confirmed_factor_exists,
     mfa_overview_for_user,
     passkey_exists_for,
     sign_in_stage,
 )
-from mfa.services import second_step_verify
+from mfa.services import LOCKED, factor_proof_verify, second_step_verify
 from teams.selectors import remember_browser_days_for
 from teams.services.remembered_browsers import remembered_browser_cookie_set
-
-
-def reauthenticate_redirect(request: HttpRequest, next_url: str | None = None) -> HttpResponse:
-    query = urlencode({"next": next_url or request.get_full_path()})
-    return redirect(f"{reverse('mfa:reauthenticate')}?{query}")
-
-
-def fresh_proof_required(view):
-    """Changing factors needs the password proved in the last few minutes; else ask for it.
-
-    A pending sign-in is its own proof: its password was just checked, and its pages admit
-    only the person it names."""
-
-    @wraps(view)
-    def wrapped(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if request.user.is_authenticated and not password_proof_is_fresh(request=request):
-            return reauthenticate_redirect(request)
-        return view(request, *args, **kwargs)
-
-    return wrapped
 
 
 @never_cache
@@ -124,9 +105,52 @@ def second_step(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_http_methods(["GET", "POST"])
 def reauthenticate(request: HttpRequest) -> HttpResponse:
+    """The proof page: the password, and the person's second factor when they have one
+    (teams/proofs.py says what the proof is then good for)."""
     next_url = next_url_for(request, default="mfa:overview")
-    form = ReauthenticateForm(request.POST if request.method == "POST" else None, request=request)
+    user = request.user
+    factor_asked = confirmed_factor_exists(user=user)
+    passkey_offered = factor_asked and passkey_exists_for(user=user)
+    form = ReauthenticateForm(
+        request.POST if request.method == "POST" else None,
+        request=request,
+        code_asked=factor_asked and code_factor_exists(user=user),
+        passkey_offered=passkey_offered,
+    )
     if form.is_valid():
-        reauthentication_record(request=request)
-        return redirect(next_url)
-    return render(request, "mfa/reauthenticate.html", {"form": form, "next": next_url})
+        factor = _proof_factor_check(request, form) if factor_asked else None
+        if not factor_asked or factor is not None:
+            reauthentication_record(request=request, factor=factor)
+            return redirect(next_url)
+    return render(
+        request,
+        "mfa/reauthenticate.html",
+        {
+            "form": form,
+            "next": next_url,
+            "factor_asked": factor_asked,
+            "passkey_options": passkey_second_step_begin(request=request, user=user)
+            if passkey_offered
+            else None,
+        },
+    )
+
+
+def _proof_factor_check(request: HttpRequest, form: ReauthenticateForm) -> str | None:
+    """Check the factor sent with a right password: the kind proved, or None with the refusal
+    added to the form."""
+    answer = form.cleaned_data.get("credential")
+    if answer:
+        check = passkey_proof_verify(request=request, user=request.user, answer=answer)
+        if check.verified:
+            return "passkey"
+        reason = LOCKED if check.reason == LOCKED else "passkey_failed"
+        form.add_error(None, ValidationError(form.error_messages[reason], code=reason))
+        return None
+    check = factor_proof_verify(
+        request=request, user=request.user, token=form.cleaned_data.get("otp_token", "")
+    )
+    if check.verified:
+        return "code"
+    form.refusal_add(check)
+    return None

@@ -24,6 +24,7 @@ class IdentityProviderAdmin(TenantScopedAdmin):
     """A tenant's single sign-on provider and policy, for its Owners (`security:write`)."""
 
     form = IdentityProviderForm
+    high_impact = True
     # One provider per tenant: a one-to-one field, which the mixin doesn't look for itself.
     tenant_path = "tenant"
     scope_permissions = {"view": SECURITY, "add": SECURITY, "change": SECURITY, "delete": SECURITY}
@@ -105,6 +106,7 @@ class ClaimedDomainAdmin(TenantScopedAdmin):
     """Email domains and the tenant each signs in through. Owners see their own; only
     platform operators claim or release a domain."""
 
+    high_impact = True
     scope_permissions = {"view": SECURITY}
     list_display = ["domain", "tenant", "note", "created_at"]
     list_filter = ["tenant"]

@@ -9,7 +9,6 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.views import remembered_contact
 from mfa.services import FreshProofNeeded
-from mfa.views import reauthenticate_redirect
 from support.forms import RESOLVE_ACTIONS, RESOLVE_EFFECTS, RecoveryRequestForm, RecoveryResolveForm
 from support.guides import GUIDES, GUIDES_BY_SLUG
 from support.models import RecoveryRequest
@@ -17,6 +16,7 @@ from support.selectors import RECOVERY_SCOPES, recovery_person_state, recovery_q
 from support.services import recovery_request_handle, recovery_request_submit
 from teams import scopes
 from teams.access import access_by_id, scope_required
+from teams.proofs import proof_page_redirect
 from teams.selectors import unlock_contact_for_tenant
 
 
@@ -125,7 +125,7 @@ def recovery_detail(request: HttpRequest, pk: int) -> HttpResponse:
             )
         except FreshProofNeeded as error:
             messages.info(request, error.messages[0])
-            return reauthenticate_redirect(request)
+            return proof_page_redirect(request)
         except (ValidationError, PermissionDenied) as error:
             form.add_error(None, " ".join(getattr(error, "messages", None) or [str(error)]))
         else:

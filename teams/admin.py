@@ -12,6 +12,7 @@ from audit.devices import device_from_user_agent
 from teams import scopes
 from teams.forms import AccessListEntryForm, AccessListExceptionForm, RoleForm, TenantForm
 from teams.models import AccessListEntry, AccessListException, Role, Tenant, UserSession
+from teams.proofs import proof_is_fresh, proof_page_url
 from teams.rules import is_above
 from teams.services.access_list import (
     access_list_change_excludes,
@@ -41,6 +42,7 @@ class TenantAdmin(TenantScopedAdmin):
     who read members see it. Tenants are made with `create_tenant`, never here."""
 
     form = TenantForm
+    high_impact = True
     scope_permissions = {
         "view": frozenset({scopes.MEMBERS_READ, scopes.SECURITY_WRITE}),
         "change": frozenset({scopes.SECURITY_WRITE}),
@@ -280,6 +282,18 @@ class RoleAdmin(TenantScopedAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(people_count=Count("people"))
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        """Relaxing the MFA requirement is high-impact (the form refuses it without a fresh
+        proof); every other change to a role is not."""
+        form = super().get_form(request, obj, change, **kwargs)
+        if proof_is_fresh(request=request, high_impact=True):
+            return form
+        return type(
+            form.__name__,
+            (form,),
+            {"relaxing_proof_url": proof_page_url(request.get_full_path())},
+        )
 
     @admin.display(description=_("people"), ordering="people_count")
     def people_count(self, role: Role) -> int:

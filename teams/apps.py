@@ -7,7 +7,11 @@ class TeamsConfig(AppConfig):
     verbose_name = "Teams"
 
     def ready(self) -> None:
+        from audit.views import export_guard_register
         from teams import receivers  # noqa: F401 - connects the signal receivers
+        from teams.proofs import high_impact_proof_demand
+
+        export_guard_register(high_impact_proof_demand)
 
 
 class PortcullisAdminConfig(admin_apps.AdminConfig):

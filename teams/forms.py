@@ -1,5 +1,7 @@
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User, normalize_email
@@ -26,9 +28,14 @@ class RoleChoiceField(forms.ModelChoiceField):
 
 
 class RoleForm(forms.ModelForm):
-    """A role: its name, the scopes it grants (from the catalogue) and its session limits."""
+    """A role: its name, the scopes it grants (from the catalogue) and its session limits.
+
+    `relaxing_proof_url` is set (by the admin) when the person's proof of identity is too old
+    for a high-impact change: relaxing the MFA requirement is then refused with a link to the
+    proof page (teams/proofs.py, ASVS 5.0 V7.5.3)."""
 
     actor: User
+    relaxing_proof_url: str | None = None
 
     scopes = forms.MultipleChoiceField(
         choices=scopes.scope_choices,
@@ -92,7 +99,21 @@ class RoleForm(forms.ModelForm):
         relaxing = cleaned.get("require_mfa") is False and (
             self.instance.pk is None or self.instance.require_mfa
         )
-        if relaxing and not cleaned.get("confirm_mfa_relaxed"):
+        if relaxing and self.relaxing_proof_url:
+            self.add_error(
+                "require_mfa",
+                ValidationError(
+                    format_html(
+                        gettext(
+                            'Turning "Require MFA" off needs you to confirm it\'s you first: '
+                            '<a href="{}">confirm it</a>, then save again.'
+                        ),
+                        self.relaxing_proof_url,
+                    ),
+                    code="fresh_proof",
+                ),
+            )
+        elif relaxing and not cleaned.get("confirm_mfa_relaxed"):
             self.fields["confirm_mfa_relaxed"].widget = forms.CheckboxInput()
             self.add_error(
                 "require_mfa",

@@ -32,6 +32,7 @@ from audit.events import AuditEventType
 from audit.refusals import access_refusal_record
 from teams import access, scopes
 from teams.models import Tenant, is_operator
+from teams.proofs import fresh_proof_demand
 
 ScopePermissions = dict[str, frozenset[str]]
 
@@ -99,6 +100,9 @@ SCOPE_PERMISSIONS: dict[str, ScopePermissions] = {
         action: frozenset({scopes.SECURITY_WRITE}) for action in ("view", "add", "change", "delete")
     },
 }
+
+# High-impact settings whose admin another app defines (the others say `high_impact = True`).
+HIGH_IMPACT_MODELS = frozenset({"audit.auditwebhook"})
 
 
 def tenant_path_for(model: type[models.Model]) -> TenantPath | None:
@@ -190,6 +194,9 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
     scope_permissions: ScopePermissions | None = None
     tenant_path: TenantPath | None = None
+    # Adding, changing or deleting rows here (their pages and the list's actions) needs a proof
+    # of identity within HIGH_IMPACT_PROOF_MINUTES (teams/proofs.py, ASVS 5.0 V7.5.3).
+    high_impact = False
     view_on_site = False
     save_as = False
 
@@ -393,15 +400,45 @@ class TenantScopedAdmin(admin.ModelAdmin):
         except FieldDoesNotExist:
             return False
 
+    # --- high-impact settings ask for a fresh proof before they are even shown for editing
+
+    def high_impact_proof_demand(
+        self, request: HttpRequest, *, writes: bool
+    ) -> HttpResponse | None:
+        """The redirect to the proof page, when this admin holds high-impact settings, the
+        person may change them (`writes`) and their proof is stale. Asked before the form is
+        shown, so nothing typed is lost on the way; people who may only look are not asked."""
+        high_impact = self.high_impact or self.opts.label_lower in HIGH_IMPACT_MODELS
+        if not (high_impact and writes):
+            return None
+        return fresh_proof_demand(request, high_impact=True)
+
+    def changelist_view(self, request, extra_context=None):
+        acting = request.method == "POST" and "action" in request.POST
+        return self.high_impact_proof_demand(request, writes=acting) or super().changelist_view(
+            request, extra_context
+        )
+
     # --- services refuse with a ValidationError; show it rather than fail
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        writes = (
+            self.has_change_permission(request)
+            if object_id is not None
+            else self.has_add_permission(request)
+        )
+        demand = self.high_impact_proof_demand(request, writes=writes)
+        if demand is not None:
+            return demand
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except ValidationError as refusal:
             return self.refused(request, refusal)
 
     def delete_view(self, request, object_id, extra_context=None):
+        demand = self.high_impact_proof_demand(request, writes=self.has_delete_permission(request))
+        if demand is not None:
+            return demand
         try:
             return super().delete_view(request, object_id, extra_context)
         except ValidationError as refusal:

@@ -13,6 +13,7 @@ from audit.devices import device_from_user_agent
 from teams import access
 from teams.forms import ForgetBrowserForm, RevokeSessionForm
 from teams.models import RememberedBrowser, UserSession
+from teams.proofs import fresh_proof_demand
 from teams.selectors import (
     remembered_browser_for_user_by_id,
     remembered_browsers_for_user,
@@ -36,7 +37,8 @@ def sessions(request: HttpRequest) -> HttpResponse:
 
     POST `revoke` is a session's id, or `others` for every session but this one; POST `forget`
     is a remembered browser's id, or `all`. Another person's session or browser id is the same
-    404 as a missing one.
+    404 as a missing one. Ending every other session needs a fresh proof of identity (ASVS 5.0
+    V7.5.2): whoever holds a stolen session must not be able to shut the person out of theirs.
     """
     current_key = request.session.session_key
     if request.method == "POST" and "forget" in request.POST:
@@ -47,6 +49,9 @@ def sessions(request: HttpRequest) -> HttpResponse:
             raise BadRequest("Say which session to end.")
         choice = form.cleaned_data["revoke"]
         if choice == RevokeSessionForm.OTHERS:
+            demand = fresh_proof_demand(request)
+            if demand is not None:
+                return demand
             ended = user_sessions_end(
                 user=request.user,
                 actor=request.user,

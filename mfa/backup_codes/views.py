@@ -10,12 +10,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods
 
 from accounts.models import User
-from accounts.proofs import password_proof_is_fresh
 from mfa.backup_codes.forms import BackupCodesRegenerateForm
 from mfa.models import backup_code_format
 from mfa.selectors import mfa_overview_for_user
 from mfa.services import backup_codes_regenerate
-from mfa.views import reauthenticate_redirect
+from teams.proofs import proof_is_fresh, proof_page_redirect
 
 DOWNLOAD_FILENAME = "portcullis-backup-codes.txt"
 
@@ -53,8 +52,8 @@ def backup_codes_shown_once(
 def backup_codes(request: HttpRequest) -> HttpResponse:
     form = BackupCodesRegenerateForm(request.POST if request.method == "POST" else None)
     if request.method == "POST":
-        if not password_proof_is_fresh(request=request):
-            return reauthenticate_redirect(request, next_url=request.path)
+        if not proof_is_fresh(request=request):
+            return proof_page_redirect(request, next_url=request.path)
         if form.is_valid():
             try:
                 codes = backup_codes_regenerate(

@@ -1,7 +1,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from mfa.passkeys.ceremonies import ANSWER_MAX_LENGTH
+from mfa.forms import passkey_answer_field, sign_out_others_field
 from mfa.passkeys.services import PASSKEY_NAME_MAX_LENGTH
 
 
@@ -18,24 +18,10 @@ def passkey_name_field() -> forms.CharField:
     )
 
 
-def passkey_answer_field() -> forms.CharField:
-    """What the browser answered, put in a hidden field by static/js/passkeys.js."""
-    return forms.CharField(
-        max_length=ANSWER_MAX_LENGTH,
-        widget=forms.HiddenInput,
-        error_messages={
-            "required": _(
-                "Your browser didn't answer. Use the passkey button, and follow your browser's "
-                "prompts; JavaScript must be on."
-            ),
-            "max_length": _("That is not a passkey's answer."),
-        },
-    )
-
-
 class PasskeyAddForm(forms.Form):
     name = passkey_name_field()
     credential = passkey_answer_field()
+    sign_out_others = sign_out_others_field()
 
 
 class PasskeyRenameForm(forms.Form):

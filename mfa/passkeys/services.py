@@ -33,7 +33,7 @@ from mfa.selectors import (
     passkeys_for_user,
     phishing_resistant_required_for,
 )
-from mfa.services import second_factor_proved
+from mfa.services import other_sessions_end, second_factor_proved
 from outbox.services import mail_enqueue
 from teams.models import Tenant
 from teams.services.remembered_browsers import remembered_browsers_forget
@@ -82,14 +82,15 @@ def passkey_registration_begin(*, request: HttpRequest, user: User) -> dict:
 
 
 def passkey_register(
-    *, request: HttpRequest, user: User, name: str, answer: str
+    *, request: HttpRequest, user: User, name: str, answer: str, sign_out_others: bool = False
 ) -> tuple[PasskeyDevice, str | None]:
     """Keep the passkey the browser made, named `name`. Returns it and the address of the
     sign-in step still due, if this was a step of a sign-in.
 
     A credential already registered (to this person or anyone else) is refused: an
     authenticator never reuses a credential id, so a second registration of one is a replay or
-    a forgery. Registering proves the factor, so the session counts as verified.
+    a forgery. Registering proves the factor, so the session counts as verified. With
+    `sign_out_others`, every other session of the person ends too.
     """
     try:
         new = ceremonies.registration_verify(request=request, user_id=user.pk, answer=answer)
@@ -126,6 +127,8 @@ def passkey_register(
                 },
             )
             mail_enqueue(to=user.email, kind="passkey_added", context={"name": name})
+            if sign_out_others:
+                other_sessions_end(request=request, user=user)
             next_step = second_factor_proved(
                 request=request, device=passkey, method="passkey", step=PASSKEY_ENROL_STEP
             )
@@ -165,9 +168,12 @@ def passkey_rename(*, request: HttpRequest, user: User, passkey: PasskeyDevice, 
         )
 
 
-def passkey_remove(*, request: HttpRequest, user: User, passkey: PasskeyDevice) -> None:
-    """Remove one of one's own passkeys (after a fresh password proof, checked by the view);
-    browsers remembered for the second step are forgotten, as for any factor removed.
+def passkey_remove(
+    *, request: HttpRequest, user: User, passkey: PasskeyDevice, sign_out_others: bool = False
+) -> None:
+    """Remove one of one's own passkeys (after a fresh proof, checked by the view); browsers
+    remembered for the second step are forgotten, as for any factor removed. With
+    `sign_out_others`, every other session of the person ends.
 
     Refused when it is the last passkey of someone who must use one, or the last factor of
     someone who must have one: they register a new one first.
@@ -205,6 +211,8 @@ def passkey_remove(*, request: HttpRequest, user: User, passkey: PasskeyDevice) 
         )
         mail_enqueue(to=user.email, kind="passkey_removed", context={"name": name})
         remembered_browsers_forget(user=user, actor=user, reason="factor removed", request=request)
+        if sign_out_others:
+            other_sessions_end(request=request, user=user)
 
 
 def passkey_second_step_begin(*, request: HttpRequest, user: User) -> dict:
@@ -239,6 +247,28 @@ def passkey_second_step_verify(*, request: HttpRequest, user: User, answer: str)
         request=request, device=outcome["passkey"], method="passkey", step="verify"
     )
     return PasskeyCheck(verified=True, next_step=next_step)
+
+
+def passkey_proof_verify(*, request: HttpRequest, user: User, answer: str) -> PasskeyCheck:
+    """The signed-in person's passkey on the proof page (/mfa/confirm-password/), answering the
+    options of `passkey_second_step_begin`. Checked as at the second step (only their own
+    passkey passes, each refusal counts toward the lockout) but it signs nobody in: the caller
+    records the proof."""
+
+    def check() -> bool:
+        return (
+            _assertion_check(
+                request=request, purpose=ceremonies.SECOND_STEP, expected_user=user, answer=answer
+            )
+            is not None
+        )
+
+    guarded = secret_check(
+        request=request, email=user.email, check=check, failure_event=AuditEventType.MFA_FAILED
+    )
+    if guarded.refused_by is not None:
+        return PasskeyCheck(verified=False, reason=LOCKED)
+    return PasskeyCheck(verified=guarded.ok, reason="" if guarded.ok else FAILED)
 
 
 def passkey_sign_in_begin(*, request: HttpRequest) -> dict:

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.views import next_url_for, remembered_tenant_set
 from mfa.apps import PASSKEY_ENROL_STEP
+from mfa.forms import SignOutOthersForm
 from mfa.models import PasskeyDevice
 from mfa.passkeys.forms import PasskeyAddForm, PasskeyAnswerForm, PasskeyRenameForm
 from mfa.passkeys.services import (
@@ -39,9 +40,10 @@ from mfa.selectors import (
     phishing_resistant_required_for,
     sign_in_stage,
 )
-from mfa.views import after_step, fresh_proof_required, sign_in_person
+from mfa.views import after_step, sign_in_person
 from teams import access
 from teams.notices import access_list_refusal
+from teams.proofs import fresh_proof_required
 
 REFUSALS = {
     LOCKED: gettext_lazy("This account is locked after too many failed attempts. Try again later."),
@@ -88,6 +90,7 @@ def add(request: HttpRequest) -> HttpResponse:
                 user=user,
                 name=form.cleaned_data["name"],
                 answer=form.cleaned_data["credential"],
+                sign_out_others=form.cleaned_data["sign_out_others"],
             )
         except ValidationError as error:
             form.add_error(None, error)
@@ -140,15 +143,21 @@ def rename(request: HttpRequest, passkey_id: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def remove(request: HttpRequest, passkey_id: int) -> HttpResponse:
     passkey = _own_passkey(request, passkey_id)
-    if request.method == "POST":
+    form = SignOutOthersForm(request.POST if request.method == "POST" else None)
+    if form.is_valid():
         try:
-            passkey_remove(request=request, user=request.user, passkey=passkey)
+            passkey_remove(
+                request=request,
+                user=request.user,
+                passkey=passkey,
+                sign_out_others=form.cleaned_data["sign_out_others"],
+            )
         except ValidationError as error:
             messages.error(request, " ".join(error.messages))
         else:
             messages.success(request, _("Passkey removed."))
         return redirect("mfa:overview")
-    return render(request, "mfa/passkey_remove.html", {"passkey": passkey})
+    return render(request, "mfa/passkey_remove.html", {"passkey": passkey, "form": form})
 
 
 @never_cache

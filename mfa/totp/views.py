@@ -22,7 +22,8 @@ from mfa.selectors import (
 from mfa.services import totp_device_confirm, totp_device_remove, totp_device_setup_start
 from mfa.totp.forms import TOTPConfirmForm
 from mfa.totp.qr import qr_code_svg
-from mfa.views import fresh_proof_required, next_url_for, sign_in_person
+from mfa.views import next_url_for, sign_in_person
+from teams.proofs import fresh_proof_required
 
 
 @never_cache

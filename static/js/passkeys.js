@@ -86,7 +86,9 @@
   if (!window.PublicKeyCredential) {
     document.querySelectorAll("[data-passkey-form]").forEach(function (form) {
       tell(form, form.getAttribute("data-passkey-unsupported"));
-      form.querySelectorAll("button").forEach(function (button) { button.disabled = true; });
+      // The proof page's code button still works without passkeys.
+      var buttons = form.getAttribute("data-passkey-form") === "proof" ? "button[name=use_passkey]" : "button";
+      form.querySelectorAll(buttons).forEach(function (button) { button.disabled = true; });
     });
     return;
   }
@@ -106,6 +108,19 @@
   // The second step: the person's own passkeys.
   document.querySelectorAll("form[data-passkey-form=verify]").forEach(function (form) {
     form.addEventListener("submit", function (event) {
+      if (form.querySelector("input[name=credential]").value) { return; }
+      event.preventDefault();
+      navigator.credentials.get({ publicKey: requestOptions(optionsIn(form)) })
+        .then(function (credential) { submitWith(form, credential); })
+        .catch(function (error) { failed(form, error); });
+    });
+  });
+
+  // The proof page: its passkey button asks for the passkey, and the form goes with the
+  // password and the answer; its code button (the default one, for Enter) posts the code.
+  document.querySelectorAll("form[data-passkey-form=proof]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!event.submitter || event.submitter.name !== "use_passkey") { return; }
       if (form.querySelector("input[name=credential]").value) { return; }
       event.preventDefault();
       navigator.credentials.get({ publicKey: requestOptions(optionsIn(form)) })

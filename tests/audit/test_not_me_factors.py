@@ -10,7 +10,7 @@ from audit.models import AuditEvent
 from mfa.models import BackupCodeDevice
 from tests.audit.helpers import FIREFOX_LINUX, SAFARI_IPHONE
 from tests.mfa.helpers import SETUP, backup_codes_issue
-from tests.signing_in import device_code, sign_in, sign_in_with_totp
+from tests.signing_in import device_code, prove_identity, sign_in, sign_in_with_totp
 
 HOME = "192.0.2.10"
 ELSEWHERE = "203.0.113.99"
@@ -61,7 +61,7 @@ def test_the_persons_own_app_stays_and_codes_issued_since_go(clock, user_with_to
     intruder = sign_in_with_totp(
         Client(), user_with_totp, REMOTE_ADDR=ELSEWHERE, HTTP_USER_AGENT=SAFARI_IPHONE
     )
-    intruder.post("/mfa/confirm-password/", {"password": password})
+    prove_identity(intruder, user_with_totp, password=password)
     assert intruder.post("/mfa/backup-codes/", {"confirm": "on"}).status_code == 200
     assert AuditEvent.objects.filter(event=AuditEventType.BACKUP_CODES_REGENERATED).exists()
 

@@ -9,9 +9,11 @@ docs/screenshots/ when SAVE_SCREENSHOTS=1.
 
 import os
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import time_machine
 from django.conf import settings
 from playwright.sync_api import expect
 
@@ -275,3 +277,23 @@ def test_answer_made_for_another_origin_is_refused(page, technician, password, s
     assert AuditEvent.objects.filter(event=AuditEventType.MFA_FAILED).count() == 1
     page.goto("/")
     expect(page.get_by_role("heading", name="Enter your code")).to_be_visible()
+
+
+def test_the_proof_page_takes_the_password_with_the_passkey(page, technician, password):
+    """Long after signing in, removing a passkey asks for the password and a factor: the
+    passkey button sends both."""
+    with time_machine.travel(datetime.now(tz=UTC), tick=True) as clock:
+        virtual_authenticator(page)
+        sign_in_on_page(page, technician.email, password)
+        register_passkey(page)
+        passkey = PasskeyDevice.objects.get(user=technician)
+        clock.shift(6 * 60)
+
+        page.goto(f"/mfa/passkeys/{passkey.pk}/remove/")
+        expect(page.get_by_role("heading", name="Confirm it's you")).to_be_visible()
+        page.get_by_label("Current password").fill(password)
+        page.get_by_role("button", name="Continue with your passkey").click()
+
+        expect(page.get_by_role("heading", name=re.compile("Remove the passkey"))).to_be_visible()
+        proved = AuditEvent.objects.get(event=AuditEventType.REAUTHENTICATED)
+        assert proved.details == {"factor": "passkey"}

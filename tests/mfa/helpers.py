@@ -5,8 +5,8 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.test import RequestFactory
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.proofs import password_proof_record
 from mfa.models import BackupCodeDevice
+from teams.proofs import factor_proof_record, password_proof_record
 from tests.at_once import at_once
 from tests.signing_in import VERIFY, device_code
 
@@ -25,11 +25,12 @@ def backup_codes_issue(user) -> list[str]:
 
 
 def request_with_fresh_proof():
-    """A request whose session proved the acting person's password just now, as
-    `mfa.services.mfa_factors_reset` demands."""
+    """A request whose session proved the acting person's password and second factor just now,
+    as `mfa.services.mfa_factors_reset` demands."""
     request = RequestFactory().post("/admin/")
     request.session = SessionStore()
     password_proof_record(request=request)
+    factor_proof_record(request=request)
     return request
 
 

@@ -1,5 +1,6 @@
-"""Proving the password again: a new session key, an audit event, and what it guards (one's own
-sign-in email and role); and "Sign out my other sessions" after a factor changes."""
+"""Proving who one is again: the password and, for a person with a second factor, that factor;
+a new session key, an audit event, and what it guards (factors, one's own sign-in email and
+role, ending one's other sessions); and "Sign out my other sessions" after a factor changes."""
 
 import re
 
@@ -13,13 +14,14 @@ from audit.models import AuditEvent
 from teams import scopes
 from teams.models import UserSession
 from tests.factories import DEFAULT_PASSWORD, UserFactory, builtin_role
-from tests.mfa.helpers import SETUP
-from tests.signing_in import WRONG_PASSWORD, device_code, sign_in, sign_in_with_totp
+from tests.mfa.helpers import SETUP, backup_codes_issue, totp_code
+from tests.signing_in import VERIFY, WRONG_PASSWORD, device_code, sign_in, sign_in_with_totp
 
 REAUTH = "/mfa/confirm-password/"
 PEOPLE = "/admin/accounts/user/"
 CODES = "/mfa/backup-codes/"
 REMOVE = "/mfa/totp/remove/"
+SESSIONS = "/accounts/sessions/"
 PAST_THE_PROOF = 6 * 60
 
 
@@ -191,3 +193,118 @@ def test_changing_ones_own_role_needs_a_fresh_proof(clock, owner, tenant):
     assert "Gave 1 people the role Admin" in done
     owner.refresh_from_db()
     assert owner.role.name == "Admin"
+
+
+# --- the proof matches the person: the password and their second factor (ASVS 5.0 V7.5.1)
+
+
+def stale_totp_session(clock, person) -> Client:
+    """A browser signed in with the person's app, its proof now too old."""
+    client = sign_in_with_totp(Client(), person)
+    clock.shift(PAST_THE_PROOF)
+    return client
+
+
+def test_a_person_with_an_app_proves_the_password_and_a_code(clock, user_with_totp):
+    client = stale_totp_session(clock, user_with_totp)
+    assert client.get(REMOVE).url.startswith(REAUTH)
+    assert 'name="otp_token"' in client.get(REAUTH).content.decode()
+
+    password_only = client.post(REAUTH, {"password": DEFAULT_PASSWORD, "next": REMOVE})
+
+    assert password_only.status_code == 200
+    assert "Enter the code." in password_only.content.decode()
+    assert not events(AuditEventType.REAUTHENTICATED).exists()
+    assert client.get(REMOVE).url.startswith(REAUTH), "a password alone proves nothing more"
+
+    proved = client.post(
+        REAUTH,
+        {"password": DEFAULT_PASSWORD, "otp_token": totp_code(user_with_totp), "next": REMOVE},
+    )
+
+    assert proved.status_code == 302 and proved.url == REMOVE
+    assert events(AuditEventType.REAUTHENTICATED).get().details == {"factor": "code"}
+    assert client.get(REMOVE).status_code == 200
+
+
+def test_a_wrong_code_is_a_failed_check_toward_the_lockout(clock, user_with_totp):
+    client = stale_totp_session(clock, user_with_totp)
+
+    refused = client.post(REAUTH, {"password": DEFAULT_PASSWORD, "otp_token": "000000"})
+
+    assert refused.status_code == 200
+    assert "That code didn" in refused.content.decode()
+    assert events(AuditEventType.MFA_FAILED).get().target == user_with_totp
+    assert not events(AuditEventType.REAUTHENTICATED).exists()
+    assert client.get(REMOVE).url.startswith(REAUTH)
+
+
+def test_a_wrong_password_checks_no_code(clock, user_with_totp):
+    client = stale_totp_session(clock, user_with_totp)
+    codes = backup_codes_issue(user_with_totp)
+
+    client.post(REAUTH, {"password": WRONG_PASSWORD, "otp_token": codes[0]})
+    proved = client.post(REAUTH, {"password": DEFAULT_PASSWORD, "otp_token": codes[0]})
+
+    assert proved.status_code == 302, "the backup code was not used up by the refused try"
+
+
+def test_a_backup_code_proves_the_factor_once(clock, user_with_totp):
+    client = stale_totp_session(clock, user_with_totp)
+    codes = backup_codes_issue(user_with_totp)
+
+    proved = client.post(REAUTH, {"password": DEFAULT_PASSWORD, "otp_token": codes[0]})
+
+    assert proved.status_code == 302
+    assert events(AuditEventType.BACKUP_CODE_USED).count() == 1
+    clock.shift(PAST_THE_PROOF)
+    again = client.post(REAUTH, {"password": DEFAULT_PASSWORD, "otp_token": codes[0]})
+    assert again.status_code == 200, "a backup code works once"
+
+
+def test_a_remembered_browser_is_no_proof_of_the_factor(clock, user_with_totp):
+    """The sign-in proved the password, but the browser stood in for the code: changing
+    factors asks for the code."""
+    client = sign_in(Client(), user_with_totp)
+    client.post(VERIFY, {"otp_token": totp_code(user_with_totp), "remember": "on"})
+    client.post("/accounts/logout/")
+    clock.shift(60)
+    sign_in(client, user_with_totp)
+    assert client.get("/").status_code == 200, "the remembered browser skipped the code"
+
+    assert client.get(REMOVE).url.startswith(REAUTH)
+
+
+def test_a_sign_in_with_the_code_is_a_fresh_proof(clock, user_with_totp):
+    client = sign_in_with_totp(Client(), user_with_totp)
+
+    assert client.get(REMOVE).status_code == 200
+
+
+def test_a_person_without_a_factor_proves_the_password_alone(clock, technician):
+    client = sign_in(Client(), technician)
+    clock.shift(PAST_THE_PROOF)
+
+    assert 'name="otp_token"' not in client.get(REAUTH).content.decode()
+    assert reauthenticate(client).status_code == 302
+    assert client.get(SETUP).status_code == 200
+
+
+# --- ending all other sessions needs a fresh proof (ASVS 5.0 V7.5.2)
+
+
+def test_ending_all_other_sessions_needs_a_fresh_proof(clock, user_with_totp):
+    phone = sign_in_with_totp(Client(), user_with_totp)
+    clock.shift(30)
+    laptop = stale_totp_session(clock, user_with_totp)
+
+    refused = laptop.post(SESSIONS, {"revoke": "others"})
+
+    assert refused.status_code == 302 and refused.url.startswith(REAUTH)
+    assert phone.get("/").status_code == 200, "nothing ended"
+    laptop.post(REAUTH, {"password": DEFAULT_PASSWORD, "otp_token": totp_code(user_with_totp)})
+    done = laptop.post(SESSIONS, {"revoke": "others"})
+
+    assert done.status_code == 302 and done.url == SESSIONS
+    assert phone.get("/").status_code == 302
+    assert laptop.get("/").status_code == 200

@@ -11,7 +11,7 @@ from mfa.services import FreshProofNeeded, mfa_factors_reset
 from teams import scopes
 from tests.factories import OperatorFactory, TOTPDeviceFactory, UserFactory
 from tests.mfa.helpers import SETUP, backup_codes_issue, request_with_fresh_proof
-from tests.signing_in import sign_in, sign_in_with_totp
+from tests.signing_in import prove_identity, sign_in, sign_in_with_totp
 
 
 @pytest.fixture
@@ -115,7 +115,7 @@ def test_admin_action_resets_after_a_fresh_password(clock, enrolled, password, s
     assert "needs your password first" in refused.content.decode()
     assert user_has_device(enrolled, confirmed=True)
 
-    admin.post("/mfa/confirm-password/", {"password": password})
+    prove_identity(admin, operator, password=password)
     done = admin.post(changelist, action, follow=True)
 
     assert "two-factor authentication reset" in done.content.decode()

@@ -11,7 +11,7 @@ from audit.models import AuditEvent
 from mfa.models import BackupCode, BackupCodeDevice, backup_code_format
 from tests.factories import TOTPDeviceFactory, UserFactory
 from tests.mfa.helpers import backup_codes_issue
-from tests.signing_in import VERIFY, sign_in, sign_in_with_totp
+from tests.signing_in import VERIFY, prove_identity, sign_in, sign_in_with_totp
 
 CODES = "/mfa/backup-codes/"
 
@@ -145,7 +145,7 @@ def test_regenerate_needs_a_fresh_password(clock, user_with_totp, password, code
     assert response.status_code == 302
     assert response.url.startswith("/mfa/confirm-password/")
     assert not AuditEvent.objects.filter(event=AuditEventType.BACKUP_CODES_REGENERATED).exists()
-    client.post("/mfa/confirm-password/", {"password": password})
+    prove_identity(client, user_with_totp, password=password)
     assert client.post(CODES, {"confirm": "on"}).status_code == 200
 
 
