@@ -9,14 +9,16 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import receivers  # noqa: F401 - connects the sign-in failure receiver
+        from accounts.gates import sign_in_gates_register
         from accounts.selectors import new_password_due_for
 
+        sign_in_gates_register()
         # After any second factor: choosing a password is no proof of identity.
         sign_in_step_register(
             SignInStep(
                 key="new_password",
                 order=20,
                 url_name="accounts:password_change",
-                is_due=new_password_due_for,
+                is_due=lambda *, user, attempt, policy: new_password_due_for(user),
             )
         )

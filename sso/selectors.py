@@ -1,5 +1,6 @@
+from accounts.attempt import PROVIDER_DOOR, SignInAttempt
 from accounts.models import User, normalize_email
-from accounts.stages import HomeRealm
+from accounts.stages import SINGLE_SIGN_ON_REQUIRED, DoorRefusal, HomeRealm
 from sso.models import ClaimedDomain, IdentityProvider, domain_normalize
 
 
@@ -47,6 +48,15 @@ def break_glass_owners(*, provider: IdentityProvider) -> list[User]:
         for person in provider.break_glass.filter(is_active=True).select_related("role")
         if person.role is not None and person.role.is_owner
     ]
+
+
+def door_refusal_for(*, attempt: SignInAttempt, user: User) -> DoorRefusal | None:
+    """`accounts.stages` door rule: required single sign-on shuts every door but the
+    provider's (the password, a passkey alone) for all but the tenant's break-glass people."""
+    if attempt.door == PROVIDER_DOOR:
+        return None
+    instead = password_refusal_for(user)
+    return DoorRefusal(reason=SINGLE_SIGN_ON_REQUIRED, instead=instead) if instead else None
 
 
 def password_refusal_for(user: User) -> str | None:
