@@ -8,7 +8,10 @@ class SsoConfig(AppConfig):
     verbose_name = "Single sign-on"
 
     def ready(self) -> None:
-        from sso import checks  # noqa: F401 - registers the encryption key checks
+        from sso import (
+            checks,  # noqa: F401 - registers the encryption key checks
+            receivers,  # noqa: F401 - keeps the tenant's single sign-on flag
+        )
         from sso.selectors import door_refusal_for, home_realm_of, password_refusal_for
 
         # accounts shuts the password and passkey-alone doors (and reset mails) for people

@@ -65,9 +65,10 @@ def password_refusal_for(user: User) -> str | None:
 
     An Owner is never refused while no active Owner is break-glass (one was demoted or
     deactivated since the policy was saved): a tenant must keep someone who can sign in
-    without the provider.
+    without the provider. A tenant without required single sign-on (its flag, kept by
+    sso/receivers.py, comes with the person's tenant) costs no query.
     """
-    if not user.tenant_id:
+    if not user.tenant_id or not user.tenant.single_sign_on_required:
         return None
     provider = (
         IdentityProvider.objects.filter(

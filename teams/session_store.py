@@ -46,7 +46,16 @@ class SessionStore(FirstWriteAtResponse, cached_db.SessionStore, OneStatementSav
             logger.warning("Session cache unavailable; checking the database only")
         return super(cached_db.SessionStore, self).exists(session_key)
 
+    def _cached_copy_move(self, old_key: str) -> None:
+        try:
+            self._cache.delete(self.cache_key_prefix + old_key)
+            self._cache.set(self.cache_key, self._session, self.get_expiry_age())
+        except Exception:  # noqa: BLE001
+            logger.warning("Session cache unavailable; a moved session may stay cached")
+
     def delete(self, session_key: str | None = None) -> None:
+        if session_key is None and self._moved_from is not None:
+            session_key, self._moved_from = self._moved_from, None
         super(cached_db.SessionStore, self).delete(session_key)
         if session_key is None:
             if self.session_key is None:
