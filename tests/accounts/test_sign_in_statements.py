@@ -17,9 +17,9 @@ LOGIN = "/accounts/login/"
 # What each part of the sign-in may cost, by purpose: the most any of the three visits spends
 # (a first sign-in or one after a colleague inserts a counter row; a returning person's history
 # check is one query, not two). Single sign-on costs nothing: the tenant, read with the person,
-# says whether it requires single sign-on at all. PostgreSQL adds the advisory lock on the counters when the slot
-# is taken and counts and extends in one statement; SQLite's transactions hold the whole
-# database from their start instead, and it counts and extends in two.
+# says whether it requires single sign-on at all. PostgreSQL adds the advisory lock on the
+# counters when the slot is taken and counts and extends in one statement; SQLite's transactions
+# hold the whole database from their start instead, and it counts and extends in two.
 BUDGET = {
     "postgresql": {
         "transaction": 4,
