@@ -207,6 +207,7 @@ def sign_in_step_passed(
     attempt = attempt_waiting(request)
     if attempt is None or attempt.due[0] != step:
         attempt_forget(request)
+        _read.pop(request, None)
         return reverse(settings.LOGIN_URL)
     user = attempt.person
     if proved is not None:
@@ -228,13 +229,16 @@ def _session_sign_in(*, request: HttpRequest, user: User, backend: str) -> None:
     """What Django's `login()` does to the session, without its `user_logged_in` signal, whose
     receivers' work (`last_login`, the session's tracking) `_sign_in_complete` does itself."""
     session = request.session
-    if SESSION_KEY in session and session[SESSION_KEY] != str(user.pk):
-        session.flush()
-    else:
+    session_auth_hash = user.get_session_auth_hash()
+    if SESSION_KEY not in session:
         session.cycle_key()
+    elif session[SESSION_KEY] != user._meta.pk.value_to_string(user) or not constant_time_compare(
+        session.get(HASH_SESSION_KEY, ""), session_auth_hash
+    ):
+        session.flush()
     session[SESSION_KEY] = user._meta.pk.value_to_string(user)
     session[BACKEND_SESSION_KEY] = backend
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session[HASH_SESSION_KEY] = session_auth_hash
     request.user = user
     rotate_token(request)
 
