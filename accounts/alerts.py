@@ -6,7 +6,7 @@ flow has recorded its own event.
 
 import math
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.core import signing
@@ -109,10 +109,12 @@ def _mail_context(*, user: User, event: AuditEvent) -> dict:
 
 
 def sign_in_unusual_check(
-    *, request: HttpRequest, user: User, sign_in: AuditEvent
+    *, request: HttpRequest, user: User, sign_in: AuditEvent, began_at: float
 ) -> AuditEvent | None:
     """Flag the sign-in just recorded (`sign_in`, its SIGN_IN_SUCCEEDED event) if both its
-    device and its network are new to the person.
+    device and its network are new to the person. `began_at` (a timestamp) is when its attempt
+    began, before any of its steps: the alert keeps it, so "this wasn't me" undoes what the
+    steps added too.
 
     Call it right after that event is recorded, in the same transaction. The sign-in is unusual
     when neither its device (browser family and operating system) nor its network (/24 or /64)
@@ -149,7 +151,12 @@ def sign_in_unusual_check(
             tenant=user.tenant,
             target=user,
             request=request,
-            details={"sign_in": current.pk, "device": str(device), "network": network},
+            details={
+                "sign_in": current.pk,
+                "began": datetime.fromtimestamp(began_at, tz=UTC).isoformat(),
+                "device": str(device),
+                "network": network,
+            },
         )
         context = _mail_context(user=user, event=current)
         mail_enqueue(
@@ -198,13 +205,23 @@ def sign_in_failure_burst_check(*, request: HttpRequest | None, user: User | Non
                 mail_enqueue(to=owner.email, kind="failure_burst_owner", context=context)
 
 
+def _attempt_began(alert: AuditEvent) -> datetime | None:
+    """When the reported sign-in's attempt began (alerts recorded before it was kept have
+    none): its steps, an enrolment among them, happened between then and the sign-in."""
+    try:
+        return datetime.fromisoformat(alert.details["began"])
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def sign_in_report(*, alert: AuditEvent, request: HttpRequest) -> bool:
     """The person says an unusual sign-in wasn't them: lock the intruder out.
 
     Ends all of the person's sessions, makes their password unusable so only the emailed
     password reset lets anyone back in, undoes what the intruder may have added since the
-    reported sign-in (the registered undos: second factors enrolled or backup codes issued since
-    then, which would otherwise let them pass the second step after the reset), records
+    reported sign-in's attempt began (the registered undos: second factors enrolled, at one of
+    its steps or after it, or backup codes issued since then, which would otherwise let them
+    pass the second step after the reset), records
     SIGN_IN_REPORTED and tells the owners. The emailed link is the proof: the person may not be
     able to sign in any more. Returns False when this alert was already reported (the link works
     once).
@@ -226,7 +243,7 @@ def sign_in_report(*, alert: AuditEvent, request: HttpRequest) -> bool:
         user.set_unusable_password()
         user.save(update_fields=["password"])
         sign_in = AuditEvent.objects.filter(pk=alert.details.get("sign_in")).first()
-        since = (sign_in or alert).created_at
+        since = _attempt_began(alert) or (sign_in or alert).created_at
         undone: dict = {}
         for undo in _report_undos:
             undone.update(undo(user=user, since=since))

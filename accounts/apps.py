@@ -9,16 +9,18 @@ class AccountsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts import checks, receivers  # noqa: F401 - registers the checks, the receiver
+        from accounts.gates import sign_in_gates_register
         from accounts.selectors import new_password_due_for
         from teams.services.people import sign_in_instead_register
 
+        sign_in_gates_register()
         # After any second factor: choosing a password is no proof of identity.
         sign_in_step_register(
             SignInStep(
                 key="new_password",
                 order=20,
                 url_name="accounts:password_change",
-                is_due=new_password_due_for,
+                is_due=lambda *, user, attempt, policy: new_password_due_for(user),
             )
         )
         # Invitations (mailed by teams) say how to sign in when a password is refused.

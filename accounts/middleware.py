@@ -6,8 +6,8 @@ from django.shortcuts import redirect
 from django.urls import Resolver404, resolve, reverse
 
 from accounts.selectors import password_change_reason
-from accounts.sign_in import pending_sign_in_refused_by_access_list
-from accounts.stages import pending_sign_in
+from accounts.sign_in import attempt_waiting, pending_sign_in_refused_by_access_list
+from accounts.stages import sign_in_step
 from teams.notices import access_list_refusal
 
 # Pages open to a session held at a step, besides the step's own: signing out (which abandons
@@ -48,13 +48,16 @@ def redirect_to_step(request: HttpRequest, url_name: str) -> HttpResponse:
 
 
 class PendingSignInMiddleware:
-    """Hold a session whose sign-in is pending at the step it still needs.
+    """Hold a session whose sign-in attempt waits at the step it still needs.
 
-    The session is anonymous until the last step (accounts/stages.py), so no page would let it
-    in anyway; this sends it to its step instead of the sign-in form, the admin included. A
-    pending sign-in that timed out is dropped, and the session is simply signed out. One from
-    an address the person's tenant no longer lets in ends with the refusal page, whatever page
-    was asked for (the step's own included).
+    The session is anonymous until the last step (accounts/sign_in.py), so no page would let it
+    in anyway; this sends it to its step instead of the sign-in form, the admin included. The
+    steps are derived again here, at every request, from the policy as it is now: a step no
+    longer due (its person enrolled a factor meanwhile, say) lets no page of it through, and
+    the browser goes to the step that is. An attempt that timed out, or whose person or password
+    changed, is dropped, and the session is simply signed out. One from an address the person's
+    tenant no longer lets in ends with the refusal page, whatever page was asked for (the
+    step's own included).
     """
 
     def __init__(self, get_response) -> None:
@@ -62,12 +65,12 @@ class PendingSignInMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if not request.user.is_authenticated:
-            pending = pending_sign_in(request)
-            if pending is not None:
+            attempt = attempt_waiting(request)
+            if attempt is not None:
                 refused = pending_sign_in_refused_by_access_list(request=request)
                 if refused is not None:
                     return access_list_refusal(request, tenant=refused.tenant)
-                step = pending.current_step
+                step = sign_in_step(attempt.due[0])
                 allowed = ALWAYS_ALLOWED_AT_A_STEP | step.also_allowed | {step.url_name}
                 if not view_allowed(request, allowed):
                     return redirect_to_step(request, step.url_name)

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts import lockout, lockout_counters, tasks
 from accounts.dblock import hold_lock
 from accounts.models import PasswordResetRequest, User, normalize_email
-from accounts.sign_in import pending_sign_in_password_rebind, sign_in_step_passed
+from accounts.sign_in import attempt_password_rebind, sign_in_step_passed
 from accounts.stages import password_sign_in_refusal
 from audit.client import client_ip, user_agent
 from audit.events import AuditEventType
@@ -370,5 +370,5 @@ def password_change_at_sign_in(*, request: HttpRequest, user: User, password: st
             details={"other_sessions_ended": ended, "at_sign_in": True},
         )
         _password_changed_enqueue(user=user, how="change")
-        pending_sign_in_password_rebind(request=request, user=user)
+        attempt_password_rebind(request=request, user=user)
         return sign_in_step_passed(request=request, step="new_password")

@@ -1,29 +1,29 @@
-"""The steps of a sign-in after the password, and the pending sign-in that waits for them.
+"""The registry of a sign-in attempt's gates, its one policy decision and its steps.
 
-Nobody is signed in until every step is done. The password step records a *pending* sign-in in
-the still anonymous session: who, which steps are due, which are done, since when. Only when the
-last step is done does `accounts.sign_in` call Django's `login()`. Until then the session counts
-against no session cap, `last_login` is untouched and nothing is recorded as a sign-in.
+Every attempt (accounts/attempt.py), whichever door it came in by, runs the same path in
+`accounts.sign_in.sign_in_run`: the gates, once, in `order`; then ONE policy decision, which
+says which second factors the person must prove or enrol and which kinds of proof count; then
+the steps that decision makes due, each on its own page; then `login()`. The decision is taken
+again at every request of a waiting attempt, so a step the person's factors or policy no longer
+call for is refused there.
 
-Each step is a `SignInStep` that the app owning it registers from its `AppConfig.ready()`: mfa
-registers the second factor and enrolment, accounts the required new password. accounts never
-imports the apps above it (django-allauth's `LoginStage`s work the same way).
-
-Two more hooks live here for the same reason: single sign-on (sso) registers who may not sign
-in with a password (`password_refusal_register`) and where an email's domain signs in instead
-(`home_realm_register`), for the sign-in page and the reset mails, which accounts owns.
+The apps above accounts register their parts from their `AppConfig.ready()`: mfa the factor
+policy and the second-factor steps, sso its door rule, accounts itself the gates and the new
+password step. accounts never imports those apps (django-allauth's `LoginStage`s work the same
+way). Two more hooks live here for the same reason: who may not sign in with a password
+(`password_refusal_register`, also asked by the reset mails) and where an email's domain signs
+in instead (`home_realm_register`), for pages that accounts owns.
 
 This module loads no models, so an app can import it before the app registry is ready.
 """
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from django.conf import settings
 from django.http import HttpRequest
 
-PENDING_SESSION_KEY = "accounts_pending_sign_in"
+from accounts.attempt import SignInAttempt
+
 # Set in a session whose sign-in's second factor was the identity provider's own (single
 # sign-on, when the tenant accepts it): there is no device of ours to have verified it.
 SECOND_FACTOR_BY_PROVIDER_SESSION_KEY = "accounts_second_factor_by_provider"
@@ -34,24 +34,98 @@ def second_factor_by_provider(request: HttpRequest) -> bool:
 
 
 @dataclass(frozen=True)
-class StepPassedBefore:
-    """A due step that this request has already passed without its page (a remembered browser
-    stands in for the second factor): what the completed sign-in records of it."""
+class SignInGate:
+    """A check every attempt passes once, after its door's first factor and before any step.
+    `check(request=, attempt=, user=)` returns the attempt (updated) or raises a refusal."""
 
-    second_factor: str
-    otp_device: str | None = None
+    key: str
+    order: int
+    check: Callable[..., SignInAttempt]
+
+
+_gates: dict[str, SignInGate] = {}
+
+
+def sign_in_gate_register(gate: SignInGate) -> None:
+    _gates[gate.key] = gate
+
+
+def sign_in_gates() -> list[SignInGate]:
+    return sorted(_gates.values(), key=lambda gate: gate.order)
+
+
+@dataclass(frozen=True)
+class DoorRefusal:
+    """Why a door is shut for a person (`reason`), and the way they must use instead."""
+
+    reason: str
+    instead: str = ""
+
+
+# (order, rule): a rule takes the attempt and its person and returns a `DoorRefusal` or None.
+_door_rules: list[tuple[int, Callable[..., DoorRefusal | None]]] = []
+
+
+def door_rule_register(rule: Callable[..., DoorRefusal | None], *, order: int) -> None:
+    if all(registered is not rule for _, registered in _door_rules):
+        _door_rules.append((order, rule))
+        _door_rules.sort(key=lambda entry: entry[0])
+
+
+def door_refusal(*, attempt: SignInAttempt, user) -> DoorRefusal | None:
+    """The first registered rule that shuts this attempt's door for its person, if any."""
+    for _, rule in _door_rules:
+        refusal = rule(attempt=attempt, user=user)
+        if refusal is not None:
+            return refusal
+    return None
+
+
+@dataclass(frozen=True)
+class FactorPolicy:
+    """The one decision per attempt about second factors: `counts` names the kinds of proof
+    that pass the second step, `has_factor` whether the person has a confirmed factor to prove
+    it with, and `enrol` the kind they must enrol first when they lack it (or None)."""
+
+    counts: frozenset[str] = frozenset()
+    has_factor: bool = False
+    enrol: str | None = None
+
+    def second_step_passed(self, attempt: SignInAttempt) -> bool:
+        return bool(self.counts.intersection(attempt.proved))
+
+
+_policy: list[Callable[..., FactorPolicy]] = []
+
+
+def factor_policy_register(decide: Callable[..., FactorPolicy]) -> None:
+    _policy[:] = [decide]
+
+
+def factor_policy(*, user) -> FactorPolicy:
+    """The policy for this person now; with no app deciding one, no second factor."""
+    return _policy[0](user=user) if _policy else FactorPolicy()
+
+
+@dataclass(frozen=True)
+class Proof:
+    """A proof a step found already made for this attempt without its page (a remembered
+    browser stands in for the second step): its kind, and the device that stands for it."""
+
+    kind: str
+    device: object = None
 
 
 @dataclass(frozen=True)
 class SignInStep:
-    """One step after the password.
+    """One step after the gates.
 
-    `is_due(user)` says whether this person must pass it; `url_name` is its page, and
-    `also_allowed` names the other pages its person may open meanwhile (a password proof, say).
-    Steps run in `order`. `passed_before(request=, user=)`, when a step has one, is asked once
-    the step is due, right after the password: a `StepPassedBefore` skips the step's page.
-    `second_factor` marks a step that an identity provider's own multi-factor sign-in may stand
-    in for, when the tenant's single sign-on policy accepts it.
+    `is_due(user=, attempt=, policy=)` says whether the attempt must pass it; `url_name` is its
+    page, and `also_allowed` names the other pages its person may open meanwhile. Steps run in
+    `order`. `proof_found(request=, user=, policy=)`, when a step has one, is asked once, when
+    the step is first due, right after the gates: a `Proof` it returns is added to the attempt
+    and the steps are derived again, so it only passes the step when the policy counts it.
+    `enrols` marks a step that adds a factor: the policy is decided again once it is passed.
     """
 
     key: str
@@ -59,8 +133,8 @@ class SignInStep:
     url_name: str
     is_due: Callable[..., bool]
     also_allowed: frozenset[str] = field(default_factory=frozenset)
-    passed_before: Callable[..., StepPassedBefore | None] | None = None
-    second_factor: bool = False
+    proof_found: Callable[..., Proof | None] | None = None
+    enrols: bool = False
 
 
 _steps: dict[str, SignInStep] = {}
@@ -70,37 +144,25 @@ def sign_in_step_register(step: SignInStep) -> None:
     _steps[step.key] = step
 
 
-def sign_in_step(key: str) -> SignInStep:
-    return _steps[key]
+def sign_in_step(key: str) -> SignInStep | None:
+    return _steps.get(key)
 
 
-def sign_in_steps_due(*, user, second_factor_done: bool = False) -> list[str]:
-    """The keys of the steps this person must pass, in order. With `second_factor_done` (an
-    identity provider's multi-factor sign-in the tenant accepts) the second-factor steps are
-    not due."""
-    return [
+def sign_in_steps() -> list[SignInStep]:
+    return sorted(_steps.values(), key=lambda step: step.order)
+
+
+def steps_due(*, user, attempt: SignInAttempt, policy: FactorPolicy) -> tuple[str, ...]:
+    """The keys of the steps this attempt must still pass, in order, under `policy`."""
+    return tuple(
         step.key
-        for step in sorted(_steps.values(), key=lambda step: step.order)
-        if not (second_factor_done and step.second_factor) and step.is_due(user)
-    ]
+        for step in sign_in_steps()
+        if step.is_due(user=user, attempt=attempt, policy=policy)
+    )
 
 
-def sign_in_steps_passed_before(
-    *, request: HttpRequest, user, due: list[str]
-) -> tuple[list[str], StepPassedBefore | None]:
-    """Of the due steps, drop those this request has already passed. Returns the steps still
-    due and what passed the last one dropped, if any."""
-    still_due: list[str] = []
-    passed: StepPassedBefore | None = None
-    for key in due:
-        step = sign_in_step(key)
-        outcome = step.passed_before(request=request, user=user) if step.passed_before else None
-        if outcome is None:
-            still_due.append(key)
-        else:
-            passed = outcome
-    return still_due, passed
-
+# The reason of the door rule that single sign-on registers, which pages that name refusals know.
+SINGLE_SIGN_ON_REQUIRED = "single_sign_on_required"
 
 # Whatever refuses a person's password sign-in outright (single sign-on required for their
 # tenant), registered by the app that knows: a callable taking the person and returning the
@@ -147,71 +209,3 @@ def home_realm_for(*, email: str) -> HomeRealm | None:
         if realm is not None:
             return realm
     return None
-
-
-@dataclass(frozen=True)
-class PendingSignIn:
-    """A sign-in whose password was right and whose other steps are not all done yet.
-
-    `password_hash` is the person's session auth hash (what Django binds a session to) when the
-    sign-in started: a password changed or reset meanwhile, or made unusable by "this wasn't
-    me", ends the pending sign-in like it ends a session.
-    """
-
-    user_id: int
-    backend: str
-    started_at: float
-    due: tuple[str, ...]
-    second_factor: str | None = None
-    otp_device: str | None = None
-    via: dict | None = None
-    password_hash: str = ""
-
-    @property
-    def current_step(self) -> SignInStep:
-        return sign_in_step(self.due[0])
-
-    def expired(self, now: float | None = None) -> bool:
-        age = (now or time.time()) - self.started_at
-        return not 0 <= age <= settings.PENDING_SIGN_IN_MINUTES * 60
-
-
-def pending_sign_in(request: HttpRequest) -> PendingSignIn | None:
-    """The live pending sign-in of this session, if any. One that timed out is dropped."""
-    stored = request.session.get(PENDING_SESSION_KEY)
-    if not isinstance(stored, dict):
-        return None
-    try:
-        pending = PendingSignIn(
-            user_id=int(stored["user_id"]),
-            backend=str(stored["backend"]),
-            started_at=float(stored["started_at"]),
-            due=tuple(key for key in stored["due"] if key in _steps),
-            second_factor=stored.get("second_factor"),
-            otp_device=stored.get("otp_device"),
-            via=stored.get("via") if isinstance(stored.get("via"), dict) else None,
-            password_hash=str(stored.get("password_hash", "")),
-        )
-    except (KeyError, TypeError, ValueError):
-        pending = None
-    if pending is None or not pending.due or pending.expired():
-        request.session.pop(PENDING_SESSION_KEY, None)
-        return None
-    return pending
-
-
-def pending_sign_in_save(request: HttpRequest, pending: PendingSignIn) -> None:
-    request.session[PENDING_SESSION_KEY] = {
-        "user_id": pending.user_id,
-        "backend": pending.backend,
-        "started_at": pending.started_at,
-        "due": list(pending.due),
-        "second_factor": pending.second_factor,
-        "otp_device": pending.otp_device,
-        "via": pending.via,
-        "password_hash": pending.password_hash,
-    }
-
-
-def pending_sign_in_forget(request: HttpRequest) -> None:
-    request.session.pop(PENDING_SESSION_KEY, None)

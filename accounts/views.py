@@ -25,12 +25,15 @@ from accounts.alerts import (
     sign_in_already_reported,
     sign_in_report,
 )
+from accounts.attempt import attempt_pending
+from accounts.doors import password_door
 from accounts.forms import (
     NewPasswordForm,
     PasswordChangeForm,
     PasswordResetRequestForm,
     SignInForm,
 )
+from accounts.gates import SignInRefusedAtDoor, SignInRefusedByAccessList, SignInRefusedInactive
 from accounts.models import User
 from accounts.selectors import password_change_reason, sign_in_failures_left_to_warn
 from accounts.services import (
@@ -40,14 +43,8 @@ from accounts.services import (
     password_reset_request,
     password_set_from_link,
 )
-from accounts.sign_in import (
-    SignInRefusedByAccessList,
-    SignInRefusedForPassword,
-    pending_sign_in_user,
-    user_sign_in,
-    user_sign_out,
-)
-from accounts.stages import home_realm_for, password_sign_in_refusal, pending_sign_in
+from accounts.sign_in import pending_sign_in_user, user_sign_out
+from accounts.stages import home_realm_for, password_sign_in_refusal
 from audit.client import client_ip
 from audit.devices import device_from_user_agent
 from teams.models import Tenant
@@ -140,7 +137,7 @@ class SignInView(auth_views.LoginView):
                 self.extra_context = {"realm": realm}
                 offered = self.form_class(request, initial={"username": email})
                 return self.render_to_response(self.get_context_data(form=offered))
-        # A right password's lockout slot is settled in `user_sign_in`'s transaction.
+        # A right password's lockout slot is settled with its attempt (accounts/sign_in.py).
         lockout.attempt_settle_later(request)
         return super().post(request, *args, **kwargs)
 
@@ -163,12 +160,14 @@ class SignInView(auth_views.LoginView):
     def form_valid(self, form: SignInForm) -> HttpResponse:
         user = form.get_user()
         try:
-            step_due = user_sign_in(
+            step_due = password_door(
                 request=self.request, user=user, password=form.cleaned_data["password"]
             )
         except SignInRefusedByAccessList:
             return access_list_refusal(self.request, tenant=user.tenant)
-        except SignInRefusedForPassword as refusal:
+        except SignInRefusedInactive:
+            return self.form_invalid(form)
+        except SignInRefusedAtDoor as refusal:
             return render(
                 self.request,
                 "accounts/password_refused.html",
@@ -381,7 +380,7 @@ class SignInNewPasswordView(FormView):
 def password_change_page(request: HttpRequest, *args, **kwargs) -> HttpResponse:
     """/accounts/password/change/: the signed-in person's change form, or the new-password step
     of a pending sign-in."""
-    if not request.user.is_authenticated and pending_sign_in(request) is not None:
+    if not request.user.is_authenticated and attempt_pending(request) is not None:
         return SignInNewPasswordView.as_view()(request, *args, **kwargs)
     return PasswordChangeView.as_view()(request, *args, **kwargs)
 

@@ -1,7 +1,12 @@
 from django.apps import AppConfig
 
 # accounts.stages loads no models, so it can be imported before the app registry is ready.
-from accounts.stages import SignInStep, sign_in_step_register
+from accounts.stages import (
+    SignInStep,
+    door_rule_register,
+    factor_policy_register,
+    sign_in_step_register,
+)
 
 PASSKEY_ENROL_STEP = "passkey_enrol"
 
@@ -13,16 +18,18 @@ class MfaConfig(AppConfig):
     def ready(self) -> None:
         from accounts.alerts import sign_in_report_undo_register
         from mfa.selectors import (
-            enrolment_due_for,
-            passkey_enrolment_due_for,
-            second_step_due_for,
+            enrolment_due,
+            passkey_door_refusal,
+            passkey_enrolment_due,
+            second_step_due,
+            sign_in_factor_policy,
         )
-        from mfa.services import (
-            factors_added_since_remove,
-            second_step_passed_by_remembered_browser,
-        )
+        from mfa.services import factors_added_since_remove, remembered_browser_proof
 
         sign_in_report_undo_register(factors_added_since_remove)
+        factor_policy_register(sign_in_factor_policy)
+        # Before single sign-on's rule: a tenant without passkey sign-in says so first.
+        door_rule_register(passkey_door_refusal, order=10)
 
         # Both come first, before a required new password (accounts), and never together.
         # Only the second step can be passed by a remembered browser; enrolment never is.
@@ -31,9 +38,8 @@ class MfaConfig(AppConfig):
                 key="verify",
                 order=10,
                 url_name="mfa:verify",
-                is_due=second_step_due_for,
-                passed_before=second_step_passed_by_remembered_browser,
-                second_factor=True,
+                is_due=second_step_due,
+                proof_found=remembered_browser_proof,
                 also_allowed=frozenset({"mfa:passkey-verify"}),
             )
         )
@@ -42,9 +48,9 @@ class MfaConfig(AppConfig):
                 key="enrol",
                 order=10,
                 url_name="mfa:totp-setup",
-                is_due=enrolment_due_for,
+                is_due=enrolment_due,
+                enrols=True,
                 also_allowed=frozenset({"mfa:reauthenticate"}),
-                second_factor=True,
             )
         )
         # After the second step (a person with an authenticator app proves it first), before a
@@ -54,6 +60,7 @@ class MfaConfig(AppConfig):
                 key=PASSKEY_ENROL_STEP,
                 order=15,
                 url_name="mfa:passkey-add",
-                is_due=passkey_enrolment_due_for,
+                is_due=passkey_enrolment_due,
+                enrols=True,
             )
         )

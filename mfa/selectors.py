@@ -10,7 +10,17 @@ from django.utils import timezone
 from django_otp import device_classes
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts.attempt import (
+    BACKUP_CODE,
+    PASSKEY,
+    PASSKEY_DOOR,
+    PROVIDER_MFA,
+    REMEMBERED_BROWSER,
+    TOTP,
+    SignInAttempt,
+)
 from accounts.models import User
+from accounts.stages import DoorRefusal, FactorPolicy
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from mfa.models import BackupCodeDevice, PasskeyDevice
@@ -74,26 +84,60 @@ def confirmed_factor_exists(*, user) -> bool:
     return bool(queries[0].union(*queries[1:], all=True)[:1])
 
 
-def second_step_due_for(user: User) -> bool:
-    """A sign-in of this person waits for a code: they have a confirmed factor."""
-    return confirmed_factor_exists(user=user)
+# Every kind of proof that passes the second step, for someone not held to a passkey.
+SECOND_STEP_KINDS = frozenset({TOTP, BACKUP_CODE, PASSKEY, REMEMBERED_BROWSER, PROVIDER_MFA})
+PASSWORDLESS_OFF = "passwordless_off"
 
 
-def enrolment_due_for(user: User) -> bool:
-    """A sign-in of this person waits for them to enrol an authenticator app: MFA is required
-    and they have no factor. People who must use a passkey register one instead."""
-    return (
-        mfa_required_for(user=user)
-        and not phishing_resistant_required_for(user=user)
-        and not confirmed_factor_exists(user=user)
+def sign_in_factor_policy(*, user: User) -> FactorPolicy:
+    """`accounts.stages` factor policy: the one decision per sign-in attempt (taken again at
+    each of its requests) about the person's second factors.
+
+    Someone whose role requires a passkey passes the second step with their passkey and
+    nothing else: not a code, not a remembered browser, not an identity provider's own
+    multi-factor sign-in. Without a passkey yet they enrol one, after proving with a code the
+    factor they already have, so a password alone never adds a passkey to an account that has
+    a factor. Anyone else passes it with any kind, and enrols an authenticator app when MFA is
+    required and they have no factor. One query, two for someone who must use a passkey.
+    """
+    has_factor = confirmed_factor_exists(user=user)
+    if phishing_resistant_required_for(user=user):
+        has_passkey = has_factor and passkey_exists_for(user=user)
+        return FactorPolicy(
+            counts=frozenset({PASSKEY}) if has_passkey else frozenset({TOTP, BACKUP_CODE}),
+            has_factor=has_factor,
+            enrol=None if has_passkey else PASSKEY,
+        )
+    return FactorPolicy(
+        counts=SECOND_STEP_KINDS,
+        has_factor=has_factor,
+        enrol=TOTP if not has_factor and mfa_required_for(user=user) else None,
     )
 
 
-def passkey_enrolment_due_for(user: User) -> bool:
-    """A sign-in of this person waits for them to register a passkey: their role requires one
-    and they have none. After the second step when they have another factor, so a password
-    alone never adds a passkey to an account that has a factor."""
-    return phishing_resistant_required_for(user=user) and not passkey_exists_for(user=user)
+def second_step_due(*, user: User, attempt: SignInAttempt, policy: FactorPolicy) -> bool:
+    """The attempt waits for a code (or passkey): the person has a factor, and the attempt has
+    proved none of the kinds the policy counts."""
+    return policy.has_factor and not policy.second_step_passed(attempt)
+
+
+def enrolment_due(*, user: User, attempt: SignInAttempt, policy: FactorPolicy) -> bool:
+    """The attempt waits for the person to enrol an authenticator app."""
+    return policy.enrol == TOTP and TOTP not in attempt.proved
+
+
+def passkey_enrolment_due(*, user: User, attempt: SignInAttempt, policy: FactorPolicy) -> bool:
+    """The attempt waits for the person to register the passkey their role requires."""
+    return policy.enrol == PASSKEY and PASSKEY not in attempt.proved
+
+
+def passkey_door_refusal(*, attempt: SignInAttempt, user: User) -> DoorRefusal | None:
+    """`accounts.stages` door rule: a passkey alone signs in only where the tenant allows it."""
+    if attempt.door != PASSKEY_DOOR:
+        return None
+    if user.tenant is None or not user.tenant.passwordless_sign_in:
+        return DoorRefusal(reason=PASSWORDLESS_OFF)
+    return None
 
 
 def codes_accepted_for(*, user: User) -> bool:

@@ -13,10 +13,12 @@ from django_otp import login as otp_login
 from django_otp.models import Device
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from accounts import lockout
+from accounts.attempt import REMEMBERED_BROWSER
 from accounts.models import User
 from accounts.proofs import secret_check
 from accounts.sign_in import sign_in_step_passed
-from accounts.stages import StepPassedBefore
+from accounts.stages import FactorPolicy, Proof
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from audit.services import audit_event_record
@@ -25,7 +27,6 @@ from mfa.selectors import (
     SETUP_DEVICE_SESSION_KEY,
     codes_accepted_for,
     mfa_required_for,
-    phishing_resistant_required_for,
 )
 from outbox.services import mail_enqueue
 from teams import scopes
@@ -34,6 +35,7 @@ from teams.rules import act_on
 from teams.services.remembered_browsers import (
     RememberedToken,
     remembered_browser_add,
+    remembered_browser_token,
     remembered_browser_use,
     remembered_browsers_forget,
 )
@@ -48,6 +50,7 @@ WRONG = "wrong"
 THROTTLED = "throttled"
 LOCKED = "locked"
 PASSKEY_REQUIRED = "passkey_required"
+STEP_NOT_DUE = "step_not_due"
 
 
 @dataclass(frozen=True)
@@ -84,38 +87,35 @@ def second_factor_proved(
 ) -> str | None:
     """A factor was proved in this session. Returns the address of the sign-in step still due.
 
-    In a pending sign-in that passes `step`, and the sign-in completes when nothing else is due.
-    A signed-in session (its person enrolled a factor, or one was added elsewhere) is marked
-    verified by `device`; django_otp.login() leaves the session key as it was, so it is rotated
-    here, as login() does. Either way the factor counts toward a fresh proof (teams/proofs.py).
+    In a waiting sign-in attempt that passes `step`, and the sign-in completes when nothing else
+    is due. A signed-in session (its person enrolled a factor, or one was added elsewhere) is
+    marked verified by `device`; django_otp.login() leaves the session key as it was, so it is
+    rotated here, as login() does. Either way the factor counts toward a fresh proof
+    (teams/proofs.py).
     """
     factor_proof_record(request=request)
     if not request.user.is_authenticated:
-        return sign_in_step_passed(
-            request=request, step=step, second_factor=method, otp_device=device
-        )
+        return sign_in_step_passed(request=request, step=step, proved=method, device=device)
     session_key_cycle(request=request)
     otp_login(request, device)
     return None
 
 
-REMEMBERED_BROWSER = "remembered_browser"
-
-
-def second_step_passed_by_remembered_browser(
-    *, request: HttpRequest, user: User
-) -> StepPassedBefore | None:
+def remembered_browser_proof(
+    *, request: HttpRequest, user: User, policy: FactorPolicy
+) -> Proof | None:
     """The second step's stand-in: a browser this person had remembered (see
-    teams/services/remembered_browsers.py). The session is then verified by one of the
-    person's factors, as if its code had been typed, so every page treats it as complete.
-    It never stands in for a passkey that the person's role (or operator policy) requires: a
-    cookie can be stolen, which is what a phishing-resistant factor is there to defeat."""
-    if phishing_resistant_required_for(user=user):
+    teams/services/remembered_browsers.py), where the policy counts one (never for someone who
+    must use a passkey: a cookie can be stolen, which is what a phishing-resistant factor is
+    there to defeat). The session is then verified by one of the person's factors, as if its
+    code had been typed, so every page treats it as complete. Without the cookie, nothing is
+    read."""
+    if REMEMBERED_BROWSER not in policy.counts or remembered_browser_token(request) is None:
+        return None
+    if not remembered_browser_use(request=request, user=user):
         return None
     device = next(devices_for_user(user, confirmed=True), None)
-    if device is None or not remembered_browser_use(request=request, user=user):
-        return None
-    return StepPassedBefore(second_factor=REMEMBERED_BROWSER, otp_device=device.persistent_id)
+    return Proof(kind=REMEMBERED_BROWSER, device=device) if device is not None else None
 
 
 def second_step_verify(
@@ -142,6 +142,10 @@ def second_step_verify(
     else:
         model, method = None, ""
     checked: dict = {}
+    if not request.user.is_authenticated:
+        # The slot is settled with the attempt, in the transaction that completes it or keeps
+        # it waiting: one UPDATE instead of a give-back and then a restart.
+        lockout.attempt_settle_later(request)
 
     def check() -> bool:
         with transaction.atomic():
@@ -229,7 +233,9 @@ def totp_device_confirm(
     token: str,
     sign_out_others: bool = False,
 ) -> CodeCheck:
-    """Confirm an authenticator app with a code from it; it then replaces any previous app.
+    """Confirm an authenticator app with a code from it; it then replaces any previous app,
+    but only in a signed-in session: a waiting sign-in attempt whose person has an app by now
+    is refused (`STEP_NOT_DUE`) and nothing is deleted.
 
     On the first confirmation (no backup codes yet) ten backup codes are made and returned in
     clear, to be shown once. Confirming proves the factor, so the session counts as verified;
@@ -248,7 +254,13 @@ def totp_device_confirm(
         )
         if not check.verified:
             return check
-        replaced = TOTPDevice.objects.filter(user=user, confirmed=True).delete()[0] > 0
+        confirmed = TOTPDevice.objects.filter(user=user, confirmed=True)
+        if not request.user.is_authenticated and confirmed.exists():
+            # A waiting sign-in's enrolment never replaces an app: one confirmed since the
+            # attempt began is the person's own (after an owner reset their factors, say).
+            transaction.set_rollback(True)
+            return CodeCheck(verified=False, reason=STEP_NOT_DUE)
+        replaced = confirmed.delete()[0] > 0
         locked_device.confirmed = True
         locked_device.save(update_fields=["confirmed"])
         backup_codes = None

@@ -1,5 +1,6 @@
+from accounts.attempt import PROVIDER_DOOR, SignInAttempt
 from accounts.models import User, normalize_email
-from accounts.stages import HomeRealm
+from accounts.stages import SINGLE_SIGN_ON_REQUIRED, DoorRefusal, HomeRealm
 from sso.models import ClaimedDomain, IdentityProvider, domain_normalize
 
 
@@ -49,15 +50,25 @@ def break_glass_owners(*, provider: IdentityProvider) -> list[User]:
     ]
 
 
+def door_refusal_for(*, attempt: SignInAttempt, user: User) -> DoorRefusal | None:
+    """`accounts.stages` door rule: required single sign-on shuts every door but the
+    provider's (the password, a passkey alone) for all but the tenant's break-glass people."""
+    if attempt.door == PROVIDER_DOOR:
+        return None
+    instead = password_refusal_for(user)
+    return DoorRefusal(reason=SINGLE_SIGN_ON_REQUIRED, instead=instead) if instead else None
+
+
 def password_refusal_for(user: User) -> str | None:
     """`accounts.stages` password refusal: the provider's name when this person's tenant
     requires single sign-on and they are not one of its break-glass people.
 
     An Owner is never refused while no active Owner is break-glass (one was demoted or
     deactivated since the policy was saved): a tenant must keep someone who can sign in
-    without the provider.
+    without the provider. A tenant without required single sign-on (its flag, kept by
+    sso/receivers.py, comes with the person's tenant) costs no query.
     """
-    if not user.tenant_id:
+    if not user.tenant_id or not user.tenant.single_sign_on_required:
         return None
     provider = (
         IdentityProvider.objects.filter(

@@ -3,15 +3,17 @@ and the sign-in through a provider."""
 
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from accounts.attempt import PROVIDER, PROVIDER_DOOR, PROVIDER_MFA, SLOT_TO_TAKE, SignInAttempt
 from accounts.models import User, normalize_email
 from accounts.proofs import sign_in_failure_record
-from accounts.sign_in import user_sign_in_external
+from accounts.sign_in import sign_in_run
 from audit.events import AuditEventType
 from audit.services import audit_event_record
 from sso import client
@@ -386,10 +388,15 @@ def _person_create(
 def sign_in_through_provider(
     *, request: HttpRequest, provider: IdentityProvider, claims: dict
 ) -> str | None:
-    """The provider vouched for `claims` (checked by `sso.client`): sign its person in through
-    the same steps as a password would. Returns the next step's address, or None when signed
-    in. Raises `SignInThroughProviderRefused` (already audited and counted as a failure),
-    or accounts' refusals for a lock or the IP access list."""
+    """The provider's door: it vouched for `claims` (checked by `sso.client`), so its person's
+    attempt runs the same gates and steps as a password's would. Returns the next step's
+    address, or None when signed in. Raises `SignInThroughProviderRefused` (already audited and
+    counted as a failure), or accounts' gate refusals (`accounts.gates`).
+
+    The provider's own multi-factor sign-in is proved as its kind (`provider_mfa`) only where
+    the tenant accepts it; the factor policy decides where that kind counts (never for someone
+    who must use a passkey). The attempt checked no secret of ours, so the lockout gate takes
+    its slot."""
     try:
         person = _person_for_identity(request=request, provider=provider, claims=claims)
     except SignInThroughProviderRefused as refusal:
@@ -397,13 +404,18 @@ def sign_in_through_provider(
             request=request, provider=provider, reason=refusal.reason, claims=claims
         )
         raise
-    return user_sign_in_external(
-        request=request,
-        user=person,
+    provider_mfa = provider.provider_mfa_accepted and client.provider_did_multi_factor(claims)
+    attempt = SignInAttempt(
+        user_id=person.pk,
+        door=PROVIDER_DOOR,
+        backend=settings.AUTHENTICATION_BACKENDS[0],
+        proved=(PROVIDER,),
+        slot=SLOT_TO_TAKE,
         via=_via(provider, claims),
-        second_factor_done=provider.provider_mfa_accepted
-        and client.provider_did_multi_factor(claims),
     )
+    if provider_mfa:
+        attempt = attempt.with_proof(PROVIDER_MFA)
+    return sign_in_run(request=request, attempt=attempt, user=person)
 
 
 def provider_secrets_reencrypt() -> int:

@@ -10,7 +10,11 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
-from accounts.sign_in import SignInRefusedByAccessList, SignInRefusedByLock
+from accounts.gates import (
+    SignInRefusedByAccessList,
+    SignInRefusedByLock,
+    SignInRefusedInactive,
+)
 from accounts.views import next_url_for
 from sso import client
 from sso.forms import SingleSignOnStartForm
@@ -136,6 +140,8 @@ def sso_callback(request: HttpRequest) -> HttpResponse:
     except SignInRefusedByLock:
         # axes' middleware answers with the lock notice (accounts.views.lockout_notice).
         return _refused(request, "locked", status=429)
+    except SignInRefusedInactive:
+        return _refused(request, "inactive", status=403)
     except SignInRefusedByAccessList:
         return access_list_refusal(request, tenant=provider.tenant)
     after = flow.get("next") or ""

@@ -110,6 +110,14 @@ class Tenant(models.Model):
             "or PIN)."
         ),
     )
+    single_sign_on_required = models.BooleanField(
+        default=False,
+        editable=False,
+        help_text=_(
+            "Kept by single sign-on: the tenant's provider is enabled and required. The "
+            "password and passkey-alone doors ask for the provider's break-glass list only then."
+        ),
+    )
     password_max_age_days = models.PositiveIntegerField(
         null=True,
         blank=True,

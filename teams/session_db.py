@@ -7,35 +7,68 @@ from django.utils.crypto import get_random_string
 
 
 class FirstWriteAtResponse:
-    """A session gets its new key at `cycle_key()` (every `login()`) without a write of its own:
-    the response's save is the one INSERT under the new key.
+    """A session gets its new key at `cycle_key()` without a write of its own; the response's
+    save is the one write.
 
-    Django's `cycle_key()` looks up that the random key is free, INSERTs the session (in a
-    savepoint), deletes the old row (read, then delete), and the response's save then UPDATEs
-    the row it just inserted. Here the new key is only chosen, the old row (if the session was
-    stored) is deleted in one statement, and the response INSERTs. A clash of two 32-character
-    random keys makes that INSERT fail rather than overwrite another session. Inside the
-    sign-in's transaction the deletion commits or rolls back with the sign-in.
+    Django's `cycle_key()` writes at once: a lookup that the random key is free, an INSERT (in
+    a savepoint) of the data under it, a read and a DELETE of the old row, and then the
+    response's save UPDATEs the new row again. Here the new key is only chosen. A session that
+    was never stored is then INSERTed once by the response; one that was is moved by one
+    UPDATE of its row's key and data (and its cached copy follows). A clash of two
+    32-character random keys makes that write fail rather than overwrite another session.
     """
 
     _insert_on_save = False
+    _moved_from: str | None = None
 
     def cycle_key(self) -> None:
         data = self._session
-        # Loading a key the store doesn't hold forgets it: then there is no old row.
         old_key = self.session_key
         self._session_key = get_random_string(32, VALID_KEY_CHARS)
         self._session_cache = data
-        self._insert_on_save = True
         self.modified = True
-        if old_key:
-            self.delete(old_key)
+        if old_key is None or self._insert_on_save:
+            self._insert_on_save = True
+        elif self._moved_from is None:
+            self._moved_from = old_key
 
     def save(self, must_create: bool = False) -> None:
+        moved_from, self._moved_from = self._moved_from, None
+        if moved_from is not None and self.session_key is not None and not must_create:
+            if self._row_move(moved_from):
+                return
+            must_create = True
         if self._insert_on_save and self.session_key is not None:
             self._insert_on_save = False
             must_create = True
         super().save(must_create=must_create)
+
+    def delete(self, session_key: str | None = None) -> None:
+        if session_key is None and self._moved_from is not None:
+            # The stored row is still under the key it had before `cycle_key()`.
+            session_key, self._moved_from = self._moved_from, None
+        super().delete(session_key)
+
+    def _row_move(self, old_key: str) -> bool:
+        """Move the stored row from `old_key` to this session's key, with its data, in one
+        UPDATE; False when there was no row to move."""
+        row = self.create_model_instance(self._get_session(no_load=True))
+        using = router.db_for_write(self.model)
+        moved = (
+            self.model.objects.using(using)
+            .filter(session_key=old_key)
+            .update(
+                session_key=self.session_key,
+                session_data=row.session_data,
+                expire_date=row.expire_date,
+            )
+        )
+        if moved:
+            self._cached_copy_move(old_key)
+        return bool(moved)
+
+    def _cached_copy_move(self, old_key: str) -> None:
+        """A store with a cache in front (teams.session_store) overrides this."""
 
 
 class OneStatementSave(db.SessionStore):

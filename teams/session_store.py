@@ -53,7 +53,14 @@ class SessionStore(FirstWriteAtResponse, QuietCachedSave, OneStatementSave):
                 return True
         return super(cached_db.SessionStore, self).exists(session_key)
 
+    def _cached_copy_move(self, old_key: str) -> None:
+        with contextlib.suppress(Exception):
+            self._cache.delete(self.cache_key_prefix + old_key)
+            self._cache.set(self.cache_key, self._session, self.get_expiry_age())
+
     def delete(self, session_key: str | None = None) -> None:
+        if session_key is None and self._moved_from is not None:
+            session_key, self._moved_from = self._moved_from, None
         super(cached_db.SessionStore, self).delete(session_key)
         if session_key is None:
             if self.session_key is None:

@@ -9,6 +9,7 @@ every check takes a lockout slot first (`accounts.proofs.secret_check`) like a c
 import secrets
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
@@ -17,10 +18,12 @@ from django.utils.translation import gettext as _
 from webauthn.helpers import bytes_to_base64url
 from webauthn.helpers.structs import AuthenticationCredential
 
+from accounts import lockout, stages
+from accounts.attempt import PASSKEY, PASSKEY_DOOR, SignInAttempt
+from accounts.gates import SignInRefusedAtDoor, SignInRefusedByAccessList, SignInRefusedInactive
 from accounts.models import User
 from accounts.proofs import secret_check
-from accounts.sign_in import SignInRefusedByAccessList, user_sign_in_without_password
-from accounts.stages import password_sign_in_refusal
+from accounts.sign_in import sign_in_run
 from audit.events import AuditEventType
 from audit.services import audit_event_record
 from mfa.apps import PASSKEY_ENROL_STEP
@@ -44,9 +47,8 @@ USER_HANDLE_BYTES = 32
 # Why a passkey was refused; the views turn these into messages.
 FAILED = "failed"
 LOCKED = "locked"
-PASSWORDLESS_OFF = "passwordless_off"
-SINGLE_SIGN_ON_REQUIRED = "single_sign_on_required"
 ACCESS_LIST = "access_list"
+SINGLE_SIGN_ON_REQUIRED = stages.SINGLE_SIGN_ON_REQUIRED
 
 
 @dataclass(frozen=True)
@@ -229,6 +231,9 @@ def passkey_second_step_verify(*, request: HttpRequest, user: User, answer: str)
     """The second step with a passkey instead of a code. Only the person's own passkey passes;
     someone else's is refused and recorded, and every refusal counts toward the lockout."""
     outcome: dict = {}
+    if not request.user.is_authenticated:
+        # Settled with the attempt, in one UPDATE (see `mfa.services.second_step_verify`).
+        lockout.attempt_settle_later(request)
 
     def check() -> bool:
         outcome["passkey"] = _assertion_check(
@@ -280,13 +285,16 @@ def passkey_sign_in_begin(*, request: HttpRequest) -> dict:
 
 
 def passkey_sign_in(*, request: HttpRequest, answer: str) -> PasskeyCheck:
-    """Sign in with a passkey alone, where the person's tenant allows it.
+    """The passkey-alone door: sign in with a passkey, where the person's tenant allows it.
 
-    The passkey stands for the password and the second step; everything else of a sign-in
-    still applies (accounts.sign_in.user_sign_in_without_password): the lockout of the person
-    it names (a locked account is refused before the passkey is checked), the IP access list
-    (refused as `ACCESS_LIST`, with the tenant to name), later steps such as a required new
-    password, the session cap and the unusual-sign-in check.
+    The passkey stands for the password and the second step; its attempt then runs every gate
+    and step of a sign-in (`accounts.sign_in.sign_in_run`): the lockout of the person it names
+    (a locked account is refused before the passkey is checked, here), the door's rules (the
+    tenant allows no passkey alone: `passwordless_off`; it requires single sign-on:
+    `single_sign_on_required`), the IP access list (refused as `ACCESS_LIST`, with the tenant
+    to name), later steps such as a required new password, the session cap and the
+    unusual-sign-in check. No password proof is recorded: changing factors afterwards still
+    asks for the password.
     """
     try:
         credential = ceremonies.authentication_answer_parse(answer)
@@ -323,43 +331,26 @@ def passkey_sign_in(*, request: HttpRequest, answer: str) -> PasskeyCheck:
         return PasskeyCheck(verified=False, reason=LOCKED)
     if not guarded.ok:
         return PasskeyCheck(verified=False, reason=FAILED)
-    if owner.tenant is None or not owner.tenant.passwordless_sign_in:
+    attempt = SignInAttempt(
+        user_id=owner.pk, door=PASSKEY_DOOR, backend=settings.AUTHENTICATION_BACKENDS[0]
+    ).with_proof(PASSKEY, device=outcome["passkey"])
+
+    def admitted() -> None:
         audit_event_record(
-            event=AuditEventType.PASSKEY_SIGN_IN_FAILED,
-            actor=None,
+            event=AuditEventType.PASSKEY_SIGN_IN_PASSED,
+            actor=owner,
             tenant=owner.tenant,
             target=owner,
             request=request,
-            details={"email": owner.email, "refused": PASSWORDLESS_OFF},
+            details={"passkey": outcome["passkey"].name},
         )
-        return PasskeyCheck(verified=False, reason=PASSWORDLESS_OFF)
-    if password_sign_in_refusal(user=owner) is not None:
-        # Required single sign-on leaves the provider the one way in (break-glass people
-        # aside), so switching someone off there switches them off here.
-        audit_event_record(
-            event=AuditEventType.PASSKEY_SIGN_IN_FAILED,
-            actor=None,
-            tenant=owner.tenant,
-            target=owner,
-            request=request,
-            details={"email": owner.email, "refused": SINGLE_SIGN_ON_REQUIRED},
-        )
-        return PasskeyCheck(verified=False, reason=SINGLE_SIGN_ON_REQUIRED)
-    audit_event_record(
-        event=AuditEventType.PASSKEY_SIGN_IN_PASSED,
-        actor=owner,
-        tenant=owner.tenant,
-        target=owner,
-        request=request,
-        details={"passkey": outcome["passkey"].name},
-    )
+
     try:
-        next_step = user_sign_in_without_password(
-            request=request,
-            user=owner,
-            second_factor="passkey",
-            otp_device=outcome["passkey"],
-        )
+        next_step = sign_in_run(request=request, attempt=attempt, user=owner, admitted=admitted)
+    except SignInRefusedAtDoor as refused:
+        return PasskeyCheck(verified=False, reason=refused.refusal.reason)
+    except SignInRefusedInactive:
+        return PasskeyCheck(verified=False, reason=FAILED)
     except SignInRefusedByAccessList:
         return PasskeyCheck(verified=False, reason=ACCESS_LIST, tenant=owner.tenant)
     return PasskeyCheck(verified=True, next_step=next_step, user=owner)

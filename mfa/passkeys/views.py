@@ -24,7 +24,6 @@ from mfa.passkeys.forms import PasskeyAddForm, PasskeyAnswerForm, PasskeyRenameF
 from mfa.passkeys.services import (
     ACCESS_LIST,
     LOCKED,
-    PASSWORDLESS_OFF,
     SINGLE_SIGN_ON_REQUIRED,
     passkey_register,
     passkey_registration_begin,
@@ -35,6 +34,7 @@ from mfa.passkeys.services import (
     passkey_sign_in_begin,
 )
 from mfa.selectors import (
+    PASSWORDLESS_OFF,
     SignInStage,
     passkey_for_user_by_id,
     phishing_resistant_required_for,

@@ -19,7 +19,12 @@ from mfa.selectors import (
     totp_secret_for_display,
     totp_setup_device_for_request,
 )
-from mfa.services import totp_device_confirm, totp_device_remove, totp_device_setup_start
+from mfa.services import (
+    STEP_NOT_DUE,
+    totp_device_confirm,
+    totp_device_remove,
+    totp_device_setup_start,
+)
 from mfa.totp.forms import TOTPConfirmForm
 from mfa.totp.qr import qr_code_svg
 from mfa.views import next_url_for, sign_in_person
@@ -54,6 +59,8 @@ def setup(request: HttpRequest) -> HttpResponse:
                 token=form.cleaned_data["otp_token"],
                 sign_out_others=form.cleaned_data["sign_out_others"],
             )
+            if check.reason == STEP_NOT_DUE:
+                return redirect_to_login(next_url)
             if check.verified:
                 if check.next_step is not None:
                     next_url = f"{check.next_step}?{urlencode({'next': next_url})}"

@@ -39,31 +39,27 @@ logger = logging.getLogger(__name__)
 
 SESSION_STORE_GRACE = timedelta(hours=1)
 SESSION_CACHE_DELETE_SLICE = 5000
-# Set on a request to the person's id by a sign-in whose transaction locks their row in login().
-SIGN_IN_LOCKS_PERSON = "sign_in_locks_person"
 
 
-def session_track(*, request: HttpRequest, user: User) -> UserSession:
+def session_track(*, request: HttpRequest, user: User, person_locked: bool = False) -> UserSession:
     """Remember the session that `login()` just started, so it can be listed, capped and ended.
 
-    Called on every sign-in (by the `user_logged_in` receiver); a second call for the same
+    Called on every sign-in (by `accounts.sign_in`, and by the `user_logged_in` receiver for
+    any other `login()`); a second call for the same
     session finds the row made. Sets the session's absolute end, and ends the person's oldest
     sessions beyond their limit. Parallel sign-ins of one person queue on their row, so each
     counts the sessions the others made and the limit holds. Inside a sign-in's transaction it
     joins that transaction without a savepoint of its own.
 
-    A sign-in that completes in `accounts.sign_in` marks the request (`SIGN_IN_LOCKS_PERSON`)
-    before its `login()`, in the same transaction: the session key is then new, so there is no
-    row to look for, and `login()` has already locked the person's row with its `last_login`
-    UPDATE (Django's `update_last_login` receiver is connected by the auth app, before this
-    one), so the sign-ins queue on it without a `FOR UPDATE` of their own.
+    A sign-in that completes in `accounts.sign_in` calls this directly with `person_locked`,
+    inside its transaction, after its `last_login` UPDATE locked the person's row: the session
+    key is new, so there is no row to look for, and the sign-ins queue on that row lock without
+    a `FOR UPDATE` of their own.
     """
     if not request.session.session_key:
         request.session.save()
     key = request.session.session_key
-    in_sign_in = (
-        connection.in_atomic_block and getattr(request, SIGN_IN_LOCKS_PERSON, None) == user.pk
-    )
+    in_sign_in = person_locked and connection.in_atomic_block
     with transaction.atomic(savepoint=False):
         if not in_sign_in:
             tracked = UserSession.objects.filter(session_key=key).first()

@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import time_machine
@@ -42,8 +42,13 @@ def test_new_device_on_a_new_network_is_flagged_and_mailed(technician, settings)
         sign_in_event = AuditEvent.objects.filter(
             target=technician, event=AuditEventType.SIGN_IN_SUCCEEDED
         ).latest("sequence")
+        # When the sign-in's attempt began ("this wasn't me" undoes its steps too): the clock
+        # stands still, so the same moment.
+        began = datetime.fromisoformat(alert.details["began"])
+        assert abs(began - sign_in_event.created_at) < timedelta(seconds=1)
         assert alert.details == {
             "sign_in": sign_in_event.pk,
+            "began": alert.details["began"],
             "device": "Mobile Safari on iOS",
             "network": "203.0.113.0/24",
         }

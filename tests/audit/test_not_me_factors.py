@@ -87,3 +87,26 @@ def test_factors_older_than_the_reported_sign_in_stay(clock, user_with_totp):
     assert BackupCodeDevice.objects.filter(user=user_with_totp).exists()
     reported = AuditEvent.objects.get(event=AuditEventType.SIGN_IN_REPORTED)
     assert reported.details["factors_removed"] == []
+
+
+def test_an_app_enrolled_at_the_reported_sign_ins_own_step_goes_too(clock, technician, password):
+    """The app was made when the intruder opened the enrolment step, before the sign-in it
+    completed was recorded: measured from that event, it stayed. The attempt's start counts."""
+    sign_in(Client(), technician, REMOTE_ADDR=HOME, HTTP_USER_AGENT=FIREFOX_LINUX)
+    technician.tenant.require_mfa = True
+    technician.tenant.save()
+    clock.shift(3600)
+    intruder = sign_in(Client(), technician, REMOTE_ADDR=ELSEWHERE, HTTP_USER_AGENT=SAFARI_IPHONE)
+    clock.shift(60)
+    intruder.get(SETUP)
+    device = TOTPDevice.objects.get(user=technician, confirmed=False)
+    clock.shift(60)
+    assert intruder.post(SETUP, {"otp_token": device_code(device)}).status_code == 200
+    assert intruder.get("/").status_code == 200
+
+    report(technician)
+
+    assert not TOTPDevice.objects.filter(user=technician).exists()
+    assert not BackupCodeDevice.objects.filter(user=technician).exists()
+    reported = AuditEvent.objects.get(event=AuditEventType.SIGN_IN_REPORTED)
+    assert reported.details["factors_removed"] == ["backupcodedevice", "totpdevice"]

@@ -4,7 +4,7 @@ import pytest
 from django.contrib.auth import SESSION_KEY
 from django.test import Client
 
-from accounts.stages import PENDING_SESSION_KEY
+from accounts.attempt import PENDING_SESSION_KEY
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from mfa.models import PasskeyDevice
