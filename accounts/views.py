@@ -49,7 +49,8 @@ from audit.client import client_ip
 from audit.devices import device_from_user_agent
 from teams.models import Tenant
 from teams.notices import access_list_refusal
-from teams.selectors import unlock_contact_for_tenant
+from teams.selectors import access_list_allows, unlock_contact_for_tenant
+from teams.services.access_list import access_list_sign_in_refuse
 from teams.tokens import set_password_tokens
 
 # After a sign-in, this browser remembers the person's tenant (signed, not secret), so the
@@ -232,7 +233,9 @@ class SetPasswordView(auth_views.PasswordResetConfirmView):
     """Choose a password from an emailed link (a reset, or an invitation).
 
     Django's view checks the token, keeps it in the session and redirects to `.../set-password/`
-    so it leaves the address bar. A deactivated person's link is dead.
+    so it leaves the address bar. A deactivated person's link is dead, and a link is a door like
+    the password form: the person's sign-in policy (single sign-on required, the IP access list)
+    refuses it when it is opened and when it is used.
     """
 
     form_class = NewPasswordForm
@@ -241,12 +244,13 @@ class SetPasswordView(auth_views.PasswordResetConfirmView):
     token_generator = set_password_tokens
 
     sign_in_instead: str | None = None
+    off_access_list = False
 
     def dispatch(self, *args, **kwargs) -> HttpResponse:
         response = super().dispatch(*args, **kwargs)
-        if self.sign_in_instead and isinstance(response, HttpResponseRedirect):
+        if self.refused and isinstance(response, HttpResponseRedirect):
             # The token in the address checked out: refuse here rather than on the form page.
-            response = self.sign_in_instead_response()
+            response = self.refusal_response()
         if kwargs.get("token") != self.reset_url_token:
             # This address holds the token: let nothing pass it on as a referrer. The form page
             # keeps the site's same-origin policy, since "no-referrer" makes browsers send
@@ -259,29 +263,42 @@ class SetPasswordView(auth_views.PasswordResetConfirmView):
         if user is None or not user.is_active:
             return None
         self.sign_in_instead = password_sign_in_refusal(user=user)
+        self.off_access_list = not access_list_allows(user=user, ip=client_ip(self.request))
         return user
 
-    def sign_in_instead_response(self) -> HttpResponse:
-        """A valid link of someone who must sign in another way (single sign-on required, and
-        they aren't break-glass): say how they sign in, set nothing, and forget the token. One
-        event per refusal: opening the link is refused at once, so the token never reaches the
-        form page; a form opened before the policy changed is refused when posted."""
+    @property
+    def refused(self) -> bool:
+        return bool(self.sign_in_instead) or self.off_access_list
+
+    def refusal_response(self) -> HttpResponse:
+        """A valid link that this person's sign-in policy refuses, like every other door: set
+        nothing, forget the token, and record one event per refusal (opening the link is
+        refused at once, so the token never reaches the form page; a form opened before the
+        policy changed is refused when posted).
+
+        Someone who must sign in another way (single sign-on required, and they aren't
+        break-glass) is told how they sign in. An address outside the tenant's IP access list
+        gets the access list's notice, as the password would.
+        """
         self.request.session.pop(INTERNAL_RESET_SESSION_TOKEN, None)
-        password_link_refusal_record(
-            request=self.request, user=self.user, instead=self.sign_in_instead
-        )
-        return self.render_to_response(
-            {"validlink": False, "sign_in_instead": self.sign_in_instead}
-        )
+        if self.sign_in_instead:
+            password_link_refusal_record(
+                request=self.request, user=self.user, instead=self.sign_in_instead
+            )
+            return self.render_to_response(
+                {"validlink": False, "sign_in_instead": self.sign_in_instead}
+            )
+        access_list_sign_in_refuse(request=self.request, user=self.user)
+        return access_list_refusal(self.request, tenant=self.user.tenant)
 
     def get(self, *args, **kwargs) -> HttpResponse:
-        if self.sign_in_instead:
-            return self.sign_in_instead_response()
+        if self.refused:
+            return self.refusal_response()
         return super().get(*args, **kwargs)
 
     def post(self, *args, **kwargs) -> HttpResponse:
-        if self.sign_in_instead:
-            return self.sign_in_instead_response()
+        if self.refused:
+            return self.refusal_response()
         return super().post(*args, **kwargs)
 
     def form_valid(self, form: NewPasswordForm) -> HttpResponse:

@@ -96,9 +96,11 @@ def sign_in_factor_policy(*, user: User) -> FactorPolicy:
     Someone whose role requires a passkey passes the second step with their passkey and
     nothing else: not a code, not a remembered browser, not an identity provider's own
     multi-factor sign-in. Without a passkey yet they enrol one, after proving with a code the
-    factor they already have, so a password alone never adds a passkey to an account that has
-    a factor. Anyone else passes it with any kind, and enrols an authenticator app when MFA is
-    required and they have no factor. One query, two for someone who must use a passkey.
+    factor they already have (a remembered browser's cookie can be stolen, a provider's factor
+    phished), so a password alone never adds a passkey to an account that has a factor. Anyone
+    else passes it with any kind, and enrols an authenticator app when MFA is required and they
+    have no factor, unless the provider's multi-factor sign-in, accepted by the tenant, stood
+    for the second step. One query, two for someone who must use a passkey.
     """
     has_factor = confirmed_factor_exists(user=user)
     if phishing_resistant_required_for(user=user):
@@ -122,8 +124,9 @@ def second_step_due(*, user: User, attempt: SignInAttempt, policy: FactorPolicy)
 
 
 def enrolment_due(*, user: User, attempt: SignInAttempt, policy: FactorPolicy) -> bool:
-    """The attempt waits for the person to enrol an authenticator app."""
-    return policy.enrol == TOTP and TOTP not in attempt.proved
+    """The attempt waits for the person to enrol an authenticator app: not when the provider's
+    multi-factor sign-in, accepted by the tenant, stood for the second step."""
+    return policy.enrol == TOTP and not {TOTP, PROVIDER_MFA}.intersection(attempt.proved)
 
 
 def passkey_enrolment_due(*, user: User, attempt: SignInAttempt, policy: FactorPolicy) -> bool:

@@ -126,6 +126,8 @@ def test_an_invitation_under_required_sso_says_how_to_sign_in_instead_of_a_passw
 ):
     sso_required(sso_tenant, owner)
     mail.outbox.clear()
+    # As an owner's next request would load it: with single sign-on now required.
+    tenant.refresh_from_db()
 
     with django_capture_on_commit_callbacks(execute=True):
         person_invite(
