@@ -6,7 +6,7 @@ from accounts.models import User, normalize_email
 from teams import scopes
 from teams.models import AccessListEntry, AccessListException, Role, Tenant
 from teams.rules import refuse_granting_more
-from teams.selectors import user_scopes
+from teams.selectors import least_privileged_role, user_scopes
 from teams.services.access_list import EXCLUDES_ACTOR_MESSAGE, access_list_change_excludes
 
 
@@ -126,13 +126,20 @@ class InviteForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         role = self.fields["role"]
         role.required = True
-        role.empty_label = None  # a person always has a role: no "---------" choice
         role.queryset = grantable_roles(actor=self.actor, roles=role.queryset)
         role.help_text = "You can give only roles holding no scope your own role lacks."
         if "tenant" in self.fields:
+            # Operators pick among every tenant's roles: the "---------" choice stays, so they
+            # choose one rather than get whichever comes first.
             self.fields["tenant"].required = True
             role.queryset = role.queryset.select_related("tenant")
             role.show_tenant = True
+        else:
+            # A person always has a role, and whoever leaves it alone gives the least one.
+            role.empty_label = None
+            if not self.initial.get("role"):
+                least = least_privileged_role(roles=role.queryset)
+                self.initial["role"] = least.pk if least else None
 
     def clean_email(self) -> str:
         return normalize_email(self.cleaned_data["email"])
