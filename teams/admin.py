@@ -3,14 +3,22 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
-from django.http import HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from audit.client import client_ip
 from audit.devices import device_from_user_agent
 from teams import scopes
-from teams.forms import AccessListEntryForm, AccessListExceptionForm, RoleForm, TenantForm
+from teams.forms import (
+    AccessListEntryForm,
+    AccessListExceptionForm,
+    RoleForm,
+    TenantCreateForm,
+    TenantForm,
+)
 from teams.models import AccessListEntry, AccessListException, Role, Tenant, UserSession
 from teams.rules import is_above
 from teams.services.access_list import (
@@ -29,6 +37,7 @@ from teams.services.roles import (
     tenant_policy_update,
 )
 from teams.services.sessions import session_revoke
+from teams.services.tenants import tenant_onboard
 from teams.sites import ReadOnlyScopedAdmin, TenantScopedAdmin
 
 # Scopes come from roles, not Django groups; a Groups page would only mislead.
@@ -38,7 +47,8 @@ admin.site.unregister(Group)
 @admin.register(Tenant)
 class TenantAdmin(TenantScopedAdmin):
     """A tenant's security policy. Owners (`security:write`) change their own tenant's; people
-    who read members see it. Tenants are made with `create_tenant`, never here."""
+    who read members see it. Operators make tenants here, through the service `create_tenant`
+    calls (name and first Owner); nobody else adds one."""
 
     form = TenantForm
     scope_permissions = {
@@ -79,8 +89,16 @@ class TenantAdmin(TenantScopedAdmin):
         ),
     ]
 
+    add_fieldsets = [(None, {"fields": ["name", "owner_email", "owner_full_name", "slug"]})]
+
     def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = TenantCreateForm
+            kwargs["fields"] = None
         return with_client_address(super().get_form(request, obj, change, **kwargs), request)
+
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else super().get_fieldsets(request, obj)
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(people_count=Count("people"))
@@ -90,17 +108,42 @@ class TenantAdmin(TenantScopedAdmin):
         return tenant.people_count
 
     def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
         if self.is_operator(request):
             return ["slug", "created_at", "access_list_exempt_owner"]
         return ["name", "slug", "created_at", "access_list_exempt_owner"]
 
     def has_add_permission(self, request) -> bool:
-        return False
+        return self.is_operator(request)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
+    def response_add(self, request, obj, post_url_continue=None) -> HttpResponse:
+        self.message_user(
+            request,
+            _(
+                "Made %(name)s (slug %(slug)s) with its built-in roles: a link to choose a "
+                "password is on its way to its Owner, %(email)s."
+            )
+            % {"name": obj.name, "slug": obj.slug, "email": obj.people.get().email},
+            messages.SUCCESS,
+        )
+        return redirect(reverse("admin:teams_tenant_change", args=[obj.pk]))
+
     def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            created = tenant_onboard(
+                name=form.cleaned_data["name"],
+                owner_email=form.cleaned_data["owner_email"],
+                owner_full_name=form.cleaned_data["owner_full_name"],
+                slug=form.cleaned_data["slug"],
+                actor=request.user,
+                request=request,
+            )
+            obj.pk, obj.slug, obj._state.adding = created.pk, created.slug, False
+            return
         allowed = {*TENANT_POLICY_FIELDS, "name"}
         tenant_policy_update(
             tenant=obj,

@@ -8,6 +8,7 @@ from teams.models import AccessListEntry, AccessListException, Role, Tenant
 from teams.rules import refuse_granting_more
 from teams.selectors import least_privileged_role, user_scopes
 from teams.services.access_list import EXCLUDES_ACTOR_MESSAGE, access_list_change_excludes
+from teams.services.tenants import tenant_new_check
 
 
 def grantable_roles(*, actor: User, roles):
@@ -303,3 +304,37 @@ class TenantForm(AccessListGuardForm):
 
     def try_change(self) -> None:
         Tenant.objects.filter(pk=self.instance.pk).update(access_list_enabled=True)
+
+
+class TenantCreateForm(forms.ModelForm):
+    """An operator making a tenant: its name and its first Owner, as `create_tenant` takes
+    them. The service makes it (`tenant_onboard`); the form asks the service's own checks first,
+    so a taken slug or address shows on the form with what was typed."""
+
+    actor: User
+
+    owner_email = forms.EmailField(
+        label=_("Owner's email"),
+        help_text=_("The tenant's first Owner: they are mailed a link to choose their password."),
+    )
+    owner_full_name = forms.CharField(label=_("Owner's name"), max_length=150, required=False)
+    slug = forms.CharField(
+        label=_("Slug"),
+        max_length=Tenant._meta.get_field("slug").max_length,
+        required=False,
+        help_text=_("The short id commands take. Empty: made from the name."),
+    )
+
+    class Meta:
+        model = Tenant
+        fields = ["name"]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        name, slug, owner_email = tenant_new_check(
+            name=cleaned["name"], owner_email=cleaned["owner_email"], slug=cleaned.get("slug", "")
+        )
+        cleaned.update(name=name, slug=slug, owner_email=owner_email)
+        return cleaned

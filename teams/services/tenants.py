@@ -2,9 +2,10 @@
 
 import logging
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_slug
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
@@ -14,7 +15,7 @@ from audit.services import (
     audit_event_record,
 )
 from teams import scopes
-from teams.models import Role, Tenant
+from teams.models import Role, Tenant, is_operator
 from teams.services.people import invitation_enqueue, person_create
 
 logger = logging.getLogger(__name__)
@@ -32,15 +33,10 @@ def builtin_roles_create(*, tenant: Tenant) -> dict[str, Role]:
     }
 
 
-def tenant_create(
-    *,
-    name: str,
-    owner_email: str,
-    actor: User | None,
-    owner_full_name: str = "",
-    slug: str = "",
-) -> Tenant:
-    """Make a tenant with its built-in roles and its first Owner, all or nothing."""
+def tenant_new_check(*, name: str, owner_email: str, slug: str = "") -> tuple[str, str, str]:
+    """The checks a new tenant passes before anything is made, for the service and for the
+    forms that ask first: its name, slug and Owner's address, normalised. Raises a
+    ValidationError saying what is wrong."""
     name = name.strip()
     if not name:
         raise ValidationError(_("The tenant needs a name."), code="name_required")
@@ -52,8 +48,7 @@ def tenant_create(
             params={"name": name},
         )
     validate_slug(slug)
-    tenant = Tenant(name=name, slug=slug)
-    tenant.full_clean(validate_unique=False)
+    Tenant(name=name, slug=slug).full_clean(validate_unique=False)
     owner_email = normalize_email(owner_email)
     User._meta.get_field("email").run_validators(owner_email)
     if Tenant.objects.filter(slug=slug).exists():
@@ -68,6 +63,27 @@ def tenant_create(
             code="duplicate_email",
             params={"email": owner_email},
         )
+    return name, slug, owner_email
+
+
+def tenant_create(
+    *,
+    name: str,
+    owner_email: str,
+    actor: User | None,
+    owner_full_name: str = "",
+    slug: str = "",
+    request: HttpRequest | None = None,
+) -> Tenant:
+    """Make a tenant with its built-in roles and its first Owner, all or nothing.
+
+    Operators make tenants: from the command line (`create_tenant`, no actor) or the admin (an
+    operator as the actor). Anybody else is refused, whatever page reached the service.
+    """
+    if actor is not None and not is_operator(actor):
+        raise PermissionDenied("Only operators make tenants.")
+    name, slug, owner_email = tenant_new_check(name=name, owner_email=owner_email, slug=slug)
+    tenant = Tenant(name=name, slug=slug)
     with transaction.atomic():
         tenant.save()
         roles = builtin_roles_create(tenant=tenant)
@@ -75,6 +91,7 @@ def tenant_create(
             event=AuditEventType.TENANT_CREATED,
             actor=actor,
             tenant=tenant,
+            request=request,
             details={"name": name, "slug": slug},
         )
         person_create(
@@ -83,6 +100,7 @@ def tenant_create(
             full_name=owner_full_name,
             role=roles[scopes.OWNER.name],
             actor=actor,
+            request=request,
         )
     return tenant
 
@@ -94,6 +112,7 @@ def tenant_onboard(
     actor: User | None,
     owner_full_name: str = "",
     slug: str = "",
+    request: HttpRequest | None = None,
 ) -> Tenant:
     """Make a tenant with its built-in roles and first Owner, and mail the Owner a link to
     choose their password: all or nothing."""
@@ -104,6 +123,7 @@ def tenant_onboard(
             owner_full_name=owner_full_name,
             slug=slug,
             actor=actor,
+            request=request,
         )
         owner = User.objects.for_tenant(tenant).get()
         invitation_enqueue(person=owner, invited_by=actor)
