@@ -7,6 +7,7 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from audit.client import client_ip
@@ -27,7 +28,9 @@ from teams.services.access_list import (
     access_list_entry_save,
     access_list_exception_delete,
     access_list_exception_save,
+    access_list_exempts,
     access_list_switch,
+    excludes_actor_message,
 )
 from teams.services.roles import (
     TENANT_POLICY_FIELDS,
@@ -55,7 +58,7 @@ class TenantAdmin(TenantScopedAdmin):
         "view": frozenset({scopes.MEMBERS_READ, scopes.SECURITY_WRITE}),
         "change": frozenset({scopes.SECURITY_WRITE}),
     }
-    list_display = ["name", "slug", "people_count", "created_at"]
+    list_display = ["name", "slug", "people_count", "access_list_enabled", "created_at"]
     search_fields = ["name", "slug"]
     ordering = ["name"]
     fieldsets = [
@@ -176,10 +179,19 @@ class AccessListAdminMixin:
         action: frozenset({scopes.SECURITY_WRITE}) for action in ("view", "add", "change", "delete")
     }
     delete_confirmation_template = "admin/teams/access_list_delete_confirmation.html"
-    excludes_you_message = (
-        "Deleting this leaves your current address ({ip}) outside the IP access list: you "
-        "would be signed out at once. Tick the box to delete it anyway."
-    )
+    change_list_template = "admin/teams/access_list_change_list.html"
+
+    def changelist_view(self, request, extra_context=None):
+        """Say at the top whether the list is enforced: entries alone change nothing while the
+        tenant's switch is off. Operators, who see every tenant's rows, read it per tenant on
+        the tenants list."""
+        tenant = request.user.tenant
+        context = {
+            **(extra_context or {}),
+            "access_list_tenant": tenant,
+            "access_list_enforced": tenant is not None and tenant.access_list_enabled,
+        }
+        return super().changelist_view(request, context)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         return with_client_address(super().get_form(request, obj, change, **kwargs), request)
@@ -205,9 +217,18 @@ class AccessListAdminMixin:
             change=lambda: type(obj).objects.filter(pk=obj.pk).delete(),
         )
         if excludes and request.method == "POST" and not request.POST.get("confirm_exclusion"):
-            self.message_user(request, self.excludes_you_message.format(ip=ip), messages.ERROR)
+            self.message_user(
+                request,
+                excludes_actor_message(actor=request.user) % {"ip": ip or gettext("unknown")},
+                messages.ERROR,
+            )
             return HttpResponseRedirect(request.get_full_path())
-        context = {**(extra_context or {}), "excludes_you": excludes, "client_address": ip}
+        context = {
+            **(extra_context or {}),
+            "excludes_you": excludes,
+            "exempt_owner": excludes and access_list_exempts(actor=request.user),
+            "client_address": ip,
+        }
         return super().delete_view(request, object_id, context)
 
 

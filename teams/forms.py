@@ -7,7 +7,7 @@ from teams import scopes
 from teams.models import AccessListEntry, AccessListException, Role, Tenant
 from teams.rules import refuse_granting_more
 from teams.selectors import least_privileged_role, user_scopes
-from teams.services.access_list import EXCLUDES_ACTOR_MESSAGE, access_list_change_excludes
+from teams.services.access_list import access_list_change_excludes, excludes_actor_message
 from teams.services.tenants import tenant_new_check
 
 
@@ -220,8 +220,6 @@ class AccessListGuardForm(forms.ModelForm):
         label=_("I understand that I can't sign in from my current address after this"),
     )
 
-    error_messages = {"excludes_you": EXCLUDES_ACTOR_MESSAGE}
-
     def guarded(self) -> bool:
         return True
 
@@ -239,7 +237,7 @@ class AccessListGuardForm(forms.ModelForm):
             self.add_error(
                 "confirm_exclusion",
                 ValidationError(
-                    self.error_messages["excludes_you"],
+                    excludes_actor_message(actor=self.actor),
                     code="excludes_you",
                     params={"ip": self.client_address or "unknown"},
                 ),
