@@ -1,4 +1,4 @@
-from axes.apps import AppConfig as AxesConfig
+from axes import apps as axes_apps
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
 
@@ -27,9 +27,12 @@ class AccountsConfig(AppConfig):
         sign_in_instead_register(password_sign_in_refusal)
 
 
-class LockoutConfig(AxesConfig):
+class LockoutConfig(axes_apps.AppConfig):
     """django-axes, which keeps the lockout's counters (accounts/lockout_counters.py), under
-    the name operators know it by: the admin's index reads "Lockout", not the library's name."""
+    the name operators know it by: the admin's index reads "Lockout", not the library's name.
+
+    axes' class is reached through its module: a second AppConfig class in this module's
+    namespace would stop Django picking AccountsConfig for "accounts" (and its ready())."""
 
     default = False
     verbose_name = _("Lockout")

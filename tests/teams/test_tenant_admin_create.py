@@ -5,6 +5,7 @@ import re
 from io import StringIO
 
 import pytest
+from django.apps import apps
 from django.core.exceptions import PermissionDenied
 from django.core.management import call_command
 from django.test import Client
@@ -103,3 +104,11 @@ def test_the_admin_index_names_no_library(db):
     assert "Lockout" in headings
     assert not any("axes" in heading.lower() for heading in headings)
     assert "Axes" not in page and "AXES" not in page
+
+
+def test_renaming_axes_leaves_accounts_its_own_app_config():
+    """Renaming axes takes a second AppConfig class beside AccountsConfig; with both in
+    accounts/apps.py Django would fall back to a bare config and skip AccountsConfig.ready()
+    (the sign-in steps it registers)."""
+    assert type(apps.get_app_config("accounts")).__name__ == "AccountsConfig"
+    assert apps.get_app_config("axes").verbose_name == "Lockout"
