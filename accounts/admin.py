@@ -2,12 +2,14 @@ from axes.models import AccessFailureLog, AccessLog
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
-from django.core.exceptions import ValidationError
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, Exists, OuterRef
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext
@@ -21,7 +23,9 @@ from teams.forms import ChangeRoleForm, InviteForm, PersonForm
 from teams.models import Role
 from teams.proofs import proof_is_fresh, proof_page_url
 from teams.rules import is_above
+from teams.selectors import invitation_lapses_at
 from teams.services.people import (
+    invitation_resend,
     person_deactivate,
     person_invite_or_notify,
     person_reactivate,
@@ -110,6 +114,7 @@ class UserAdmin(TenantScopedAdmin):
         "revoke": frozenset({scopes.SESSIONS_REVOKE}),
         "unlock": frozenset({scopes.LOCKOUT_UNLOCK}),
         "send_reset": frozenset({scopes.MEMBERS_WRITE}),
+        "invite": frozenset({scopes.MEMBERS_WRITE}),
     }
     form = PersonForm
     add_form = InviteForm
@@ -134,7 +139,9 @@ class UserAdmin(TenantScopedAdmin):
         "revoke_sessions",
         "unlock",
         "send_reset_link",
+        "resend_invitation",
     ]
+    change_form_template = "admin/accounts/user/change_form.html"
 
     def get_queryset(self, request):
         return (
@@ -152,7 +159,18 @@ class UserAdmin(TenantScopedAdmin):
             return format_html('<span class="badge">{}</span>', _("deactivated"))
         if person.locked:
             return format_html('<span class="badge badge-danger">{}</span>', _("locked"))
-        return format_html('<span class="badge badge-ok">{}</span>', _("active"))
+        lapses_at = invitation_lapses_at(user=person)
+        if lapses_at is None:
+            return format_html('<span class="badge badge-ok">{}</span>', _("active"))
+        when = render_to_string("time.html", {"at": lapses_at})
+        if lapses_at > timezone.now():
+            return format_html(
+                '<span class="badge">{}</span>', format_html(gettext("Invited (lapses {})"), when)
+            )
+        return format_html(
+            '<span class="badge badge-warn">{}</span>',
+            format_html(gettext("Invitation lapsed {}"), when),
+        )
 
     @admin.display(description=_("sessions"), ordering="session_count")
     def session_count(self, person: User):
@@ -173,7 +191,7 @@ class UserAdmin(TenantScopedAdmin):
                 "full_name",
                 "tenant",
                 "role",
-                "is_active",
+                "status",
                 "last_login",
                 "date_joined",
             ]
@@ -188,7 +206,7 @@ class UserAdmin(TenantScopedAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
-        return ["tenant", "role", "is_active", "last_login", "date_joined"]
+        return ["tenant", "role", "status", "last_login", "date_joined"]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
@@ -222,6 +240,66 @@ class UserAdmin(TenantScopedAdmin):
 
     def has_send_reset_permission(self, request) -> bool:
         return self.is_operator(request) or self.holds_scope_for(request, "send_reset")
+
+    def has_invite_permission(self, request) -> bool:
+        return self.is_operator(request) or self.holds_scope_for(request, "invite")
+
+    # --- the person's page: "Send the invitation again" beside the history
+
+    def get_urls(self):
+        view = self.admin_site.admin_view(self.invitation_resend_view)
+        view.model_admin = self  # as Django's own admin views are marked
+        return [
+            path("<path:object_id>/invitation/", view, name="accounts_user_invitation_resend"),
+            *super().get_urls(),
+        ]
+
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        resend = (
+            obj is not None
+            and obj.is_active
+            and invitation_lapses_at(user=obj) is not None
+            and self.has_invite_permission(request)
+            and not is_above(actor=request.user, role=obj.role)
+        )
+        context["invitation_resend_url"] = (
+            reverse(
+                "admin:accounts_user_invitation_resend",
+                args=[obj.pk],
+                current_app=self.admin_site.name,
+            )
+            if resend
+            else None
+        )
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def invitation_resend_view(self, request, object_id) -> HttpResponse:
+        """The person page's button: POST only, through the same service as the action."""
+        person = self.get_object(request, unquote(object_id))
+        if not self.has_invite_permission(request):
+            raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        self.invitations_resend(request, [person])
+        return redirect(
+            reverse(
+                "admin:accounts_user_change", args=[person.pk], current_app=self.admin_site.name
+            )
+        )
+
+    def invitations_resend(self, request, people) -> None:
+        self.run_for_each(
+            request,
+            people,
+            lambda person: invitation_resend(person=person, actor=request.user, request=request),
+            lambda count: (
+                gettext(
+                    "Sent the invitation again to %(count)d people: each has a new link, and the "
+                    "links mailed before it no longer work."
+                )
+                % {"count": count}
+            ),
+        )
 
     # --- saving goes through the services
 
@@ -383,6 +461,10 @@ class UserAdmin(TenantScopedAdmin):
             ),
             lambda count: f"Mailed a password-reset link to {count} people.",
         )
+
+    @admin.action(description=_("Send the invitation again"), permissions=["invite"])
+    def resend_invitation(self, request, queryset) -> None:
+        self.invitations_resend(request, queryset)
 
 
 # Sign-in history lives in the audit log; axes' own logs are switched off, so their empty admin

@@ -1,4 +1,6 @@
+from axes import apps as axes_apps
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 from accounts.stages import SignInStep, password_sign_in_refusal, sign_in_step_register
 
@@ -25,3 +27,14 @@ class AccountsConfig(AppConfig):
         )
         # Invitations (mailed by teams) say how to sign in when a password is refused.
         sign_in_instead_register(password_sign_in_refusal)
+
+
+class LockoutConfig(axes_apps.AppConfig):
+    """django-axes, which keeps the lockout's counters (accounts/lockout_counters.py), under
+    the name operators know it by: the admin's index reads "Lockout", not the library's name.
+
+    axes' class is reached through its module: a second AppConfig class in this module's
+    namespace would stop Django picking AccountsConfig for "accounts" (and its ready())."""
+
+    default = False
+    verbose_name = _("Lockout")

@@ -223,6 +223,15 @@ class User(AbstractBaseUser, PermissionsMixin):
             "after a reactivation."
         ),
     )
+    invitation_sent_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_(
+            "When the latest invitation's set-password link was mailed: it lapses "
+            "INVITATION_TIMEOUT later, and sending the invitation again voids the links before it."
+        ),
+    )
     password_change_required = models.BooleanField(
         default=False,
         help_text=_("Send the person to choose a new password right after their next sign-in."),

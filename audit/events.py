@@ -71,6 +71,7 @@ class AuditEventType(models.IntegerChoices):
     INACTIVITY_WARNING_SENT = 505, _("Warned of deactivation for inactivity")
     ACCESS_REVIEW_COMPLETED = 506, _("Access review completed")
     INVITATION_FOR_EXISTING_ACCOUNT = 507, _("Someone tried to add an address that has an account")
+    INVITATION_RESENT = 520, _("Invitation sent again")
 
     ROLE_CREATED = 600, _("Role created")
     ROLE_EDITED = 601, _("Role edited")

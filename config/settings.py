@@ -81,7 +81,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_otp",
     "django_otp.plugins.otp_totp",
-    "axes",
+    # django-axes, named "Lockout" in the admin.
+    "accounts.apps.LockoutConfig",
     "csp",
     "accounts",
     "teams",

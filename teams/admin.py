@@ -3,14 +3,23 @@ from django.contrib.admin.utils import unquote
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count
-from django.http import HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
+from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from audit.client import client_ip
 from audit.devices import device_from_user_agent
 from teams import scopes
-from teams.forms import AccessListEntryForm, AccessListExceptionForm, RoleForm, TenantForm
+from teams.forms import (
+    AccessListEntryForm,
+    AccessListExceptionForm,
+    RoleForm,
+    TenantCreateForm,
+    TenantForm,
+)
 from teams.models import AccessListEntry, AccessListException, Role, Tenant, UserSession
 from teams.proofs import proof_is_fresh, proof_page_url
 from teams.rules import is_above
@@ -20,7 +29,9 @@ from teams.services.access_list import (
     access_list_entry_save,
     access_list_exception_delete,
     access_list_exception_save,
+    access_list_exempts,
     access_list_switch,
+    excludes_actor_message,
 )
 from teams.services.roles import (
     TENANT_POLICY_FIELDS,
@@ -30,6 +41,7 @@ from teams.services.roles import (
     tenant_policy_update,
 )
 from teams.services.sessions import session_revoke
+from teams.services.tenants import tenant_onboard
 from teams.sites import ReadOnlyScopedAdmin, TenantScopedAdmin
 
 # Scopes come from roles, not Django groups; a Groups page would only mislead.
@@ -39,7 +51,8 @@ admin.site.unregister(Group)
 @admin.register(Tenant)
 class TenantAdmin(TenantScopedAdmin):
     """A tenant's security policy. Owners (`security:write`) change their own tenant's; people
-    who read members see it. Tenants are made with `create_tenant`, never here."""
+    who read members see it. Operators make tenants here, through the service `create_tenant`
+    calls (name and first Owner); nobody else adds one."""
 
     form = TenantForm
     high_impact = True
@@ -47,7 +60,7 @@ class TenantAdmin(TenantScopedAdmin):
         "view": frozenset({scopes.MEMBERS_READ, scopes.SECURITY_WRITE}),
         "change": frozenset({scopes.SECURITY_WRITE}),
     }
-    list_display = ["name", "slug", "people_count", "created_at"]
+    list_display = ["name", "slug", "people_count", "access_list_enabled", "created_at"]
     search_fields = ["name", "slug"]
     ordering = ["name"]
     fieldsets = [
@@ -81,8 +94,16 @@ class TenantAdmin(TenantScopedAdmin):
         ),
     ]
 
+    add_fieldsets = [(None, {"fields": ["name", "owner_email", "owner_full_name", "slug"]})]
+
     def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = TenantCreateForm
+            kwargs["fields"] = None
         return with_client_address(super().get_form(request, obj, change, **kwargs), request)
+
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else super().get_fieldsets(request, obj)
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(people_count=Count("people"))
@@ -92,17 +113,42 @@ class TenantAdmin(TenantScopedAdmin):
         return tenant.people_count
 
     def get_readonly_fields(self, request, obj=None):
+        if obj is None:
+            return []
         if self.is_operator(request):
             return ["slug", "created_at", "access_list_exempt_owner"]
         return ["name", "slug", "created_at", "access_list_exempt_owner"]
 
     def has_add_permission(self, request) -> bool:
-        return False
+        return self.is_operator(request)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
+    def response_add(self, request, obj, post_url_continue=None) -> HttpResponse:
+        self.message_user(
+            request,
+            _(
+                "Made %(name)s (slug %(slug)s) with its built-in roles: a link to choose a "
+                "password is on its way to its Owner, %(email)s."
+            )
+            % {"name": obj.name, "slug": obj.slug, "email": obj.people.get().email},
+            messages.SUCCESS,
+        )
+        return redirect(reverse("admin:teams_tenant_change", args=[obj.pk]))
+
     def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            created = tenant_onboard(
+                name=form.cleaned_data["name"],
+                owner_email=form.cleaned_data["owner_email"],
+                owner_full_name=form.cleaned_data["owner_full_name"],
+                slug=form.cleaned_data["slug"],
+                actor=request.user,
+                request=request,
+            )
+            obj.pk, obj.slug, obj._state.adding = created.pk, created.slug, False
+            return
         allowed = {*TENANT_POLICY_FIELDS, "name"}
         tenant_policy_update(
             tenant=obj,
@@ -135,10 +181,19 @@ class AccessListAdminMixin:
         action: frozenset({scopes.SECURITY_WRITE}) for action in ("view", "add", "change", "delete")
     }
     delete_confirmation_template = "admin/teams/access_list_delete_confirmation.html"
-    excludes_you_message = (
-        "Deleting this leaves your current address ({ip}) outside the IP access list: you "
-        "would be signed out at once. Tick the box to delete it anyway."
-    )
+    change_list_template = "admin/teams/access_list_change_list.html"
+
+    def changelist_view(self, request, extra_context=None):
+        """Say at the top whether the list is enforced: entries alone change nothing while the
+        tenant's switch is off. Operators, who see every tenant's rows, read it per tenant on
+        the tenants list."""
+        tenant = request.user.tenant
+        context = {
+            **(extra_context or {}),
+            "access_list_tenant": tenant,
+            "access_list_enforced": tenant is not None and tenant.access_list_enabled,
+        }
+        return super().changelist_view(request, context)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         return with_client_address(super().get_form(request, obj, change, **kwargs), request)
@@ -164,9 +219,18 @@ class AccessListAdminMixin:
             change=lambda: type(obj).objects.filter(pk=obj.pk).delete(),
         )
         if excludes and request.method == "POST" and not request.POST.get("confirm_exclusion"):
-            self.message_user(request, self.excludes_you_message.format(ip=ip), messages.ERROR)
+            self.message_user(
+                request,
+                excludes_actor_message(actor=request.user) % {"ip": ip or gettext("unknown")},
+                messages.ERROR,
+            )
             return HttpResponseRedirect(request.get_full_path())
-        context = {**(extra_context or {}), "excludes_you": excludes, "client_address": ip}
+        context = {
+            **(extra_context or {}),
+            "excludes_you": excludes,
+            "exempt_owner": excludes and access_list_exempts(actor=request.user),
+            "client_address": ip,
+        }
         return super().delete_view(request, object_id, context)
 
 

@@ -8,8 +8,9 @@ from accounts.models import User, normalize_email
 from teams import scopes
 from teams.models import AccessListEntry, AccessListException, Role, Tenant
 from teams.rules import refuse_granting_more
-from teams.selectors import user_scopes
-from teams.services.access_list import EXCLUDES_ACTOR_MESSAGE, access_list_change_excludes
+from teams.selectors import least_privileged_role, user_scopes
+from teams.services.access_list import access_list_change_excludes, excludes_actor_message
+from teams.services.tenants import tenant_new_check
 
 
 def grantable_roles(*, actor: User, roles):
@@ -147,13 +148,20 @@ class InviteForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         role = self.fields["role"]
         role.required = True
-        role.empty_label = None  # a person always has a role: no "---------" choice
         role.queryset = grantable_roles(actor=self.actor, roles=role.queryset)
         role.help_text = "You can give only roles holding no scope your own role lacks."
         if "tenant" in self.fields:
+            # Operators pick among every tenant's roles: the "---------" choice stays, so they
+            # choose one rather than get whichever comes first.
             self.fields["tenant"].required = True
             role.queryset = role.queryset.select_related("tenant")
             role.show_tenant = True
+        else:
+            # A person always has a role, and whoever leaves it alone gives the least one.
+            role.empty_label = None
+            if not self.initial.get("role"):
+                least = least_privileged_role(roles=role.queryset)
+                self.initial["role"] = least.pk if least else None
 
     def clean_email(self) -> str:
         return normalize_email(self.cleaned_data["email"])
@@ -233,8 +241,6 @@ class AccessListGuardForm(forms.ModelForm):
         label=_("I understand that I can't sign in from my current address after this"),
     )
 
-    error_messages = {"excludes_you": EXCLUDES_ACTOR_MESSAGE}
-
     def guarded(self) -> bool:
         return True
 
@@ -252,7 +258,7 @@ class AccessListGuardForm(forms.ModelForm):
             self.add_error(
                 "confirm_exclusion",
                 ValidationError(
-                    self.error_messages["excludes_you"],
+                    excludes_actor_message(actor=self.actor),
                     code="excludes_you",
                     params={"ip": self.client_address or "unknown"},
                 ),
@@ -317,3 +323,37 @@ class TenantForm(AccessListGuardForm):
 
     def try_change(self) -> None:
         Tenant.objects.filter(pk=self.instance.pk).update(access_list_enabled=True)
+
+
+class TenantCreateForm(forms.ModelForm):
+    """An operator making a tenant: its name and its first Owner, as `create_tenant` takes
+    them. The service makes it (`tenant_onboard`); the form asks the service's own checks first,
+    so a taken slug or address shows on the form with what was typed."""
+
+    actor: User
+
+    owner_email = forms.EmailField(
+        label=_("Owner's email"),
+        help_text=_("The tenant's first Owner: they are mailed a link to choose their password."),
+    )
+    owner_full_name = forms.CharField(label=_("Owner's name"), max_length=150, required=False)
+    slug = forms.CharField(
+        label=_("Slug"),
+        max_length=Tenant._meta.get_field("slug").max_length,
+        required=False,
+        help_text=_("The short id commands take. Empty: made from the name."),
+    )
+
+    class Meta:
+        model = Tenant
+        fields = ["name"]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if self.errors:
+            return cleaned
+        name, slug, owner_email = tenant_new_check(
+            name=cleaned["name"], owner_email=cleaned["owner_email"], slug=cleaned.get("slug", "")
+        )
+        cleaned.update(name=name, slug=slug, owner_email=owner_email)
+        return cleaned

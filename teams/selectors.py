@@ -1,7 +1,9 @@
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import (
     Case,
     CharField,
@@ -162,6 +164,25 @@ def user_scopes(*, user: User) -> frozenset[str]:
     if user.is_superuser:
         return scopes.ALL_SCOPES
     return user.role.scope_set if user.role_id else frozenset()
+
+
+def least_privileged_role(*, roles: Iterable[Role]) -> Role | None:
+    """Of `roles`, the one granting least: the fewest scopes, ties broken by name. What a new
+    person is given unless whoever adds them chooses otherwise."""
+    return min(roles, key=lambda role: (len(role.scope_set), role.name), default=None)
+
+
+def invitation_lapses_at(*, user: User) -> datetime | None:
+    """When the person's invitation lapses, while they are still only invited: they have never
+    set a password nor signed in. None for everybody else.
+
+    The latest invitation's set-password link lives INVITATION_TIMEOUT from when it was mailed;
+    people invited before that time was kept were mailed as they were added.
+    """
+    if user.has_usable_password() or user.password_changed_at or user.last_login:
+        return None
+    sent_at = user.invitation_sent_at or user.date_joined
+    return sent_at + timedelta(seconds=settings.INVITATION_TIMEOUT)
 
 
 def owners_for_tenant(*, tenant: Tenant) -> QuerySet[User]:

@@ -39,9 +39,19 @@ class SetPasswordTokenGenerator(PasswordResetTokenGenerator):
 
 
 class InvitationTokenGenerator(SetPasswordTokenGenerator):
-    """Invitation tokens: valid for INVITATION_TIMEOUT, and only while no password is set."""
+    """Invitation tokens: valid for INVITATION_TIMEOUT, and only while no password is set.
+
+    They are also bound to when the latest invitation was mailed (`invitation_sent_at`), so
+    sending an invitation again voids every link mailed before it: the person's mailbox holds
+    one working link, the newest. People invited before that field existed have none, which
+    hashes as the empty string their links were made with.
+    """
 
     key_salt = "teams.tokens.InvitationTokenGenerator"
+
+    def _make_hash_value(self, user, timestamp: int) -> str:
+        sent_at = "" if user.invitation_sent_at is None else user.invitation_sent_at.isoformat()
+        return f"{super()._make_hash_value(user, timestamp)}{sent_at}"
 
     def check_token(self, user: User | None, token: str | None) -> bool:
         if not (user and token) or user.has_usable_password():

@@ -65,6 +65,39 @@ EXCLUDES_ACTOR_MESSAGE = _(
     "be signed out at once and could not sign in from here. Tick the box to save it anyway, or "
     "add a range holding %(ip)s first."
 )
+EXCLUDES_EXEMPT_OWNER_MESSAGE = _(
+    "After this change your current address (%(ip)s) is outside the IP access list. You stay "
+    "signed in only because you are the Owner exempt from the list; if the exemption passes to "
+    "another Owner (when you stop being an active Owner), you would be signed out and could not "
+    "sign in from here. Tick the box to save it anyway, or add a range holding %(ip)s first."
+)
+
+
+def access_list_exempts(*, actor: User) -> bool:
+    """Whether the list lets `actor` in from anywhere: they are their tenant's exempt Owner, or
+    the Owner a save of theirs makes exempt (`access_list_exempt_owner_ensure` prefers the
+    saving Owner while no active Owner holds the exemption)."""
+    if actor.tenant_id is None:
+        return False
+    fresh = User.objects.select_related("tenant__access_list_exempt_owner__role", "role").get(
+        pk=actor.pk
+    )
+    if not (fresh.is_active and fresh.role is not None and fresh.role.is_owner):
+        return False
+    exempt = fresh.tenant.access_list_exempt_owner
+    if exempt is None or exempt.pk == fresh.pk:
+        return True
+    return not (exempt.is_active and exempt.role is not None and exempt.role.is_owner)
+
+
+def excludes_actor_message(*, actor: User) -> str:
+    """What the self-lockout guard says: the exempt Owner is not signed out by the change, and
+    is told so rather than warned of what won't happen."""
+    return (
+        EXCLUDES_EXEMPT_OWNER_MESSAGE
+        if access_list_exempts(actor=actor)
+        else (EXCLUDES_ACTOR_MESSAGE)
+    )
 
 
 def _refuse_shutting_actor_out(
@@ -86,7 +119,9 @@ def _refuse_shutting_actor_out(
     fresh = User.objects.select_related("tenant", "role").get(pk=actor.pk)
     if not access_list_allows(user=fresh, ip=ip, exempt_owner_counts=False):
         raise ValidationError(
-            EXCLUDES_ACTOR_MESSAGE, code="excludes_you", params={"ip": ip or _("unknown")}
+            excludes_actor_message(actor=actor),
+            code="excludes_you",
+            params={"ip": ip or _("unknown")},
         )
 
 

@@ -19,6 +19,7 @@ from audit.services import (
     audit_event_record,
 )
 from outbox.links import site_link
+from outbox.models import OutboxMail
 from outbox.services import mail_enqueue
 from teams import scopes
 from teams.models import Role, Tenant
@@ -28,12 +29,18 @@ from teams.rules import (
     refuse_other_tenant,
     refuse_removing_last_owner,
 )
-from teams.selectors import unlock_contact_for_tenant
+from teams.selectors import invitation_lapses_at, unlock_contact_for_tenant
 from teams.services import access_list
 from teams.services.common import model_update
 from teams.services.remembered_browsers import remembered_browsers_forget
 from teams.services.sessions import user_sessions_delete
 from teams.tokens import invitation_token_generator, set_password_token_generator
+
+INVITATION_MAIL_KIND = "invitation"
+# "Send the invitation again" is limited per person: this many invitations an hour, the first
+# one included.
+INVITATIONS_PER_HOUR = 3
+INVITATION_WINDOW = timedelta(hours=1)
 
 
 def person_create(
@@ -108,12 +115,25 @@ def _password_refused_for(person: User) -> str | None:
     return next(filter(None, (finder(user=person) for finder in _sign_in_instead)), None)
 
 
+def _invitation_sent_now(person: User) -> None:
+    """Record that an invitation's set-password link is being mailed now, which voids every
+    link mailed before it (`teams.tokens.InvitationTokenGenerator`)."""
+    sent_at = timezone.now()
+    previous = person.invitation_sent_at
+    # Two sends within one tick of the clock would hash alike and leave the older link working.
+    if previous is not None and sent_at <= previous:
+        sent_at = previous + timedelta(microseconds=1)
+    person.invitation_sent_at = sent_at
+    person.save(update_fields=["invitation_sent_at"])
+
+
 def invitation_enqueue(*, person: User, invited_by: User | None) -> None:
     """Mail an invitation: a link to choose a password, or, when the person's tenant requires
     single sign-on for them, how they sign in instead (through the provider, by name). A
     password link there would be a door the policy has closed."""
     provider = _password_refused_for(person)
     if provider is None:
+        _invitation_sent_now(person)
         context = set_password_mail_context(user=person, invitation=True)
     else:
         context = {
@@ -123,7 +143,9 @@ def invitation_enqueue(*, person: User, invited_by: User | None) -> None:
             "sign_in_link": site_link("accounts:login"),
             "contact": unlock_contact_for_tenant(tenant=person.tenant, exclude=person),
         }
-    mail_enqueue(to=person.email, kind="invitation", context={**context, "invited_by": invited_by})
+    mail_enqueue(
+        to=person.email, kind=INVITATION_MAIL_KIND, context={**context, "invited_by": invited_by}
+    )
 
 
 def person_invite(
@@ -148,6 +170,62 @@ def person_invite(
         )
         invitation_enqueue(person=person, invited_by=actor)
     return person
+
+
+def invitation_resend(*, person: User, actor: User, request: HttpRequest | None = None) -> None:
+    """Mail a person who is still only invited (`invitation_lapses_at`) their invitation again,
+    with a new link that voids the one before it; one event.
+
+    Needs `members:write` over the person (`act_on`). At most INVITATIONS_PER_HOUR invitations
+    (the first one included) go to a person in an hour: beyond that the owner is told to wait,
+    so a hijacked owner account can't flood a mailbox.
+    """
+    act_on(actor=actor, person=person, scope=scopes.MEMBERS_WRITE)
+    with transaction.atomic():
+        # Locking the person's row makes parallel sends count in turn.
+        person = (
+            User.objects.select_related("tenant", "role")
+            .select_for_update(of=("self",))
+            .get(pk=person.pk)
+        )
+        if not person.is_active:
+            raise ValidationError(
+                _("%(email)s is deactivated: reactivate them first."),
+                code="inactive",
+                params={"email": person.email},
+            )
+        if invitation_lapses_at(user=person) is None:
+            raise ValidationError(
+                _(
+                    "%(email)s has already set a password or signed in: there is no invitation "
+                    "to send again. Mail them a password-reset link instead."
+                ),
+                code="not_invited",
+                params={"email": person.email},
+            )
+        sent = OutboxMail.objects.filter(
+            kind=INVITATION_MAIL_KIND,
+            to=person.email,
+            created_at__gte=timezone.now() - INVITATION_WINDOW,
+        ).count()
+        if sent >= INVITATIONS_PER_HOUR:
+            raise ValidationError(
+                _(
+                    "%(email)s has been sent %(count)d invitations in the last hour, the most "
+                    "allowed: wait an hour before sending another."
+                ),
+                code="invitations_limited",
+                params={"email": person.email, "count": sent},
+            )
+        invitation_enqueue(person=person, invited_by=actor)
+        audit_event_record(
+            event=AuditEventType.INVITATION_RESENT,
+            actor=actor,
+            tenant=person.tenant,
+            target=person,
+            request=request,
+            details={"lapses_at": invitation_lapses_at(user=person).isoformat()},
+        )
 
 
 def person_invite_or_notify(

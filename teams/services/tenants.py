@@ -1,8 +1,9 @@
 """Tenants: making one with its built-in roles and first Owner."""
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_slug
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
 
@@ -12,7 +13,7 @@ from audit.services import (
     audit_event_record,
 )
 from teams import scopes
-from teams.models import Role, Tenant
+from teams.models import Role, Tenant, is_operator
 from teams.services.people import invitation_enqueue, person_create
 
 SLUG_MAX_LENGTH = Tenant._meta.get_field("slug").max_length
@@ -28,15 +29,10 @@ def builtin_roles_create(*, tenant: Tenant) -> dict[str, Role]:
     }
 
 
-def tenant_create(
-    *,
-    name: str,
-    owner_email: str,
-    actor: User | None,
-    owner_full_name: str = "",
-    slug: str = "",
-) -> Tenant:
-    """Make a tenant with its built-in roles and its first Owner, all or nothing."""
+def tenant_new_check(*, name: str, owner_email: str, slug: str = "") -> tuple[str, str, str]:
+    """The checks a new tenant passes before anything is made, for the service and for the
+    forms that ask first: its name, slug and Owner's address, normalised. Raises a
+    ValidationError saying what is wrong."""
     name = name.strip()
     if not name:
         raise ValidationError(_("The tenant needs a name."), code="name_required")
@@ -48,8 +44,7 @@ def tenant_create(
             params={"name": name},
         )
     validate_slug(slug)
-    tenant = Tenant(name=name, slug=slug)
-    tenant.full_clean(validate_unique=False)
+    Tenant(name=name, slug=slug).full_clean(validate_unique=False)
     owner_email = normalize_email(owner_email)
     User._meta.get_field("email").run_validators(owner_email)
     if Tenant.objects.filter(slug=slug).exists():
@@ -64,6 +59,27 @@ def tenant_create(
             code="duplicate_email",
             params={"email": owner_email},
         )
+    return name, slug, owner_email
+
+
+def tenant_create(
+    *,
+    name: str,
+    owner_email: str,
+    actor: User | None,
+    owner_full_name: str = "",
+    slug: str = "",
+    request: HttpRequest | None = None,
+) -> Tenant:
+    """Make a tenant with its built-in roles and its first Owner, all or nothing.
+
+    Operators make tenants: from the command line (`create_tenant`, no actor) or the admin (an
+    operator as the actor). Anybody else is refused, whatever page reached the service.
+    """
+    if actor is not None and not is_operator(actor):
+        raise PermissionDenied("Only operators make tenants.")
+    name, slug, owner_email = tenant_new_check(name=name, owner_email=owner_email, slug=slug)
+    tenant = Tenant(name=name, slug=slug)
     with transaction.atomic():
         tenant.save()
         roles = builtin_roles_create(tenant=tenant)
@@ -71,6 +87,7 @@ def tenant_create(
             event=AuditEventType.TENANT_CREATED,
             actor=actor,
             tenant=tenant,
+            request=request,
             details={"name": name, "slug": slug},
         )
         person_create(
@@ -79,6 +96,7 @@ def tenant_create(
             full_name=owner_full_name,
             role=roles[scopes.OWNER.name],
             actor=actor,
+            request=request,
         )
     return tenant
 
@@ -90,6 +108,7 @@ def tenant_onboard(
     actor: User | None,
     owner_full_name: str = "",
     slug: str = "",
+    request: HttpRequest | None = None,
 ) -> Tenant:
     """Make a tenant with its built-in roles and first Owner, and mail the Owner a link to
     choose their password: all or nothing."""
@@ -100,6 +119,7 @@ def tenant_onboard(
             owner_full_name=owner_full_name,
             slug=slug,
             actor=actor,
+            request=request,
         )
         owner = User.objects.for_tenant(tenant).get()
         invitation_enqueue(person=owner, invited_by=actor)

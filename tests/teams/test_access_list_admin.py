@@ -9,7 +9,7 @@ from audit.models import AuditEvent
 from teams import scopes
 from teams.models import AccessListEntry, AccessListException, Tenant
 from teams.services.access_list import access_list_entry_save, access_list_switch
-from tests.factories import builtin_role
+from tests.factories import UserFactory, builtin_role
 from tests.signing_in import sign_in
 
 HERE = "127.0.0.1"  # the test client's address
@@ -201,3 +201,53 @@ def test_a_blank_or_unreadable_person_on_an_exception_is_a_form_error(owner_clie
     assert response.status_code == 200
     assert response.context["adminform"].form.errors["user"]
     assert not AccessListException.objects.exists()
+
+
+def test_switching_the_list_on_tells_the_exempt_owner_they_stay_signed_in(owner_client, tenant):
+    allow(tenant, "192.0.2.0/24")
+    path = f"/admin/teams/tenant/{tenant.pk}/change/"
+
+    asked = owner_client.post(path, {"password_history_count": "0", "access_list_enabled": "on"})
+
+    page = asked.content.decode()
+    assert "You stay signed in only because you are the Owner exempt from the list" in page
+    assert "you would be signed out at once" not in page
+    owner_client.post(
+        path,
+        {"password_history_count": "0", "access_list_enabled": "on", "confirm_exclusion": "on"},
+    )
+    assert Tenant.objects.get(pk=tenant.pk).access_list_exempt_owner.email == (
+        "owner@northwind.example"
+    )
+    assert owner_client.get("/").status_code == 200
+
+
+def test_someone_not_exempt_is_warned_they_would_be_signed_out(owner, tenant):
+    admin_person = UserFactory(
+        tenant=tenant, builtin=scopes.OWNER, email="second@northwind.example"
+    )
+    access_list_switch(tenant=tenant, enabled=True, actor=owner, confirm_exclusion=True)
+    allow(tenant, "192.0.2.0/24")
+    here = allow(tenant, f"{HERE}/32", label="Here")
+    client = sign_in(Client(), admin_person)
+
+    asked = client.post(
+        f"/admin/teams/accesslistentry/{here.pk}/change/",
+        {"network": "198.51.100.0/24", "label": "Here"},
+    )
+    shown = client.get(f"/admin/teams/accesslistentry/{here.pk}/delete/").content.decode()
+
+    assert "you would be signed out at once" in asked.content.decode()
+    assert "exempt" not in asked.content.decode()
+    assert "you would be signed out at once" in shown
+
+
+def test_the_list_page_says_whether_the_list_is_enforced(owner_client, owner, tenant):
+    allow(tenant, f"{HERE}/32", label="Here")
+
+    before = owner_client.get("/admin/teams/accesslistentry/").content.decode()
+    access_list_switch(tenant=tenant, enabled=True, actor=owner, confirm_exclusion=True)
+    after = owner_client.get("/admin/teams/accesslistentry/").content.decode()
+
+    assert "Not enforced" in before
+    assert "Not enforced" not in after and "Enforced" in after

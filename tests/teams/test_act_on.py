@@ -35,6 +35,7 @@ from teams import scopes
 from teams.models import Role, UserSession
 from teams.rules import ActingRefused, OtherTenantRefused, act_on
 from teams.services.people import (
+    invitation_resend,
     person_deactivate,
     person_password_change_require,
     person_reactivate,
@@ -113,6 +114,9 @@ GUARDED: dict[str, Door] = {
     ),
     "teams.services.people.person_password_change_require": Door(
         lambda actor, person: person_password_change_require(person=person, actor=actor)
+    ),
+    "teams.services.people.invitation_resend": Door(
+        lambda actor, person: invitation_resend(person=person, actor=actor)
     ),
     "teams.services.sessions.user_sessions_end": Door(
         lambda actor, person: user_sessions_end(user=person, actor=actor, reason="walk")
