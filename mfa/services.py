@@ -1,6 +1,7 @@
 """Writes for second factors: the sign-in step, enrolment, removal, backup codes, owner reset."""
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -134,6 +135,47 @@ def second_step_verify(
     """
     if not codes_accepted_for(user=user):
         return CodeCheck(verified=False, reason=PASSKEY_REQUIRED)
+    if not request.user.is_authenticated:
+        # The slot is settled with the attempt, in the transaction that completes it or keeps
+        # it waiting: one UPDATE instead of a give-back and then a restart.
+        lockout.attempt_settle_later(request)
+
+    def verified_record(method: str) -> None:
+        audit_event_record(
+            event=AuditEventType.MFA_VERIFIED,
+            actor=user,
+            tenant=user.tenant,
+            target=user,
+            request=request,
+            details={"method": method},
+        )
+
+    outcome, device, method = _code_check(
+        request=request, user=user, token=token, on_right=verified_record
+    )
+    if not outcome.verified:
+        return outcome
+    next_step = second_factor_proved(request=request, device=device, method=method, step="verify")
+    remembered = remembered_browser_add(request=request, user=user) if remember else None
+    return replace(outcome, next_step=next_step, remembered=remembered)
+
+
+def _code_check(
+    *,
+    request: HttpRequest,
+    user: User,
+    token: str,
+    on_right: Callable[[str], None] | None = None,
+) -> tuple[CodeCheck, Device | None, str]:
+    """Check an authenticator or backup code, told apart by shape, each against its own device
+    only (a TOTP check never touches or throttles the backup codes).
+
+    The device row is locked while the code is checked and used, so parallel requests with one
+    code get exactly one success; the check takes a lockout slot first (`secret_check`), and a
+    wrong code is a `MFA_FAILED` toward the account lockout. A right code runs `on_right` with
+    its kind, then a backup code is used up and its use mailed. Returns the outcome, the device
+    that verified it and the code's kind.
+    """
     compact = _token_compact(token)
     if TOTP_TOKEN_PATTERN.fullmatch(compact):
         model, method = TOTPDevice, "totp"
@@ -142,10 +184,6 @@ def second_step_verify(
     else:
         model, method = None, ""
     checked: dict = {}
-    if not request.user.is_authenticated:
-        # The slot is settled with the attempt, in the transaction that completes it or keeps
-        # it waiting: one UPDATE instead of a give-back and then a restart.
-        lockout.attempt_settle_later(request)
 
     def check() -> bool:
         with transaction.atomic():
@@ -158,14 +196,8 @@ def second_step_verify(
             if not checked["outcome"].verified:
                 return False
             checked["device"] = device
-            audit_event_record(
-                event=AuditEventType.MFA_VERIFIED,
-                actor=user,
-                tenant=user.tenant,
-                target=user,
-                request=request,
-                details={"method": method},
-            )
+            if on_right is not None:
+                on_right(method)
             if isinstance(device, BackupCodeDevice):
                 _backup_code_use_record(request=request, user=user, device=device)
             return True
@@ -174,14 +206,8 @@ def second_step_verify(
         request=request, email=user.email, check=check, failure_event=AuditEventType.MFA_FAILED
     )
     if guarded.refused_by is not None:
-        return CodeCheck(verified=False, reason=LOCKED)
-    if not guarded.ok:
-        return checked["outcome"]
-    next_step = second_factor_proved(
-        request=request, device=checked["device"], method=method, step="verify"
-    )
-    remembered = remembered_browser_add(request=request, user=user) if remember else None
-    return replace(checked["outcome"], next_step=next_step, remembered=remembered)
+        return CodeCheck(verified=False, reason=LOCKED), None, method
+    return checked["outcome"], checked.get("device"), method
 
 
 def _backup_code_use_record(*, request: HttpRequest, user: User, device: BackupCodeDevice) -> None:
@@ -458,30 +484,5 @@ def factor_proof_verify(*, request: HttpRequest, user: User, token: str) -> Code
     """
     if not codes_accepted_for(user=user):
         return CodeCheck(verified=False, reason=PASSKEY_REQUIRED)
-    compact = _token_compact(token)
-    if TOTP_TOKEN_PATTERN.fullmatch(compact):
-        model = TOTPDevice
-    elif backup_code_is_well_formed(compact):
-        model = BackupCodeDevice
-    else:
-        model = None
-    checked: dict = {}
-
-    def check() -> bool:
-        with transaction.atomic():
-            device = (
-                model.objects.select_for_update().filter(user=user, confirmed=True).first()
-                if model
-                else None
-            )
-            checked["outcome"] = _device_token_check(device, compact)
-            if checked["outcome"].verified and isinstance(device, BackupCodeDevice):
-                _backup_code_use_record(request=request, user=user, device=device)
-            return checked["outcome"].verified
-
-    guarded = secret_check(
-        request=request, email=user.email, check=check, failure_event=AuditEventType.MFA_FAILED
-    )
-    if guarded.refused_by is not None:
-        return CodeCheck(verified=False, reason=LOCKED)
-    return checked["outcome"]
+    outcome, _device, _method = _code_check(request=request, user=user, token=token)
+    return outcome
