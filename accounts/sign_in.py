@@ -277,7 +277,11 @@ def _sign_in_complete(*, request: HttpRequest, attempt: SignInAttempt, user: Use
             tenant=user.tenant,
             target=user,
             request=request,
+            # The door and the second factor name the method the history and trail show
+            # (audit/sign_in_methods.py): a passkey alone and a password then a passkey differ
+            # by door only.
             details={
+                "door": attempt.door,
                 "second_factor": attempt.second_factor_label,
                 **({"via": attempt.via} if attempt.via else {}),
             },

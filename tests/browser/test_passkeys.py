@@ -142,7 +142,7 @@ def test_person_registers_a_passkey_then_uses_it_as_the_second_step(
 
     expect(page.get_by_role("heading", name=SIGNED_IN)).to_be_visible()
     signed_in = AuditEvent.objects.filter(event=AuditEventType.SIGN_IN_SUCCEEDED).order_by("pk")
-    assert signed_in.last().details == {"second_factor": "passkey"}
+    assert signed_in.last().details == {"door": "password", "second_factor": "passkey"}
     page.goto(f"/mfa/passkeys/{passkey.pk}/rename/")
     screenshot(page, "rename", tmp_path)
 

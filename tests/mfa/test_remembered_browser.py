@@ -96,7 +96,8 @@ def test_a_remembered_browser_skips_only_the_code_and_only_on_that_browser(clock
     used = events(AuditEventType.REMEMBERED_BROWSER_USED).get()
     assert used.target == user_with_totp
     assert events(AuditEventType.SIGN_IN_SUCCEEDED).latest("id").details == {
-        "second_factor": "remembered_browser"
+        "door": "password",
+        "second_factor": "remembered_browser",
     }
     assert RememberedBrowser.objects.get().last_used_at is not None
     other_browser = sign_in(Client(), user_with_totp)

@@ -52,7 +52,7 @@ def test_correct_code_completes_sign_in_and_rotates_the_session_key(half_signed_
     verified = events(AuditEventType.MFA_VERIFIED).get()
     assert verified.details == {"method": "totp"}
     succeeded = events(AuditEventType.SIGN_IN_SUCCEEDED).get()
-    assert succeeded.details == {"second_factor": "totp"}
+    assert succeeded.details == {"door": "password", "second_factor": "totp"}
     assert succeeded.actor == user_with_totp
 
 
@@ -284,7 +284,10 @@ def test_person_without_a_factor_is_signed_in_by_the_password(client, technician
     response = sign_in_attempt(client, technician.email, password)
 
     assert response.url == "/"
-    assert events(AuditEventType.SIGN_IN_SUCCEEDED).get().details == {"second_factor": "none"}
+    assert events(AuditEventType.SIGN_IN_SUCCEEDED).get().details == {
+        "door": "password",
+        "second_factor": "none",
+    }
     assert not events(AuditEventType.SECOND_STEP_DUE).exists()
 
 

@@ -44,7 +44,7 @@ def test_code_then_new_password_then_dashboard(clock, user_with_totp):
     user_with_totp.refresh_from_db()
     assert user_with_totp.check_password(NEW_PASSWORD)
     assert not user_with_totp.password_change_required
-    assert signed_in_events().get().details == {"second_factor": "totp"}
+    assert signed_in_events().get().details == {"door": "password", "second_factor": "totp"}
 
 
 def test_new_password_is_not_offered_before_the_code(clock, user_with_totp, password):
@@ -81,4 +81,4 @@ def test_required_enrolment_then_new_password_then_dashboard(clock, technician):
 
     assert after_password.url == "/"
     assert client.get("/").status_code == 200
-    assert signed_in_events().get().details == {"second_factor": "totp"}
+    assert signed_in_events().get().details == {"door": "password", "second_factor": "totp"}

@@ -49,7 +49,8 @@ def test_backup_code_passes_the_second_step_once(
     assert used.details == {"codes_left": 9}
     assert codes[0] not in str(used.details)
     assert AuditEvent.objects.get(event=AuditEventType.SIGN_IN_SUCCEEDED).details == {
-        "second_factor": "backup_code"
+        "door": "password",
+        "second_factor": "backup_code",
     }
     assert [message.subject for message in mail.outbox] == ["A backup code was used to sign in"]
 

@@ -63,7 +63,7 @@ def test_passkey_alone_signs_in(passwordless_on, user_with_passkey, authenticato
     passed = events(AuditEventType.PASSKEY_SIGN_IN_PASSED).get()
     assert (passed.target, passed.details) == (user_with_passkey, {"passkey": "Work laptop"})
     signed_in = events(AuditEventType.SIGN_IN_SUCCEEDED).order_by("pk").last()
-    assert signed_in.details == {"second_factor": "passkey"}
+    assert signed_in.details == {"door": "passkey", "second_factor": "passkey"}
     assert UserSession.objects.filter(user=user_with_passkey).count() == 2
 
 

@@ -36,7 +36,7 @@ def test_person_without_any_factor_registers_a_passkey_at_sign_in(
     assert client.session[SESSION_KEY] == str(passkey_required.pk)
     assert client.get("/").status_code == 200
     signed_in = AuditEvent.objects.get(event=AuditEventType.SIGN_IN_SUCCEEDED)
-    assert signed_in.details == {"second_factor": "passkey"}
+    assert signed_in.details == {"door": "password", "second_factor": "passkey"}
 
 
 def test_person_with_an_app_proves_it_then_registers_a_passkey(

@@ -63,7 +63,8 @@ def test_passkey_completes_the_sign_in(
         "passkey": "Work laptop",
     }
     assert events(AuditEventType.SIGN_IN_SUCCEEDED).order_by("pk").last().details == {
-        "second_factor": "passkey"
+        "door": "password",
+        "second_factor": "passkey",
     }
 
 

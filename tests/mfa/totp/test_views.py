@@ -305,7 +305,7 @@ def test_required_enrolment_completes_the_sign_in(
     assert client.session.session_key != key_before
     assert client.get("/").status_code == 200
     succeeded = AuditEvent.objects.get(event=AuditEventType.SIGN_IN_SUCCEEDED)
-    assert succeeded.details == {"second_factor": "totp"}
+    assert succeeded.details == {"door": "password", "second_factor": "totp"}
     assert AuditEvent.objects.get(event=AuditEventType.SECOND_STEP_DUE).details == {"step": "enrol"}
 
 
