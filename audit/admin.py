@@ -1,12 +1,18 @@
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from audit.events import REFUSAL_EVENTS
 from audit.models import AuditDelivery, AuditEvent, AuditWebhook
+from audit.sign_in_methods import FAILED, REFUSED, SUCCEEDED, sign_in_method_label, sign_in_outcome
 from audit.shipping import webhook_address_problem
 from audit.webhooks import audit_webhook_remove, audit_webhook_secret_replace, audit_webhook_set
+
+
+# The outcome of a sign-in event, in the badge colours of the site's trail; the words say it too.
+OUTCOME_BADGES = {SUCCEEDED: "badge-ok", FAILED: "badge-danger", REFUSED: "badge-warn"}
 
 
 class OutcomeFilter(admin.SimpleListFilter):
@@ -28,7 +34,15 @@ class OutcomeFilter(admin.SimpleListFilter):
 class AuditEventAdmin(admin.ModelAdmin):
     """Read-only: the audit log is written by the application alone."""
 
-    list_display = ["created_at", "event", "tenant", "actor_label", "target_label", "ip"]
+    list_display = [
+        "created_at",
+        "event_shown",
+        "method",
+        "tenant",
+        "actor_label",
+        "target_label",
+        "ip",
+    ]
     list_filter = [OutcomeFilter, "event", "tenant"]
     list_select_related = ["tenant"]
     search_fields = ["actor_label", "target_label", "ip"]
@@ -56,6 +70,17 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.display(description=_("event"), ordering="event")
+    def event_shown(self, obj: AuditEvent) -> str:
+        badge = OUTCOME_BADGES.get(sign_in_outcome(obj))
+        if badge is None:
+            return obj.get_event_display()
+        return format_html('<span class="badge {}">{}</span>', badge, obj.get_event_display())
+
+    @admin.display(description=_("how"))
+    def method(self, obj: AuditEvent) -> str:
+        return sign_in_method_label(obj) or "—"
 
 
 class AuditWebhookForm(forms.ModelForm):

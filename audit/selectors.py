@@ -126,16 +126,6 @@ class SignInRow:
     unusual: bool
     reported: bool
 
-    @property
-    def succeeded(self) -> bool:
-        return self.event.event in SUCCESS_EVENTS
-
-    @property
-    def via(self) -> str | None:
-        """The identity provider a sign-in went through ("Microsoft"), if any."""
-        via = (self.event.details or {}).get("via")
-        return via.get("provider") if isinstance(via, dict) else None
-
 
 def sign_ins_for_user(*, user: User) -> QuerySet[AuditEvent]:
     """A person's own sign-in history: successes and failures against their account."""

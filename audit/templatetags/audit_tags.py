@@ -5,6 +5,8 @@ from django import template
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext_lazy as _
 
+from audit import sign_in_methods
+
 register = template.Library()
 
 ISO_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
@@ -74,3 +76,16 @@ def detail_items(details) -> list[tuple[str, object]]:
 @register.filter
 def is_datetime(value) -> bool:
     return isinstance(value, datetime)
+
+
+@register.filter
+def sign_in_method(event) -> str:
+    """`{{ event|sign_in_method }}`: how a sign-in event's person signed in, or tried to."""
+    return sign_in_methods.sign_in_method_label(event)
+
+
+@register.filter
+def sign_in_outcome(event) -> str | None:
+    """`{{ event|sign_in_outcome }}`: "succeeded", "failed", "refused", or None for an event
+    that is no sign-in (templates/audit/_event.html colours the first three)."""
+    return sign_in_methods.sign_in_outcome(event)
