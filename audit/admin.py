@@ -6,10 +6,9 @@ from django.utils.translation import gettext_lazy as _
 
 from audit.events import REFUSAL_EVENTS
 from audit.models import AuditDelivery, AuditEvent, AuditWebhook
-from audit.sign_in_methods import FAILED, REFUSED, SUCCEEDED, sign_in_method_label, sign_in_outcome
 from audit.shipping import webhook_address_problem
+from audit.sign_in_methods import FAILED, REFUSED, SUCCEEDED, sign_in_method_label, sign_in_outcome
 from audit.webhooks import audit_webhook_remove, audit_webhook_secret_replace, audit_webhook_set
-
 
 # The outcome of a sign-in event, in the badge colours of the site's trail; the words say it too.
 OUTCOME_BADGES = {SUCCEEDED: "badge-ok", FAILED: "badge-danger", REFUSED: "badge-warn"}

@@ -18,7 +18,9 @@ def record(kind, person, **details):
 
 
 def test_history_names_each_sign_in_method(user_with_totp):
-    record(AuditEventType.SIGN_IN_SUCCEEDED, user_with_totp, door="passkey", second_factor="passkey")
+    record(
+        AuditEventType.SIGN_IN_SUCCEEDED, user_with_totp, door="passkey", second_factor="passkey"
+    )
     record(
         AuditEventType.SIGN_IN_SUCCEEDED,
         user_with_totp,

@@ -56,7 +56,7 @@ def test_full_code_flow_signs_in_a_person_and_binds_their_subject(
         event=AuditEventType.SSO_IDENTITY_LINKED, target=technician
     ).exists()
     history = client.get("/audit/logins/")
-    assert "via your organisation" in history.content.decode()
+    assert "Via your organisation" in history.content.decode()
 
 
 def test_after_binding_the_subject_decides_not_the_email(client, sso_tenant, technician, oidc):
