@@ -64,6 +64,8 @@ class CodeCheck:
     backup_codes: list[str] | None = None
     next_step: str | None = None
     remembered: RememberedToken | None = None
+    # After a backup code was used: how many are left, for the page that follows to say.
+    codes_left: int | None = None
 
 
 def _token_compact(token: str) -> str:
@@ -199,7 +201,9 @@ def _code_check(
             if on_right is not None:
                 on_right(method)
             if isinstance(device, BackupCodeDevice):
-                _backup_code_use_record(request=request, user=user, device=device)
+                checked["codes_left"] = _backup_code_use_record(
+                    request=request, user=user, device=device
+                )
             return True
 
     guarded = secret_check(
@@ -207,10 +211,12 @@ def _code_check(
     )
     if guarded.refused_by is not None:
         return CodeCheck(verified=False, reason=LOCKED), None, method
-    return checked["outcome"], checked.get("device"), method
+    outcome = replace(checked["outcome"], codes_left=checked.get("codes_left"))
+    return outcome, checked.get("device"), method
 
 
-def _backup_code_use_record(*, request: HttpRequest, user: User, device: BackupCodeDevice) -> None:
+def _backup_code_use_record(*, request: HttpRequest, user: User, device: BackupCodeDevice) -> int:
+    """Audit and mail the use of a backup code; returns how many are left."""
     left = device.codes_left()
     audit_event_record(
         event=AuditEventType.BACKUP_CODE_USED,
@@ -221,6 +227,7 @@ def _backup_code_use_record(*, request: HttpRequest, user: User, device: BackupC
         details={"codes_left": left},
     )
     mail_enqueue(to=user.email, kind="backup_code_used", context={"codes_left": left})
+    return left
 
 
 def other_sessions_end(*, request: HttpRequest, user: User) -> int:

@@ -1,11 +1,14 @@
 from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -51,6 +54,21 @@ def after_step(next_step: str | None, next_url: str) -> HttpResponse:
     return redirect(next_url)
 
 
+def backup_codes_left_message(left: int) -> str:
+    if left == 0:
+        return _(
+            "You used your last backup code. Make new ones on the two-factor page before you "
+            "need one again."
+        )
+    return ngettext(
+        "You used a backup code: %(left)d is left, and each works once. Lost your phone? Set up "
+        "your authenticator app again on the two-factor page.",
+        "You used a backup code: %(left)d are left, and each works once. Lost your phone? Set up "
+        "your authenticator app again on the two-factor page.",
+        left,
+    ) % {"left": left}
+
+
 @never_cache
 @require_http_methods(["GET", "POST"])
 def second_step(request: HttpRequest) -> HttpResponse:
@@ -65,9 +83,11 @@ def second_step(request: HttpRequest) -> HttpResponse:
         return redirect(next_url)
     backup = request.GET.get("code") == "backup"
     form_class = SecondStepBackupForm if backup else SecondStepForm
+    # No "don't ask on this browser" with a backup code: whoever types one has usually lost
+    # their phone, and a remembered browser would skip the step that asks for a new app.
     form = form_class(
         request.POST if request.method == "POST" else None,
-        remember_days=remember_browser_days_for(user=user),
+        remember_days=0 if backup else remember_browser_days_for(user=user),
     )
     if form.is_valid():
         check = second_step_verify(
@@ -77,6 +97,8 @@ def second_step(request: HttpRequest) -> HttpResponse:
             remember=form.cleaned_data.get("remember", False),
         )
         if check.verified:
+            if check.codes_left is not None:
+                messages.warning(request, backup_codes_left_message(check.codes_left))
             response = after_step(check.next_step, next_url)
             if check.remembered is not None:
                 remembered_browser_cookie_set(response, check.remembered)

@@ -136,7 +136,7 @@ def test_person_registers_a_passkey_then_uses_it_as_the_second_step(
     sign_out(page)
 
     sign_in_on_page(page, technician.email, password)
-    expect(page.get_by_role("heading", name="Enter your code")).to_be_visible()
+    expect(page.get_by_role("heading", name="Use your passkey")).to_be_visible()
     screenshot(page, "second-step", tmp_path)
     page.get_by_role("button", name="Use your passkey").click()
 
@@ -220,7 +220,7 @@ def test_another_persons_passkey_is_refused_at_the_second_step(
     attacker = new_page()
     copy_credentials(colleague_authenticator, virtual_authenticator(attacker))
     sign_in_on_page(attacker, technician.email, password)
-    expect(attacker.get_by_role("heading", name="Enter your code")).to_be_visible()
+    expect(attacker.get_by_role("heading", name="Use your passkey")).to_be_visible()
 
     forged = attacker.evaluate(ASSERT_WITH_ANY_PASSKEY, "passkey-second-step-options")
     attacker.locator("form[data-passkey-form=verify] input[name=credential]").evaluate(
@@ -229,7 +229,7 @@ def test_another_persons_passkey_is_refused_at_the_second_step(
 
     expect(attacker.get_by_text("That passkey didn")).to_be_visible()
     attacker.goto("/")
-    expect(attacker.get_by_role("heading", name="Enter your code")).to_be_visible()
+    expect(attacker.get_by_role("heading", name="Use your passkey")).to_be_visible()
     refused = AuditEvent.objects.get(event=AuditEventType.PASSKEY_REFUSED)
     assert refused.target == technician
     assert own_authenticator  # the person's own passkey stayed on their own device
@@ -256,7 +256,7 @@ def test_replayed_assertion_is_refused(new_page, technician, password):
 
     expect(replayer.get_by_text("That passkey didn")).to_be_visible()
     replayer.goto("/")
-    expect(replayer.get_by_role("heading", name="Enter your code")).to_be_visible()
+    expect(replayer.get_by_role("heading", name="Use your passkey")).to_be_visible()
 
 
 def test_answer_made_for_another_origin_is_refused(page, technician, password, settings):
@@ -276,7 +276,7 @@ def test_answer_made_for_another_origin_is_refused(page, technician, password, s
     assert signed_in.count() == 1, "only the password sign-in that registered the passkey"
     assert AuditEvent.objects.filter(event=AuditEventType.MFA_FAILED).count() == 1
     page.goto("/")
-    expect(page.get_by_role("heading", name="Enter your code")).to_be_visible()
+    expect(page.get_by_role("heading", name="Use your passkey")).to_be_visible()
 
 
 def test_the_proof_page_takes_the_password_with_the_passkey(page, technician, password):

@@ -221,3 +221,13 @@ def test_second_step_page_names_the_person_signing_in(half_signed_in_with_passke
 
     assert f"You are signing in as <strong>{technician.email}</strong>" in page
     assert "Use your passkey" in page
+
+
+def test_passkey_second_step_has_one_heading_and_one_signing_in_line(
+    half_signed_in_with_passkey, technician
+):
+    page = half_signed_in_with_passkey.get(VERIFY).content.decode()
+
+    assert '<h1 id="verify-heading">Use your passkey</h1>' in page
+    assert page.count("You are signing in as") == 1
+    assert '<h2 class="section-divider">Or type a code</h2>' in page
