@@ -4,6 +4,7 @@ from django.utils import timezone
 
 from accounts import lockout_counters
 from accounts.models import User
+from teams.models import Tenant
 
 # Failures left before a lock from which the sign-in page warns.
 LOCK_WARNING_FROM = 2
@@ -35,3 +36,16 @@ def sign_in_failures_left_to_warn(*, email: str) -> int | None:
     """Wrong passwords left before this email locks, when few enough to warn (else None)."""
     left = lockout_counters.failures_left(email=email)
     return left if 0 < left <= LOCK_WARNING_FROM else None
+
+
+def passkey_sign_in_offered(*, tenant: Tenant | None) -> bool:
+    """Whether the sign-in page offers "Use a passkey" (a passkey alone, no password).
+
+    Only where it can succeed: mfa's door rule refuses a passkey alone unless the person's
+    tenant allows it, so a person would do the fingerprint and then be refused. The page
+    knows no one before the email is typed; it knows the tenant this browser last signed in
+    to (`remembered_tenant`), and with none, whether any tenant allows it at all.
+    """
+    if tenant is not None:
+        return tenant.passwordless_sign_in
+    return Tenant.objects.filter(passwordless_sign_in=True).exists()

@@ -35,7 +35,11 @@ from accounts.forms import (
 )
 from accounts.gates import SignInRefusedAtDoor, SignInRefusedByAccessList, SignInRefusedInactive
 from accounts.models import User
-from accounts.selectors import password_change_reason, sign_in_failures_left_to_warn
+from accounts.selectors import (
+    passkey_sign_in_offered,
+    password_change_reason,
+    sign_in_failures_left_to_warn,
+)
 from accounts.services import (
     password_change,
     password_change_at_sign_in,
@@ -59,6 +63,9 @@ from teams.tokens import set_password_tokens
 REMEMBERED_TENANT_COOKIE = settings.REMEMBERED_TENANT_COOKIE_NAME
 REMEMBERED_TENANT_SALT = "accounts.remembered-tenant"
 REMEMBERED_TENANT_MAX_AGE = timedelta(days=365)
+# The email typed on the sign-in page, kept once by a door that sends the person back to it
+# (single sign-on not set up for that domain): the page shows it again rather than empty.
+TYPED_EMAIL_SESSION_KEY = "accounts_typed_email"
 
 
 def remembered_tenant(request: HttpRequest) -> Tenant | None:
@@ -109,6 +116,12 @@ def next_url_for(request: HttpRequest, default: str = "dashboard") -> str:
     return resolve_url(default)
 
 
+def typed_email_keep(request: HttpRequest, email: str) -> None:
+    """Send the typed email back to the sign-in page, shown once in its box."""
+    if email:
+        request.session[TYPED_EMAIL_SESSION_KEY] = email[:254]
+
+
 class SignInView(auth_views.LoginView):
     form_class = SignInForm
     template_name = "accounts/login.html"
@@ -123,7 +136,14 @@ class SignInView(auth_views.LoginView):
             **super().get_context_data(**kwargs),
             "contact": unlock_contact_for_tenant(tenant=tenant) if tenant is not None else None,
             "passkey_autofill": tenant is not None and tenant.passwordless_sign_in,
+            "passkey_offered": passkey_sign_in_offered(tenant=tenant),
         }
+
+    def get_initial(self) -> dict:
+        initial = super().get_initial()
+        if self.request.method == "GET" and TYPED_EMAIL_SESSION_KEY in self.request.session:
+            initial["username"] = self.request.session.pop(TYPED_EMAIL_SESSION_KEY)
+        return initial
 
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         email = request.POST.get("username", "").strip()

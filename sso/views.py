@@ -15,7 +15,7 @@ from accounts.gates import (
     SignInRefusedByLock,
     SignInRefusedInactive,
 )
-from accounts.views import next_url_for
+from accounts.views import next_url_for, typed_email_keep
 from sso import client
 from sso.forms import SingleSignOnStartForm
 from sso.models import IdentityProvider
@@ -82,6 +82,7 @@ def sso_start(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         for message in form.errors["username"]:
             messages.error(request, message)
+        typed_email_keep(request, request.POST.get("username", "").strip())
         return redirect("accounts:login")
     email = form.cleaned_data["username"]
     provider = provider_for_email(email=email)
@@ -93,6 +94,7 @@ def sso_start(request: HttpRequest) -> HttpResponse:
                 "password, or check the email."
             ),
         )
+        typed_email_keep(request, email)
         return redirect("accounts:login")
     request.session[FLOW_SESSION_KEY] = {"provider": provider.pk, "next": next_url_for(request)}
     try:

@@ -120,6 +120,17 @@ def test_an_email_on_an_unclaimed_domain_gets_the_password_form(client, sso_tena
 
     assert response.redirect_chain[-1][0] == "/accounts/login/"
     assert "Single sign-on is not set up for that email" in response.content.decode()
+    assert 'value="someone@elsewhere.example"' in response.content.decode()
+    assert (
+        'value="someone@elsewhere.example"' not in client.get("/accounts/login/").content.decode()
+    )
+
+
+def test_a_mistyped_email_stays_typed_after_single_sign_on_refuses_it(client):
+    response = client.post(START, {"username": "someone@"}, follow=True)
+
+    assert "Enter a whole email address" in response.content.decode()
+    assert 'value="someone@"' in response.content.decode()
 
 
 def test_a_wrong_state_is_refused(client, sso_tenant, technician, oidc):

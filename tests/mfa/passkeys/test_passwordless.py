@@ -67,13 +67,29 @@ def test_passkey_alone_signs_in(passwordless_on, user_with_passkey, authenticato
     assert UserSession.objects.filter(user=user_with_passkey).count() == 2
 
 
-def test_sign_in_page_offers_passkeys_in_the_email_autofill(client):
+def test_sign_in_page_offers_passkeys_in_the_email_autofill(client, passwordless_on):
     page = client.get(LOGIN).content.decode()
 
     assert 'autocomplete="username webauthn"' in page
     assert 'data-passkey-form="sign-in"' in page
     assert "/static/js/passkeys" in page
     assert "sessionid" not in client.cookies, "options are asked for by script, not the page"
+
+
+def test_sign_in_page_offers_no_passkey_alone_where_it_would_be_refused(
+    client, tenant, other_tenant, user_with_passkey
+):
+    """Off by default: nobody could sign in with a passkey alone, so no button says they can;
+    on in one tenant, a browser last used for another tenant is not offered it either."""
+    assert "Use a passkey" not in client.get(LOGIN).content.decode()
+
+    other_tenant.passwordless_sign_in = True
+    other_tenant.save()
+    assert "Use a passkey" in client.get(LOGIN).content.decode()
+
+    browser = sign_in(Client(), user_with_passkey)
+    browser.post("/accounts/logout/")
+    assert "Use a passkey" not in browser.get(LOGIN).content.decode()
 
 
 def test_off_by_default(user_with_passkey, authenticator):
