@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from teams.models import Role, Tenant, TenantQuerySet, refuse_control_characters_in_name
@@ -332,7 +333,7 @@ class PasswordHistory(models.Model):
         verbose_name_plural = _("password history")
 
     def __str__(self) -> str:
-        return f"{self.user} until {self.created_at:%Y-%m-%d}"
+        return f"{self.user} until {date_format(self.created_at, 'DATE_FORMAT')}"
 
 
 class PasswordResetRequest(models.Model):
@@ -359,7 +360,7 @@ class PasswordResetRequest(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"reset for {self.email} at {self.created_at:%Y-%m-%d %H:%M}"
+        return f"reset for {self.email} at {date_format(self.created_at, 'DATETIME_FORMAT')}"
 
 
 class BreachedPasswordCheck(models.Model):
@@ -384,4 +385,5 @@ class BreachedPasswordCheck(models.Model):
         ordering = ["created_at"]
 
     def __str__(self) -> str:
-        return f"breached-password check for {self.user} since {self.created_at:%Y-%m-%d %H:%M}"
+        since = date_format(self.created_at, "DATETIME_FORMAT")
+        return f"breached-password check for {self.user} since {since}"

@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils.formats import date_format
 
 from audit.events import AuditEventType
 from teams.models import TenantQuerySet
@@ -124,7 +125,7 @@ class AuditEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_event_display()} at {self.created_at:%Y-%m-%d %H:%M:%S} UTC"
+        return f"{self.get_event_display()} at {date_format(self.created_at, 'DATETIME_FORMAT')}"
 
     def save(self, *args, **kwargs) -> None:
         if not self._state.adding:

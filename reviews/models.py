@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
@@ -26,7 +27,7 @@ class AccessReview(models.Model):
         ordering = ["-completed_at"]
 
     def __str__(self) -> str:
-        return f"access review of {self.tenant} at {self.completed_at:%Y-%m-%d}"
+        return f"access review of {self.tenant} at {date_format(self.completed_at, 'DATE_FORMAT')}"
 
 
 class AccessReviewSummarySent(models.Model):

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from teams.models import Tenant, TenantQuerySet
@@ -89,4 +90,4 @@ class RecoveryAttempt(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"recovery attempt at {self.created_at:%Y-%m-%d %H:%M}"
+        return f"recovery attempt at {date_format(self.created_at, 'DATETIME_FORMAT')}"

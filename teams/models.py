@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -347,7 +348,7 @@ class UserSession(models.Model):
         indexes = [models.Index(fields=["user", "started_at"], name="session_user_started")]
 
     def __str__(self) -> str:
-        return f"{self.user} since {self.started_at:%Y-%m-%d %H:%M}"
+        return f"{self.user} since {date_format(self.started_at, 'DATETIME_FORMAT')}"
 
 
 class RememberedBrowser(models.Model):
@@ -381,7 +382,8 @@ class RememberedBrowser(models.Model):
         indexes = [models.Index(fields=["user", "expires_at"], name="remembered_user_expires")]
 
     def __str__(self) -> str:
-        return f"{self.user}'s browser remembered since {self.created_at:%Y-%m-%d %H:%M}"
+        since = date_format(self.created_at, "DATETIME_FORMAT")
+        return f"{self.user}'s browser remembered since {since}"
 
 
 # "Up to a few hundred" ranges per tenant (IT Glue keeps 200); more is a sign of a mistake.
@@ -537,7 +539,7 @@ class AccessListException(models.Model):
         indexes = [models.Index(fields=["user", "expires_at"], name="access_exception_live")]
 
     def __str__(self) -> str:
-        return f"{self.user} until {self.expires_at:%Y-%m-%d %H:%M}"
+        return f"{self.user} until {date_format(self.expires_at, 'DATETIME_FORMAT')}"
 
     def clean(self) -> None:
         super().clean()

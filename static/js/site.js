@@ -21,13 +21,23 @@
   }
 
   // Date-times: shown in the reader's time zone; a tap shows the UTC time the server wrote.
-  var format = { year: "numeric", month: "short", day: "numeric", hour: "2-digit",
-                 minute: "2-digit", timeZoneName: "short" };
+  // The local time is laid out as the server's is, "7 Dec 2026, 14:26 CET" ("7 dic 2026" in
+  // Spanish): the browser's own layout would be "Dec 7, 2026, 02:26 PM" beside it.
+  var parts = new Intl.DateTimeFormat(document.documentElement.lang || undefined, {
+    year: "numeric", month: "short", day: "numeric", hour: "2-digit", minute: "2-digit",
+    hourCycle: "h23", timeZoneName: "short"
+  });
+  function localTime(when) {
+    var part = {};
+    parts.formatToParts(when).forEach(function (item) { part[item.type] = item.value; });
+    return part.day + " " + part.month.replace(/\.$/, "") + " " + part.year + ", " +
+      part.hour + ":" + part.minute + " " + part.timeZoneName;
+  }
   document.querySelectorAll("time[data-when]").forEach(function (element) {
     var when = new Date(element.getAttribute("datetime"));
     if (isNaN(when.getTime())) { return; }
     var utc = element.textContent;
-    var local = when.toLocaleString(undefined, format);
+    var local = localTime(when);
     var toggle = document.createElement("button");
     toggle.type = "button";
     toggle.className = "when-toggle";

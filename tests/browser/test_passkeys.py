@@ -187,8 +187,12 @@ def test_email_field_autofill_offers_the_passkey_where_the_tenant_allows_it(
 
 
 def test_passkey_alone_is_refused_where_the_tenant_does_not_allow_it(
-    new_page, technician, password
+    new_page, technician, password, other_tenant
 ):
+    """The button shows on a browser that signed in nowhere yet while some tenant allows a
+    passkey alone; this person's tenant doesn't, so it is refused."""
+    other_tenant.passwordless_sign_in = True
+    other_tenant.save()
     phone = new_page()
     phone_authenticator = virtual_authenticator(phone)
     sign_in_on_page(phone, technician.email, password)
