@@ -1,11 +1,23 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from teams import scopes
+
 BULK_ACTIONS = (
     ("deactivate", _("Deactivate")),
     ("revoke_sessions", _("Revoke all sessions")),
     ("require_password_change", _("Require a new password at next sign-in")),
+    ("unlock", _("Unlock")),
+    ("reset_mfa", _("Reset two-factor")),
 )
+# The actions that need a scope besides the review's own to be offered at all.
+ACTION_SCOPES = {
+    "deactivate": scopes.MEMBERS_DEACTIVATE,
+    "revoke_sessions": scopes.SESSIONS_REVOKE,
+    "require_password_change": scopes.MEMBERS_WRITE,
+    "unlock": scopes.LOCKOUT_UNLOCK,
+    "reset_mfa": scopes.MFA_RESET,
+}
 
 
 class AccessReviewFilterForm(forms.Form):

@@ -10,8 +10,10 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
+from accounts.services import lockout_unlock
 from audit.events import AuditEventType
 from audit.services import audit_event_record
+from mfa.services import mfa_factors_reset
 from outbox.links import site_link
 from outbox.services import mail_enqueue
 from reviews.models import AccessReview, AccessReviewSummarySent
@@ -37,10 +39,21 @@ def _revoke_sessions(*, person: User, actor: User, request: HttpRequest | None) 
     return True
 
 
+def _unlock(*, person: User, actor: User, request: HttpRequest | None) -> bool:
+    return lockout_unlock(user=person, actor=actor, request=request)
+
+
+def _reset_mfa(*, person: User, actor: User, request: HttpRequest | None) -> bool:
+    """The people admin's reset: needs the actor's fresh proof (the view asks for it first)."""
+    return mfa_factors_reset(target=person, actor=actor, request=request)
+
+
 BULK_ACTIONS: dict[str, Callable[..., bool]] = {
     "deactivate": _deactivate,
     "revoke_sessions": _revoke_sessions,
     "require_password_change": person_password_change_require,
+    "unlock": _unlock,
+    "reset_mfa": _reset_mfa,
 }
 
 

@@ -2,18 +2,20 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import User
 from reviews.feedback import bulk_outcome_announce
-from reviews.forms import AccessReviewFilterForm, BulkActionForm
+from reviews.forms import ACTION_SCOPES, BULK_ACTIONS, AccessReviewFilterForm, BulkActionForm
 from reviews.selectors import access_review_filtered, access_review_last, access_review_rows
 from reviews.services import access_review_complete, people_bulk_act
 from teams import scopes
 from teams.access import holds_any_scope, scope_required
 from teams.models import Role
+from teams.proofs import proof_is_fresh, proof_page_url
 
 
 @never_cache
@@ -42,10 +44,11 @@ def access_review(request: HttpRequest) -> HttpResponse:
             "roles": Role.objects.for_tenant(tenant).order_by("name"),
             "last_review": access_review_last(tenant=tenant),
             "max_sessions": settings.ACCESS_REVIEW_MAX_SESSIONS,
-            "can_act": holds_any_scope(
-                request.user,
-                (scopes.MEMBERS_DEACTIVATE, scopes.SESSIONS_REVOKE, scopes.MEMBERS_WRITE),
-            ),
+            "actions": [
+                (action, label)
+                for action, label in BULK_ACTIONS
+                if holds_any_scope(request.user, (ACTION_SCOPES[action],))
+            ],
         },
     )
 
@@ -67,6 +70,14 @@ def access_review_act(request: HttpRequest) -> HttpResponse:
         return redirect("reviews:access_review")
     chosen = [person for person in people if person.pk in set(form.cleaned_data["people"])]
     action = form.cleaned_data["action"]
+    if action == "reset_mfa" and not proof_is_fresh(request=request):
+        # Asked once before the confirmation, as the people admin does, rather than one
+        # refusal per person from the service.
+        messages.error(
+            request,
+            _("Resetting two-factor needs your password first; then tick the people again."),
+        )
+        return redirect(proof_page_url(reverse("reviews:access_review")))
     if not form.cleaned_data["confirmed"]:
         return render(
             request,

@@ -3,6 +3,8 @@ from datetime import datetime
 
 from django import template
 from django.utils.dateparse import parse_datetime
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.translation import gettext_lazy as _
 
 from audit import sign_in_methods
@@ -89,3 +91,15 @@ def sign_in_outcome(event) -> str | None:
     """`{{ event|sign_in_outcome }}`: "succeeded", "failed", "refused", or None for an event
     that is no sign-in (templates/audit/_event.html colours the first three)."""
     return sign_in_methods.sign_in_outcome(event)
+
+
+@register.filter
+def email_wrap(email: str) -> SafeString:
+    """An email that may wrap before its "@" and nowhere else unless it must: a narrow column
+    then shows "someone" and "@northwind.example" on two lines, not "someone@northw" and
+    "ind.example" (with CSS `overflow-wrap: break-word`, which splits only what still can't fit).
+    """
+    local, at, domain = str(email).rpartition("@")
+    if not at:
+        return format_html("{}", email)
+    return format_html("{}<wbr>@{}", local, domain)

@@ -29,7 +29,7 @@ from teams import scopes
 from teams.models import UserSession
 from tests.at_once import at_once
 from tests.factories import TOTPDeviceFactory, UserFactory, UserSessionFactory
-from tests.signing_in import sign_in, sign_in_attempt
+from tests.signing_in import prove_identity, sign_in, sign_in_attempt
 
 pytestmark = pytest.mark.django_db
 
@@ -221,7 +221,9 @@ def test_read_only_people_cannot_act(tenant, technician):
     reader = UserFactory(tenant=tenant, builtin=scopes.READ_ONLY)
     browser = sign_in(Client(), reader)
 
-    assert browser.get(PAGE).status_code == 200
+    page = browser.get(PAGE)
+    assert page.status_code == 200
+    assert 'name="action"' not in page.content.decode(), "no action offered they can't do"
     browser.post(ACT, {"action": "deactivate", "people": [technician.pk], "confirmed": "on"})
 
     technician.refresh_from_db()
@@ -335,3 +337,56 @@ def test_command_bad_arguments_exit_2(tenant):
     )
     assert finished.returncode == 2
     assert "invalid choice: 'xml'" in finished.stderr
+
+
+def test_bulk_unlock_asks_to_confirm_then_unlocks_and_audits(client, owner, technician, settings):
+    for _ in range(settings.LOCKOUT_FAILURES):
+        sign_in_attempt(client, technician.email, "nope-nope")
+    browser = sign_in(Client(), owner)
+    assert '<option value="unlock">Unlock</option>' in browser.get(PAGE).content.decode()
+    data = {"action": "unlock", "people": [technician.pk]}
+
+    confirm = browser.post(ACT, data).content.decode()
+    assert "Yes, unlock" in confirm
+    assert "They can sign in again at once" in confirm
+    done = browser.post(ACT, {**data, "confirmed": "on"})
+
+    assert done.status_code == 302
+    assert not rows_by_email(technician.tenant)[technician.email].locked
+    unlocked = AuditEvent.objects.get(event=AuditEventType.ACCOUNT_UNLOCKED)
+    assert (unlocked.actor, unlocked.target) == (owner, technician)
+    assert sign_in(Client(), technician).get("/").status_code == 200
+
+
+def test_bulk_two_factor_reset_needs_a_fresh_proof_then_resets_and_audits(
+    clock, settings, owner, user_with_totp
+):
+    browser = sign_in(Client(), owner)
+    clock.shift(settings.MFA_FRESH_PROOF_MINUTES * 60 + 1)
+    assert (
+        '<option value="reset_mfa">Reset two-factor</option>' in browser.get(PAGE).content.decode()
+    )
+    data = {"action": "reset_mfa", "people": [user_with_totp.pk]}
+
+    asked = browser.post(ACT, data)
+    assert asked.status_code == 302 and asked.url.startswith("/mfa/confirm-password/")
+    assert user_with_totp.totpdevice_set.filter(confirmed=True).exists()
+
+    prove_identity(browser, owner)
+    assert "Yes, reset two-factor" in browser.post(ACT, data).content.decode()
+    done = browser.post(ACT, {**data, "confirmed": "on"}, follow=True)
+
+    assert "Reset two-factor: done for" in done.content.decode()
+    assert not user_with_totp.totpdevice_set.exists()
+    reset = AuditEvent.objects.get(event=AuditEventType.MFA_RESET)
+    assert (reset.actor, reset.target) == (owner, user_with_totp)
+
+
+def test_rows_keep_each_cell_in_its_column_and_break_emails_at_the_at_sign(owner, tenant):
+    UserFactory(tenant=tenant, email="averyverylongname.surname@northwind-consulting.example")
+
+    page = sign_in(Client(), owner).get(PAGE).content.decode()
+
+    assert "averyverylongname.surname<wbr>@northwind-consulting.example" in page
+    person_cell = page.split('data-label="Person"><div>', 1)[1].split("</td>", 1)[0]
+    assert person_cell.endswith("</div>")
