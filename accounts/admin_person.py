@@ -402,7 +402,7 @@ class PersonPageMixin:
 
     # --- an action: its confirmation page, then the service
 
-    def person_action_view(self, request: HttpRequest, object_id: str, action: str):
+    def person_action_view(self, request: HttpRequest, object_id: str, action: str) -> HttpResponse:
         person = self.get_object(request, unquote(object_id))
         if not self.has_view_permission(request, person):
             raise PermissionDenied
@@ -456,12 +456,14 @@ class PersonPageMixin:
             return session_for_user_by_id(user=person, session_id=int(raw))
         return remembered_browser_for_user_by_id(user=person, browser_id=int(raw))
 
-    def person_action_run(self, request, action: PersonAction, person: User, item, form):
+    def person_action_run(
+        self, request, action: PersonAction, person: User, item, form
+    ) -> HttpResponse:
         """Call the action's service; show what it did, or why it refused (recorded once)."""
         try:
             done = action.run(request, person, item, form)
         except (ValidationError, PermissionDenied) as refusal:
-            self.refusal_record(request, refusal, person)
+            self.refusal_record(request, refusal, person, action=action.name)
             reason = " ".join(getattr(refusal, "messages", None) or [str(refusal)])
             self.message_user(request, reason, messages.ERROR)
         else:
