@@ -188,15 +188,8 @@ class UserAdmin(PersonPageMixin, TenantScopedAdmin):
             fields = ["email", "full_name", "tenant", "role"]
             description = _("They choose their own password: nobody sets or sees it here.")
         else:
-            fields = [
-                "email",
-                "full_name",
-                "tenant",
-                "role",
-                "status",
-                "last_login",
-                "date_joined",
-            ]
+            # The status is the person page's first section (accounts/admin_person.py).
+            fields = ["email", "full_name", "tenant", "role", "last_login", "date_joined"]
             description = _(
                 "Their name and sign-in email. Change their role, sessions and access with the "
                 "actions below: each asks you to confirm, and each is audited."
@@ -208,7 +201,7 @@ class UserAdmin(PersonPageMixin, TenantScopedAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
-        return ["tenant", "role", "status", "last_login", "date_joined"]
+        return ["tenant", "role", "last_login", "date_joined"]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:

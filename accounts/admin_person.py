@@ -22,10 +22,12 @@ from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import Promise
+from django.utils.html import format_html
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
@@ -387,18 +389,40 @@ class PersonPageMixin:
         }
 
     @staticmethod
-    def person_status(state: PersonState, now) -> dict:
-        """The person's status: one of "deactivated", "invited", "lapsed", "locked", "active",
-        and the moment it names (lapses, lapsed, locked until)."""
+    def person_status(state: PersonState, now) -> str:
+        """The person's status as the page's badge and words: deactivated (since), locked
+        (until), invited (lapses, in the people list's words), invitation lapsed, or active."""
         person = state.person
+
+        def when(at) -> str:
+            return render_to_string("time.html", {"at": at})
+
         if not person.is_active:
-            return {"kind": "deactivated", "at": person.deactivated_at}
+            badge = format_html('<span class="badge">{}</span>', gettext("Deactivated"))
+            if person.deactivated_at is None:
+                return badge
+            return format_html(
+                "{} {}", badge, format_html(gettext("since {}"), when(person.deactivated_at))
+            )
         if state.locked_until is not None:
-            return {"kind": "locked", "at": state.locked_until}
-        if state.invitation_lapses_at is not None:
-            kind = "invited" if state.invitation_lapses_at > now else "lapsed"
-            return {"kind": kind, "at": state.invitation_lapses_at}
-        return {"kind": "active", "at": None}
+            return format_html(
+                '<span class="badge badge-danger">{}</span> {}',
+                gettext("Locked"),
+                format_html(gettext("after failed sign-ins, until {}"), when(state.locked_until)),
+            )
+        lapses_at = state.invitation_lapses_at
+        if lapses_at is not None and lapses_at > now:
+            return format_html(
+                '<span class="badge">{}</span> {}',
+                format_html(gettext("Invited (lapses {})"), when(lapses_at)),
+                gettext("They have not chosen a password yet."),
+            )
+        if lapses_at is not None:
+            return format_html(
+                '<span class="badge badge-warn">{}</span>',
+                format_html(gettext("Invitation lapsed {}"), when(lapses_at)),
+            )
+        return format_html('<span class="badge badge-ok">{}</span>', gettext("Active"))
 
     # --- an action: its confirmation page, then the service
 

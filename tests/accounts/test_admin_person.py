@@ -99,7 +99,7 @@ def test_an_invited_person_shows_when_the_invitation_lapses(owner_browser, tenan
 
     page = owner_browser.get(page_of(invited)).content.decode()
 
-    assert "Invited" in page and "the invitation lapses" in page
+    assert "Invited (lapses" in page and "They have not chosen a password yet." in page
     assert "Send the invitation again" in page
     assert action_url(invited, "reset-link") not in page
 
