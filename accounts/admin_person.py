@@ -16,6 +16,7 @@ knows nothing of second factors.
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from django.contrib import messages
 from django.contrib.admin.utils import unquote
@@ -62,8 +63,8 @@ class PersonState:
 
     person: User
     viewer: User
-    locked_until: object = None
-    invitation_lapses_at: object = None
+    locked_until: datetime | None = None
+    invitation_lapses_at: datetime | None = None
     sessions: list = field(default_factory=list)
     browsers: list = field(default_factory=list)
     extra: dict = field(default_factory=dict)
@@ -389,7 +390,7 @@ class PersonPageMixin:
         }
 
     @staticmethod
-    def person_status(state: PersonState, now) -> str:
+    def person_status(state: PersonState, now: datetime) -> str:
         """The person's status as the page's badge and words: deactivated (since), locked
         (until), invited (lapses, in the people list's words), invitation lapsed, or active."""
         person = state.person
