@@ -243,20 +243,23 @@ def test_a_viewer_without_the_scopes_sees_the_person_and_no_action(read_only, pe
 
 
 def test_a_viewer_holding_one_scope_is_offered_that_action_only(tenant, person):
-    unlocker = Role.objects.create(
+    keeper = Role.objects.create(
         tenant=tenant,
         name="Session keeper",
         scopes=[scopes.MEMBERS_READ, scopes.SESSIONS_REVOKE],
         require_mfa=False,
     )
-    browser = sign_in(Client(), UserFactory(tenant=tenant, role=unlocker))
+    browser = sign_in(Client(), UserFactory(tenant=tenant, role=keeper))
+    lock_out(person)
 
     page = browser.get(page_of(person)).content.decode()
 
+    assert "Locked" in page
     assert action_url(person, "end-sessions") in page
     assert action_url(person, "forget-browsers") in page
-    for action in ("role", "deactivate", "reset-link", "reset-two-factor"):
+    for action in ("role", "deactivate", "reset-link", "reset-two-factor", "unlock"):
         assert action_url(person, action) not in page
+    assert browser.get(action_url(person, "unlock")).status_code == 404
 
 
 @pytest.mark.parametrize("action", ["deactivate", "role", "end-sessions", "reset-link"])
