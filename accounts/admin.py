@@ -15,6 +15,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from accounts.admin_person import PersonPageMixin
 from accounts.lockout_counters import email_locked_rows
 from accounts.models import User
 from accounts.services import lockout_unlock, password_reset_link_send
@@ -86,9 +87,10 @@ class LockedFilter(admin.SimpleListFilter):
 
 
 @admin.register(User)
-class UserAdmin(TenantScopedAdmin):
+class UserAdmin(PersonPageMixin, TenantScopedAdmin):
     """A tenant's people. Passwords are never set or shown here: people set their own through an
-    emailed link.
+    emailed link. A person's page shows their state and offers every action the viewer may take
+    on them (accounts/admin_person.py), through the same services as the list's actions.
 
     Every action is a service: one audit event per person acted on, and the rules of
     `teams.rules` (no one above you, the last Owner stays). An action named `x` is allowed by
@@ -184,20 +186,13 @@ class UserAdmin(TenantScopedAdmin):
     def get_fieldsets(self, request, obj=None):
         if obj is None:
             fields = ["email", "full_name", "tenant", "role"]
-            description = "They choose their own password: nobody sets or sees it here."
+            description = _("They choose their own password: nobody sets or sees it here.")
         else:
-            fields = [
-                "email",
-                "full_name",
-                "tenant",
-                "role",
-                "status",
-                "last_login",
-                "date_joined",
-            ]
-            description = (
-                "Change the role, deactivate or reactivate, and end sessions with the actions of "
-                "the people list: they end the person's sessions and are audited."
+            # The status is the person page's first section (accounts/admin_person.py).
+            fields = ["email", "full_name", "tenant", "role", "last_login", "date_joined"]
+            description = _(
+                "Their name and sign-in email. Change their role, sessions and access with the "
+                "actions below: each asks you to confirm, and each is audited."
             )
         return self.without_tenant(
             request, [(None, {"fields": fields, "description": description})]
@@ -206,7 +201,7 @@ class UserAdmin(TenantScopedAdmin):
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return []
-        return ["tenant", "role", "status", "last_login", "date_joined"]
+        return ["tenant", "role", "last_login", "date_joined"]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:
@@ -251,6 +246,7 @@ class UserAdmin(TenantScopedAdmin):
         view.model_admin = self  # as Django's own admin views are marked
         return [
             path("<path:object_id>/invitation/", view, name="accounts_user_invitation_resend"),
+            *self.person_urls(),
             *super().get_urls(),
         ]
 
@@ -271,6 +267,8 @@ class UserAdmin(TenantScopedAdmin):
             if resend
             else None
         )
+        if obj is not None:
+            context.update(self.person_page_context(request, obj))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
     def invitation_resend_view(self, request, object_id) -> HttpResponse:

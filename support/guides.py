@@ -66,6 +66,11 @@ GUIDES: tuple[Guide, ...] = (
         "For owners: allow sign-in only from your office and VPN, and what people outside see.",
     ),
     Guide(
+        "managing-people",
+        "Managing a person (for owners)",
+        "One page per person: status, two-factor, sessions, sign-ins and every action.",
+    ),
+    Guide(
         "single-sign-on",
         "Signing in with Microsoft, Google or your organisation",
         "What “Use single sign-on” means here, and what still happens after it.",

@@ -451,12 +451,19 @@ class TenantScopedAdmin(admin.ModelAdmin):
         return HttpResponseRedirect(request.get_full_path())
 
     def refusal_record(
-        self, request: HttpRequest, refusal: Exception, obj: models.Model | None = None
+        self,
+        request: HttpRequest,
+        refusal: Exception,
+        obj: models.Model | None = None,
+        action: str | None = None,
     ) -> None:
-        """Audit a change or action a service refused (audit/refusals.py collapses repeats)."""
+        """Audit a change or action a service refused (audit/refusals.py collapses repeats).
+        The action is the list's posted one unless named (a person page's, from its URL)."""
+        if action is None:
+            action = request.POST.get("action", "") if request.method == "POST" else ""
         details = {
             "model": self.opts.label_lower,
-            "action": request.POST.get("action", "") if request.method == "POST" else "",
+            "action": action,
             "code": getattr(refusal, "code", None) or type(refusal).__name__,
         }
         if obj is not None:

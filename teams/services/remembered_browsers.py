@@ -26,7 +26,9 @@ from accounts.models import User
 from audit.client import user_agent
 from audit.events import AuditEventType
 from audit.services import audit_event_record
+from teams import scopes
 from teams.models import RememberedBrowser
+from teams.rules import act_on
 from teams.selectors import remember_browser_days_for, remembered_browsers_for_user
 
 # secrets.token_urlsafe(32): 256 random bits, 43 characters. Anything much longer is not ours.
@@ -162,6 +164,22 @@ def remembered_browsers_forget(
                 details={"reason": reason, "browsers": forgotten},
             )
     return forgotten
+
+
+def person_remembered_browsers_forget(
+    *, person: User, actor: User, request: HttpRequest | None = None, browser_id: int | None = None
+) -> int:
+    """Someone who ends people's sessions (`sessions:revoke`) forgets a person's remembered
+    browsers (or the one `browser_id`), so each asks for the second step again: for a laptop
+    lost or left signed in somewhere. The person page of the admin calls this; one event."""
+    act_on(actor=actor, person=person, scope=scopes.SESSIONS_REVOKE, oneself=True)
+    return remembered_browsers_forget(
+        user=person,
+        actor=actor,
+        reason="forgotten by an administrator",
+        request=request,
+        browser_id=browser_id,
+    )
 
 
 def remembered_browser_cookie_set(response: HttpResponse, remembered: RememberedToken) -> None:

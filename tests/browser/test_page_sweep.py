@@ -63,6 +63,7 @@ OWNER_PAGES = [
     ("admin-people", "/admin/accounts/user/"),
     ("admin-person-add", "/admin/accounts/user/add/"),
     ("admin-person", "/admin/accounts/user/{technician}/change/"),
+    ("admin-person-action", "/admin/accounts/user/{technician}/manage/role/"),
     ("admin-roles", "/admin/teams/role/"),
     ("admin-role", "/admin/teams/role/{role}/change/"),
     ("admin-sessions", "/admin/teams/usersession/"),

@@ -42,6 +42,7 @@ from teams.services.people import (
     person_role_change,
     person_update,
 )
+from teams.services.remembered_browsers import person_remembered_browsers_forget
 from teams.services.sessions import session_revoke, user_sessions_end
 from tests.factories import (
     OperatorFactory,
@@ -125,6 +126,9 @@ GUARDED: dict[str, Door] = {
         lambda actor, person: session_revoke(
             session=UserSession.objects.filter(user=person).first(), actor=actor, reason="walk"
         )
+    ),
+    "teams.services.remembered_browsers.person_remembered_browsers_forget": Door(
+        lambda actor, person: person_remembered_browsers_forget(person=person, actor=actor)
     ),
     "accounts.services.lockout_unlock": Door(
         lambda actor, person: lockout_unlock(user=person, actor=actor), prepare=lock_out

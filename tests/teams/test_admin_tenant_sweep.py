@@ -222,6 +222,19 @@ def test_owner_of_tenant_a_reaches_nothing_of_tenant_b_by_any_admin_url(world):
                 posted = client.post(url, {"email": "x@y.example", "post": "yes"}, follow=True)
                 assert posted.status_code == 404, url
             covered.add(route)
+        elif params == {"object_id", "action"}:
+            # The person page's actions, confirmation page and POST: every action on one of
+            # B's people, and one action on every one of them (each finds the person alike).
+            model_admin = pattern.callback.model_admin
+            pks = sorted(forbidden[model_admin.model])
+            names = [action.name for action in model_admin.person_actions]
+            for pk, name in {(pks[0], name) for name in names} | {(pk, names[0]) for pk in pks}:
+                url = "/admin/" + route.replace("<path:object_id>", str(pk)).replace(
+                    "<slug:action>", name
+                )
+                assert client.get(url).status_code == 404, url
+                assert client.post(url, {"item": "1"}).status_code == 404, url
+            covered.add(route)
         elif params == {"content_type_id", "object_id"}:
             for model, pks in forbidden.items():
                 content_type = ContentType.objects.get_for_model(model)
