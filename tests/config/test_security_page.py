@@ -150,3 +150,17 @@ def test_the_access_list_page_links_to_the_security_page(owner_browser):
     page = owner_browser.get("/admin/teams/accesslistentry/").content.decode()
 
     assert 'href="/security/#security-access_list"' in page
+
+
+def test_the_security_page_asks_for_a_fresh_proof(clock, owner, tenant):
+    browser = sign_in(Client(), owner)
+    clock.shift(6 * 60)
+
+    shown = browser.get("/security/")
+    saved = browser.post("/security/", policy(tenant, idle_timeout_minutes=20))
+
+    assert shown.status_code == 302
+    assert shown.url.startswith("/mfa/confirm-password/")
+    assert saved.url.startswith("/mfa/confirm-password/")
+    tenant.refresh_from_db()
+    assert tenant.idle_timeout_minutes is None
