@@ -70,7 +70,9 @@ class Shots:
             for scheme in SCHEMES:
                 page.emulate_media(color_scheme=scheme)
                 self.check(page, f"{name}-{shape}-{scheme}")
-                page.screenshot(path=str(self.folder / f"{name}-{shape}-{scheme}.png"))
+                page.screenshot(
+                    path=str(self.folder / f"{name}-{shape}-{scheme}.png"), full_page=True
+                )
         page.set_viewport_size({"width": 1280, "height": 800})
         page.emulate_media(color_scheme="light")
 
@@ -78,7 +80,7 @@ class Shots:
         for shape, width, height in SHAPES:
             page.set_viewport_size({"width": width, "height": height})
             self.check(page, f"{name}-es-{shape}")
-            page.screenshot(path=str(self.folder / f"{name}-es-{shape}-light.png"))
+            page.screenshot(path=str(self.folder / f"{name}-es-{shape}-light.png"), full_page=True)
         page.set_viewport_size({"width": 1280, "height": 800})
 
     def check(self, page, label: str) -> None:
