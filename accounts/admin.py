@@ -18,13 +18,14 @@ from django.utils.translation import gettext_lazy as _
 from accounts.admin_person import PersonPageMixin
 from accounts.lockout_counters import email_locked_rows
 from accounts.models import User
+from accounts.selectors import people_with_breached_password
 from accounts.services import lockout_unlock, password_reset_link_send
 from teams import scopes
 from teams.forms import ChangeRoleForm, InviteForm, PersonForm
 from teams.models import Role
 from teams.proofs import proof_is_fresh, proof_page_url
 from teams.rules import is_above
-from teams.selectors import invitation_lapses_at
+from teams.selectors import invitation_lapses_at, people_invited_lapsing
 from teams.services.people import (
     invitation_resend,
     person_deactivate,
@@ -86,6 +87,38 @@ class LockedFilter(admin.SimpleListFilter):
         return queryset
 
 
+class InvitationFilter(admin.SimpleListFilter):
+    """People still only invited whose invitation lapses soon or has lapsed: where the
+    dashboard's "invitations lapsing" to-do leads (`people_invited_lapsing`)."""
+
+    title = _("invitation")
+    parameter_name = "invitation"
+
+    def lookups(self, request, model_admin):
+        return [("lapsing", _("lapsing within 2 days or lapsed"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "lapsing":
+            return people_invited_lapsing(queryset, now=timezone.now())
+        return queryset
+
+
+class BreachedPasswordFilter(admin.SimpleListFilter):
+    """People whose current password was found among breached ones: where the dashboard's
+    "passwords found breached" to-do leads (`people_with_breached_password`)."""
+
+    title = _("password")
+    parameter_name = "breached"
+
+    def lookups(self, request, model_admin):
+        return [("yes", _("found in a breach"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return people_with_breached_password(queryset)
+        return queryset
+
+
 @admin.register(User)
 class UserAdmin(PersonPageMixin, TenantScopedAdmin):
     """A tenant's people. Passwords are never set or shown here: people set their own through an
@@ -129,7 +162,14 @@ class UserAdmin(PersonPageMixin, TenantScopedAdmin):
         "last_login",
         "session_count",
     ]
-    list_filter = [ActiveFilter, LockedFilter, "role", "tenant"]
+    list_filter = [
+        ActiveFilter,
+        LockedFilter,
+        InvitationFilter,
+        BreachedPasswordFilter,
+        "role",
+        "tenant",
+    ]
     list_select_related = ["tenant", "role"]
     search_fields = ["email", "full_name"]
     ordering = ["email"]

@@ -1,5 +1,6 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from accounts import lockout_counters
@@ -49,3 +50,21 @@ def passkey_sign_in_offered(*, tenant: Tenant | None) -> bool:
     if tenant is not None:
         return tenant.passwordless_sign_in
     return Tenant.objects.filter(passwordless_sign_in=True).exists()
+
+
+# --- the owner's to-dos (config/todos.py): each narrows a queryset of people the caller
+# already scoped to what the viewer may see (`User.objects.visible_to`), so the dashboard's
+# count and the people list's filter that the to-do links to agree.
+
+
+def people_locked(people: QuerySet[User], *, now: datetime) -> QuerySet[User]:
+    """The active people of `people` whose account is locked now."""
+    return people.filter(is_active=True).filter(
+        Exists(lockout_counters.email_locked_rows(OuterRef("email"), now))
+    )
+
+
+def people_with_breached_password(people: QuerySet[User]) -> QuerySet[User]:
+    """The active people of `people` whose current password was found among breached ones
+    (they must change it at their next sign-in; until then it is what an attacker would try)."""
+    return people.filter(is_active=True, password_breached_at__isnull=False)

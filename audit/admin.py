@@ -1,14 +1,26 @@
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponse, HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
+from audit.delivery_words import delivery_status_html
 from audit.events import REFUSAL_EVENTS
-from audit.models import AuditDelivery, AuditEvent, AuditWebhook
+from audit.models import AuditEvent, AuditWebhook
+from audit.selectors import delivery_for_webhook, webhook_test_last
 from audit.shipping import webhook_address_problem
 from audit.sign_in_methods import FAILED, REFUSED, SUCCEEDED, sign_in_method_label, sign_in_outcome
-from audit.webhooks import audit_webhook_remove, audit_webhook_secret_replace, audit_webhook_set
+from audit.webhooks import (
+    audit_webhook_remove,
+    audit_webhook_secret_replace,
+    audit_webhook_set,
+    audit_webhook_test_send,
+)
 
 # The outcome of a sign-in event, in the badge colours of the site's trail; the words say it too.
 OUTCOME_BADGES = {SUCCEEDED: "badge-ok", FAILED: "badge-danger", REFUSED: "badge-warn"}
@@ -107,59 +119,126 @@ class AuditWebhookAdmin(admin.ModelAdmin):
     """A tenant's audit webhook, for its owners (`security:write`, in the admin site's
     `SCOPE_PERMISSIONS`) and operators.
 
-    Saving goes through `audit_webhook_set`; the secret is shown once, in the message after the
-    webhook is made or its secret replaced, and never again.
+    Saving goes through `audit_webhook_set`. The signing secret is shown once, on a page of its
+    own answering the save (or "Replace the signing secret"), with a copy button, and is never
+    stored anywhere to be shown again. The change page says where delivery stands, in words,
+    and sends a test event (`audit_webhook_test_send`).
     """
 
     form = AuditWebhookForm
     list_display = ["url", "tenant", "created_at", "delivery"]
     readonly_fields = ["created_at", "delivery"]
     actions = ["replace_secret"]
+    change_form_template = "admin/audit/auditwebhook/change_form.html"
+    secret_template = "admin/audit/auditwebhook/secret.html"  # noqa: S105 - a template's name
 
     @admin.display(description=_("delivery"))
     def delivery(self, obj: AuditWebhook) -> str:
-        cursor = AuditDelivery.objects.filter(webhook=obj).first()
-        if cursor is None:
-            return "—"
-        if cursor.last_error:
-            return _("Failing since %(attempts)s tries: %(error)s; next try %(at)s UTC") % {
-                "attempts": cursor.attempts,
-                "error": cursor.last_error,
-                "at": f"{cursor.next_attempt_at:%Y-%m-%d %H:%M:%S}",
-            }
-        return _("Delivered up to event %(sequence)s") % {"sequence": cursor.delivered_sequence}
+        return delivery_status_html(delivery_for_webhook(webhook=obj))
 
     def get_readonly_fields(self, request, obj=None):
         """A webhook stays with the tenant it was made for."""
         fields = list(super().get_readonly_fields(request, obj))
         return [*fields, "tenant"] if obj is not None else fields
 
+    def get_urls(self):
+        return [
+            path(
+                "<path:object_id>/test/",
+                self.admin_site.admin_view(self.test_send_view),
+                name="audit_auditwebhook_test",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        webhook = self.get_object(request, unquote(object_id))
+        context = dict(extra_context or {})
+        if webhook is not None:
+            delivery = delivery_for_webhook(webhook=webhook)
+            context.update(
+                webhook_delivery=delivery_status_html(delivery),
+                webhook_test=webhook_test_last(webhook=webhook, delivery=delivery),
+                webhook_can_test=self.has_change_permission(request, webhook),
+            )
+        return super().change_view(request, object_id, form_url, context)
+
+    def test_send_view(self, request, object_id) -> HttpResponse:
+        """POST: send the webhook a test event, then back to its page, which shows the result."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        webhook = self.get_object(request, unquote(object_id))
+        if webhook is None:
+            raise Http404
+        if not self.has_change_permission(request, webhook):
+            raise PermissionDenied
+        try:
+            audit_webhook_test_send(actor=request.user, webhook=webhook, request=request)
+        except ValidationError as refusal:
+            for message in refusal.messages:
+                self.message_user(request, message, messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                _("A test event was sent. Its result is shown under “Test event” below."),
+                messages.SUCCESS,
+            )
+        return redirect(
+            reverse(
+                "admin:audit_auditwebhook_change",
+                args=[webhook.pk],
+                current_app=self.admin_site.name,
+            )
+        )
+
     def save_model(self, request, obj, form, change) -> None:
         webhook, secret = audit_webhook_set(
             actor=request.user, tenant=obj.tenant, url=obj.url, request=request
         )
         obj.pk, obj.secret, obj.created_at = webhook.pk, webhook.secret, webhook.created_at
-        if secret:
-            self._show_secret(request, secret)
+        obj.secret_to_show = secret
+
+    def response_add(self, request, obj, post_url_continue=None) -> HttpResponse:
+        if getattr(obj, "secret_to_show", None):
+            return self.secret_page(request, [(obj, obj.secret_to_show)])
+        return super().response_add(request, obj, post_url_continue)
 
     def delete_model(self, request, obj) -> None:
         audit_webhook_remove(actor=request.user, webhook=obj, request=request)
 
-    def _show_secret(self, request, secret: str) -> None:
-        self.message_user(
-            request,
-            _(
-                "The signing secret is %(secret)s. Copy it into your receiver now: it won't be "
-                "shown again."
-            )
-            % {"secret": secret},
-            messages.WARNING,
-        )
+    def secret_page(self, request, shown: list[tuple[AuditWebhook, str]]) -> HttpResponse:
+        """The page that shows signing secrets once, in answer to the request that made them.
+        Nothing keeps them to show again: reloading it doesn't repeat them."""
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Signing secret"),
+            "shown": [
+                {
+                    "webhook": webhook,
+                    "secret": secret,
+                    "change_url": reverse(
+                        "admin:audit_auditwebhook_change",
+                        args=[webhook.pk],
+                        current_app=self.admin_site.name,
+                    ),
+                }
+                for webhook, secret in shown
+            ],
+        }
+        return TemplateResponse(request, self.secret_template, context)
 
     @admin.action(description=_("Replace the signing secret"), permissions=["change"])
-    def replace_secret(self, request, queryset) -> None:
-        for webhook in queryset:
-            self._show_secret(
-                request,
-                audit_webhook_secret_replace(actor=request.user, webhook=webhook, request=request),
-            )
+    def replace_secret(self, request, queryset) -> HttpResponse:
+        return self.secret_page(
+            request,
+            [
+                (
+                    webhook,
+                    audit_webhook_secret_replace(
+                        actor=request.user, webhook=webhook, request=request
+                    ),
+                )
+                for webhook in queryset
+            ],
+        )

@@ -194,6 +194,8 @@ class AuditWebhook(models.Model):
     # Secrets, hashes and tokens: the admin refuses to filter, sort or link by them (teams.sites).
     secret_fields = frozenset({"secret"})
 
+    objects = TenantQuerySet.as_manager()
+
     class Meta:
         verbose_name = "audit webhook"
 
@@ -216,6 +218,17 @@ class AuditDelivery(models.Model):
         SYSLOG = "syslog", "Syslog receiver"
         WEBHOOK = "webhook", "Tenant webhook"
 
+    class Failure(models.TextChoices):
+        """Why the last try failed, as a kind rather than an exception's text."""
+
+        ANSWERED = "answered", "the receiver answered with an error status"
+        CONNECT = "connect", "could not connect"
+        TIMEOUT = "timeout", "timed out"
+        TLS = "tls", "TLS certificate not valid"
+        NAME = "name", "host name not found"
+        ADDRESS = "address", "address not allowed"
+        OTHER = "other", "other"
+
     destination = models.CharField(max_length=10, choices=Destination.choices)
     chain_key = models.PositiveBigIntegerField()
     webhook = models.ForeignKey(
@@ -227,6 +240,12 @@ class AuditDelivery(models.Model):
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     leased_until = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=300, blank=True)
+    # The failure in words for owners (`audit.selectors.delivery_status`): what kind it was
+    # and, for an answer that wasn't 2xx, its status; `last_error` keeps the technical text
+    # for the log. `failing_since` is the first failure of the current run of them.
+    failing_since = models.DateTimeField(null=True, blank=True)
+    failure_kind = models.CharField(max_length=10, choices=Failure.choices, blank=True)
+    failure_status = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         constraints = [

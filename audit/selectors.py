@@ -3,14 +3,14 @@ from datetime import UTC, date, datetime, time
 from functools import cached_property
 
 from django.core.paginator import Paginator
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from audit.devices import Device, device_from_user_agent
 from audit.events import REFUSAL_EVENTS, AuditEventType
-from audit.models import AuditEvent
+from audit.models import AuditDelivery, AuditEvent, AuditWebhook
 from teams.models import Tenant
 
 SIGN_IN_HISTORY_EVENTS = (
@@ -188,3 +188,60 @@ def audit_trail_page_source(*, viewer: User, **filters) -> "QuerySet[AuditEvent]
     person = filters.pop("person", None)
     events = audit_trail(viewer=viewer, **filters)
     return PersonTrail(events, person) if person is not None else events
+
+
+# --- shipping: where delivery to a webhook or the syslog receiver stands
+
+
+def delivery_for_webhook(*, webhook: AuditWebhook) -> AuditDelivery | None:
+    """The webhook's cursor: how far its tenant's chain has reached it."""
+    return AuditDelivery.objects.filter(webhook=webhook).first()
+
+
+def webhooks_failing(*, viewer: User) -> QuerySet[AuditWebhook]:
+    """The webhooks `viewer` may see whose last try failed, with their cursor's state as
+    `failing_since`, `failure_kind`, `failure_status` and `attempts` annotations."""
+    cursor = AuditDelivery.objects.filter(webhook=OuterRef("pk"))
+    return (
+        AuditWebhook.objects.visible_to(viewer)
+        .annotate(
+            attempts=Subquery(cursor.values("attempts")[:1]),
+            failing_since=Subquery(cursor.values("failing_since")[:1]),
+            failure_kind=Subquery(cursor.values("failure_kind")[:1]),
+            failure_status=Subquery(cursor.values("failure_status")[:1]),
+        )
+        .filter(attempts__gt=0)
+        .order_by("failing_since", "pk")
+    )
+
+
+def syslog_deliveries_failing() -> QuerySet[AuditDelivery]:
+    """The operator's syslog receiver's cursors whose last try failed, the longest failing
+    first: the receiver is one for the whole platform, so this is for operators only."""
+    return AuditDelivery.objects.filter(
+        destination=AuditDelivery.Destination.SYSLOG, attempts__gt=0
+    ).order_by("failing_since", "pk")
+
+
+@dataclass(frozen=True)
+class WebhookTest:
+    """The latest test event sent to a webhook, and whether the webhook has taken it."""
+
+    event: AuditEvent
+    delivered: bool
+
+
+def webhook_test_last(
+    *, webhook: AuditWebhook, delivery: AuditDelivery | None
+) -> WebhookTest | None:
+    event = (
+        AuditEvent.objects.filter(
+            tenant_id=webhook.tenant_id, event=AuditEventType.AUDIT_WEBHOOK_TEST_SENT
+        )
+        .order_by("-sequence")
+        .first()
+    )
+    if event is None:
+        return None
+    delivered = delivery is not None and delivery.delivered_sequence >= event.sequence
+    return WebhookTest(event=event, delivered=delivered)

@@ -43,6 +43,7 @@ from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext
 from standardwebhooks.webhooks import Webhook
+from urllib3.exceptions import NameResolutionError
 
 from audit import tasks
 from audit.chain import canonical_time
@@ -66,12 +67,55 @@ WEBHOOK_EVENT_TYPE = "audit.event"
 WEBHOOKS_EXIST_CACHE_KEY = "audit-shipping:webhooks-exist"
 
 
-class DeliveryFailed(Exception):
-    """The destination didn't take everything: `delivered` events of the batch got through."""
+Failure = AuditDelivery.Failure
 
-    def __init__(self, reason: str, *, delivered: int = 0) -> None:
+
+class DeliveryFailed(Exception):
+    """The destination didn't take everything: `delivered` events of the batch got through.
+
+    `kind` (and `status`, for an answer that wasn't 2xx) say why in a form owners are shown
+    in words; the message is the technical text kept for the log."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        kind: str = Failure.OTHER,
+        status: int | None = None,
+        delivered: int = 0,
+    ) -> None:
         super().__init__(reason)
+        self.kind = kind
+        self.status = status
         self.delivered = delivered
+
+
+def syslog_failure_kind(error: Exception) -> str:
+    """What went wrong with a syslog connection, from the exception the socket raised."""
+    if isinstance(error, TimeoutError | socket.timeout):
+        return Failure.TIMEOUT
+    if isinstance(error, ssl.SSLError | ssl.CertificateError):
+        return Failure.TLS
+    if isinstance(error, socket.gaierror):
+        return Failure.NAME
+    if isinstance(error, OSError):
+        return Failure.CONNECT
+    return Failure.OTHER
+
+
+def webhook_failure_kind(error: requests.RequestException) -> str:
+    """What went wrong with a webhook request. The order matters: requests' SSLError and
+    ConnectTimeout are also ConnectionErrors."""
+    if isinstance(error, requests.exceptions.SSLError):
+        return Failure.TLS
+    if isinstance(error, requests.exceptions.Timeout):
+        return Failure.TIMEOUT
+    if isinstance(error, requests.exceptions.ConnectionError):
+        cause = error.args[0] if error.args else None
+        if isinstance(getattr(cause, "reason", None), NameResolutionError):
+            return Failure.NAME
+        return Failure.CONNECT
+    return Failure.OTHER
 
 
 # --- what is sent
@@ -143,7 +187,9 @@ def syslog_send(events: Sequence[AuditEvent]) -> None:
             else:
                 raw.sendall(payload)
     except (OSError, ValueError) as error:
-        raise DeliveryFailed(f"syslog {address.hostname}:{address.port}: {error}") from error
+        raise DeliveryFailed(
+            f"syslog {address.hostname}:{address.port}: {error}", kind=syslog_failure_kind(error)
+        ) from error
 
 
 def webhook_address_problem(url: str) -> str | None:
@@ -175,7 +221,7 @@ def webhook_send(webhook: AuditWebhook, events: Sequence[AuditEvent]) -> None:
     """POST each event in turn, signed; stop at the first one not taken (DeliveryFailed)."""
     problem = webhook_address_problem(webhook.url)
     if problem:
-        raise DeliveryFailed(problem)
+        raise DeliveryFailed(problem, kind=Failure.ADDRESS)
     signer = Webhook(webhook.secret)
     for delivered, event in enumerate(events):
         message_id = f"audit_{event.tenant_id}_{event.sequence}"
@@ -207,9 +253,16 @@ def webhook_send(webhook: AuditWebhook, events: Sequence[AuditEvent]) -> None:
             )
             response.close()
         except requests.RequestException as error:
-            raise DeliveryFailed(f"webhook: {error}", delivered=delivered) from error
+            raise DeliveryFailed(
+                f"webhook: {error}", kind=webhook_failure_kind(error), delivered=delivered
+            ) from error
         if not 200 <= response.status_code < 300:
-            raise DeliveryFailed(f"webhook: HTTP {response.status_code}", delivered=delivered)
+            raise DeliveryFailed(
+                f"webhook: HTTP {response.status_code}",
+                kind=Failure.ANSWERED,
+                status=response.status_code,
+                delivered=delivered,
+            )
 
 
 # --- the cursors
@@ -284,7 +337,7 @@ def delivery_run(*, cursor_id: int, now: datetime) -> int:
                 _send(cursor, events)
             except DeliveryFailed as failure:
                 _advance(cursor, events[: failure.delivered])
-                _failed(cursor, str(failure))
+                _failed(cursor, failure)
                 return delivered_total + failure.delivered
             _advance(cursor, events)
             delivered_total += len(events)
@@ -307,18 +360,23 @@ def _advance(cursor: AuditDelivery, events: list[AuditEvent]) -> None:
     cursor.attempts = 0
     cursor.next_attempt_at = None
     cursor.last_error = ""
+    cursor.failing_since, cursor.failure_kind, cursor.failure_status = None, "", None
     AuditDelivery.objects.filter(pk=cursor.pk).update(
         delivered_sequence=cursor.delivered_sequence,
         delivered_at=cursor.delivered_at,
         attempts=0,
         next_attempt_at=None,
         last_error="",
+        failing_since=None,
+        failure_kind="",
+        failure_status=None,
     )
 
 
-def _failed(cursor: AuditDelivery, reason: str) -> None:
+def _failed(cursor: AuditDelivery, failure: DeliveryFailed) -> None:
     cursor.attempts += 1
-    reason = redact_secrets(reason)[:ERROR_MAX_LENGTH]
+    cursor.failing_since = cursor.failing_since or timezone.now()
+    reason = redact_secrets(str(failure))[:ERROR_MAX_LENGTH]
     logger.warning(
         "Audit delivery to %s of chain %s failed (attempt %s): %s",
         cursor.destination,
@@ -330,6 +388,9 @@ def _failed(cursor: AuditDelivery, reason: str) -> None:
         attempts=cursor.attempts,
         next_attempt_at=timezone.now() + retry_delay(cursor.attempts),
         last_error=reason,
+        failing_since=cursor.failing_since,
+        failure_kind=failure.kind,
+        failure_status=failure.status,
     )
 
 

@@ -8,20 +8,26 @@ end); changing the address keeps the cursor, so nothing is skipped or sent twice
 
 import base64
 import secrets
+from datetime import timedelta
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from audit import shipping
 from audit.chain import chain_key
 from audit.events import AuditEventType
-from audit.models import AuditChain, AuditDelivery, AuditWebhook
+from audit.models import AuditChain, AuditDelivery, AuditEvent, AuditWebhook
 from audit.services import audit_event_record
 from teams import scopes
 from teams.models import Tenant, is_operator
 
 SECRET_BYTES = 32
+# "Send a test event": enough to try a fix a few times, too few to flood a receiver.
+TEST_SENDS_PER_WINDOW = 5
+TEST_SEND_WINDOW = timedelta(minutes=10)
 
 
 def webhook_secret_new() -> str:
@@ -111,3 +117,46 @@ def audit_webhook_remove(
         AuditDelivery.objects.filter(webhook=webhook).delete()
         webhook.delete()
     shipping.webhooks_exist_refresh()
+
+
+def audit_webhook_test_send(
+    *, actor, webhook: AuditWebhook, request: HttpRequest | None = None
+) -> AuditEvent:
+    """Send the webhook a test event through the normal shipping path; return the event.
+
+    The test payload is the audit event this records ("audit webhook test event sent"): it
+    joins the tenant's chain and is delivered after commit like any other, signed and in order,
+    so a receiver that takes it takes everything else too. A webhook waiting out its backoff is
+    tried again at once, since the owner is waiting for the answer. At most
+    TEST_SENDS_PER_WINDOW a tenant in TEST_SEND_WINDOW (each is a real event in the trail and
+    a request to the receiver).
+    """
+    _refuse_unless_allowed(actor=actor, tenant=webhook.tenant)
+    with transaction.atomic():
+        # Locking the webhook's row makes parallel sends count in turn.
+        webhook = (
+            AuditWebhook.objects.select_for_update().select_related("tenant").get(pk=webhook.pk)
+        )
+        sent = AuditEvent.objects.filter(
+            tenant=webhook.tenant,
+            event=AuditEventType.AUDIT_WEBHOOK_TEST_SENT,
+            created_at__gte=timezone.now() - TEST_SEND_WINDOW,
+        ).count()
+        if sent >= TEST_SENDS_PER_WINDOW:
+            raise ValidationError(
+                _(
+                    "%(count)d test events were sent in the last %(minutes)d minutes, the most "
+                    "allowed: wait a few minutes before sending another."
+                ),
+                code="test_sends_limited",
+                params={"count": sent, "minutes": TEST_SEND_WINDOW.seconds // 60},
+            )
+        event = audit_event_record(
+            event=AuditEventType.AUDIT_WEBHOOK_TEST_SENT,
+            actor=actor,
+            tenant=webhook.tenant,
+            request=request,
+            details={"url": webhook.url, "test": True},
+        )
+        AuditDelivery.objects.filter(webhook=webhook).update(next_attempt_at=None)
+    return event

@@ -6,12 +6,14 @@ from django.views.i18n import set_language
 from accounts.views import sign_in_report_view
 from config.csp_reports import csp_report
 from config.health import healthz
+from config.security import security
 from config.views import dashboard
 
 # The admin site (`teams.sites.PortcullisAdminSite`) has no sign-in form of its own: everybody
 # signs in through /accounts/login/, so every check made there also guards the admin.
 urlpatterns = [
     path("", dashboard, name="dashboard"),
+    path("security/", security, name="security"),
     path("accounts/", include("accounts.urls")),
     path("accounts/sessions/", include("teams.urls")),
     path("mfa/", include("mfa.urls")),

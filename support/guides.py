@@ -71,6 +71,11 @@ GUIDES: tuple[Guide, ...] = (
         "One page per person: status, two-factor, sessions, sign-ins and every action.",
     ),
     Guide(
+        "security-settings",
+        "Your dashboard and security settings (for owners)",
+        "What the dashboard's to-dos mean, the Security page, and testing your audit webhook.",
+    ),
+    Guide(
         "single-sign-on",
         "Signing in with Microsoft, Google or your organisation",
         "What “Use single sign-on” means here, and what still happens after it.",

@@ -45,3 +45,9 @@ def recovery_person_state(*, person: User) -> RecoveryPersonState:
         mfa_required=overview.required,
         locked_until=lock.ends_at if lock else None,
     )
+
+
+def recovery_requests_waiting(*, viewer: User) -> QuerySet[RecoveryRequest]:
+    """The open recovery requests `viewer` may see: their tenant's, or every tenant's for an
+    operator."""
+    return RecoveryRequest.objects.visible_to(viewer).open()

@@ -357,3 +357,77 @@ class TenantCreateForm(forms.ModelForm):
         )
         cleaned.update(name=name, slug=slug, owner_email=owner_email)
         return cleaned
+
+
+class SecurityPolicyForm(TenantForm):
+    """The Security page: the tenant's whole policy in one form, grouped as owners think of it
+    (`GROUPS`). Saved by `tenant_security_update`; switching the IP access list on is guarded
+    like any list change (the saver's own address, `AccessListGuardForm`)."""
+
+    GROUPS = (
+        ("sign_in", _("Sign-in methods"), ("passwordless_sign_in",)),
+        ("two_factor", _("Two-factor and passkeys"), ("require_mfa", "remember_browser_days")),
+        (
+            "sessions",
+            _("Sessions"),
+            (
+                "idle_timeout_minutes",
+                "session_lifetime_minutes",
+                "max_sessions",
+                "deactivate_after_days",
+            ),
+        ),
+        ("access_list", _("IP access list"), ("access_list_enabled", "confirm_exclusion")),
+        (
+            "passwords",
+            _("Passwords"),
+            (
+                "password_max_age_days",
+                "password_history_count",
+                "breached_password_check_at_sign_in",
+            ),
+        ),
+        ("audit", _("Audit"), ("audit_retention_months", "alert_owners_on_unusual_sign_in")),
+    )
+    LABELS = {
+        "passwordless_sign_in": _("Allow sign-in with a passkey alone"),
+        "require_mfa": _("Require two-factor authentication for everyone"),
+        "remember_browser_days": _("Remember a browser for (days)"),
+        "idle_timeout_minutes": _("Idle timeout (minutes)"),
+        "session_lifetime_minutes": _("Session lifetime (minutes)"),
+        "max_sessions": _("Sessions per person"),
+        "deactivate_after_days": _("Deactivate after days without sign-in"),
+        "access_list_enabled": _("Enforce the IP access list"),
+        "password_max_age_days": _("Password maximum age (days)"),
+        "password_history_count": _("Previous passwords refused"),
+        "breached_password_check_at_sign_in": _("Check passwords against breaches at sign-in"),
+        "audit_retention_months": _("Keep audit events for (months)"),
+        "alert_owners_on_unusual_sign_in": _("Send Owners a copy of unusual sign-in alerts"),
+    }
+
+    class Meta:
+        model = Tenant
+        fields = [
+            "passwordless_sign_in",
+            "require_mfa",
+            "remember_browser_days",
+            "idle_timeout_minutes",
+            "session_lifetime_minutes",
+            "max_sessions",
+            "deactivate_after_days",
+            "access_list_enabled",
+            "password_max_age_days",
+            "password_history_count",
+            "breached_password_check_at_sign_in",
+            "audit_retention_months",
+            "alert_owners_on_unusual_sign_in",
+        ]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name, label in self.LABELS.items():
+            self.fields[name].label = label
+
+    def groups(self) -> list[tuple[str, str, list]]:
+        """Each group's key, title and bound fields, in order."""
+        return [(key, title, [self[name] for name in names]) for key, title, names in self.GROUPS]

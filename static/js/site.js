@@ -71,18 +71,21 @@
     box.insertAdjacentElement("afterend", button);
   });
 
-  // Backup codes: copy them all, or print the page.
+  // Backup codes and signing secrets: copy them (every <code> inside the target, or the
+  // target's own text), or print the page. The admin's pages name the word for "Copied." on
+  // the button, since their <body> is Django's.
   document.querySelectorAll("[data-copy-target]").forEach(function (button) {
     var target = document.getElementById(button.getAttribute("data-copy-target"));
     var status = document.getElementById(button.getAttribute("data-copy-status"));
     if (!target || !navigator.clipboard) { return; }
     button.hidden = false;
     button.addEventListener("click", function () {
-      var text = Array.prototype.map.call(target.querySelectorAll("code"), function (code) {
+      var codes = target.querySelectorAll("code");
+      var text = codes.length ? Array.prototype.map.call(codes, function (code) {
         return code.textContent;
-      }).join("\n");
+      }).join("\n") : target.textContent;
       navigator.clipboard.writeText(text).then(function () {
-        if (status) { status.textContent = words.copied || ""; }
+        if (status) { status.textContent = button.getAttribute("data-copied") || words.copied || ""; }
       });
     });
   });

@@ -14,7 +14,9 @@ from audit.services import (
 )
 from teams import scopes
 from teams.models import Role, Tenant, is_operator
+from teams.services.access_list import access_list_switch
 from teams.services.people import invitation_enqueue, person_create
+from teams.services.roles import tenant_policy_update
 
 SLUG_MAX_LENGTH = Tenant._meta.get_field("slug").max_length
 
@@ -123,4 +125,30 @@ def tenant_onboard(
         )
         owner = User.objects.for_tenant(tenant).get()
         invitation_enqueue(person=owner, invited_by=actor)
+    return tenant
+
+
+def tenant_security_update(
+    *,
+    tenant: Tenant,
+    actor: User,
+    values: dict,
+    access_list_enabled: bool | None = None,
+    confirm_exclusion: bool = False,
+    request: HttpRequest | None = None,
+) -> Tenant:
+    """Save the Security page: the policy `values` (one TENANT_POLICY_CHANGED event listing
+    what changed, through `tenant_policy_update`) and, when given, the IP access list's switch
+    (`access_list_switch`, its own event and self-lockout guard), all or nothing: a refused
+    switch leaves the policy as it was too."""
+    with transaction.atomic():
+        tenant = tenant_policy_update(tenant=tenant, actor=actor, values=values, request=request)
+        if access_list_enabled is not None:
+            tenant = access_list_switch(
+                tenant=tenant,
+                enabled=access_list_enabled,
+                actor=actor,
+                request=request,
+                confirm_exclusion=confirm_exclusion,
+            )
     return tenant

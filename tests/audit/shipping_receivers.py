@@ -104,13 +104,15 @@ class SyslogReceiver(Receiver):
 
 
 class WebhookReceiver(Receiver):
-    """Takes a POST only when its Standard Webhooks signature verifies with `secret`."""
+    """Takes a POST only when its Standard Webhooks signature verifies with `secret`; with
+    `answer` set (503, say), answers that to every POST instead, as a receiver that is down."""
 
     def __init__(self) -> None:
         super().__init__()
         self.secret = ""
         self.received: list[dict] = []
         self.refused = 0
+        self.answer: int | None = None
 
     def make_server(self):
         receiver = self
@@ -118,6 +120,10 @@ class WebhookReceiver(Receiver):
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                if receiver.answer is not None:
+                    self.send_response(receiver.answer)
+                    self.end_headers()
+                    return
                 try:
                     payload = Webhook(receiver.secret).verify(body, dict(self.headers))
                 except Exception:  # noqa: BLE001 - any verification failure is a refusal
@@ -170,3 +176,21 @@ def self_signed_localhost(folder: Path) -> tuple[ssl.SSLContext, Path]:
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(certificate_file, key_file)
     return context, certificate_file
+
+
+class SilentReceiver:
+    """A port that takes connections (the kernel's backlog) and never answers: a receiver that
+    hangs, for the "timed out" case."""
+
+    def __init__(self) -> None:
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(8)
+        self.port = self.socket.getsockname()[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/audit-events"
+
+    def close(self) -> None:
+        self.socket.close()

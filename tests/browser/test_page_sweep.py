@@ -12,10 +12,12 @@ from urllib.parse import urlparse
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from playwright.sync_api import expect
 
+from audit.models import AuditDelivery, AuditWebhook
 from support.models import RecoveryRequest
 from teams.services.roles import role_create
 from teams.tokens import invitation_token_generator
@@ -69,6 +71,8 @@ OWNER_PAGES = [
     ("admin-sessions", "/admin/teams/usersession/"),
     ("admin-access-review", "/admin/reviews/accessreviewentry/"),
     ("admin-recovery", "/admin/support/recoveryrequest/"),
+    ("security", "/security/"),
+    ("admin-webhook", "/admin/audit/auditwebhook/{webhook}/change/"),
 ]
 OPERATOR_PAGES = [
     ("dashboard", "/"),
@@ -110,6 +114,19 @@ def world(tenant, owner, technician, password):
         note="New phone, locked out after a few tries.",
         ip="198.51.100.7",
     )
+    # A webhook whose receiver answers 503: its page says so in words.
+    webhook = AuditWebhook.objects.create(
+        tenant=tenant, url="https://receiver.example/audit", secret="whsec_" + "A" * 44
+    )
+    AuditDelivery.objects.create(
+        destination=AuditDelivery.Destination.WEBHOOK,
+        chain_key=tenant.pk,
+        webhook=webhook,
+        attempts=6,
+        failing_since=timezone.now(),
+        failure_kind=AuditDelivery.Failure.ANSWERED,
+        failure_status=503,
+    )
     uidb64 = urlsafe_base64_encode(force_bytes(invited.pk))
     set_password = f"/accounts/reset/{uidb64}/{invitation_token_generator.make_token(invited)}/"
     operator = OperatorFactory(email="root@platform.example", full_name="Root Operator")
@@ -121,6 +138,7 @@ def world(tenant, owner, technician, password):
         "recovery": recovery.pk,
         "technician": technician.pk,
         "role": helpdesk.pk,
+        "webhook": webhook.pk,
         "set_password": set_password,
         "with_app": with_app,
         "operator": operator,
