@@ -16,8 +16,9 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from teams.models import UserSession
 from tests.factories import UserFactory, UserSessionFactory
+from tests.mfa.helpers import totp_code
 from tests.oidc_provider import BACKCHANNEL_LOGOUT_EVENT, LEFT_OUT, OidcProvider
-from tests.signing_in import sign_in
+from tests.signing_in import VERIFY, sign_in
 from tests.sso.conftest import sso_sign_in
 
 pytestmark = pytest.mark.django_db
@@ -103,6 +104,21 @@ def test_a_logout_token_by_sid_ends_only_that_session(sso_tenant, technician, oi
         (event.target, event.details["sid"], event.details["sessions"])
         for event in (ended_events().order_by("pk"))
     ] == [(technician, "sid-laptop", 1), (None, "sid-phone", 0)]
+
+
+def test_a_session_that_waited_at_its_second_step_is_found_by_its_sid(
+    sso_tenant, user_with_totp, clock, oidc
+):
+    """The provider's session id rides with the attempt through the second step."""
+    browser = Client()
+    oidc.sign_in_as(sub="sub-tess", email=user_with_totp.email, sid="sid-laptop")
+    assert sso_sign_in(browser, user_with_totp.email).url.startswith(VERIFY)
+    browser.post(VERIFY, {"otp_token": totp_code(user_with_totp)})
+    assert signed_in_as(browser) == user_with_totp
+
+    assert provider_posts(sso_tenant, oidc.logout_token(sid="sid-laptop")).status_code == 200
+
+    assert signed_in_as(browser) is None
 
 
 def test_a_token_naming_nobody_signed_in_here_is_still_a_success(sso_tenant, oidc):
