@@ -509,13 +509,14 @@ def logout_token_refuse(*, provider: IdentityProvider, reason: str, request: Htt
         _cache_call("set", key, 1, timeout=120)
     logger.info("Back-channel logout token for provider %s refused: %s", provider.pk, reason)
     if _cache_call("add", f"sso:logout-refused:{provider.pk}:{reason}:{_minute()}", 1, 120):
-        audit_event_record(
-            event=AuditEventType.SSO_LOGOUT_TOKEN_REFUSED,
-            actor=None,
-            tenant=provider.tenant,
-            request=request,
-            details={"reason": reason, "provider": provider.label, "kind": provider.kind},
-        )
+        with transaction.atomic():
+            audit_event_record(
+                event=AuditEventType.SSO_LOGOUT_TOKEN_REFUSED,
+                actor=None,
+                tenant=provider.tenant,
+                request=request,
+                details={"reason": reason, "provider": provider.label, "kind": provider.kind},
+            )
 
 
 def _logout_token_spend(*, provider: IdentityProvider, claims: dict) -> bool:
