@@ -70,6 +70,7 @@ class SignInAttempt:
     second_factor: str | None = None
     otp_device: str | None = None
     due: tuple[str, ...] = ()
+    provider_session: dict | None = None
     person: Any = field(default=None, compare=False, repr=False)
     device: Any = field(default=None, compare=False, repr=False)
     policy: Any = field(default=None, compare=False, repr=False)
@@ -118,6 +119,7 @@ def attempt_pending(request: HttpRequest) -> SignInAttempt | None:
             second_factor=stored.get("second_factor"),
             otp_device=stored.get("otp_device"),
             due=tuple(str(key) for key in stored["due"]),
+            provider_session=_provider_session(stored.get("provider_session")),
         )
     except (KeyError, TypeError, ValueError):
         attempt = None
@@ -125,6 +127,12 @@ def attempt_pending(request: HttpRequest) -> SignInAttempt | None:
         request.session.pop(PENDING_SESSION_KEY, None)
         return None
     return attempt
+
+
+def _provider_session(stored: object) -> dict | None:
+    if not isinstance(stored, dict):
+        return None
+    return {name: str(stored.get(name) or "") for name in ("issuer", "subject", "sid")}
 
 
 def attempt_keep(request: HttpRequest, attempt: SignInAttempt) -> None:

@@ -262,7 +262,12 @@ def _sign_in_complete(*, request: HttpRequest, attempt: SignInAttempt, user: Use
             return reverse(settings.LOGIN_URL)
         user.last_login = now
         _session_sign_in(request=request, user=user, backend=attempt.backend)
-        session_track(request=request, user=user, person_locked=True)
+        session_track(
+            request=request,
+            user=user,
+            person_locked=True,
+            provider_session=attempt.provider_session,
+        )
         device = attempt.device
         if device is None and attempt.otp_device:
             device = Device.from_persistent_id(attempt.otp_device)

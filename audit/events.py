@@ -31,6 +31,9 @@ class AuditEventType(models.IntegerChoices):
     SSO_PERSON_CREATED = 132, _("Person created at first single sign-on")
     SSO_PASSWORD_REFUSED = 133, _("Password sign-in refused: single sign-on required")
     SSO_IDENTITY_UNLINKED = 134, _("Single sign-on identity unlinked")
+    SSO_BACKCHANNEL_LOGOUT = 135, _("Sessions ended by the provider's back-channel logout")
+    SSO_LOGOUT_TOKEN_REFUSED = 136, _("Back-channel logout token refused")
+    SESSION_SINGLE_SIGN_ON_MAX_AGE = 137, _("Session ended: single sign-on maximum age")
 
     MFA_ENROLLED = 200, _("MFA factor enrolled")
     MFA_REMOVED = 201, _("MFA factor removed")

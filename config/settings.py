@@ -65,6 +65,13 @@ SSO_HTTP_TIMEOUT = env.float("SSO_HTTP_TIMEOUT", default=5)
 SSO_METADATA_CACHE_SECONDS = env.int("SSO_METADATA_CACHE_SECONDS", default=3600)
 # The clock skew allowed on an identity provider's tokens (issued at, expiry).
 SSO_CLOCK_LEEWAY_SECONDS = 60
+# Back-channel logout (sso/views.py): a provider's logout token is good for this many seconds
+# after it was issued (plus the leeway), and its `jti` is remembered that long so it is good
+# once. A client address whose logout tokens are refused this many times in a minute gets 429
+# for the rest of the minute, before any signature is checked; tokens that pass are never
+# limited, so a provider signing many people out at once is never turned away.
+SSO_LOGOUT_TOKEN_MAX_AGE_SECONDS = 120
+SSO_LOGOUT_REFUSALS_PER_IP = env.int("SSO_LOGOUT_REFUSALS_PER_IP", default=20)
 # Off in production: a provider's discovery document, token endpoint and keys must be https://
 # on public addresses, so an owner can't aim the site at its own network or cloud metadata. On,
 # http:// and private, loopback and link-local addresses are allowed too (tests, a provider

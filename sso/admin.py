@@ -31,7 +31,7 @@ class IdentityProviderAdmin(TenantScopedAdmin):
     list_display = ["__str__", "tenant", "kind", "policy", "enabled", "secret_set_at"]
     list_select_related = ["tenant"]
     list_filter = ["tenant"]
-    readonly_fields = ["redirect_uri", "secret_set_at", "claimed_domains"]
+    readonly_fields = ["redirect_uri", "backchannel_logout_uri", "secret_set_at", "claimed_domains"]
     filter_horizontal = ["break_glass"]
     fieldsets = [
         (
@@ -45,6 +45,7 @@ class IdentityProviderAdmin(TenantScopedAdmin):
                     "hosted_domain",
                     "discovery_url",
                     "redirect_uri",
+                    "backchannel_logout_uri",
                     "client_id",
                     "client_secret",
                     "secret_set_at",
@@ -59,6 +60,7 @@ class IdentityProviderAdmin(TenantScopedAdmin):
                     "policy",
                     "break_glass",
                     "provider_mfa_accepted",
+                    "session_max_age_minutes",
                     "new_person_role",
                     "claimed_domains",
                 ]
@@ -69,6 +71,20 @@ class IdentityProviderAdmin(TenantScopedAdmin):
     @admin.display(description=_("redirect URI to register at the provider"))
     def redirect_uri(self, provider: IdentityProvider | None = None) -> str:
         return format_html("<code>{}</code>", client.redirect_uri())
+
+    @admin.display(description=_("back-channel logout URI to register at the provider"))
+    def backchannel_logout_uri(self, provider: IdentityProvider | None = None) -> str:
+        if provider is None or provider.pk is None:
+            return _("Shown once the provider is saved.")
+        return format_html(
+            "<code>{}</code><br>{}",
+            client.backchannel_logout_uri(provider),
+            _(
+                "Providers that support OpenID Connect back-channel logout (Okta, Keycloak, "
+                "authentik) post here when someone signs out there or is disabled: their "
+                "sessions here end at once."
+            ),
+        )
 
     @admin.display(description=_("email domains that sign in here"))
     def claimed_domains(self, provider: IdentityProvider) -> str:

@@ -17,6 +17,7 @@ the Workspace's `hd`), and when an email claim counts as verified.
 import hashlib
 import json
 import logging
+import time
 
 import requests
 from authlib.integrations.base_client import OAuthError
@@ -26,7 +27,10 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils.crypto import constant_time_compare, salted_hmac
-from joserfc.errors import JoseError
+from joserfc import jwt
+from joserfc.errors import InvalidKeyIdError, JoseError
+from joserfc.jwk import KeySet
+from joserfc.jws import JWSRegistry
 
 from audit.shipping import public_address_problem
 from sso.encryption import SecretUnreadable, secret_decrypt
@@ -45,6 +49,15 @@ SIGNATURE_ALGORITHMS = frozenset(
 )
 DEFAULT_SIGNATURE_ALGORITHM = "RS256"
 SIGNATURE_ALGORITHMS_FIELD = "id_token_signing_alg_values_supported"
+# OpenID Connect Back-Channel Logout 1.0: the event a logout token must carry, the token types
+# its header may name (compared in lower case: its own, with or without the media type's
+# prefix, and the generic JWT some providers put on every token), and the longest token read.
+BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+LOGOUT_TOKEN_TYPES = frozenset({"logout+jwt", "application/logout+jwt", "jwt"})
+LOGOUT_TOKEN_MAX_LENGTH = 16 * 1024
+# An unknown key id in a logout token fetches the provider's keys again at most this often:
+# anyone can post one, and each must not cost a request to the provider.
+JWKS_REFETCH_SECONDS = 60
 # `amr` values (RFC 8176) that say the provider itself asked for more than one factor.
 MULTI_FACTOR_AMR = frozenset({"mfa"})
 
@@ -59,9 +72,24 @@ class IdentityRefused(Exception):
         self.claims = claims or {}
 
 
+class LogoutTokenRefused(Exception):
+    """A back-channel logout token that doesn't prove the provider asked for a logout.
+    `reason` is a short code for the audit log and the 400's `error_description`."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 def redirect_uri() -> str:
     """The one address every provider sends people back to: register it at the provider."""
     return f"{settings.SITE_URL}{reverse('sso:callback')}"
+
+
+def backchannel_logout_uri(provider: IdentityProvider) -> str:
+    """Where this provider posts its logout tokens: register it at the provider as the
+    back-channel logout URI (Okta, Keycloak, authentik)."""
+    return f"{settings.SITE_URL}{reverse('sso:backchannel_logout', args=[provider.pk])}"
 
 
 def issuer_matches_discovery_url(*, provider: IdentityProvider, issuer: object) -> bool:
@@ -280,3 +308,93 @@ def verified_email(*, provider: IdentityProvider, claims: dict) -> str | None:
 def provider_did_multi_factor(claims: dict) -> bool:
     amr = claims.get("amr")
     return isinstance(amr, list) and bool(MULTI_FACTOR_AMR.intersection(map(str, amr)))
+
+
+def _key_set(app: _ProviderApp, *, provider: IdentityProvider, refetch: bool) -> KeySet:
+    if refetch and not cache.add(f"sso:jwks-refetch:{provider.pk}", 1, JWKS_REFETCH_SECONDS):
+        raise LogoutTokenRefused("logout_token_invalid_key_id")
+    return KeySet.import_key_set(app.fetch_jwk_set(force=refetch))
+
+
+def _logout_token_decode(
+    app: _ProviderApp, *, provider: IdentityProvider, token: str, algorithms: list[str]
+) -> jwt.Token:
+    """The token's header and claims once its signature is checked against the provider's
+    keys, by the algorithms its ID tokens may use (`load_server_metadata` kept only
+    asymmetric ones). An unknown key id fetches the keys again, as for an ID token (a key
+    rollover), but at most once a minute per provider."""
+    registry = JWSRegistry(algorithms=algorithms, strict_check_header=False)
+    try:
+        return jwt.decode(token, _key_set(app, provider=provider, refetch=False), registry=registry)
+    except InvalidKeyIdError:
+        return jwt.decode(token, _key_set(app, provider=provider, refetch=True), registry=registry)
+
+
+def _logout_claims_check(decoded: jwt.Token, *, provider: IdentityProvider, issuer: str) -> dict:
+    """Back-Channel Logout 1.0, section 2.6, after the signature: the claims an ID token's
+    would be held to, then what makes it a logout token and nothing else."""
+    token_type = decoded.header.get("typ")
+    if token_type is not None and str(token_type).lower() not in LOGOUT_TOKEN_TYPES:
+        raise LogoutTokenRefused("logout_token_wrong_type")
+    claims = dict(decoded.claims)
+    leeway = settings.SSO_CLOCK_LEEWAY_SECONDS
+    jwt.JWTClaimsRegistry(
+        leeway=leeway,
+        iss={"essential": True, "value": issuer},
+        aud={"essential": True, "value": provider.client_id},
+        iat={"essential": True},
+        jti={"essential": True},
+    ).validate(claims)
+    if claims["iat"] < time.time() - settings.SSO_LOGOUT_TOKEN_MAX_AGE_SECONDS - leeway:
+        raise LogoutTokenRefused("logout_token_too_old")
+    events = claims.get("events")
+    if not isinstance(events, dict) or not isinstance(events.get(BACKCHANNEL_LOGOUT_EVENT), dict):
+        raise LogoutTokenRefused("logout_token_no_logout_event")
+    if "nonce" in claims:
+        # What keeps an ID token from passing for a logout token, and the other way round.
+        raise LogoutTokenRefused("logout_token_nonce_present")
+    sub, sid = claims.get("sub"), claims.get("sid")
+    if sid is not None and (not isinstance(sid, str) or not sid):
+        raise LogoutTokenRefused("logout_token_invalid_sid")
+    if not sub and not sid:
+        raise LogoutTokenRefused("logout_token_no_sub_or_sid")
+    return claims
+
+
+def logout_token_claims(*, provider: IdentityProvider, token: str) -> dict:
+    """The claims of a back-channel logout token from this provider, once every check of
+    OpenID Connect Back-Channel Logout 1.0 (section 2.6) has passed; otherwise
+    `LogoutTokenRefused`.
+
+    Verified like an ID token, with the same client, cached keys and issuer rules: the
+    signature by the provider's published keys (asymmetric algorithms only), `iss` the
+    provider's, `aud` our client id, `exp` if present. Then `iat` no older than
+    SSO_LOGOUT_TOKEN_MAX_AGE_SECONDS (plus the leeway), a `jti`, the back-channel logout event,
+    no `nonce`, a `sub` or a `sid`, and a header `typ`, when present, that names a logout
+    token (or a plain JWT). Whether the `jti` was seen before is the caller's to check, once
+    everything else has passed.
+    """
+    if not token or len(token) > LOGOUT_TOKEN_MAX_LENGTH:
+        raise LogoutTokenRefused("logout_token_missing" if not token else "logout_token_too_long")
+    try:
+        app = _app(provider)
+    except IdentityRefused as refusal:
+        raise LogoutTokenRefused(refusal.reason) from refusal
+    try:
+        metadata = app.load_server_metadata()
+        issuer = provider.expected_issuer or metadata.get("issuer")
+        if not issuer_matches_discovery_url(provider=provider, issuer=issuer):
+            raise LogoutTokenRefused("issuer_not_the_discovery_urls")
+        decoded = _logout_token_decode(
+            app, provider=provider, token=token, algorithms=metadata[SIGNATURE_ALGORITHMS_FIELD]
+        )
+        return _logout_claims_check(decoded, provider=provider, issuer=issuer)
+    except IdentityRefused as refusal:
+        raise LogoutTokenRefused(refusal.reason) from refusal
+    except JoseError as error:
+        raise LogoutTokenRefused(f"logout_token_{error.error}") from error
+    except (requests.RequestException, ValueError, KeyError, RuntimeError) as error:
+        logger.warning("Identity provider %s unusable for a logout token: %r", provider.pk, error)
+        raise LogoutTokenRefused("provider_unreachable") from error
+    finally:
+        _metadata_keep(provider, app)

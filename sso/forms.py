@@ -42,6 +42,7 @@ class IdentityProviderForm(forms.ModelForm):
             "enabled",
             "policy",
             "provider_mfa_accepted",
+            "session_max_age_minutes",
             "new_person_role",
             "break_glass",
         ]

@@ -5,15 +5,20 @@ import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from teams.models import Role, Tenant, TenantQuerySet
+from teams.models import SESSION_LIFETIME_MAX_MINUTES, Role, Tenant, TenantQuerySet
 
 ENTRA_AUTHORITY = "https://login.microsoftonline.com"
 GOOGLE_ISSUER = "https://accounts.google.com"
 # Where a provider's discovery document is, under its issuer (OpenID Connect Discovery 1.0).
 DISCOVERY_PATH = "/.well-known/openid-configuration"
+# A session started through the provider may be held to a shorter age than its lifetime: at
+# least this many minutes (shorter would send people back to the provider every few minutes),
+# at most the longest lifetime any session has.
+SESSION_MAX_AGE_MIN_MINUTES = 5
 # A DNS name of letters, digits and hyphens, at least two labels: what an email's domain is.
 DOMAIN_PATTERN = re.compile(r"^(?=.{4,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 
@@ -96,6 +101,25 @@ class IdentityProvider(models.Model):
             "On: a sign-in the provider reports as multi-factor (“mfa” in the token's amr "
             "claim) skips this site's second step. Off (recommended): the second step is "
             "still asked."
+        ),
+    )
+    session_max_age_minutes = models.PositiveIntegerField(
+        _("ask the provider again after (minutes)"),
+        null=True,
+        blank=True,
+        validators=[
+            MinValueValidator(SESSION_MAX_AGE_MIN_MINUTES),
+            MaxValueValidator(
+                SESSION_LIFETIME_MAX_MINUTES,
+                message=_(
+                    "At most %(limit_value)s minutes (a day): no session lasts longer anyway."
+                ),
+            ),
+        ],
+        help_text=_(
+            "A session started through the provider ends this many minutes after the sign-in, "
+            "however active, so the person goes back to the provider, which checks them again. "
+            "Empty: the session's usual lifetime."
         ),
     )
     new_person_role = models.ForeignKey(

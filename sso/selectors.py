@@ -1,7 +1,10 @@
+from django.db.models import QuerySet
+
 from accounts.attempt import PROVIDER_DOOR, SignInAttempt
 from accounts.models import User, normalize_email
 from accounts.stages import SINGLE_SIGN_ON_REQUIRED, DoorRefusal, HomeRealm
 from sso.models import ClaimedDomain, IdentityProvider, domain_normalize
+from teams.models import UserSession
 
 
 def email_domain(email: str) -> str:
@@ -82,3 +85,16 @@ def password_refusal_for(user: User) -> str | None:
     if user.role is not None and user.role.is_owner and not break_glass_owners(provider=provider):
         return None
     return provider.label
+
+
+def sessions_signed_in_by_provider(
+    *, provider: IdentityProvider, issuer: str, subject: str | None, sid: str | None
+) -> QuerySet[UserSession]:
+    """The tenant's sessions this provider signed in for `subject` (all of them) or for its
+    session `sid` (that one), or both when both are given: what a back-channel logout ends."""
+    sessions = UserSession.objects.for_tenant(provider.tenant).filter(provider_issuer=issuer)
+    if subject:
+        sessions = sessions.filter(provider_subject=subject)
+    if sid:
+        sessions = sessions.filter(provider_sid=sid)
+    return sessions

@@ -1,9 +1,13 @@
 """Single sign-on writes: a tenant's provider and policy, claimed domains, linked identities,
 and the sign-in through a provider."""
 
+import hashlib
+import logging
 from collections.abc import Iterable
 
 from django.conf import settings
+from django.core.cache import cache
+from django.core.cache.backends.locmem import LocMemCache
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
@@ -14,15 +18,20 @@ from accounts.attempt import PROVIDER, PROVIDER_DOOR, PROVIDER_MFA, SLOT_TO_TAKE
 from accounts.models import User, normalize_email
 from accounts.proofs import sign_in_failure_record
 from accounts.sign_in import sign_in_run
+from audit.client import client_ip
 from audit.events import AuditEventType
+from audit.refusals import access_refusal_record
 from audit.services import audit_event_record
 from sso import client
 from sso.encryption import secret_encrypt, secret_reencrypt
 from sso.models import ClaimedDomain, IdentityProvider, ProviderIdentity, domain_normalize
-from sso.selectors import domain_is_claimed_by
-from teams import scopes
-from teams.models import Tenant, is_operator
+from sso.selectors import domain_is_claimed_by, sessions_signed_in_by_provider
+from teams import notices, scopes
+from teams.models import Tenant, UserSession, is_operator
 from teams.rules import act_on, act_within, refuse_granting_more
+from teams.services.sessions import tracked_sessions_delete
+
+logger = logging.getLogger(__name__)
 
 PROVIDER_FIELDS = (
     "kind",
@@ -34,8 +43,15 @@ PROVIDER_FIELDS = (
     "enabled",
     "policy",
     "provider_mfa_accepted",
+    "session_max_age_minutes",
     "new_person_role",
 )
+
+
+# Stands in for the shared cache while it doesn't answer, so a logout token is still good once
+# and refusals still counted, per process (as audit.refusals does for refused requests).
+FALLBACK_CACHE = LocMemCache("sso-logout", {"OPTIONS": {"MAX_ENTRIES": 10_000}})
+SID_MAX_LENGTH = UserSession._meta.get_field("provider_sid").max_length
 
 
 class SignInThroughProviderRefused(Exception):
@@ -385,6 +401,16 @@ def _person_create(
     return person
 
 
+def _sid(claims: dict) -> str:
+    """The provider's session id from the ID token, or "" when it sent none the session can
+    be found by (one too long to store, or with a NUL): a back-channel logout by `sid` then
+    ends nothing, one by `sub` still ends it."""
+    sid = claims.get("sid")
+    if not isinstance(sid, str) or len(sid) > SID_MAX_LENGTH or "\x00" in sid:
+        return ""
+    return sid
+
+
 def sign_in_through_provider(
     *, request: HttpRequest, provider: IdentityProvider, claims: dict
 ) -> str | None:
@@ -412,6 +438,11 @@ def sign_in_through_provider(
         proved=(PROVIDER,),
         slot=SLOT_TO_TAKE,
         via=_via(provider, claims),
+        provider_session={
+            "issuer": str(claims["iss"]),
+            "subject": str(claims["sub"]),
+            "sid": _sid(claims),
+        },
     )
     if provider_mfa:
         attempt = attempt.with_proof(PROVIDER_MFA)
@@ -431,3 +462,106 @@ def provider_secrets_reencrypt() -> int:
             provider.save(update_fields=["client_secret_encrypted"])
             count += 1
     return count
+
+
+def _cache_call(method: str, *args, **kwargs):
+    try:
+        return getattr(cache, method)(*args, **kwargs)
+    except Exception:  # noqa: BLE001 - any cache backend's connection error
+        return getattr(FALLBACK_CACHE, method)(*args, **kwargs)
+
+
+def _minute() -> int:
+    return int(timezone.now().timestamp() // 60)
+
+
+def _refusals_key(request: HttpRequest) -> str:
+    return f"sso:logout-refusals:{client_ip(request) or '-'}:{_minute()}"
+
+
+def logout_refusals_exceeded(*, request: HttpRequest) -> bool:
+    """Whether this client address has had `SSO_LOGOUT_REFUSALS_PER_IP` logout tokens refused
+    this minute: its requests are then dropped before any signature is checked (recorded as a
+    refusal, collapsed like every other). A token that passes counts nothing, so a provider
+    signing many people out at once is never turned away."""
+    exceeded = (_cache_call("get", _refusals_key(request)) or 0) >= (
+        settings.SSO_LOGOUT_REFUSALS_PER_IP
+    )
+    if exceeded:
+        access_refusal_record(
+            event=AuditEventType.RATE_LIMIT_DROPPED,
+            request=request,
+            details={"limit": "SSO_LOGOUT_REFUSALS_PER_IP"},
+        )
+    return exceeded
+
+
+def logout_token_refuse(*, provider: IdentityProvider, reason: str, request: HttpRequest) -> None:
+    """A logout token refused: counted toward its client address's limit, and recorded in the
+    provider's tenant's trail as "Back-channel logout token refused" with the reason, at most
+    once per provider, reason and minute (anyone can post a token, and the trail must not be
+    flooded; the first of each minute says that, when and why)."""
+    key = _refusals_key(request)
+    _cache_call("add", key, 0, timeout=120)
+    try:
+        _cache_call("incr", key)
+    except ValueError:  # expired between the two calls
+        _cache_call("set", key, 1, timeout=120)
+    logger.info("Back-channel logout token for provider %s refused: %s", provider.pk, reason)
+    if _cache_call("add", f"sso:logout-refused:{provider.pk}:{reason}:{_minute()}", 1, 120):
+        with transaction.atomic():
+            audit_event_record(
+                event=AuditEventType.SSO_LOGOUT_TOKEN_REFUSED,
+                actor=None,
+                tenant=provider.tenant,
+                request=request,
+                details={"reason": reason, "provider": provider.label, "kind": provider.kind},
+            )
+
+
+def _logout_token_spend(*, provider: IdentityProvider, claims: dict) -> bool:
+    """Whether this is the first time this provider's logout token (its `jti`) is used; it is
+    remembered for as long as the token could be accepted."""
+    digest = hashlib.sha256(f"{provider.pk}\n{claims['iss']}\n{claims['jti']}".encode())
+    lifetime = settings.SSO_LOGOUT_TOKEN_MAX_AGE_SECONDS + 2 * settings.SSO_CLOCK_LEEWAY_SECONDS
+    return bool(_cache_call("add", f"sso:logout-jti:{digest.hexdigest()}", 1, lifetime))
+
+
+def provider_logout(*, provider: IdentityProvider, claims: dict, request: HttpRequest) -> int:
+    """End the sessions the provider's verified logout token names (OpenID Connect Back-Channel
+    Logout 1.0, section 2.7): every session it signed in for `sub`, or the one of `sid`.
+    Returns how many ended; raises `client.LogoutTokenRefused` for a token used before.
+
+    The provider is the actor, not a person: no `act_on` check stands before it, as none
+    stands before the session limits (teams.services.sessions). What it may end is bounded by
+    the query itself: sessions of this provider's tenant that this provider's issuer signed
+    in. A token naming nobody with a session here is still a success (the person is signed
+    out here either way): one "Sessions ended by the provider's back-channel logout" event per
+    token, with the subject, the sid and how many ended.
+    """
+    if not _logout_token_spend(provider=provider, claims=claims):
+        raise client.LogoutTokenRefused("logout_token_replayed")
+    subject, sid = claims.get("sub"), claims.get("sid")
+    with transaction.atomic():
+        ended = tracked_sessions_delete(
+            sessions_signed_in_by_provider(
+                provider=provider, issuer=str(claims["iss"]), subject=subject, sid=sid
+            ),
+            note=notices.SESSION_ENDED_BY_PROVIDER,
+        )
+        people = {user_id for user_id, _ in ended}
+        audit_event_record(
+            event=AuditEventType.SSO_BACKCHANNEL_LOGOUT,
+            actor=None,
+            tenant=provider.tenant,
+            target=User.objects.get(pk=people.pop()) if len(people) == 1 else None,
+            request=request,
+            details={
+                "provider": provider.label,
+                "kind": provider.kind,
+                "subject": str(subject or "")[:255],
+                "sid": str(sid or "")[:255],
+                "sessions": len(ended),
+            },
+        )
+    return len(ended)

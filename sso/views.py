@@ -1,12 +1,13 @@
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_POST
 
@@ -22,6 +23,9 @@ from sso.models import IdentityProvider
 from sso.selectors import provider_for_email
 from sso.services import (
     SignInThroughProviderRefused,
+    logout_refusals_exceeded,
+    logout_token_refuse,
+    provider_logout,
     sign_in_through_provider,
     sign_in_through_provider_fail,
 )
@@ -152,3 +156,31 @@ def sso_callback(request: HttpRequest) -> HttpResponse:
     if step_due is not None:
         return redirect(f"{step_due}?{urlencode({'next': after})}")
     return redirect(after)
+
+
+@csrf_exempt
+@never_cache
+@require_POST
+@sensitive_post_parameters("logout_token")
+def backchannel_logout(request: HttpRequest, provider_id: int) -> HttpResponse:
+    """OpenID Connect Back-Channel Logout 1.0: the provider posts a signed `logout_token`
+    (form-encoded, server to server, no cookie and no CSRF token: the token's signature is the
+    request's only credential) and the sessions it names end. 200 with an empty body when the
+    token is good (whether or not a session matched); 400 with a JSON `error` when it isn't;
+    429 once the client address has had too many refused this minute. Never cached."""
+    provider = IdentityProvider.objects.filter(pk=provider_id).select_related("tenant").first()
+    if provider is None:
+        raise Http404("No such provider.")
+    if logout_refusals_exceeded(request=request):
+        return HttpResponse(status=429, headers={"Retry-After": "60"})
+    try:
+        claims = client.logout_token_claims(
+            provider=provider, token=request.POST.get("logout_token", "")
+        )
+        provider_logout(provider=provider, claims=claims, request=request)
+    except client.LogoutTokenRefused as refusal:
+        logout_token_refuse(provider=provider, reason=refusal.reason, request=request)
+        return JsonResponse(
+            {"error": "invalid_request", "error_description": refusal.reason}, status=400
+        )
+    return HttpResponse(status=200)

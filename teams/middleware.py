@@ -21,7 +21,8 @@ class SessionLimitsMiddleware:
     """Hold every signed-in request to its session's limits.
 
     A session whose tracking row is gone was revoked, so it is signed out. One past its idle
-    timeout or its lifetime is ended, audited and signed out with a message saying why; the
+    timeout, its lifetime or, started through the tenant's identity provider, the tenant's
+    single sign-on maximum age is ended, audited and signed out with a message saying why; the
     request then carries on anonymous (so a protected page sends the person to sign in).
     Otherwise the session's `last_active_at` moves on, at most once a minute. A session ended
     server-side (by beat, an owner, a newer sign-in) left a note in its place, which the next
@@ -52,7 +53,7 @@ class SessionLimitsMiddleware:
             return None
         tracked = (
             UserSession.objects.filter(session_key=request.session.session_key, user=user)
-            .only("pk", "session_key", "user_id", "started_at", "last_active_at")
+            .only("pk", "session_key", "user_id", "started_at", "last_active_at", "provider_issuer")
             .first()
         )
         if tracked is None:
@@ -61,10 +62,7 @@ class SessionLimitsMiddleware:
             return None
         policy = session_policy_for_user(user=user)
         now = timezone.now()
-        for reason, limit, since in (
-            ("lifetime", policy.lifetime, tracked.started_at),
-            ("idle", policy.idle_timeout, tracked.last_active_at),
-        ):
+        for reason, limit, since in policy.limits(tracked):
             if now >= since + limit:
                 session_expire(request=request, tracked=tracked, reason=reason)
                 messages.warning(request, notices.session_expired(reason=reason, limit=limit))

@@ -119,6 +119,15 @@ class Tenant(models.Model):
             "password and passkey-alone doors ask for the provider's break-glass list only then."
         ),
     )
+    single_sign_on_max_age_minutes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_(
+            "Kept by single sign-on: the provider's maximum session age. A session started "
+            "through the provider ends this many minutes after it began. Empty: off."
+        ),
+    )
     password_max_age_days = models.PositiveIntegerField(
         null=True,
         blank=True,
@@ -337,6 +346,13 @@ class UserSession(models.Model):
     user_agent = models.CharField(max_length=512, blank=True)
     started_at = models.DateTimeField()
     last_active_at = models.DateTimeField()
+    # A session started through the tenant's identity provider: the provider's issuer, the
+    # person's subject there and the provider's session id (`sid`, when its ID token has one),
+    # so the provider can end it (OpenID Connect back-channel logout) and the tenant's single
+    # sign-on maximum age holds it. Empty for every other door.
+    provider_issuer = models.CharField(max_length=500, blank=True, editable=False)
+    provider_subject = models.CharField(max_length=255, blank=True, editable=False)
+    provider_sid = models.CharField(max_length=255, blank=True, editable=False)
 
     # Secrets, hashes and tokens: the admin refuses to filter, sort or link by them (teams.sites).
     secret_fields = frozenset({"session_key"})
@@ -345,7 +361,11 @@ class UserSession(models.Model):
 
     class Meta:
         ordering = ["-last_active_at"]
-        indexes = [models.Index(fields=["user", "started_at"], name="session_user_started")]
+        indexes = [
+            models.Index(fields=["user", "started_at"], name="session_user_started"),
+            models.Index(fields=["tenant", "provider_subject"], name="session_provider_subject"),
+            models.Index(fields=["tenant", "provider_sid"], name="session_provider_sid"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.user} since {date_format(self.started_at, 'DATETIME_FORMAT')}"

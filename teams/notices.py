@@ -9,13 +9,17 @@ from django.utils.cache import add_never_cache_headers
 
 from audit.client import client_ip
 from teams.models import Tenant
-from teams.selectors import unlock_contact_for_tenant
+from teams.selectors import LIFETIME, SINGLE_SIGN_ON_MAX_AGE, unlock_contact_for_tenant
 
 # Kept in the session store in place of an ended session's data, so the person's next request
 # (anonymous by then) can be told why.
 ENDED_NOTE_KEY = "_portcullis_session_ended"
 
 SESSION_ENDED = "This session was ended. Sign in again to continue."
+SESSION_ENDED_BY_PROVIDER = (
+    "You were signed out because your organisation's sign-in ended your session there. "
+    "Sign in again to continue."
+)
 
 
 def duration_in_words(duration: timedelta) -> str:
@@ -30,7 +34,12 @@ def duration_in_words(duration: timedelta) -> str:
 
 
 def session_expired(*, reason: str, limit: timedelta) -> str:
-    if reason == "lifetime":
+    if reason == SINGLE_SIGN_ON_MAX_AGE:
+        return (
+            f"You were signed out because your MSP asks your organisation's sign-in again "
+            f"every {duration_in_words(limit)}. Sign in again to continue."
+        )
+    if reason == LIFETIME:
         return (
             f"You were signed out because a session lasts at most {duration_in_words(limit)}. "
             "Sign in again to continue."

@@ -42,11 +42,31 @@ DEFAULT_SESSION_LIFETIME_MINUTES: int = Role._meta.get_field("session_lifetime_m
 DEFAULT_MAX_SESSIONS: int = Role._meta.get_field("max_sessions").default
 
 
+# Why a session past a limit ends: its lifetime, its idle timeout, or, for a session started
+# through the tenant's identity provider, the tenant's single sign-on maximum age.
+LIFETIME = "lifetime"
+IDLE = "idle"
+SINGLE_SIGN_ON_MAX_AGE = "single_sign_on"
+
+
 @dataclass(frozen=True)
 class SessionPolicy:
+    """The limits on a person's sessions. `single_sign_on_max_age` holds only the sessions
+    started through the tenant's identity provider; None when the tenant set none."""
+
     idle_timeout: timedelta
     lifetime: timedelta
     max_sessions: int
+    single_sign_on_max_age: timedelta | None = None
+
+    def limits(self, tracked: UserSession) -> list[tuple[str, timedelta, datetime]]:
+        """(reason, limit, measured since) for each limit `tracked` is held to, in the order
+        they are checked: the first one past decides the reason given."""
+        limits = [(LIFETIME, self.lifetime, tracked.started_at)]
+        if self.single_sign_on_max_age is not None and tracked.provider_issuer:
+            limits.append((SINGLE_SIGN_ON_MAX_AGE, self.single_sign_on_max_age, tracked.started_at))
+        limits.append((IDLE, self.idle_timeout, tracked.last_active_at))
+        return limits
 
 
 def _stricter(role_value: int | None, tenant_cap: int | None, default: int) -> int:
@@ -75,16 +95,21 @@ def session_policy_for_user(*, user: User) -> SessionPolicy:
         max_sessions=_stricter(
             role and role.max_sessions, tenant and tenant.max_sessions, DEFAULT_MAX_SESSIONS
         ),
+        single_sign_on_max_age=timedelta(minutes=tenant.single_sign_on_max_age_minutes)
+        if tenant is not None and tenant.single_sign_on_max_age_minutes
+        else None,
     )
 
 
 def sessions_past_limits(*, now: datetime) -> QuerySet[UserSession]:
-    """Tracked sessions over their idle timeout or lifetime, annotated with which one
-    (`limit_reason`: "lifetime" or "idle") and how many minutes it is (`limit_minutes`).
+    """Tracked sessions over their idle timeout, lifetime or (started through the tenant's
+    identity provider) single sign-on maximum age, annotated with which one (`limit_reason`:
+    "lifetime", "single_sign_on" or "idle") and how many minutes it is (`limit_minutes`).
 
     The limits come from `_stricter`, the rule `session_policy_for_user` applies, worked out per
     role (roles are few) and grouped by value into one condition each, so finding any number of
-    sessions is one query. A session over both limits counts as past its lifetime.
+    sessions is one query; the maximum ages likewise per tenant that set one. A session over
+    several limits counts as past the first in `SessionPolicy.limits`' order.
     """
     idle: dict[int, list[int]] = defaultdict(list)
     lifetime: dict[int, list[int]] = defaultdict(list)
@@ -99,15 +124,30 @@ def sessions_past_limits(*, now: datetime) -> QuerySet[UserSession]:
         lifetime[
             _stricter(role_lifetime, tenant_lifetime, DEFAULT_SESSION_LIFETIME_MINUTES)
         ].append(role_id)
+    single_sign_on: dict[int, list[int]] = defaultdict(list)
+    for tenant_id, minutes in Tenant.objects.filter(
+        single_sign_on_max_age_minutes__isnull=False
+    ).values_list("pk", "single_sign_on_max_age_minutes"):
+        single_sign_on[minutes].append(tenant_id)
+    through_provider = ~Q(provider_issuer="")
     limits = [
-        ("lifetime", "started_at", None, DEFAULT_SESSION_LIFETIME_MINUTES),
-        *(("lifetime", "started_at", ids, minutes) for minutes, ids in lifetime.items()),
-        ("idle", "last_active_at", None, DEFAULT_IDLE_TIMEOUT_MINUTES),
-        *(("idle", "last_active_at", ids, minutes) for minutes, ids in idle.items()),
+        (LIFETIME, "started_at", Q(user__role__isnull=True), DEFAULT_SESSION_LIFETIME_MINUTES),
+        *(
+            (LIFETIME, "started_at", Q(user__role_id__in=ids), minutes)
+            for minutes, ids in lifetime.items()
+        ),
+        *(
+            (SINGLE_SIGN_ON_MAX_AGE, "started_at", through_provider & Q(tenant_id__in=ids), minutes)
+            for minutes, ids in single_sign_on.items()
+        ),
+        (IDLE, "last_active_at", Q(user__role__isnull=True), DEFAULT_IDLE_TIMEOUT_MINUTES),
+        *(
+            (IDLE, "last_active_at", Q(user__role_id__in=ids), minutes)
+            for minutes, ids in idle.items()
+        ),
     ]
     reasons, minutes_by_limit = [], []
-    for reason, field, role_ids, minutes in limits:
-        held_by = Q(user__role__isnull=True) if role_ids is None else Q(user__role_id__in=role_ids)
+    for reason, field, held_by, minutes in limits:
         past = held_by & Q(**{f"{field}__lte": now - timedelta(minutes=minutes)})
         reasons.append(When(past, then=Value(reason)))
         minutes_by_limit.append(When(past, then=Value(minutes)))

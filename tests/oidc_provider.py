@@ -9,7 +9,9 @@ test's hand on it: who is signed in there (`signed_in`), claims to bend in the n
 document (`metadata_changes`: another issuer, endpoints elsewhere), redirects it answers
 with (`redirects`: a path to another, served under /moved), ID tokens made by the test's own
 function (`id_token_forge`: `alg: none`, a forger's key), and its keys
-(`key_rotate`, `key_unpublished_sign`).
+(`key_rotate`, `key_unpublished_sign`). It also signs back-channel logout tokens
+(`logout_token`, OpenID Connect Back-Channel Logout 1.0) with its current key, any claim or
+header bent or removed, for the test to post as the provider would.
 
 The browser test signs in through it too; its authorization endpoint answers at once for the
 person `signed_in`, as Microsoft does for someone already signed in there.
@@ -28,6 +30,9 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 CLIENT_ID = "portcullis-test-client"
+BACKCHANNEL_LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+# A claim or header given this value is left out of the logout token.
+LEFT_OUT = object()
 CLIENT_SECRET = "test-client-secret-0123456789"  # noqa: S105 - the test provider's own
 
 
@@ -74,7 +79,10 @@ class OidcProvider:
         self.origin = f"http://127.0.0.1:{self.server.server_port}"
         self.issuer = f"{self.origin}{issuer_path}"
         self.discovery_url = f"{self.issuer}/.well-known/openid-configuration"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # Polled often, so stopping it at each test's end takes a moment, not half a second.
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     def start(self) -> "OidcProvider":
         self._thread.start()
@@ -98,6 +106,32 @@ class OidcProvider:
     def key_unpublished_sign(self) -> None:
         """Sign the next tokens with a key the JWKS never shows (a forger's key)."""
         self.signing_key = _key("key-nobody-published")
+
+    def logout_token(
+        self, *, sub: str | None = None, sid: str | None = None, header=None, **claims
+    ) -> str:
+        """A logout token as the provider posts it when `sub` (or its session `sid`) signs out
+        there: iss, aud, iat, exp, a fresh jti and the logout event, typed `logout+jwt` and
+        signed with the current key. `claims` and `header` replace what they name (`LEFT_OUT`
+        drops it)."""
+        now = int(time.time())
+        body = {
+            "iss": self.issuer,
+            "aud": CLIENT_ID,
+            "iat": now,
+            "exp": now + 120,
+            "jti": secrets.token_urlsafe(16),
+            "events": {BACKCHANNEL_LOGOUT_EVENT: {}},
+            **({"sub": sub} if sub is not None else {}),
+            **({"sid": sid} if sid is not None else {}),
+            **claims,
+        }
+        head = {"alg": "RS256", "kid": self.signing_key.kid, "typ": "logout+jwt", **(header or {})}
+        return jwt.encode(
+            {name: value for name, value in head.items() if value is not LEFT_OUT},
+            {name: value for name, value in body.items() if value is not LEFT_OUT},
+            self.signing_key,
+        )
 
     # --- HTTP
 

@@ -30,6 +30,9 @@ from teams import notices, scopes
 from teams.models import UserSession
 from teams.rules import act_on
 from teams.selectors import (
+    IDLE,
+    LIFETIME,
+    SINGLE_SIGN_ON_MAX_AGE,
     session_policy_for_user,
     sessions_past_limits,
 )
@@ -41,7 +44,13 @@ SESSION_STORE_GRACE = timedelta(hours=1)
 SESSION_CACHE_DELETE_SLICE = 5000
 
 
-def session_track(*, request: HttpRequest, user: User, person_locked: bool = False) -> UserSession:
+def session_track(
+    *,
+    request: HttpRequest,
+    user: User,
+    person_locked: bool = False,
+    provider_session: dict | None = None,
+) -> UserSession:
     """Remember the session that `login()` just started, so it can be listed, capped and ended.
 
     Called on every sign-in (by `accounts.sign_in`, and by the `user_logged_in` receiver for
@@ -55,7 +64,12 @@ def session_track(*, request: HttpRequest, user: User, person_locked: bool = Fal
     inside its transaction, after its `last_login` UPDATE locked the person's row: the session
     key is new, so there is no row to look for, and the sign-ins queue on that row lock without
     a `FOR UPDATE` of their own.
+
+    `provider_session` (a sign-in through the tenant's identity provider: its `issuer`, the
+    person's `subject` and the provider's `sid`) is kept on the row, so that the provider can
+    end the session and the tenant's single sign-on maximum age holds it.
     """
+    provider_session = provider_session or {}
     if not request.session.session_key:
         request.session.save()
     key = request.session.session_key
@@ -76,6 +90,9 @@ def session_track(*, request: HttpRequest, user: User, person_locked: bool = Fal
             user_agent=user_agent(request),
             started_at=now,
             last_active_at=now,
+            provider_issuer=provider_session.get("issuer", ""),
+            provider_subject=provider_session.get("subject", ""),
+            provider_sid=provider_session.get("sid", ""),
         )
         oldest = list(
             UserSession.objects.filter(user=user)
@@ -250,6 +267,14 @@ def session_revoke(
             )
 
 
+def _expiry_event(reason: str) -> AuditEventType:
+    """The event of a session ended past a limit: its own for the single sign-on maximum age,
+    so an owner can find the sessions their provider's setting ended."""
+    if reason == SINGLE_SIGN_ON_MAX_AGE:
+        return AuditEventType.SESSION_SINGLE_SIGN_ON_MAX_AGE
+    return AuditEventType.SESSION_EXPIRED
+
+
 def session_expire(*, request: HttpRequest, tracked: UserSession, reason: str) -> None:
     """Sign out the current request because its session is past a limit, and audit it once
     (the beat task may be ending the same session at the same moment)."""
@@ -258,7 +283,7 @@ def session_expire(*, request: HttpRequest, tracked: UserSession, reason: str) -
         deleted, _ = UserSession.objects.filter(pk=tracked.pk).delete()
         if deleted:
             audit_event_record(
-                event=AuditEventType.SESSION_EXPIRED,
+                event=_expiry_event(reason),
                 actor=None,
                 tenant=user.tenant,
                 target=user,
@@ -285,7 +310,7 @@ def sessions_expire(
     noticeable for the minute's worth beat finds.
     """
     now = now or timezone.now()
-    counts = dict.fromkeys(("idle", "lifetime"), 0)
+    counts = dict.fromkeys((IDLE, LIFETIME, SINGLE_SIGN_ON_MAX_AGE), 0)
     with garbage_collector_paused(), transaction.atomic():
         chosen = list(
             sessions_past_limits(now=now)
@@ -312,7 +337,7 @@ def sessions_expire(
         audit_events_record_bulk(
             [
                 AuditEventSpec(
-                    AuditEventType.SESSION_EXPIRED,
+                    _expiry_event(reason),
                     TenantRef(tenant_id) if tenant_id else None,
                     target=PersonRef(user_id, email),
                     details={"reason": reason, "ip": ip},

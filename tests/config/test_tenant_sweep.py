@@ -23,6 +23,8 @@ from django.utils.http import urlsafe_base64_encode
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from mfa.models import PasskeyDevice
+from sso.encryption import secret_encrypt
+from sso.models import IdentityProvider
 from support.guides import GUIDES
 from support.models import RecoveryRequest
 from teams import scopes
@@ -89,6 +91,17 @@ def filled_paths(b_owner, b_event) -> list[str]:
         "token": default_token_generator.make_token(b_owner)[:-1] + "0",
         "slug": GUIDES[0].slug,
         "pk": str(RecoveryRequest.objects.get(person=b_owner).pk),
+        # B's identity provider, whose back-channel logout endpoint anyone may post to: it
+        # answers by the token's signature, never by the viewer.
+        "provider_id": str(
+            IdentityProvider.objects.create(
+                tenant=b_owner.tenant,
+                kind=IdentityProvider.Kind.OIDC,
+                discovery_url="https://198.51.100.10/.well-known/openid-configuration",
+                client_id="b-client",
+                client_secret_encrypted=secret_encrypt("b-secret"),
+            ).pk
+        ),
         "passkey_id": str(
             PasskeyDevice.objects.create(
                 user=b_owner,
@@ -147,7 +160,12 @@ def b_state(b_owner, b_session) -> tuple:
         b_owner.role_id,
         b_owner.password,
         UserSession.objects.filter(pk=b_session.pk).exists(),
-        AuditEvent.objects.filter(tenant=b_owner.tenant).count(),
+        # A junk logout token posted to B's provider's endpoint is recorded in B's trail as
+        # refused, by whoever posts it, as a failed sign-in at B's account is: not a change A
+        # makes to B's data.
+        AuditEvent.objects.filter(tenant=b_owner.tenant)
+        .exclude(event=AuditEventType.SSO_LOGOUT_TOKEN_REFUSED)
+        .count(),
         list(RecoveryRequest.objects.filter(person=b_owner).values_list("status", "outcome")),
         list(PasskeyDevice.objects.filter(user=b_owner).values_list("name", flat=True)),
     )

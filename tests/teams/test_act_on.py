@@ -227,6 +227,12 @@ NOT_ACTING_ON_ANOTHER: dict[str, str] = {
     "sso.services.sign_in_through_provider_fail": SIGN_IN,
     "sso.services.sign_in_through_provider": SIGN_IN,
     "sso.services.provider_secrets_reencrypt": SYSTEM_JOB,
+    "sso.services.provider_logout": (
+        "the tenant's identity provider acting, by its signed logout token: no person acts, "
+        "and it ends only sessions it signed in within its tenant"
+    ),
+    "sso.services.logout_token_refuse": NO_PERSON + ": records a refused logout token",
+    "sso.services.logout_refusals_exceeded": NO_PERSON + ": a rate limit's count",
 }
 
 MODULES = (
