@@ -167,15 +167,21 @@ def _keys(metadata: dict) -> str:
         and key.get("use", "sig") == "sig"
         and key.get("alg", client.DEFAULT_SIGNATURE_ALGORITHM) in client.SIGNATURE_ALGORITHMS
     ]
+    if not usable:
+        raise _Failed(
+            ngettext(
+                "The one key at %(url)s can't verify a sign-in's ID token (it is not a "
+                "signing key of a kind sign-ins accept).",
+                "None of the %(count)s keys at %(url)s can verify a sign-in's ID token (none "
+                "is a signing key of a kind sign-ins accept).",
+                len(listed),
+            )
+            % {"count": len(listed), "url": metadata["jwks_uri"]}
+        )
     try:
         KeySet.import_key_set({"keys": usable})
     except (JoseError, ValueError, TypeError, KeyError) as error:
         raise _Failed(_("A signing key in the key set can't be read.")) from error
-    if not usable:
-        raise _Failed(
-            _("None of the %(count)s keys at %(url)s can verify a sign-in's ID token.")
-            % {"count": len(listed), "url": metadata["jwks_uri"]}
-        )
     return ngettext(
         "%(count)s signing key published.", "%(count)s signing keys published.", len(usable)
     ) % {"count": len(usable)}
