@@ -47,7 +47,7 @@ class IdentityProvider(models.Model):
     tenant = models.OneToOneField(
         Tenant, on_delete=models.CASCADE, related_name="identity_provider"
     )
-    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ENTRA)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.ENTRA)
     name = models.CharField(
         _("name people know it by"),
         max_length=60,
@@ -88,9 +88,11 @@ class IdentityProvider(models.Model):
     client_secret_encrypted = models.TextField(editable=False)
     secret_set_at = models.DateTimeField(null=True, editable=False)
     enabled = models.BooleanField(
-        default=True, help_text=_("Off: nobody signs in through this provider.")
+        _("enabled"), default=True, help_text=_("Off: nobody signs in through this provider.")
     )
-    policy = models.CharField(max_length=10, choices=Policy.choices, default=Policy.OPTIONAL)
+    policy = models.CharField(
+        _("policy"), max_length=10, choices=Policy.choices, default=Policy.OPTIONAL
+    )
     provider_mfa_accepted = models.BooleanField(
         _("accept the provider's multi-factor sign-in"),
         default=False,
