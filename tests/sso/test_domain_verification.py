@@ -301,3 +301,11 @@ def test_another_tenants_verification_is_a_404_and_technicians_see_none(
 def test_the_resolver_setting_reads_host_and_port(value, host, port):
     nameserver = nameserver_from_setting(value)
     assert (nameserver and (nameserver.host, nameserver.port)) == ((host, port) if host else None)
+
+
+def test_the_hourly_job_is_on_the_beat_schedule(settings):
+    assert settings.CELERY_BEAT_SCHEDULE["recheck-domain-verifications"] == {
+        "task": recheck_domain_verifications.name,
+        "schedule": 3600.0,
+    }
+    assert recheck_domain_verifications.name == "sso.tasks.recheck_domain_verifications"
