@@ -70,9 +70,10 @@ SSO_CLOCK_LEEWAY_SECONDS = 60
 # http:// and private, loopback and link-local addresses are allowed too (tests, a provider
 # inside one's network).
 SSO_ALLOW_LOCAL_PROVIDERS = env.bool("SSO_ALLOW_LOCAL_PROVIDERS", default=False)
-# The DNS server that domain verification asks for TXT records, as host:port ("[::1]:53" for
-# IPv6; the port defaults to 53). Empty: the system's resolvers (/etc/resolv.conf). A resolver
-# that validates DNSSEC makes a forged answer harder (docs/sso.md).
+# The DNS server that domain verification asks for TXT records, as an IP address and port
+# ("10.0.0.2:53", "[::1]:53" for IPv6; the port defaults to 53). Empty: the system's resolvers
+# (/etc/resolv.conf). A resolver that validates DNSSEC makes a forged answer harder
+# (docs/sso.md). Checked at start (sso.E002).
 DNS_RESOLVER = env.str("DNS_RESOLVER", default="")
 
 INSTALLED_APPS = [

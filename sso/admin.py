@@ -6,7 +6,6 @@ from django.http import HttpResponse, HttpResponseNotAllowed, HttpResponseRedire
 from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
@@ -176,7 +175,6 @@ class IdentityProviderAdmin(TenantScopedAdmin):
         report = provider_connection_test(provider)
         request.session[CONNECTION_TEST_SESSION_KEY] = {
             "provider": provider.pk,
-            "at": timezone.now().isoformat(),
             "passed": report.passed,
             **report.as_dict(),
         }

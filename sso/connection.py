@@ -28,7 +28,7 @@ from joserfc.jwk import KeySet
 
 from sso import client
 from sso.encryption import SecretUnreadable, secret_decrypt
-from sso.models import IdentityProvider
+from sso.models import DISCOVERY_PATH, IdentityProvider
 
 # A discovery document or key set is a few kilobytes; more is not one.
 MAX_DOCUMENT_BYTES = 512 * 1024
@@ -148,7 +148,7 @@ def _issuer(provider: IdentityProvider, metadata: dict) -> str:
             )
             % {
                 "issuer": issuer,
-                "prefix": provider.discovery_url.removesuffix("/.well-known/openid-configuration"),
+                "prefix": provider.discovery_url.removesuffix(DISCOVERY_PATH),
             }
         )
     return str(issuer)

@@ -70,8 +70,9 @@ class Nameserver:
 
 
 def nameserver_from_setting(value: str) -> Nameserver | None:
-    """`DNS_RESOLVER` read: "host", "host:port" or "[v6 address]:port"; empty is None (the
-    system's resolvers)."""
+    """`DNS_RESOLVER` read: "address", "address:port" or "[v6 address]:port", the address an
+    IP address; empty is None (the system's resolvers). A port that is not a number raises
+    ValueError, as dnspython does for an address that is not one."""
     value = value.strip()
     if not value:
         return None
@@ -82,7 +83,10 @@ def nameserver_from_setting(value: str) -> Nameserver | None:
         host, _colon, port = value.partition(":")
     else:
         host, port = value, ""
-    return Nameserver(host=host, port=int(port) if port else DNS_PORT)
+    number = int(port) if port else DNS_PORT
+    if not 0 < number < 65536:
+        raise ValueError(f"port {number} out of range")
+    return Nameserver(host=host, port=number)
 
 
 def _resolver() -> dns.resolver.Resolver:
@@ -107,6 +111,10 @@ def record_lookup(verification: DomainVerification) -> str:
         return Outcome.NOT_FOUND
     except (dns.exception.DNSException, OSError) as error:
         logger.info("DNS lookup of %s failed: %r", verification.record_name, error)
+        return Outcome.LOOKUP_FAILED
+    except ValueError as error:
+        # DNS_RESOLVER names no IP address and port: every lookup fails until it is fixed.
+        logger.warning("DNS_RESOLVER %r is unusable: %s", settings.DNS_RESOLVER, error)
         return Outcome.LOOKUP_FAILED
     values = [b"".join(record.strings).decode("utf-8", "replace").strip() for record in answer]
     return Outcome.FOUND if verification.record_value in values else Outcome.WRONG_VALUE

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from audit.events import AuditEventType
 from audit.models import AuditEvent
+from sso.checks import dns_resolver_valid
 from sso.domain_verification import (
     domain_verification_check,
     domain_verification_start,
@@ -309,3 +310,15 @@ def test_the_hourly_job_is_on_the_beat_schedule(settings):
         "schedule": 3600.0,
     }
     assert recheck_domain_verifications.name == "sso.tasks.recheck_domain_verifications"
+
+
+@pytest.mark.parametrize("value", ["dns.example", "10.0.0.2:domain", "10.0.0.2:70000"])
+def test_an_unusable_resolver_setting_is_an_error_at_start_and_fails_lookups_quietly(
+    value, settings, owner, tenant
+):
+    settings.DNS_RESOLVER = value
+    assert [error.id for error in dns_resolver_valid(None)] == ["sso.E002"]
+    verification = domain_verification_start(tenant=tenant, domain="northwind.example", actor=owner)
+    domain_verification_check(verification=verification, actor=owner)
+    verification.refresh_from_db()
+    assert verification.outcome == DomainVerification.Outcome.LOOKUP_FAILED
