@@ -87,6 +87,10 @@ class AuditEventType(models.IntegerChoices):
     SSO_DOMAIN_CLAIMED = 612, _("Domain claimed for single sign-on")
     SSO_DOMAIN_RELEASED = 613, _("Domain released from single sign-on")
     SSO_PROVIDER_REMOVED = 614, _("Single sign-on provider removed")
+    SSO_DOMAIN_VERIFICATION_STARTED = 615, _("Domain verification started")
+    SSO_DOMAIN_VERIFIED = 616, _("Domain verified by its DNS record and claimed")
+    SSO_DOMAIN_VERIFICATION_LOST = 617, _("Domain released: its DNS record is gone")
+    SSO_DOMAIN_VERIFICATION_REMOVED = 618, _("Domain verification removed")
     MFA_REQUIREMENT_RELAXED = 620, _("Role no longer requires MFA")
 
     ADMIN_ACTION = 700, _("Admin action")

@@ -77,6 +77,11 @@ SSO_LOGOUT_REFUSALS_PER_IP = env.int("SSO_LOGOUT_REFUSALS_PER_IP", default=20)
 # http:// and private, loopback and link-local addresses are allowed too (tests, a provider
 # inside one's network).
 SSO_ALLOW_LOCAL_PROVIDERS = env.bool("SSO_ALLOW_LOCAL_PROVIDERS", default=False)
+# The DNS server that domain verification asks for TXT records, as an IP address and port
+# ("10.0.0.2:53", "[::1]:53" for IPv6; the port defaults to 53). Empty: the system's resolvers
+# (/etc/resolv.conf). A resolver that validates DNSSEC makes a forged answer harder
+# (docs/sso.md). Checked at start (sso.E002).
+DNS_RESOLVER = env.str("DNS_RESOLVER", default="")
 
 INSTALLED_APPS = [
     "teams.apps.PortcullisAdminConfig",
@@ -473,6 +478,10 @@ CELERY_BEAT_SCHEDULE = {
     },
     "expire-recovery-requests": {
         "task": "support.tasks.expire_recovery_requests",
+        "schedule": 3600.0,
+    },
+    "recheck-domain-verifications": {
+        "task": "sso.tasks.recheck_domain_verifications",
         "schedule": 3600.0,
     },
     "access-review-summaries": {

@@ -1,8 +1,13 @@
-"""System checks for the keys that encrypt single sign-on client secrets."""
+"""System checks for the keys that encrypt single sign-on client secrets, and for the DNS
+server domain verification asks."""
+
+import ipaddress
 
 from cryptography.fernet import Fernet
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
+
+from sso.domain_verification import nameserver_from_setting
 
 
 @register(Tags.security)
@@ -35,3 +40,24 @@ def field_encryption_key_set(app_configs, **kwargs) -> list:
             id="sso.W001",
         )
     ]
+
+
+@register(Tags.security)
+def dns_resolver_valid(app_configs, **kwargs) -> list:
+    """Domain verification asks `DNS_RESOLVER`; one it can't use fails every lookup quietly,
+    so say so at start instead."""
+    try:
+        nameserver = nameserver_from_setting(settings.DNS_RESOLVER)
+        if nameserver is not None:
+            ipaddress.ip_address(nameserver.host)
+    except ValueError:
+        return [
+            Error(
+                f"DNS_RESOLVER {settings.DNS_RESOLVER!r} is not an IP address with an optional "
+                "port.",
+                hint="For example 10.0.0.2, 10.0.0.2:53 or [::1]:53; empty for the system's "
+                "resolvers.",
+                id="sso.E002",
+            )
+        ]
+    return []

@@ -2,11 +2,13 @@
 provider identities bound to people."""
 
 import re
+import secrets
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from teams.models import SESSION_LIFETIME_MAX_MINUTES, Role, Tenant, TenantQuerySet
@@ -50,7 +52,7 @@ class IdentityProvider(models.Model):
     tenant = models.OneToOneField(
         Tenant, on_delete=models.CASCADE, related_name="identity_provider"
     )
-    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.ENTRA)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.ENTRA)
     name = models.CharField(
         _("name people know it by"),
         max_length=60,
@@ -91,9 +93,11 @@ class IdentityProvider(models.Model):
     client_secret_encrypted = models.TextField(editable=False)
     secret_set_at = models.DateTimeField(null=True, editable=False)
     enabled = models.BooleanField(
-        default=True, help_text=_("Off: nobody signs in through this provider.")
+        _("enabled"), default=True, help_text=_("Off: nobody signs in through this provider.")
     )
-    policy = models.CharField(max_length=10, choices=Policy.choices, default=Policy.OPTIONAL)
+    policy = models.CharField(
+        _("policy"), max_length=10, choices=Policy.choices, default=Policy.OPTIONAL
+    )
     provider_mfa_accepted = models.BooleanField(
         _("accept the provider's multi-factor sign-in"),
         default=False,
@@ -205,12 +209,22 @@ class IdentityProvider(models.Model):
             raise ValidationError(errors)
 
 
+# The fields only one kind of provider uses; the others' are emptied when a provider is saved
+# (sso.forms), and the admin shows each group under its kind's heading.
+KIND_FIELDS = {
+    IdentityProvider.Kind.ENTRA: ("directory_id",),
+    IdentityProvider.Kind.GOOGLE: ("hosted_domain",),
+    IdentityProvider.Kind.OIDC: ("name", "discovery_url"),
+}
+
+
 class ClaimedDomain(models.Model):
     """An email domain whose people sign in through one tenant's provider.
 
-    A domain is claimed by one tenant only, and only by a platform operator
-    (`manage.py sso_domain`, or the operators' admin): typing a domain into a tenant's own
-    settings never claims it.
+    A domain is claimed by one tenant only: by a platform operator (`manage.py sso_domain`, or
+    the operators' admin, with a note saying how ownership was checked), or by the tenant's
+    owner publishing a DNS TXT record (`DomainVerification`). Typing a domain into a tenant's
+    own settings never claims it by itself.
     """
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="claimed_domains")
@@ -260,3 +274,80 @@ class ProviderIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} ↔ {self.subject}"
+
+
+# The DNS TXT record an owner publishes to prove a domain is theirs: its name under the domain
+# and its value, with the verification's own random token.
+CHALLENGE_LABEL = "_portcullis-challenge"
+CHALLENGE_VALUE_PREFIX = "portcullis-verification="
+
+
+def verification_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+class DomainVerification(models.Model):
+    """An owner's request to claim an email domain by publishing a DNS TXT record.
+
+    The record's value holds a random token of this request, so only whoever controls the
+    domain's DNS can publish it. Found, the domain is claimed for the tenant (`claim`); a
+    claimed domain's record is looked up again daily and the claim released once it has been
+    missing for a week (sso/domain_verification.py, docs/sso.md)."""
+
+    class Outcome(models.TextChoices):
+        FOUND = "found", _("the record was found")
+        NOT_FOUND = "not_found", _("no TXT record by that name was found")
+        WRONG_VALUE = "wrong_value", _("TXT records were found there, but none with this value")
+        LOOKUP_FAILED = "lookup_failed", _("the DNS lookup failed (no answer in time)")
+        CLAIMED_ELSEWHERE = (
+            "claimed_elsewhere",
+            _("another organisation on this site has already claimed this domain"),
+        )
+
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="domain_verifications"
+    )
+    domain = models.CharField(_("domain"), max_length=253, validators=[validate_domain])
+    token = models.CharField(max_length=64, default=verification_token, editable=False)
+    # The claim this verification made; released (by an operator or because the record went
+    # away for good), the verification goes with it or back to waiting.
+    claim = models.OneToOneField(
+        ClaimedDomain,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="verification",
+    )
+    created_at = models.DateTimeField(_("added"), auto_now_add=True)
+    # Added or "Check now" pressed: the automatic checks of a waiting domain run for
+    # PENDING_CHECK_DAYS after this.
+    requested_at = models.DateTimeField(default=timezone.now, editable=False)
+    checked_at = models.DateTimeField(_("last checked"), null=True, blank=True, editable=False)
+    outcome = models.CharField(
+        _("last check"), max_length=20, choices=Outcome.choices, blank=True, editable=False
+    )
+    # A claimed domain's record not found since then (a failed lookup neither starts nor
+    # stops this).
+    missing_since = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["domain"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "domain"], name="sso_verification_once")
+        ]
+        verbose_name = _("domain to verify")
+        verbose_name_plural = _("domains to verify")
+
+    def __str__(self) -> str:
+        return self.domain
+
+    @property
+    def record_name(self) -> str:
+        return f"{CHALLENGE_LABEL}.{self.domain}"
+
+    @property
+    def record_value(self) -> str:
+        return f"{CHALLENGE_VALUE_PREFIX}{self.token}"

@@ -201,31 +201,42 @@ def provider_remove(
         provider.delete()
 
 
-def domain_claim(
-    *, tenant: Tenant, domain: str, note: str = "", actor: User | None = None
-) -> ClaimedDomain:
-    """Claim an email domain for a tenant's single sign-on. Only platform operators claim
-    (the command line, or an operator in the admin): a tenant typing a domain claims nothing.
-    A domain already claimed, by any tenant, is refused."""
-    if actor is not None and not is_operator(actor):
-        raise PermissionDenied(_("Only platform operators claim domains."))
+def claimed_domain_save(*, tenant: Tenant, domain: str, note: str) -> ClaimedDomain:
+    """Write a claim row, in the caller's transaction (a savepoint of its own, so a domain
+    claimed at the same moment by someone else leaves the caller's transaction usable). A
+    domain already claimed, by any tenant, is refused with code `claimed`. The caller records
+    the event."""
     claimed = ClaimedDomain(tenant=tenant, domain=domain_normalize(domain), note=note)
     claimed.full_clean()
     try:
         with transaction.atomic():
             claimed.save()
-            audit_event_record(
-                event=AuditEventType.SSO_DOMAIN_CLAIMED,
-                actor=actor,
-                tenant=tenant,
-                details={"domain": claimed.domain, "note": note},
-            )
     except IntegrityError as error:
         raise ValidationError(
             _("%(domain)s is already claimed."),
             code="claimed",
             params={"domain": claimed.domain},
         ) from error
+    return claimed
+
+
+def domain_claim(
+    *, tenant: Tenant, domain: str, note: str = "", actor: User | None = None
+) -> ClaimedDomain:
+    """Claim an email domain for a tenant's single sign-on, as a platform operator (the
+    command line, or an operator in the admin): the operators' override of the DNS
+    verification owners do themselves (sso/domain_verification.py). A domain already claimed,
+    by any tenant, is refused."""
+    if actor is not None and not is_operator(actor):
+        raise PermissionDenied(_("Only platform operators claim domains."))
+    with transaction.atomic():
+        claimed = claimed_domain_save(tenant=tenant, domain=domain, note=note)
+        audit_event_record(
+            event=AuditEventType.SSO_DOMAIN_CLAIMED,
+            actor=actor,
+            tenant=tenant,
+            details={"domain": claimed.domain, "note": note},
+        )
     return claimed
 
 

@@ -7,6 +7,7 @@ from django.test import Client
 
 from sso.models import IdentityProvider
 from sso.services import domain_claim, provider_save
+from tests.dns_server import DnsServer
 from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, OidcProvider
 
 START = "/sso/start/"
@@ -17,6 +18,15 @@ def oidc(settings):
     """The suite's own OpenID Connect provider, on the loopback interface for this test."""
     settings.SSO_ALLOW_LOCAL_PROVIDERS = True
     server = OidcProvider(redirect_uri=f"{settings.SITE_URL}/sso/callback/").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def dns_server(settings):
+    """The suite's own DNS server on the loopback interface, the site's resolver for this test."""
+    server = DnsServer().start()
+    settings.DNS_RESOLVER = server.address
     yield server
     server.stop()
 

@@ -23,7 +23,8 @@ from accounts.models import User
 from audit.models import AuditEvent, AuditWebhook
 from audit.webhooks import audit_webhook_set
 from reviews.models import AccessReviewEntry
-from sso.models import ClaimedDomain, IdentityProvider, ProviderIdentity
+from sso.domain_verification import domain_verification_start
+from sso.models import ClaimedDomain, DomainVerification, IdentityProvider, ProviderIdentity
 from sso.services import domain_claim, provider_save
 from support.models import RecoveryRequest
 from teams import scopes
@@ -51,6 +52,7 @@ def tenant_a_rows(model, tenant) -> set:
         AccessListException: AccessListException.objects.filter(tenant=tenant),
         IdentityProvider: IdentityProvider.objects.filter(tenant=tenant),
         ClaimedDomain: ClaimedDomain.objects.filter(tenant=tenant),
+        DomainVerification: DomainVerification.objects.filter(tenant=tenant),
         ProviderIdentity: ProviderIdentity.objects.filter(tenant=tenant),
         AccessAttempt: AccessAttempt.objects.filter(
             username__in=User.objects.filter(tenant=tenant).values("email")
@@ -135,6 +137,8 @@ def world(
     )
     domain_claim(tenant=other_tenant, domain="contoso.example")
     domain_claim(tenant=tenant, domain="northwind.example")
+    for owner_of, domain in ((other_owner, "contoso.test"), (owner, "northwind.test")):
+        domain_verification_start(tenant=owner_of.tenant, domain=domain, actor=owner_of)
     ProviderIdentity.objects.create(
         tenant=other_tenant,
         user=User.objects.get(email="tech@contoso.example"),

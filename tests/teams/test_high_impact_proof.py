@@ -37,6 +37,7 @@ def stale_owner(clock, owner) -> Client:
     [
         "/admin/teams/tenant/{tenant}/change/",
         "/admin/sso/identityprovider/add/",
+        "/admin/sso/domainverification/add/",
         "/admin/audit/auditwebhook/add/",
         "/audit/export.csv",
     ],
