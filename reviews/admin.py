@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.html import format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from mfa.admin import password_proof_demanded
 from reviews.feedback import bulk_outcome_announce
 from reviews.forms import BULK_ACTIONS
 from reviews.models import AccessReviewEntry
@@ -64,6 +65,8 @@ class AccessReviewAdmin(ReadOnlyScopedAdmin):
         "deactivate": frozenset({scopes.MEMBERS_DEACTIVATE}),
         "revoke": frozenset({scopes.SESSIONS_REVOKE}),
         "require_password": frozenset({scopes.MEMBERS_WRITE}),
+        "unlock": frozenset({scopes.LOCKOUT_UNLOCK}),
+        "mfa_reset": frozenset({scopes.MFA_RESET}),
     }
     change_list_template = "reviews/admin/access_review_change_list.html"
     list_display = [
@@ -86,7 +89,7 @@ class AccessReviewAdmin(ReadOnlyScopedAdmin):
     show_full_result_count = False
     fields = ["email", "full_name", "tenant", "role", "is_active", "last_login", "date_joined"]
     readonly_fields = fields
-    actions = ["deactivate", "revoke_sessions", "require_password_change"]
+    actions = ["deactivate", "revoke_sessions", "require_password_change", "unlock", "reset_mfa"]
 
     def get_queryset(self, request):
         return access_review_people(super().get_queryset(request), now=timezone.now())
@@ -99,6 +102,12 @@ class AccessReviewAdmin(ReadOnlyScopedAdmin):
 
     def has_require_password_permission(self, request) -> bool:
         return self.is_operator(request) or self.holds_scope_for(request, "require_password")
+
+    def has_unlock_permission(self, request) -> bool:
+        return self.is_operator(request) or self.holds_scope_for(request, "unlock")
+
+    def has_mfa_reset_permission(self, request) -> bool:
+        return self.is_operator(request) or self.holds_scope_for(request, "mfa_reset")
 
     # --- columns
 
@@ -220,6 +229,16 @@ class AccessReviewAdmin(ReadOnlyScopedAdmin):
     )
     def require_password_change(self, request, queryset):
         return self._bulk(request, queryset, "require_password_change")
+
+    @admin.action(description=_("Unlock the selected people"), permissions=["unlock"])
+    def unlock(self, request, queryset):
+        return self._bulk(request, queryset, "unlock")
+
+    @admin.action(description=_("Reset two-factor authentication"), permissions=["mfa_reset"])
+    def reset_mfa(self, request, queryset):
+        if password_proof_demanded(self, request):
+            return None
+        return self._bulk(request, queryset, "reset_mfa")
 
     def _bulk(self, request: HttpRequest, queryset: QuerySet, action: str):
         people = list(queryset)

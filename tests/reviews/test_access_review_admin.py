@@ -22,7 +22,7 @@ from teams import scopes
 from teams.models import AccessListException, Role, UserSession
 from teams.services.roles import role_create
 from tests.factories import OperatorFactory, TOTPDeviceFactory, UserFactory, UserSessionFactory
-from tests.signing_in import sign_in, sign_in_attempt
+from tests.signing_in import prove_identity, sign_in, sign_in_attempt
 
 pytestmark = pytest.mark.django_db
 
@@ -326,3 +326,27 @@ def test_the_page_links_to_the_admin_and_back_for_those_who_can_open_it(owner, t
     assert 'href="/access-review/"' in browser.get(LIST).content.decode()
     page = sign_in(Client(), reader).get("/access-review/")
     assert page.status_code == 200 and LIST not in page.content.decode()
+
+
+def test_bulk_unlock_and_two_factor_reset_in_the_admin(
+    client, clock, settings, owner, user_with_totp
+):
+    for _ in range(settings.LOCKOUT_FAILURES):
+        sign_in_attempt(client, user_with_totp.email, "nope-nope")
+    browser = sign_in(Client(), owner)
+    clock.shift(settings.MFA_FRESH_PROOF_MINUTES * 60 + 1)
+    unlock = {"action": "unlock", helpers.ACTION_CHECKBOX_NAME: [user_with_totp.pk]}
+    reset = {"action": "reset_mfa", helpers.ACTION_CHECKBOX_NAME: [user_with_totp.pk]}
+
+    assert "They can sign in again at once" in browser.post(LIST, unlock).content.decode()
+    browser.post(LIST, {**unlock, "confirmed": "yes"})
+    asked = browser.post(LIST, {**reset, "confirmed": "yes"}, follow=True)
+    assert "Resetting factors needs your password first" in asked.content.decode()
+    assert user_with_totp.totpdevice_set.exists()
+    prove_identity(browser, owner)
+    browser.post(LIST, {**reset, "confirmed": "yes"})
+
+    unlocked = AuditEvent.objects.get(event=AuditEventType.ACCOUNT_UNLOCKED)
+    assert (unlocked.actor, unlocked.target) == (owner, user_with_totp)
+    assert not user_with_totp.totpdevice_set.exists()
+    assert AuditEvent.objects.get(event=AuditEventType.MFA_RESET).target == user_with_totp
