@@ -7,7 +7,7 @@ from accounts.stages import SignInStep, password_sign_in_refusal, sign_in_step_r
 
 class AccountsConfig(AppConfig):
     name = "accounts"
-    verbose_name = "Accounts"
+    verbose_name = _("Accounts")
 
     def ready(self) -> None:
         from accounts import checks, receivers  # noqa: F401 - registers the checks, the receiver

@@ -252,7 +252,7 @@ class AccessListEntryAdmin(AccessListAdminMixin, TenantScopedAdmin):
 
     @admin.display(description=_("roles"))
     def role_names(self, entry: AccessListEntry) -> str:
-        return ", ".join(role.name for role in entry.roles.all()) or "Everybody"
+        return ", ".join(role.label for role in entry.roles.all()) or gettext("Everybody")
 
     def save_model(self, request, obj, form, change) -> None:
         access_list_entry_save(

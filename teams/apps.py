@@ -1,10 +1,11 @@
 from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
+from django.utils.translation import gettext_lazy as _
 
 
 class TeamsConfig(AppConfig):
     name = "teams"
-    verbose_name = "Teams"
+    verbose_name = _("Teams")
 
     def ready(self) -> None:
         from audit.views import export_guard_register

@@ -25,7 +25,7 @@ class RoleChoiceField(forms.ModelChoiceField):
     show_tenant = False
 
     def label_from_instance(self, role: Role) -> str:
-        return f"{role.tenant.name} · {role.name}" if self.show_tenant else role.name
+        return f"{role.tenant.name} · {role.label}" if self.show_tenant else role.label
 
 
 class RoleForm(forms.ModelForm):
