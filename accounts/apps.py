@@ -38,3 +38,10 @@ class LockoutConfig(axes_apps.AppConfig):
 
     default = False
     verbose_name = _("Lockout")
+
+    def ready(self) -> None:
+        super().ready()
+        # The same renaming for its one listed model: axes' catalogue has no Spanish, ours does.
+        counters = self.get_model("AccessAttempt")._meta
+        counters.verbose_name = _("lock counter")
+        counters.verbose_name_plural = _("lock counters")

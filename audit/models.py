@@ -1,5 +1,6 @@
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from audit.events import AuditEventType
@@ -132,7 +133,10 @@ class AuditEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_event_display()} at {self.created_at:%Y-%m-%d %H:%M:%S} UTC"
+        return gettext("%(event)s at %(at)s UTC") % {
+            "event": self.get_event_display(),
+            "at": f"{self.created_at:%Y-%m-%d %H:%M:%S}",
+        }
 
     def save(self, *args, **kwargs) -> None:
         if not self._state.adding:

@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from teams.models import Tenant, TenantQuerySet
@@ -73,7 +74,10 @@ class RecoveryRequest(models.Model):
         indexes = [models.Index(fields=["tenant", "status", "created_at"], name="recovery_queue")]
 
     def __str__(self) -> str:
-        return f"recovery for {self.person} ({self.get_status_display()})"
+        return gettext("recovery for %(person)s (%(status)s)") % {
+            "person": self.person,
+            "status": self.get_status_display(),
+        }
 
 
 class RecoveryAttempt(models.Model):

@@ -7,6 +7,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.text import format_lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from teams import scopes
@@ -384,7 +385,10 @@ class UserSession(models.Model):
         indexes = [models.Index(fields=["user", "started_at"], name="session_user_started")]
 
     def __str__(self) -> str:
-        return f"{self.user} since {self.started_at:%Y-%m-%d %H:%M}"
+        return gettext("%(person)s since %(at)s") % {
+            "person": self.user,
+            "at": f"{self.started_at:%Y-%m-%d %H:%M}",
+        }
 
 
 class RememberedBrowser(models.Model):
@@ -428,7 +432,10 @@ class RememberedBrowser(models.Model):
         indexes = [models.Index(fields=["user", "expires_at"], name="remembered_user_expires")]
 
     def __str__(self) -> str:
-        return f"{self.user}'s browser remembered since {self.created_at:%Y-%m-%d %H:%M}"
+        return gettext("%(person)s's browser remembered since %(at)s") % {
+            "person": self.user,
+            "at": f"{self.created_at:%Y-%m-%d %H:%M}",
+        }
 
 
 # "Up to a few hundred" ranges per tenant (IT Glue keeps 200); more is a sign of a mistake.
@@ -597,7 +604,10 @@ class AccessListException(models.Model):
         indexes = [models.Index(fields=["user", "expires_at"], name="access_exception_live")]
 
     def __str__(self) -> str:
-        return f"{self.user} until {self.expires_at:%Y-%m-%d %H:%M}"
+        return gettext("%(person)s until %(at)s") % {
+            "person": self.user,
+            "at": f"{self.expires_at:%Y-%m-%d %H:%M}",
+        }
 
     def clean(self) -> None:
         super().clean()

@@ -24,9 +24,12 @@ from django.db import models
 from django.db.models.constants import LOOKUP_SEP
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import resolve, reverse
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext
 
 from audit.events import AuditEventType
 from audit.refusals import access_refusal_record
@@ -511,6 +514,16 @@ class ReadOnlyScopedAdmin(TenantScopedAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+def boolean_icon(value: bool | None) -> str:
+    """Django admin's yes/no/unknown icon, named in the reader's language."""
+    icon, name = {
+        True: ("yes", pgettext("boolean", "Yes")),
+        False: ("no", pgettext("boolean", "No")),
+        None: ("unknown", pgettext("boolean", "Unknown")),
+    }[value]
+    return format_html('<img src="{}" alt="{}">', static(f"admin/img/icon-{icon}.svg"), name)
 
 
 class PortcullisAdminSite(admin.AdminSite):
