@@ -138,6 +138,7 @@ class IdentityProvider(models.Model):
 
     class Meta:
         verbose_name = _("single sign-on provider")
+        verbose_name_plural = _("single sign-on providers")
 
     def __str__(self) -> str:
         return f"{self.label} ({self.tenant})"
@@ -220,6 +221,7 @@ class ClaimedDomain(models.Model):
     class Meta:
         ordering = ["domain"]
         verbose_name = _("claimed domain")
+        verbose_name_plural = _("claimed domains")
 
     def __str__(self) -> str:
         return self.domain
