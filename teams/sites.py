@@ -16,7 +16,7 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import get_fields_from_path
 from django.contrib.admin.views.main import ChangeList
-from django.contrib.admin.widgets import AutocompleteSelect
+from django.contrib.admin.widgets import AdminSplitDateTime, AutocompleteSelect
 from django.contrib.auth import REDIRECT_FIELD_NAME, get_user_model
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import FieldDoesNotExist, PermissionDenied, ValidationError
@@ -181,6 +181,15 @@ class SecretUnsortedChangeList(ChangeList):
         return ordering_field
 
 
+class LabelledSplitDateTime(AdminSplitDateTime):
+    """Django admin's date and time boxes, the time box named too: the field's <label> points
+    at the date box only, so the time box had no name (axe: "label")."""
+
+    def __init__(self, attrs=None) -> None:
+        super().__init__(attrs)
+        self.widgets[1].attrs["aria-label"] = _("Time")
+
+
 class TenantScopedAdmin(admin.ModelAdmin):
     """Scopes a ModelAdmin to the signed-in person's tenant, in every way the admin reaches rows.
 
@@ -197,6 +206,7 @@ class TenantScopedAdmin(admin.ModelAdmin):
 
     scope_permissions: ScopePermissions | None = None
     tenant_path: TenantPath | None = None
+    formfield_overrides = {models.DateTimeField: {"widget": LabelledSplitDateTime}}
     # Adding, changing or deleting rows here (their pages and the list's actions) needs a proof
     # of identity within HIGH_IMPACT_PROOF_MINUTES (teams/proofs.py, ASVS 5.0 V7.5.3).
     high_impact = False

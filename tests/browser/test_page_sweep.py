@@ -7,21 +7,31 @@ small JPEG) goes to docs/screenshots/ so a reviewer can look without running any
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
 from axe_playwright_python.sync_playwright import Axe
+from django.conf import settings
+from django.contrib import admin
+from django.test import Client
+from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 from playwright.sync_api import expect
 
+from audit.webhooks import audit_webhook_set
+from sso.models import IdentityProvider, ProviderIdentity
+from sso.services import domain_claim, provider_save
 from support.models import RecoveryRequest
+from teams.models import AccessListEntry, AccessListException
+from teams.services.access_list import access_list_entry_save, access_list_exception_save
 from teams.services.roles import role_create
 from teams.tokens import invitation_token_generator
 from tests.factories import OperatorFactory, TOTPDeviceFactory, UserFactory
 from tests.mfa.helpers import backup_codes_issue
-from tests.signing_in import sign_in_on_page
+from tests.signing_in import fail_sign_in, sign_in, sign_in_on_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -42,6 +52,8 @@ DESKTOP = Viewport("desktop", 1280, 800)
 PHONE = Viewport("phone", 390, 844)
 VIEWPORTS = [DESKTOP, PHONE]
 SCHEMES = ["light", "dark"]
+# The browser's language picks the site's (Accept-Language); "en-GB" and "es-ES" ask for each.
+LANGUAGES = {"en": "en-GB", "es": "es-ES"}
 
 SIGNED_IN_PAGES = [
     ("dashboard", "/"),
@@ -59,23 +71,26 @@ OWNER_PAGES = [
     ("access-review", "/access-review/"),
     ("recovery-queue", "/recovery/requests/"),
     ("recovery-request", "/recovery/requests/{recovery}/"),
-    ("admin", "/admin/"),
-    ("admin-people", "/admin/accounts/user/"),
-    ("admin-person-add", "/admin/accounts/user/add/"),
-    ("admin-person", "/admin/accounts/user/{technician}/change/"),
-    ("admin-roles", "/admin/teams/role/"),
-    ("admin-role", "/admin/teams/role/{role}/change/"),
-    ("admin-sessions", "/admin/teams/usersession/"),
-    ("admin-access-review", "/admin/reviews/accessreviewentry/"),
-    ("admin-recovery", "/admin/support/recoveryrequest/"),
 ]
 OPERATOR_PAGES = [
     ("dashboard", "/"),
     ("audit-trail", "/audit/"),
-    ("admin", "/admin/"),
-    ("admin-tenants", "/admin/teams/tenant/"),
-    ("admin-lock-counters", "/admin/axes/accessattempt/"),
 ]
+# The admin's pages are found, not listed (`admin_pages`): every registered model's list, add
+# and change page the viewer may open. These keep the names their screenshots had before.
+ADMIN_PAGE_NAMES = {
+    "/admin/": "admin",
+    "/admin/accounts/user/": "admin-people",
+    "/admin/accounts/user/add/": "admin-person-add",
+    "/admin/accounts/user/change/": "admin-person",
+    "/admin/teams/role/": "admin-roles",
+    "/admin/teams/role/change/": "admin-role",
+    "/admin/teams/usersession/": "admin-sessions",
+    "/admin/reviews/accessreviewentry/": "admin-access-review",
+    "/admin/support/recoveryrequest/": "admin-recovery",
+    "/admin/teams/tenant/": "admin-tenants",
+    "/admin/axes/accessattempt/": "admin-lock-counters",
+}
 VISITOR_PAGES = [
     ("sign-in", "/accounts/login/"),
     ("forgot-password", "/accounts/password/reset/"),
@@ -89,9 +104,11 @@ VISITOR_PAGES = [
 
 
 @pytest.fixture
-def world(tenant, owner, technician, password):
+def world(tenant, owner, technician, password, settings):
     """A tenant with an owner, a technician, a person with an app, a custom role, an open
-    recovery request."""
+    recovery request, and a row of every model the admin lists: an access list entry and
+    exception, an audit webhook, a single sign-on provider with a claimed domain and a linked
+    identity, a session and a lock counter."""
     helpdesk = role_create(
         tenant=tenant,
         actor=owner,
@@ -109,12 +126,50 @@ def world(tenant, owner, technician, password):
         note="New phone, locked out after a few tries.",
         ip="198.51.100.7",
     )
+    access_list_entry_save(
+        entry=AccessListEntry(tenant=tenant, network="198.51.100.0/24", label="Office"),
+        roles=[helpdesk],
+        actor=owner,
+    )
+    access_list_exception_save(
+        exception=AccessListException(
+            tenant=tenant,
+            user=with_app,
+            expires_at=timezone.now() + timedelta(days=3),
+            reason="Travelling this week",
+        ),
+        actor=owner,
+    )
+    # Addresses that are never asked: nothing is shipped or fetched while the sweep runs.
+    settings.AUDIT_WEBHOOK_ALLOW_LOCAL = True
+    settings.SSO_ALLOW_LOCAL_PROVIDERS = True
+    audit_webhook_set(actor=owner, tenant=tenant, url="https://hooks.northwind.example/audit")
+    provider_save(
+        provider=IdentityProvider(
+            tenant=tenant,
+            kind=IdentityProvider.Kind.OIDC,
+            discovery_url="https://idp.northwind.example/.well-known/openid-configuration",
+            client_id="northwind-client",
+        ),
+        client_secret="northwind-client-secret",
+        break_glass=[owner],
+        actor=owner,
+    )
+    domain_claim(tenant=tenant, domain="northwind.example")
+    ProviderIdentity.objects.create(
+        tenant=tenant,
+        user=with_app,
+        issuer="https://idp.northwind.example",
+        subject="ada-subject",
+        email_at_link=with_app.email,
+    )
+    fail_sign_in(Client(), invited.email, REMOTE_ADDR="198.51.100.7")
+    sign_in(Client(), technician, REMOTE_ADDR="198.51.100.7")
     uidb64 = urlsafe_base64_encode(force_bytes(invited.pk))
     set_password = f"/accounts/reset/{uidb64}/{invitation_token_generator.make_token(invited)}/"
+    # Operators always have an app (the factory adds one); the browser signs in with a backup
+    # code each time, since the sweep signs in several times within one code's half minute.
     operator = OperatorFactory(email="root@platform.example", full_name="Root Operator")
-    # Operators always need a second factor; a backup code per sign-in, since the sweep signs
-    # in four times within one code's half minute.
-    TOTPDeviceFactory(user=operator)
     return {
         "operator_codes": backup_codes_issue(operator),
         "recovery": recovery.pk,
@@ -123,7 +178,31 @@ def world(tenant, owner, technician, password):
         "set_password": set_password,
         "with_app": with_app,
         "operator": operator,
+        "owner_admin": admin_pages(owner),
+        "operator_admin": admin_pages(operator),
     }
+
+
+def admin_pages(person) -> list[tuple[str, str]]:
+    """Every admin page `person` may open: the index, and each registered model's list, add
+    page and change page (of the first row listed). Found from the admin's registry, so a new
+    model is swept without anyone listing it here."""
+    client = sign_in(Client(), person)
+    pages = [("admin", "/admin/")]
+    for model, model_admin in admin.site._registry.items():
+        base = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        listed = client.get(base)
+        if listed.status_code != 200:
+            continue
+        default = f"admin-{model._meta.model_name}"
+        pages.append((ADMIN_PAGE_NAMES.get(base, default), base))
+        if client.get(f"{base}add/").status_code == 200:
+            pages.append((ADMIN_PAGE_NAMES.get(f"{base}add/", f"{default}-add"), f"{base}add/"))
+        first = model_admin.get_queryset(listed.wsgi_request).order_by("pk").first()
+        if first is not None:
+            name = ADMIN_PAGE_NAMES.get(f"{base}change/", f"{default}-change")
+            pages.append((name, f"{base}{first.pk}/change/"))
+    return pages
 
 
 def watch_for_errors(page) -> list[str]:
@@ -153,35 +232,61 @@ def watch_for_errors(page) -> list[str]:
     return errors
 
 
-def check_page(page, *, name: str, viewport: Viewport, scheme: str, axe: Axe) -> list[str]:
+def check_page(
+    page, *, name: str, viewport: Viewport, scheme: str, axe: Axe, language: str = "en"
+) -> list[str]:
     """Run axe and the sideways-scroll check on the page shown; save its screenshot.
 
     Console errors and failed requests count on the site's own pages. The admin's change forms
     log Django admin's own inline-style writes refused by the Content-Security-Policy; those
     are Django's scripts, not ours, so admin pages are checked by axe and layout only."""
     problems = []
+    where = f"{name} {viewport.name} {scheme} {language}"
     if "/admin/" not in page.url:
-        problems += [f"{name} {viewport.name} {scheme}: {error}" for error in page.errors]
+        problems += [f"{where}: {error}" for error in page.errors]
     page.errors.clear()
     results = axe.run(page)
     for violation in results.response["violations"]:
         if violation["impact"] in BLOCKING_IMPACTS:
             targets = [node["target"] for node in violation["nodes"][:3]]
-            problems.append(f"{name} {viewport.name} {scheme}: {violation['id']} {targets}")
+            problems.append(f"{where}: {violation['id']} {targets}")
     if viewport is PHONE:
         overflow = page.evaluate(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
         if overflow > 0:
-            problems.append(f"{name} {scheme}: scrolls sideways by {overflow}px on a phone")
-    if WRITE_SCREENSHOTS:
+            problems.append(f"{where}: scrolls sideways by {overflow}px on a phone")
+    if viewport is DESKTOP:
+        problems += navigation_on_one_line(page, where=where)
+    # Spanish pictures at one width and scheme: the layout is the English one's, in other words.
+    if WRITE_SCREENSHOTS and (language == "en" or (viewport is DESKTOP and scheme == "light")):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        suffix = "" if language == "en" else f"-{language}"
         page.screenshot(
-            path=SCREENSHOTS / f"{name}-{viewport.name}-{scheme}.jpg",
+            path=SCREENSHOTS / f"{name}{suffix}-{viewport.name}-{scheme}.jpg",
             type="jpeg",
             quality=45,
         )
     return problems
+
+
+# The top navigation on a desktop: the site's links, or the admin's header (its name beside its
+# links). Each must stay one row high in every language.
+ONE_LINE_CHECK = """() => {
+    const rows = (selector) => new Set([...document.querySelectorAll(selector)].map(
+        (item) => Math.round(item.getBoundingClientRect().top))).size;
+    if (document.querySelector('#header')) {
+        return rows('#header > #branding, #header > #user-tools') > 1
+            || rows('#user-tools > *') > 1;
+    }
+    return rows('.site-nav li') > 1;
+}"""
+
+
+def navigation_on_one_line(page, *, where: str) -> list[str]:
+    if page.evaluate(ONE_LINE_CHECK):
+        return [f"{where}: the top navigation wraps to a second line"]
+    return []
 
 
 # Pages a visit is sent to instead of the one asked for: a sign-in step not done, or a link
@@ -201,7 +306,17 @@ def landed_where_asked(page, *, name: str, path: str) -> list[str]:
     return []
 
 
+def speak(context, live_server, language: str) -> None:
+    """Switch the browser's language with the cookie the footer's switcher sets (it outranks
+    Accept-Language), so one sign-in serves both languages."""
+    context.add_cookies(
+        [{"name": settings.LANGUAGE_COOKIE_NAME, "value": language, "url": live_server.url}]
+    )
+
+
 def visit_all(browser, live_server, pages, *, who: str, sign_in=None) -> list[str]:
+    """Each page in every width, scheme and language: signed in once per width and scheme, then
+    swept in English and again in Spanish."""
     axe = Axe()
     problems = []
     for viewport in VIEWPORTS:
@@ -210,7 +325,7 @@ def visit_all(browser, live_server, pages, *, who: str, sign_in=None) -> list[st
                 base_url=live_server.url,
                 viewport={"width": viewport.width, "height": viewport.height},
                 color_scheme=scheme,
-                locale="en-GB",
+                locale=LANGUAGES["en"],
                 timezone_id="Europe/London",
             )
             context.set_default_timeout(10_000)
@@ -219,12 +334,19 @@ def visit_all(browser, live_server, pages, *, who: str, sign_in=None) -> list[st
                 page.errors = watch_for_errors(page)
                 if sign_in is not None:
                     sign_in(page)
-                for name, path in pages:
-                    page.goto(path)
-                    problems += landed_where_asked(page, name=f"{who}-{name}", path=path)
-                    problems += check_page(
-                        page, name=f"{who}-{name}", viewport=viewport, scheme=scheme, axe=axe
-                    )
+                for language in LANGUAGES:
+                    speak(context, live_server, language)
+                    for name, path in pages:
+                        page.goto(path)
+                        problems += landed_where_asked(page, name=f"{who}-{name}", path=path)
+                        problems += check_page(
+                            page,
+                            name=f"{who}-{name}",
+                            viewport=viewport,
+                            scheme=scheme,
+                            language=language,
+                            axe=axe,
+                        )
             finally:
                 context.close()
     return problems
@@ -236,6 +358,9 @@ def test_signed_out_visitor_pages(browser, live_server, world):
     problems = visit_all(browser, live_server, pages, who="visitor")
 
     assert not problems, "\n".join(problems)
+
+
+BACKUP = "/mfa/verify/?code=backup"
 
 
 def test_pages_in_the_middle_of_a_sign_in(browser, live_server, world, password, settings):
@@ -257,10 +382,22 @@ def test_pages_in_the_middle_of_a_sign_in(browser, live_server, world, password,
                 problems += check_page(
                     page, name="visitor-second-step", viewport=viewport, scheme=scheme, axe=axe
                 )
-                page.goto("/mfa/verify/?code=backup")
+                page.goto(BACKUP)
                 problems += check_page(
                     page, name="visitor-backup-code", viewport=viewport, scheme=scheme, axe=axe
                 )
+                speak(context, live_server, "es")
+                for name, path in (("second-step", "/mfa/verify/"), ("backup-code", BACKUP)):
+                    page.goto(path)
+                    problems += check_page(
+                        page,
+                        name=f"visitor-{name}",
+                        viewport=viewport,
+                        scheme=scheme,
+                        language="es",
+                        axe=axe,
+                    )
+                speak(context, live_server, "en")
                 page.get_by_role("button", name="Not you? Sign out").click()
                 for _ in range(settings.LOCKOUT_FAILURES):
                     sign_in_on_page(page, f"locked-{viewport.name}-{scheme}@example.com", "wrong")
@@ -288,6 +425,7 @@ def test_technician_pages(browser, live_server, world, technician, password):
 
 def test_owner_pages_site_and_admin(browser, live_server, world, owner, password):
     pages = [(name, path.format(**world)) for name, path in SIGNED_IN_PAGES[:1] + OWNER_PAGES]
+    pages += world["owner_admin"]
 
     problems = visit_all(
         browser,
@@ -308,6 +446,8 @@ def test_operator_pages(browser, live_server, world, password):
         page.get_by_label("Code from your app").fill(codes.pop())
         page.get_by_role("button", name="Verify").click()
 
-    problems = visit_all(browser, live_server, OPERATOR_PAGES, who="operator", sign_in=sign_in)
+    pages = OPERATOR_PAGES + world["operator_admin"]
+
+    problems = visit_all(browser, live_server, pages, who="operator", sign_in=sign_in)
 
     assert not problems, "\n".join(problems)
