@@ -182,11 +182,13 @@ class SecretUnsortedChangeList(ChangeList):
 
 
 class LabelledSplitDateTime(AdminSplitDateTime):
-    """Django admin's date and time boxes, the time box named too: the field's <label> points
-    at the date box only, so the time box had no name (axe: "label")."""
+    """Django admin's date and time boxes, each with a name: the admin draws the field's label
+    as the legend of a fieldset around them, and "Date:" and "Time:" as plain text, so neither
+    box had a name of its own (axe: "label")."""
 
     def __init__(self, attrs=None) -> None:
         super().__init__(attrs)
+        self.widgets[0].attrs["aria-label"] = _("Date")
         self.widgets[1].attrs["aria-label"] = _("Time")
 
 

@@ -21,6 +21,9 @@
       label.id = label.id || select.id + "_label";
       var shown = combobox.getAttribute("aria-labelledby");
       combobox.setAttribute("aria-labelledby", label.id + (shown ? " " + shown : ""));
+      // The chosen value inside it is a read-only textbox, which needs a name of its own.
+      var rendered = shown && document.getElementById(shown);
+      if (rendered) rendered.setAttribute("aria-label", label.textContent.replace(/:\s*$/, ""));
       combobox.dataset.named = "yes";
     });
   }
