@@ -6,6 +6,7 @@ from datetime import timedelta
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext_noop
 
 from audit.client import client_ip
 from teams.models import Tenant
@@ -15,7 +16,9 @@ from teams.selectors import unlock_contact_for_tenant
 # (anonymous by then) can be told why.
 ENDED_NOTE_KEY = "_portcullis_session_ended"
 
-SESSION_ENDED = "This session was ended. Sign in again to continue."
+# Marked, not translated here: it is stored as it is and translated when shown
+# (teams.middleware), in the language of whoever reads it.
+SESSION_ENDED = gettext_noop("This session was ended. Sign in again to continue.")
 
 
 def duration_in_words(duration: timedelta) -> str:
