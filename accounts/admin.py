@@ -1,4 +1,5 @@
-from axes.models import AccessFailureLog, AccessLog
+from axes.admin import AccessAttemptAdmin as AxesAccessAttemptAdmin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
@@ -12,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts.admin_person import PersonPageMixin
@@ -398,7 +399,14 @@ class UserAdmin(PersonPageMixin, TenantScopedAdmin):
             request,
             queryset.filter(is_active=True),
             lambda person: person_deactivate(person=person, actor=request.user, request=request),
-            lambda count: f"Deactivated {count} people and ended their sessions.",
+            lambda count: (
+                ngettext(
+                    "Deactivated %(count)d person and ended their sessions.",
+                    "Deactivated %(count)d people and ended their sessions.",
+                    count,
+                )
+                % {"count": count}
+            ),
         )
 
     @admin.action(description=_("Reactivate the selected people"), permissions=["deactivate"])
@@ -407,7 +415,14 @@ class UserAdmin(PersonPageMixin, TenantScopedAdmin):
             request,
             queryset.filter(is_active=False),
             lambda person: person_reactivate(person=person, actor=request.user, request=request),
-            lambda count: f"Reactivated {count} people.",
+            lambda count: (
+                ngettext(
+                    "Reactivated %(count)d person.",
+                    "Reactivated %(count)d people.",
+                    count,
+                )
+                % {"count": count}
+            ),
         )
 
     @admin.action(description=_("Change the role of the selected people"), permissions=["role"])
@@ -438,7 +453,14 @@ class UserAdmin(PersonPageMixin, TenantScopedAdmin):
                 lambda person: person_role_change(
                     person=person, role=role, actor=request.user, request=request
                 ),
-                lambda count: f"Gave {count} people the role {role.name} and ended their sessions.",
+                lambda count: (
+                    ngettext(
+                        "Gave %(count)d person the role %(role)s and ended their sessions.",
+                        "Gave %(count)d people the role %(role)s and ended their sessions.",
+                        count,
+                    )
+                    % {"count": count, "role": role.label}
+                ),
             )
             return None
         return TemplateResponse(
@@ -446,7 +468,7 @@ class UserAdmin(PersonPageMixin, TenantScopedAdmin):
             "teams/admin/change_role.html",
             {
                 **self.admin_site.each_context(request),
-                "title": "Change role",
+                "title": _("Change role"),
                 "opts": self.opts,
                 "people": queryset,
                 "form": form,
@@ -465,7 +487,14 @@ class UserAdmin(PersonPageMixin, TenantScopedAdmin):
                 reason="revoked by an administrator",
                 request=request,
             ),
-            lambda count: f"Ended every session of {count} people.",
+            lambda count: (
+                ngettext(
+                    "Ended every session of %(count)d person.",
+                    "Ended every session of %(count)d people.",
+                    count,
+                )
+                % {"count": count}
+            ),
         )
 
     @admin.action(
@@ -483,7 +512,9 @@ class UserAdmin(PersonPageMixin, TenantScopedAdmin):
             queryset,
             unlock_one,
             lambda count: (
-                f"Unlocked: {', '.join(unlocked)}." if unlocked else "None of them was locked."
+                gettext("Unlocked: %(people)s.") % {"people": ", ".join(unlocked)}
+                if unlocked
+                else gettext("None of them was locked.")
             ),
         )
 
@@ -497,7 +528,14 @@ class UserAdmin(PersonPageMixin, TenantScopedAdmin):
             lambda person: password_reset_link_send(
                 user=person, actor=request.user, request=request
             ),
-            lambda count: f"Mailed a password-reset link to {count} people.",
+            lambda count: (
+                ngettext(
+                    "Mailed a password-reset link to %(count)d person.",
+                    "Mailed a password-reset link to %(count)d people.",
+                    count,
+                )
+                % {"count": count}
+            ),
         )
 
     @admin.action(description=_("Send the invitation again"), permissions=["invite"])
@@ -509,3 +547,69 @@ class UserAdmin(PersonPageMixin, TenantScopedAdmin):
 # pages would only mislead.
 admin.site.unregister(AccessLog)
 admin.site.unregister(AccessFailureLog)
+
+
+class LockCounterAdmin(AxesAccessAttemptAdmin):
+    """axes' lock counters (operators only), in the reader's language.
+
+    axes' own admin labels its columns with strings of its own catalogue, which has no Spanish,
+    and shows each counter's expiry as "AccessAttemptExpiration object (1)". Every column and
+    field here is one of ours: a display with a label in this project's catalogue."""
+
+    list_display = ["attempted_at", "email", "address", "path", "failures", "expires_at"]
+    list_filter = ["attempt_time"]
+    fieldsets = (
+        (None, {"fields": ("email", "path", "failures", "expires_at")}),
+        (_("Request"), {"fields": ("browser", "address", "accepts")}),
+    )
+    readonly_fields = ["email", "path", "failures", "expires_at", "browser", "address", "accepts"]
+
+    @admin.display(description=_("attempted at"), ordering="attempt_time")
+    def attempted_at(self, attempt: AccessAttempt):
+        return attempt.attempt_time
+
+    @admin.display(description=_("email typed"), ordering="username")
+    def email(self, attempt: AccessAttempt) -> str:
+        return attempt.username
+
+    @admin.display(description=_("IP address"), ordering="ip_address")
+    def address(self, attempt: AccessAttempt) -> str:
+        return attempt.ip_address or self.get_empty_value_display()
+
+    @admin.display(description=_("path"), ordering="path_info")
+    def path(self, attempt: AccessAttempt) -> str:
+        return attempt.path_info
+
+    @admin.display(description=_("failures"), ordering="failures_since_start")
+    def failures(self, attempt: AccessAttempt) -> int:
+        return attempt.failures_since_start
+
+    @admin.display(description=_("expires at"), empty_value=_("not set"))
+    def expires_at(self, attempt: AccessAttempt):
+        expiration = getattr(attempt, "expiration", None)
+        return expiration.expires_at if expiration else None
+
+    @admin.display(description=_("user agent"))
+    def browser(self, attempt: AccessAttempt) -> str:
+        return attempt.user_agent
+
+    @admin.display(description=_("accepts"))
+    def accepts(self, attempt: AccessAttempt) -> str:
+        return attempt.http_accept
+
+    @admin.action(description=_("Clean up expired attempts"))
+    def cleanup_expired_attempts(self, request, queryset) -> None:
+        count = self.handler.clean_expired_user_attempts(request=request)
+        self.message_user(
+            request,
+            ngettext(
+                "Cleaned up %(count)d expired access attempt.",
+                "Cleaned up %(count)d expired access attempts.",
+                count,
+            )
+            % {"count": count},
+        )
+
+
+admin.site.unregister(AccessAttempt)
+admin.site.register(AccessAttempt, LockCounterAdmin)

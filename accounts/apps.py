@@ -7,7 +7,7 @@ from accounts.stages import SignInStep, password_sign_in_refusal, sign_in_step_r
 
 class AccountsConfig(AppConfig):
     name = "accounts"
-    verbose_name = "Accounts"
+    verbose_name = _("Accounts")
 
     def ready(self) -> None:
         from accounts import checks, receivers  # noqa: F401 - registers the checks, the receiver
@@ -38,3 +38,10 @@ class LockoutConfig(axes_apps.AppConfig):
 
     default = False
     verbose_name = _("Lockout")
+
+    def ready(self) -> None:
+        super().ready()
+        # The same renaming for its one listed model: axes' catalogue has no Spanish, ours does.
+        counters = self.get_model("AccessAttempt")._meta
+        counters.verbose_name = _("lock counter")
+        counters.verbose_name_plural = _("lock counters")

@@ -197,24 +197,38 @@ class User(AbstractBaseUser, PermissionsMixin):
     """
 
     email = models.EmailField(
-        "email address",
+        _("email address"),
         max_length=254,
         unique=True,
         validators=EMAIL_VALIDATORS,
     )
-    full_name = models.CharField(max_length=150, blank=True)
+    full_name = models.CharField(max_length=150, blank=True, verbose_name=_("full name"))
     tenant = models.ForeignKey(
-        Tenant, on_delete=models.PROTECT, null=True, blank=True, related_name="people"
+        Tenant,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="people",
+        verbose_name=_("tenant"),
     )
     role = models.ForeignKey(
-        Role, on_delete=models.PROTECT, null=True, blank=True, related_name="people"
+        Role,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="people",
+        verbose_name=_("role"),
     )
-    is_active = models.BooleanField(default=True)
+    is_active = models.BooleanField(default=True, verbose_name=_("is active"))
     is_staff = models.BooleanField(
-        default=False, help_text=_("Platform operators only: may use the admin across tenants.")
+        default=False,
+        help_text=_("Platform operators only: may use the admin across tenants."),
+        verbose_name=_("is staff"),
     )
-    date_joined = models.DateTimeField(default=timezone.now)
-    password_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    date_joined = models.DateTimeField(default=timezone.now, verbose_name=_("date joined"))
+    password_changed_at = models.DateTimeField(
+        null=True, blank=True, editable=False, verbose_name=_("password changed at")
+    )
     deactivated_at = models.DateTimeField(
         null=True,
         blank=True,
@@ -223,6 +237,7 @@ class User(AbstractBaseUser, PermissionsMixin):
             "When the person was last deactivated: set-password links made before it stay dead "
             "after a reactivation."
         ),
+        verbose_name=_("deactivated at"),
     )
     invitation_sent_at = models.DateTimeField(
         null=True,
@@ -232,10 +247,12 @@ class User(AbstractBaseUser, PermissionsMixin):
             "When the latest invitation's set-password link was mailed: it lapses "
             "INVITATION_TIMEOUT later, and sending the invitation again voids the links before it."
         ),
+        verbose_name=_("invitation sent at"),
     )
     password_change_required = models.BooleanField(
         default=False,
         help_text=_("Send the person to choose a new password right after their next sign-in."),
+        verbose_name=_("password change required"),
     )
     password_breached_at = models.DateTimeField(
         null=True,
@@ -244,12 +261,14 @@ class User(AbstractBaseUser, PermissionsMixin):
         help_text=_(
             "When the current password was found among breached ones (accounts/breached.py)."
         ),
+        verbose_name=_("password breached at"),
     )
     breached_password_checked_at = models.DateTimeField(
         null=True,
         blank=True,
         editable=False,
         help_text=_("When the password was last checked against breached ones at sign-in."),
+        verbose_name=_("breached password checked at"),
     )
 
     # Secrets, hashes and tokens: the admin refuses to filter, sort or link by them (teams.sites).
@@ -320,9 +339,11 @@ class PasswordHistory(models.Model):
     only that many.
     """
 
-    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="password_history")
-    password = models.CharField(max_length=128)
-    created_at = models.DateTimeField(default=timezone.now)
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="password_history", verbose_name=_("user")
+    )
+    password = models.CharField(max_length=128, verbose_name=_("password"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
 
     # Secrets, hashes and tokens: the admin refuses to filter, sort or link by them (teams.sites).
     secret_fields = frozenset({"password"})
@@ -344,13 +365,13 @@ class PasswordResetRequest(models.Model):
     outage (the sweep picks it up) and is what the per-IP limit counts.
     """
 
-    email = models.CharField(max_length=254)
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=512, blank=True)
+    email = models.CharField(max_length=254, verbose_name=_("email"))
+    ip = models.GenericIPAddressField(null=True, blank=True, verbose_name=_("ip"))
+    user_agent = models.CharField(max_length=512, blank=True, verbose_name=_("user agent"))
     # The page's language, so the mail written later in a task speaks it too.
-    language = models.CharField(max_length=16, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    processed_at = models.DateTimeField(null=True, blank=True)
+    language = models.CharField(max_length=16, blank=True, verbose_name=_("language"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    processed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("processed at"))
 
     class Meta:
         ordering = ["-created_at"]
@@ -375,11 +396,14 @@ class BreachedPasswordCheck(models.Model):
     """
 
     user = models.OneToOneField(
-        User, on_delete=models.CASCADE, related_name="breached_password_check"
+        User,
+        on_delete=models.CASCADE,
+        related_name="breached_password_check",
+        verbose_name=_("user"),
     )
-    prefix = models.CharField(max_length=5)
-    digest = models.CharField(max_length=64)
-    created_at = models.DateTimeField(default=timezone.now)
+    prefix = models.CharField(max_length=5, verbose_name=_("prefix"))
+    digest = models.CharField(max_length=64, verbose_name=_("digest"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["created_at"]

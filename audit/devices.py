@@ -8,6 +8,7 @@ import ipaddress
 from dataclasses import dataclass
 from functools import lru_cache
 
+from django.utils.translation import gettext
 from ua_parser import parse
 
 IPV4_NETWORK_PREFIX = 24
@@ -28,8 +29,11 @@ class Device:
 
     def __str__(self) -> str:
         if self.browser == UNKNOWN and self.system == UNKNOWN:
-            return "Unknown browser and system"
-        return f"{self.browser} on {self.system}"
+            return gettext("Unknown browser and system")
+        return gettext("%(browser)s on %(system)s") % {
+            "browser": self.browser,
+            "system": self.system,
+        }
 
 
 @lru_cache(maxsize=2048)

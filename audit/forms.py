@@ -21,7 +21,7 @@ class TrailFilterForm(forms.Form):
     """The trail's filters, read from the query string so a filtered view can be shared."""
 
     error_messages = {
-        "dates_reversed": "The start date is after the end date.",
+        "dates_reversed": _("The start date is after the end date."),
     }
 
     tenant = forms.ModelChoiceField(
@@ -33,7 +33,7 @@ class TrailFilterForm(forms.Form):
     )
     event = forms.TypedChoiceField(
         label=_("Event"),
-        choices=[("", "All events"), *AuditEventType.choices],
+        choices=[("", _("All events")), *AuditEventType.choices],
         coerce=int,
         required=False,
         empty_value=None,
@@ -49,6 +49,7 @@ class TrailFilterForm(forms.Form):
         error_messages={"invalid_choice": _("Choose an outcome from the list.")},
     )
     person = PersonChoiceField(
+        label=_("Person"),
         queryset=User.objects.none(),
         required=False,
         empty_label=_("Anyone"),

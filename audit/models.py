@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.db import models
 from django.utils.formats import date_format
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from audit.events import AuditEventType
 from teams.models import TenantQuerySet
@@ -45,9 +47,12 @@ class AuditEvent(models.Model):
         blank=True,
         related_name="+",
         db_index=False,
+        verbose_name=_("tenant"),
     )
-    event = models.PositiveSmallIntegerField(choices=AuditEventType.choices)
-    created_at = models.DateTimeField()
+    event = models.PositiveSmallIntegerField(
+        choices=AuditEventType.choices, verbose_name=_("event")
+    )
+    created_at = models.DateTimeField(verbose_name=_("created at"))
     # No database constraint and no cascade: deleting a person must not rewrite their events.
     # The id stays (ids are never reused) and the labels keep who it was readable.
     actor = models.ForeignKey(
@@ -58,8 +63,9 @@ class AuditEvent(models.Model):
         blank=True,
         related_name="+",
         db_index=False,
+        verbose_name=_("actor"),
     )
-    actor_label = models.CharField(max_length=254, blank=True)
+    actor_label = models.CharField(max_length=254, blank=True, verbose_name=_("actor label"))
     target = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.DO_NOTHING,
@@ -68,19 +74,22 @@ class AuditEvent(models.Model):
         blank=True,
         related_name="+",
         db_index=False,
+        verbose_name=_("target"),
     )
-    target_label = models.CharField(max_length=254, blank=True)
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=512, blank=True)
-    details = models.JSONField(default=dict, blank=True)
-    sequence = models.PositiveBigIntegerField(editable=False)
-    hash = models.CharField(max_length=64, editable=False)
+    target_label = models.CharField(max_length=254, blank=True, verbose_name=_("target label"))
+    ip = models.GenericIPAddressField(null=True, blank=True, verbose_name=_("ip"))
+    user_agent = models.CharField(max_length=512, blank=True, verbose_name=_("user agent"))
+    details = models.JSONField(default=dict, blank=True, verbose_name=_("details"))
+    sequence = models.PositiveBigIntegerField(editable=False, verbose_name=_("sequence"))
+    hash = models.CharField(max_length=64, editable=False, verbose_name=_("hash"))
     # Which chain key made `hash` (see audit/chain.py): a fingerprint, never the key.
-    hash_key_id = models.CharField(max_length=16, editable=False)
+    hash_key_id = models.CharField(max_length=16, editable=False, verbose_name=_("hash key id"))
 
     objects = AuditEventQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("audit event")
+        verbose_name_plural = _("audit events")
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
@@ -125,7 +134,10 @@ class AuditEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_event_display()} at {date_format(self.created_at, 'DATETIME_FORMAT')}"
+        return gettext("%(event)s at %(at)s") % {
+            "event": self.get_event_display(),
+            "at": date_format(self.created_at, "DATETIME_FORMAT"),
+        }
 
     def save(self, *args, **kwargs) -> None:
         if not self._state.adding:
@@ -151,18 +163,27 @@ class AuditChain(models.Model):
     again.
     """
 
-    key = models.PositiveBigIntegerField(primary_key=True)
+    key = models.PositiveBigIntegerField(primary_key=True, verbose_name=_("key"))
     # A plain foreign key: `key` is the one unique column, because `chains_lock` resolves a race
     # to create a chain on `key` alone, and a second unique index would fail the loser instead.
     tenant = models.ForeignKey(
-        "teams.Tenant", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        "teams.Tenant",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("tenant"),
     )
-    length = models.PositiveBigIntegerField(default=0)
-    head_hash = models.CharField(max_length=64)
-    checkpoint_sequence = models.PositiveBigIntegerField(default=0)
-    checkpoint_hash = models.CharField(max_length=64, blank=True)
-    checkpoint_signature = models.CharField(max_length=200, blank=True)
-    checkpoint_at = models.DateTimeField(null=True, blank=True)
+    length = models.PositiveBigIntegerField(default=0, verbose_name=_("length"))
+    head_hash = models.CharField(max_length=64, verbose_name=_("head hash"))
+    checkpoint_sequence = models.PositiveBigIntegerField(
+        default=0, verbose_name=_("checkpoint sequence")
+    )
+    checkpoint_hash = models.CharField(max_length=64, blank=True, verbose_name=_("checkpoint hash"))
+    checkpoint_signature = models.CharField(
+        max_length=200, blank=True, verbose_name=_("checkpoint signature")
+    )
+    checkpoint_at = models.DateTimeField(null=True, blank=True, verbose_name=_("checkpoint at"))
 
     class Meta:
         ordering = ["key"]
@@ -180,16 +201,19 @@ class AuditWebhook(models.Model):
     """
 
     tenant = models.OneToOneField(
-        "teams.Tenant", on_delete=models.CASCADE, related_name="audit_webhook"
+        "teams.Tenant",
+        on_delete=models.CASCADE,
+        related_name="audit_webhook",
+        verbose_name=_("tenant"),
     )
     url = models.URLField(
-        "address",
+        _("address"),
         max_length=500,
         help_text="Where each audit event is POSTed, signed (Standard Webhooks), in order.",
     )
     # The signing key must be readable to sign with; it is never shown again after it is made.
-    secret = models.CharField(max_length=100, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    secret = models.CharField(max_length=100, editable=False, verbose_name=_("secret"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     # Secrets, hashes and tokens: the admin refuses to filter, sort or link by them (teams.sites).
     secret_fields = frozenset({"secret"})
@@ -197,7 +221,8 @@ class AuditWebhook(models.Model):
     objects = TenantQuerySet.as_manager()
 
     class Meta:
-        verbose_name = "audit webhook"
+        verbose_name = _("audit webhook")
+        verbose_name_plural = _("audit webhooks")
 
     def __str__(self) -> str:
         return self.url
@@ -229,17 +254,26 @@ class AuditDelivery(models.Model):
         ADDRESS = "address", "address not allowed"
         OTHER = "other", "other"
 
-    destination = models.CharField(max_length=10, choices=Destination.choices)
-    chain_key = models.PositiveBigIntegerField()
-    webhook = models.ForeignKey(
-        AuditWebhook, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    destination = models.CharField(
+        max_length=10, choices=Destination.choices, verbose_name=_("destination")
     )
-    delivered_sequence = models.PositiveBigIntegerField(default=0)
-    delivered_at = models.DateTimeField(null=True, blank=True)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(null=True, blank=True)
-    leased_until = models.DateTimeField(null=True, blank=True)
-    last_error = models.CharField(max_length=300, blank=True)
+    chain_key = models.PositiveBigIntegerField(verbose_name=_("chain key"))
+    webhook = models.ForeignKey(
+        AuditWebhook,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("webhook"),
+    )
+    delivered_sequence = models.PositiveBigIntegerField(
+        default=0, verbose_name=_("delivered sequence")
+    )
+    delivered_at = models.DateTimeField(null=True, blank=True, verbose_name=_("delivered at"))
+    attempts = models.PositiveIntegerField(default=0, verbose_name=_("attempts"))
+    next_attempt_at = models.DateTimeField(null=True, blank=True, verbose_name=_("next attempt at"))
+    leased_until = models.DateTimeField(null=True, blank=True, verbose_name=_("leased until"))
+    last_error = models.CharField(max_length=300, blank=True, verbose_name=_("last error"))
     # The failure in words for owners (`audit.selectors.delivery_status`): what kind it was
     # and, for an answer that wasn't 2xx, its status; `last_error` keeps the technical text
     # for the log. `failing_since` is the first failure of the current run of them.
@@ -253,7 +287,7 @@ class AuditDelivery(models.Model):
                 fields=["destination", "chain_key"], name="audit_delivery_one_cursor"
             )
         ]
-        verbose_name_plural = "audit deliveries"
+        verbose_name_plural = _("audit deliveries")
 
     def __str__(self) -> str:
         return f"{self.get_destination_display()} of chain {self.chain_key}"

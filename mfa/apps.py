@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 # accounts.stages loads no models, so it can be imported before the app registry is ready.
 from accounts.stages import (
@@ -13,7 +14,7 @@ PASSKEY_ENROL_STEP = "passkey_enrol"
 
 class MfaConfig(AppConfig):
     name = "mfa"
-    verbose_name = "Multi-factor authentication"
+    verbose_name = _("Multi-factor authentication")
 
     def ready(self) -> None:
         from accounts.alerts import sign_in_report_undo_register

@@ -1,8 +1,9 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class OutboxConfig(AppConfig):
     """The mail outbox: every mail is a row written with the change that caused it."""
 
     name = "outbox"
-    verbose_name = "Mail outbox"
+    verbose_name = _("Mail outbox")

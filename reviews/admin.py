@@ -8,6 +8,8 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html_join
+from django.utils.text import format_lazy
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from mfa.admin import password_proof_demanded
@@ -17,7 +19,7 @@ from reviews.models import AccessReviewEntry
 from reviews.selectors import (
     FLAG_LABELS,
     MFA_CODES_ONLY,
-    MFA_STATUSES,
+    MFA_LABELS,
     access_review_last,
     access_review_people,
     access_review_summary,
@@ -29,11 +31,11 @@ from teams.sites import ReadOnlyScopedAdmin
 
 
 class FlagFilter(admin.SimpleListFilter):
-    title = "flag"
+    title = _("flag")
     parameter_name = "flag"
 
     def lookups(self, request, model_admin):
-        return [("any", "any flag"), *FLAG_LABELS.items()]
+        return [("any", _("any flag")), *FLAG_LABELS.items()]
 
     def queryset(self, request, queryset):
         if self.value() == "any":
@@ -44,11 +46,11 @@ class FlagFilter(admin.SimpleListFilter):
 
 
 class MfaFilter(admin.SimpleListFilter):
-    title = "two-factor authentication"
+    title = _("two-factor authentication")
     parameter_name = "mfa"
 
     def lookups(self, request, model_admin):
-        return [(status, status) for status in MFA_STATUSES]
+        return list(MFA_LABELS.items())
 
     def queryset(self, request, queryset):
         return queryset.filter(mfa=self.value()) if self.value() else queryset
@@ -117,15 +119,15 @@ class AccessReviewAdmin(ReadOnlyScopedAdmin):
         full list, in words, is on the role and on /access-review/)."""
         held = person.role.scope_set if person.role else frozenset()
         if not held:
-            return "none"
+            return gettext("none")
         if held >= frozenset(SCOPES_BY_KEY):
-            return f"all {len(held)}"
+            return gettext("all %(count)d") % {"count": len(held)}
         return ", ".join(sorted(held))
 
     @admin.display(
         description=_("last sign-in"),
         ordering=F("last_login").asc(nulls_first=True),
-        empty_value="never",
+        empty_value=_("never"),
     )
     def last_sign_in(self, person):
         return person.last_login
@@ -133,8 +135,12 @@ class AccessReviewAdmin(ReadOnlyScopedAdmin):
     @admin.display(description=_("two-factor"), ordering="mfa")
     def two_factor(self, person) -> str:
         if person.mfa == MFA_CODES_ONLY:
-            return f"backup codes only ({person.codes_left} left)"
-        return person.mfa
+            return ngettext(
+                "backup codes only (%(count)d left)",
+                "backup codes only (%(count)d left)",
+                person.codes_left,
+            ) % {"count": person.codes_left}
+        return MFA_LABELS[person.mfa]
 
     @admin.display(description=_("sessions"), ordering="session_count")
     def sessions(self, person) -> int:
@@ -147,13 +153,13 @@ class AccessReviewAdmin(ReadOnlyScopedAdmin):
     @admin.display(
         description=_("password age"),
         ordering=F("password_changed_at").desc(nulls_last=True),
-        empty_value="never set",
+        empty_value=_("never set"),
     )
     def password_age(self, person) -> str | None:
         if person.password_changed_at is None:
             return None
         days = (timezone.now() - person.password_changed_at).days
-        return f"{days} day{'' if days == 1 else 's'}"
+        return ngettext("%(count)d day", "%(count)d days", days) % {"count": days}
 
     @admin.display(description=_("flags"), ordering="flag_count")
     def flags(self, person) -> str:
@@ -167,7 +173,7 @@ class AccessReviewAdmin(ReadOnlyScopedAdmin):
     def changelist_view(self, request, extra_context=None):
         extra_context = {
             **(extra_context or {}),
-            "title": "Access review: who has access, and what needs a look",
+            "title": _("Access review: who has access, and what needs a look"),
             "can_mark_done": request.user.tenant_id is not None,
         }
         # Action POSTs answer with a page of their own or a redirect, never with the list.
@@ -254,7 +260,7 @@ class AccessReviewAdmin(ReadOnlyScopedAdmin):
                 "reviews/admin/access_review_confirm.html",
                 {
                     **self.admin_site.each_context(request),
-                    "title": f"{label}?",
+                    "title": format_lazy("{}?", label),
                     "opts": self.opts,
                     "people": people,
                     "action": action,

@@ -41,7 +41,7 @@ class AccessReviewFilterForm(forms.Form):
         ("access_list_exception", _("Exception to the IP access list")),
         ("inactive", _("Deactivated")),
     )
-    sort = forms.ChoiceField(choices=SORTS, required=False)
+    sort = forms.ChoiceField(choices=SORTS, required=False, label=_("Sort"))
     flag = forms.ChoiceField(choices=FLAGS, required=False, label=_("Show"))
     role = forms.IntegerField(required=False, min_value=1, max_value=2**31 - 1)
 

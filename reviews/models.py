@@ -11,13 +11,19 @@ from teams.models import Tenant, TenantQuerySet
 class AccessReview(models.Model):
     """An owner saying "I reviewed who has access", with how many people that covered."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="access_reviews")
-    reviewer = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="access_reviews", verbose_name=_("tenant")
     )
-    people_reviewed = models.PositiveIntegerField()
-    flagged = models.PositiveIntegerField()
-    completed_at = models.DateTimeField(default=timezone.now)
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("reviewer"),
+    )
+    people_reviewed = models.PositiveIntegerField(verbose_name=_("people reviewed"))
+    flagged = models.PositiveIntegerField(verbose_name=_("flagged"))
+    completed_at = models.DateTimeField(default=timezone.now, verbose_name=_("completed at"))
 
     objects = TenantQuerySet.as_manager()
 
@@ -38,9 +44,13 @@ class AccessReviewSummarySent(models.Model):
     the mark and mails nobody twice.
     """
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
-    month = models.DateField(help_text=_("The first day of the month the summary was for."))
-    sent_at = models.DateTimeField(default=timezone.now)
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="+", verbose_name=_("tenant")
+    )
+    month = models.DateField(
+        help_text=_("The first day of the month the summary was for."), verbose_name=_("month")
+    )
+    sent_at = models.DateTimeField(default=timezone.now, verbose_name=_("sent at"))
 
     class Meta:
         constraints = [

@@ -21,6 +21,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
@@ -35,15 +36,23 @@ RECENT_TROUBLE = timedelta(days=7)
 MFA_NONE, MFA_APP, MFA_CODES_ONLY = "none", "app", "backup codes only"
 MFA_PASSKEY, MFA_PASSKEY_AND_APP = "passkey", "passkey and app"
 MFA_STATUSES = (MFA_NONE, MFA_APP, MFA_CODES_ONLY, MFA_PASSKEY, MFA_PASSKEY_AND_APP)
+# The statuses are keys (the command's CSV and the filters use them); these are what people read.
+MFA_LABELS = {
+    MFA_NONE: _("none"),
+    MFA_APP: _("app"),
+    MFA_CODES_ONLY: _("backup codes only"),
+    MFA_PASSKEY: _("passkey"),
+    MFA_PASSKEY_AND_APP: _("passkey and app"),
+}
 
 FLAG_LABELS = {
-    "no_mfa_required": "no MFA where required",
-    "stale": "no sign-in for 30+ days",
-    "many_sessions": "many sessions",
-    "failures": "recent failed sign-ins",
-    "unusual": "recent unusual sign-ins",
-    "locked": "locked",
-    "access_list_exception": "exception to the IP access list",
+    "no_mfa_required": _("no MFA where required"),
+    "stale": _("no sign-in for 30+ days"),
+    "many_sessions": _("many sessions"),
+    "failures": _("recent failed sign-ins"),
+    "unusual": _("recent unusual sign-ins"),
+    "locked": _("locked"),
+    "access_list_exception": _("exception to the IP access list"),
 }
 
 
@@ -64,6 +73,15 @@ class AccessReviewRow:
     @property
     def flag_labels(self) -> list[str]:
         return [FLAG_LABELS[flag] for flag in self.flags]
+
+    @property
+    def flag_badges(self) -> list[tuple[str, str]]:
+        """(flag, label) pairs: the page styles a badge by its flag, whatever the language."""
+        return [(flag, FLAG_LABELS[flag]) for flag in self.flags]
+
+    @property
+    def mfa_label(self) -> str:
+        return MFA_LABELS[self.mfa]
 
 
 def _count_of(queryset: QuerySet, *, by: str) -> Coalesce:

@@ -1,11 +1,12 @@
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 from accounts.stages import door_rule_register, home_realm_register, password_refusal_register
 
 
 class SsoConfig(AppConfig):
     name = "sso"
-    verbose_name = "Single sign-on"
+    verbose_name = _("Single sign-on")
 
     def ready(self) -> None:
         from sso import (

@@ -50,9 +50,11 @@ class IdentityProvider(models.Model):
         REQUIRED = "required", _("Required: no password sign-in, except break-glass people")
 
     tenant = models.OneToOneField(
-        Tenant, on_delete=models.CASCADE, related_name="identity_provider"
+        Tenant, on_delete=models.CASCADE, related_name="identity_provider", verbose_name=_("tenant")
     )
-    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.ENTRA)
+    kind = models.CharField(
+        max_length=10, choices=Kind.choices, default=Kind.ENTRA, verbose_name=_("kind")
+    )
     name = models.CharField(
         _("name people know it by"),
         max_length=60,
@@ -90,13 +92,17 @@ class IdentityProvider(models.Model):
         ),
     )
     client_id = models.CharField(_("client id"), max_length=255)
-    client_secret_encrypted = models.TextField(editable=False)
-    secret_set_at = models.DateTimeField(null=True, editable=False)
+    client_secret_encrypted = models.TextField(
+        editable=False, verbose_name=_("client secret encrypted")
+    )
+    secret_set_at = models.DateTimeField(null=True, editable=False, verbose_name=_("secret set at"))
     enabled = models.BooleanField(
-        _("enabled"), default=True, help_text=_("Off: nobody signs in through this provider.")
+        default=True,
+        help_text=_("Off: nobody signs in through this provider."),
+        verbose_name=_("enabled"),
     )
     policy = models.CharField(
-        _("policy"), max_length=10, choices=Policy.choices, default=Policy.OPTIONAL
+        max_length=10, choices=Policy.choices, default=Policy.OPTIONAL, verbose_name=_("policy")
     )
     provider_mfa_accepted = models.BooleanField(
         _("accept the provider's multi-factor sign-in"),
@@ -149,7 +155,7 @@ class IdentityProvider(models.Model):
             "required, in case the provider is down. At least one Owner must be here."
         ),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     # Secrets, hashes and tokens: the admin refuses to filter, sort or link by them (teams.sites).
     secret_fields = frozenset({"client_secret_encrypted"})
@@ -158,6 +164,7 @@ class IdentityProvider(models.Model):
 
     class Meta:
         verbose_name = _("single sign-on provider")
+        verbose_name_plural = _("single sign-on providers")
 
     def __str__(self) -> str:
         return f"{self.label} ({self.tenant})"
@@ -227,23 +234,30 @@ class ClaimedDomain(models.Model):
     own settings never claims it by itself.
     """
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="claimed_domains")
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="claimed_domains", verbose_name=_("tenant")
+    )
     domain = models.CharField(
         max_length=253,
         unique=True,
         validators=[validate_domain],
         error_messages={"unique": _("That domain is already claimed.")},
+        verbose_name=_("domain"),
     )
     note = models.CharField(
-        max_length=200, blank=True, help_text=_("How the claim was checked, for the record.")
+        max_length=200,
+        blank=True,
+        help_text=_("How the claim was checked, for the record."),
+        verbose_name=_("note"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     objects = TenantQuerySet.as_manager()
 
     class Meta:
         ordering = ["domain"]
         verbose_name = _("claimed domain")
+        verbose_name_plural = _("claimed domains")
 
     def __str__(self) -> str:
         return self.domain
@@ -253,15 +267,22 @@ class ProviderIdentity(models.Model):
     """A provider's subject bound to a person: after the first sign-in the subject, not the
     email, decides who signs in. One subject (per issuer) is one person, for good."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
-    user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="provider_identities"
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="+", verbose_name=_("tenant")
     )
-    issuer = models.CharField(max_length=500)
-    subject = models.CharField(max_length=255)
-    email_at_link = models.CharField(max_length=254, editable=False)
-    linked_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="provider_identities",
+        verbose_name=_("user"),
+    )
+    issuer = models.CharField(max_length=500, verbose_name=_("issuer"))
+    subject = models.CharField(max_length=255, verbose_name=_("subject"))
+    email_at_link = models.CharField(
+        max_length=254, editable=False, verbose_name=_("email at link")
+    )
+    linked_at = models.DateTimeField(auto_now_add=True, verbose_name=_("linked at"))
+    last_used_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last used at"))
 
     objects = TenantQuerySet.as_manager()
 

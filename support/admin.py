@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from mfa.admin import password_proof_demanded
@@ -48,7 +49,14 @@ class RecoveryRequestAdmin(ReadOnlyScopedAdmin):
             lambda recovery: recovery_request_handle(
                 recovery=recovery, action=action, actor=request.user, request=request
             ),
-            lambda count: f"{done} for {count} requests; each person was mailed the outcome.",
+            lambda count: (
+                ngettext(
+                    "%(done)s for %(count)d request; the person was mailed the outcome.",
+                    "%(done)s for %(count)d requests; each person was mailed the outcome.",
+                    count,
+                )
+                % {"done": done, "count": count}
+            ),
         )
 
     @admin.action(
@@ -57,18 +65,18 @@ class RecoveryRequestAdmin(ReadOnlyScopedAdmin):
     def reset_mfa(self, request, queryset) -> None:
         if password_proof_demanded(self, request):
             return
-        self._handle(request, queryset, "mfa_reset", "Two-factor authentication reset")
+        self._handle(request, queryset, "mfa_reset", gettext("Two-factor authentication reset"))
 
     @admin.action(description=_("Unlock (identity checked)"), permissions=["handle"])
     def unlock(self, request, queryset) -> None:
-        self._handle(request, queryset, "unlock", "Unlocked")
+        self._handle(request, queryset, "unlock", gettext("Unlocked"))
 
     @admin.action(
         description=_("Send a password reset link (identity checked)"), permissions=["handle"]
     )
     def send_reset_link(self, request, queryset) -> None:
-        self._handle(request, queryset, "reset_link", "Reset link sent")
+        self._handle(request, queryset, "reset_link", gettext("Reset link sent"))
 
     @admin.action(description=_("Decline"), permissions=["handle"])
     def decline(self, request, queryset) -> None:
-        self._handle(request, queryset, "decline", "Declined")
+        self._handle(request, queryset, "decline", gettext("Declined"))

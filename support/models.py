@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.formats import date_format
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from teams.models import Tenant, TenantQuerySet
@@ -35,34 +36,49 @@ class RecoveryRequest(models.Model):
         UNLOCKED = "unlocked", _("Account unlocked")
         RESET_LINK = "reset_link", _("Password reset link sent")
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="recovery_requests")
-    person = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recovery_requests"
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="recovery_requests", verbose_name=_("tenant")
     )
-    reason = models.CharField(max_length=20, choices=Reason.choices)
-    note = models.TextField(blank=True, max_length=1000)
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=512, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
-    outcome = models.CharField(max_length=20, choices=Outcome.choices, blank=True)
+    person = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="recovery_requests",
+        verbose_name=_("person"),
+    )
+    reason = models.CharField(max_length=20, choices=Reason.choices, verbose_name=_("reason"))
+    note = models.TextField(blank=True, max_length=1000, verbose_name=_("note"))
+    ip = models.GenericIPAddressField(null=True, blank=True, verbose_name=_("ip"))
+    user_agent = models.CharField(max_length=512, blank=True, verbose_name=_("user agent"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.OPEN, verbose_name=_("status")
+    )
+    outcome = models.CharField(
+        max_length=20, choices=Outcome.choices, blank=True, verbose_name=_("outcome")
+    )
     handled_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="recovery_requests_handled",
+        verbose_name=_("handled by"),
     )
-    handled_at = models.DateTimeField(null=True, blank=True)
+    handled_at = models.DateTimeField(null=True, blank=True, verbose_name=_("handled at"))
 
     objects = RecoveryRequestQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("recovery request")
+        verbose_name_plural = _("recovery requests")
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["tenant", "status", "created_at"], name="recovery_queue")]
 
     def __str__(self) -> str:
-        return f"recovery for {self.person} ({self.get_status_display()})"
+        return gettext("recovery for %(person)s (%(status)s)") % {
+            "person": self.person,
+            "status": self.get_status_display(),
+        }
 
 
 class RecoveryAttempt(models.Model):
@@ -74,13 +90,15 @@ class RecoveryAttempt(models.Model):
     hold across processes and with Redis down. Kept two days: they hold emails typed by anyone.
     """
 
-    email = models.CharField(max_length=254)
-    reason = models.CharField(max_length=20, choices=RecoveryRequest.Reason.choices)
-    note = models.TextField(blank=True, max_length=1000)
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=512, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
-    processed_at = models.DateTimeField(null=True, blank=True)
+    email = models.CharField(max_length=254, verbose_name=_("email"))
+    reason = models.CharField(
+        max_length=20, choices=RecoveryRequest.Reason.choices, verbose_name=_("reason")
+    )
+    note = models.TextField(blank=True, max_length=1000, verbose_name=_("note"))
+    ip = models.GenericIPAddressField(null=True, blank=True, verbose_name=_("ip"))
+    user_agent = models.CharField(max_length=512, blank=True, verbose_name=_("user agent"))
+    created_at = models.DateTimeField(default=timezone.now, verbose_name=_("created at"))
+    processed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("processed at"))
 
     class Meta:
         indexes = [

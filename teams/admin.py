@@ -7,7 +7,7 @@ from django.http import HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from audit.client import client_ip
@@ -66,7 +66,7 @@ class TenantAdmin(TenantScopedAdmin):
     fieldsets = [
         (None, {"fields": ["name", "slug", "created_at"]}),
         (
-            "Sign-in",
+            _("Sign-in"),
             {
                 "fields": [
                     "require_mfa",
@@ -79,17 +79,19 @@ class TenantAdmin(TenantScopedAdmin):
             },
         ),
         (
-            "Sessions",
+            _("Sessions"),
             {"fields": ["idle_timeout_minutes", "session_lifetime_minutes", "max_sessions"]},
         ),
-        ("Accounts", {"fields": ["deactivate_after_days"]}),
-        ("Audit", {"fields": ["audit_retention_months", "alert_owners_on_unusual_sign_in"]}),
+        (_("Accounts"), {"fields": ["deactivate_after_days"]}),
+        (_("Audit"), {"fields": ["audit_retention_months", "alert_owners_on_unusual_sign_in"]}),
         (
-            "IP access list",
+            _("IP access list"),
             {
                 "fields": ["access_list_enabled", "access_list_exempt_owner", "confirm_exclusion"],
-                "description": "Which networks people may sign in from is edited under “IP "
-                "access list”; switching it on here enforces it at sign-in and on every request.",
+                "description": _(
+                    "Which networks people may sign in from is edited under “IP access list”; "
+                    "switching it on here enforces it at sign-in and on every request."
+                ),
             },
         ),
     ]
@@ -252,7 +254,7 @@ class AccessListEntryAdmin(AccessListAdminMixin, TenantScopedAdmin):
 
     @admin.display(description=_("roles"))
     def role_names(self, entry: AccessListEntry) -> str:
-        return ", ".join(role.name for role in entry.roles.all()) or "Everybody"
+        return ", ".join(role.label for role in entry.roles.all()) or gettext("Everybody")
 
     def save_model(self, request, obj, form, change) -> None:
         access_list_entry_save(
@@ -318,7 +320,7 @@ class RoleAdmin(TenantScopedAdmin):
         "delete": frozenset({scopes.ROLES_WRITE}),
     }
     list_display = [
-        "name",
+        "role_name",
         "tenant",
         "is_builtin",
         "scope_count",
@@ -363,18 +365,24 @@ class RoleAdmin(TenantScopedAdmin):
     def people_count(self, role: Role) -> int:
         return role.people_count
 
+    @admin.display(description=_("name"), ordering="name")
+    def role_name(self, role: Role) -> str:
+        """A built-in role's name in the reader's language; the stored name stays as it is."""
+        return role.label
+
     @admin.display(description=_("scopes"))
     def scope_count(self, role: Role) -> int:
         return len(role.scope_set)
 
     @admin.display(description=_("scopes"))
     def scope_list(self, role: Role) -> str:
-        return ", ".join(sorted(role.scope_set)) or "None: their own account only"
+        return ", ".join(sorted(role.scope_set)) or gettext("None: their own account only")
 
     def get_fields(self, request, obj=None):
         fields = super().get_fields(request, obj)
         if obj is not None and obj.is_builtin:
-            return [name for name in fields if name != "scopes"]
+            shown = {"name": "role_name"}
+            return [shown.get(name, name) for name in fields if name != "scopes"]
         return [name for name in fields if name != "scope_list"]
 
     def get_readonly_fields(self, request, obj=None):
@@ -382,7 +390,7 @@ class RoleAdmin(TenantScopedAdmin):
             return []
         readonly = ["tenant"]
         if obj.is_builtin:
-            readonly += ["name", "scope_list"]
+            readonly += ["role_name", "scope_list"]
         return readonly
 
     def has_change_permission(self, request, obj=None) -> bool:
@@ -454,5 +462,8 @@ class UserSessionAdmin(ReadOnlyScopedAdmin):
                 reason="revoked by an administrator",
                 request=request,
             ),
-            lambda count: f"Ended {count} sessions.",
+            lambda count: (
+                ngettext("Ended %(count)d session.", "Ended %(count)d sessions.", count)
+                % {"count": count}
+            ),
         )

@@ -25,7 +25,7 @@ class RoleChoiceField(forms.ModelChoiceField):
     show_tenant = False
 
     def label_from_instance(self, role: Role) -> str:
-        return f"{role.tenant.name} · {role.name}" if self.show_tenant else role.name
+        return f"{role.tenant.name} · {role.label}" if self.show_tenant else role.label
 
 
 class RoleForm(forms.ModelForm):
@@ -39,6 +39,7 @@ class RoleForm(forms.ModelForm):
     relaxing_proof_url: str | None = None
 
     scopes = forms.MultipleChoiceField(
+        label=_("scopes"),
         choices=scopes.scope_choices,
         widget=forms.CheckboxSelectMultiple,
         required=False,
@@ -149,7 +150,7 @@ class InviteForm(forms.ModelForm):
         role = self.fields["role"]
         role.required = True
         role.queryset = grantable_roles(actor=self.actor, roles=role.queryset)
-        role.help_text = "You can give only roles holding no scope your own role lacks."
+        role.help_text = _("You can give only roles holding no scope your own role lacks.")
         if "tenant" in self.fields:
             # Operators pick among every tenant's roles: the "---------" choice stays, so they
             # choose one rather than get whichever comes first.

@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from audit.client import client_ip
 from teams import notices
@@ -49,7 +50,9 @@ class SessionLimitsMiddleware:
         if not user.is_authenticated:
             note = request.session.pop(notices.ENDED_NOTE_KEY, None)
             if note:
-                messages.warning(request, note)
+                # Stored in English by whoever ended the session; shown in this reader's language
+                # where the catalogue has the sentence.
+                messages.warning(request, gettext(note))
             return None
         tracked = (
             UserSession.objects.filter(session_key=request.session.session_key, user=user)
@@ -58,7 +61,7 @@ class SessionLimitsMiddleware:
         )
         if tracked is None:
             logout(request)
-            messages.warning(request, notices.SESSION_ENDED)
+            messages.warning(request, gettext(notices.SESSION_ENDED))
             return None
         policy = session_policy_for_user(user=user)
         now = timezone.now()

@@ -8,6 +8,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.text import format_lazy
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from teams import scopes
@@ -93,12 +94,12 @@ def refuse_control_characters_in_name(name: str) -> None:
 class Tenant(models.Model):
     """An MSP: its people, roles, sessions and audit trail belong to it alone."""
 
-    name = models.CharField(max_length=200)
-    slug = models.SlugField(max_length=60, unique=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    name = models.CharField(max_length=200, verbose_name=_("name"))
+    slug = models.SlugField(max_length=60, unique=True, verbose_name=_("slug"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     require_mfa = models.BooleanField(
-        "require MFA for everyone",
+        _("require MFA for everyone"),
         default=False,
         help_text=_("Everybody must enrol a second factor."),
     )
@@ -118,6 +119,7 @@ class Tenant(models.Model):
             "Kept by single sign-on: the tenant's provider is enabled and required. The "
             "password and passkey-alone doors ask for the provider's break-glass list only then."
         ),
+        verbose_name=_("single sign on required"),
     )
     single_sign_on_max_age_minutes = models.PositiveIntegerField(
         null=True,
@@ -135,12 +137,15 @@ class Tenant(models.Model):
             "Send people to change an older password after sign-in. Empty: never "
             "(NIST SP 800-63B advises against forced rotation)."
         ),
+        verbose_name=_("password max age days"),
     )
     password_history_count = models.PositiveSmallIntegerField(
-        default=0, help_text=_("Refuse reuse of this many previous passwords. 0: off.")
+        default=0,
+        help_text=_("Refuse reuse of this many previous passwords. 0: off."),
+        verbose_name=_("password history count"),
     )
     breached_password_check_at_sign_in = models.BooleanField(
-        "check passwords against breaches at sign-in",
+        _("check passwords against breaches at sign-in"),
         default=False,
         help_text=_(
             "New passwords are always checked. With this on, people's current passwords "
@@ -155,18 +160,21 @@ class Tenant(models.Model):
         help_text=_(
             "Tenant-wide cap on idle time; the stricter of this and the role's limit applies."
         ),
+        verbose_name=_("idle timeout minutes"),
     )
     session_lifetime_minutes = models.PositiveIntegerField(
         null=True,
         blank=True,
         validators=SESSION_LIFETIME_VALIDATORS,
         help_text=_("Tenant-wide cap on a session's absolute lifetime."),
+        verbose_name=_("session lifetime minutes"),
     )
     max_sessions = models.PositiveSmallIntegerField(
         null=True,
         blank=True,
         validators=MAX_SESSIONS_VALIDATORS,
         help_text=_("Tenant-wide cap on concurrent sessions per person."),
+        verbose_name=_("max sessions"),
     )
     deactivate_after_days = models.PositiveIntegerField(
         null=True,
@@ -179,11 +187,13 @@ class Tenant(models.Model):
             ),
             days=INACTIVITY_WARNING_DAYS,
         ),
+        verbose_name=_("deactivate after days"),
     )
     audit_retention_months = models.PositiveIntegerField(
         null=True,
         blank=True,
         help_text=_("Remove audit events older than this. Empty: keep forever."),
+        verbose_name=_("audit retention months"),
     )
     remember_browser_days = models.PositiveSmallIntegerField(
         _("remember a browser for (days)"),
@@ -196,12 +206,14 @@ class Tenant(models.Model):
         ),
     )
     alert_owners_on_unusual_sign_in = models.BooleanField(
-        default=False, help_text=_("Send owners a copy of unusual sign-in alerts.")
+        default=False,
+        help_text=_("Send owners a copy of unusual sign-in alerts."),
+        verbose_name=_("alert owners on unusual sign in"),
     )
     # The switch is also the denormalised flag every signed-in request reads from the tenant it
     # already loaded with the person, so a tenant without a list pays no query for it.
     access_list_enabled = models.BooleanField(
-        "enforce the IP access list",
+        _("enforce the IP access list"),
         default=False,
         help_text=_(
             "Allow sign-in only from the networks on the IP access list, for the roles "
@@ -224,6 +236,8 @@ class Tenant(models.Model):
     )
 
     class Meta:
+        verbose_name = _("tenant")
+        verbose_name_plural = _("tenants")
         ordering = ["name"]
 
     def __str__(self) -> str:
@@ -266,15 +280,19 @@ class RoleQuerySet(TenantQuerySet):
 class Role(models.Model):
     """A named set of scopes within one tenant."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="roles")
-    name = models.CharField(max_length=80)
-    scopes = models.JSONField(default=list, blank=True, validators=[validate_scope_keys])
-    is_builtin = models.BooleanField(default=False, editable=False)
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="roles", verbose_name=_("tenant")
+    )
+    name = models.CharField(max_length=80, verbose_name=_("name"))
+    scopes = models.JSONField(
+        default=list, blank=True, validators=[validate_scope_keys], verbose_name=_("scopes")
+    )
+    is_builtin = models.BooleanField(default=False, editable=False, verbose_name=_("is builtin"))
     # Secure by default (ASVS 5.0 V6.3.3): every role of a new tenant, and every role made
     # later, requires a second factor until an owner relaxes it, which asks for confirmation
     # and is audited (teams.services.roles).
     require_mfa = models.BooleanField(
-        "require MFA",
+        _("require MFA"),
         default=True,
         help_text=_(
             "People holding this role must enrol a second factor. Switching this off asks you "
@@ -294,28 +312,38 @@ class Role(models.Model):
         default=30,
         validators=IDLE_TIMEOUT_VALIDATORS,
         help_text=_("Sign people out after this many minutes without a request."),
+        verbose_name=_("idle timeout minutes"),
     )
     session_lifetime_minutes = models.PositiveIntegerField(
         default=12 * 60,
         validators=SESSION_LIFETIME_VALIDATORS,
         help_text=_("Sign people out this many minutes after they signed in, however active."),
+        verbose_name=_("session lifetime minutes"),
     )
     max_sessions = models.PositiveSmallIntegerField(
         default=5,
         validators=MAX_SESSIONS_VALIDATORS,
         help_text=_("Concurrent sessions per person; a new sign-in ends the oldest."),
+        verbose_name=_("max sessions"),
     )
 
     objects = RoleQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("role")
+        verbose_name_plural = _("roles")
         ordering = ["tenant", "name"]
         constraints = [
             models.UniqueConstraint(fields=["tenant", "name"], name="role_name_unique_per_tenant"),
         ]
 
     def __str__(self) -> str:
-        return self.name
+        return self.label
+
+    @property
+    def label(self) -> str:
+        """The name as shown: a built-in role's in the reader's language."""
+        return scopes.role_label(name=self.name, is_builtin=self.is_builtin)
 
     @property
     def scope_set(self) -> frozenset[str]:
@@ -336,16 +364,24 @@ class UserSession(models.Model):
     """
 
     tenant = models.ForeignKey(
-        Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="sessions"
+        Tenant,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="sessions",
+        verbose_name=_("tenant"),
     )
     user = models.ForeignKey(
-        "accounts.User", on_delete=models.CASCADE, related_name="tracked_sessions"
+        "accounts.User",
+        on_delete=models.CASCADE,
+        related_name="tracked_sessions",
+        verbose_name=_("user"),
     )
-    session_key = models.CharField(max_length=40, unique=True)
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=512, blank=True)
-    started_at = models.DateTimeField()
-    last_active_at = models.DateTimeField()
+    session_key = models.CharField(max_length=40, unique=True, verbose_name=_("session key"))
+    ip = models.GenericIPAddressField(null=True, blank=True, verbose_name=_("ip"))
+    user_agent = models.CharField(max_length=512, blank=True, verbose_name=_("user agent"))
+    started_at = models.DateTimeField(verbose_name=_("started at"))
+    last_active_at = models.DateTimeField(verbose_name=_("last active at"))
     # A session started through the tenant's identity provider: the provider's issuer, the
     # person's subject there and the provider's session id (`sid`, when its ID token has one),
     # so the provider can end it (OpenID Connect back-channel logout) and the tenant's single
@@ -360,6 +396,8 @@ class UserSession(models.Model):
     objects = TenantQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("user session")
+        verbose_name_plural = _("user sessions")
         ordering = ["-last_active_at"]
         indexes = [
             models.Index(fields=["user", "started_at"], name="session_user_started"),
@@ -368,7 +406,10 @@ class UserSession(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.user} since {date_format(self.started_at, 'DATETIME_FORMAT')}"
+        return gettext("%(person)s since %(at)s") % {
+            "person": self.user,
+            "at": date_format(self.started_at, "DATETIME_FORMAT"),
+        }
 
 
 class RememberedBrowser(models.Model):
@@ -381,16 +422,24 @@ class RememberedBrowser(models.Model):
     """
 
     tenant = models.ForeignKey(
-        Tenant, on_delete=models.CASCADE, null=True, blank=True, related_name="remembered_browsers"
+        Tenant,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="remembered_browsers",
+        verbose_name=_("tenant"),
     )
     user = models.ForeignKey(
-        "accounts.User", on_delete=models.CASCADE, related_name="remembered_browsers"
+        "accounts.User",
+        on_delete=models.CASCADE,
+        related_name="remembered_browsers",
+        verbose_name=_("user"),
     )
-    token_hash = models.CharField(max_length=64, unique=True)
-    user_agent = models.CharField(max_length=512, blank=True)
-    created_at = models.DateTimeField()
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    expires_at = models.DateTimeField()
+    token_hash = models.CharField(max_length=64, unique=True, verbose_name=_("token hash"))
+    user_agent = models.CharField(max_length=512, blank=True, verbose_name=_("user agent"))
+    created_at = models.DateTimeField(verbose_name=_("created at"))
+    last_used_at = models.DateTimeField(null=True, blank=True, verbose_name=_("last used at"))
+    expires_at = models.DateTimeField(verbose_name=_("expires at"))
 
     # Secrets, hashes and tokens: the admin refuses to filter, sort or link by them (teams.sites).
     secret_fields = frozenset({"token_hash"})
@@ -398,12 +447,16 @@ class RememberedBrowser(models.Model):
     objects = TenantQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("remembered browser")
+        verbose_name_plural = _("remembered browsers")
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["user", "expires_at"], name="remembered_user_expires")]
 
     def __str__(self) -> str:
-        since = date_format(self.created_at, "DATETIME_FORMAT")
-        return f"{self.user}'s browser remembered since {since}"
+        return gettext("%(person)s's browser remembered since %(at)s") % {
+            "person": self.user,
+            "at": date_format(self.created_at, "DATETIME_FORMAT"),
+        }
 
 
 # "Up to a few hundred" ranges per tenant (IT Glue keeps 200); more is a sign of a mistake.
@@ -472,25 +525,34 @@ def network_parse(text: str) -> IPNetwork:
 class AccessListEntry(models.Model):
     """One allowed network of a tenant's IP access list, for everybody or for chosen roles."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="access_list")
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="access_list", verbose_name=_("tenant")
+    )
     network = models.CharField(
-        "range",
+        _("range"),
         max_length=49,
         help_text=_(
             "An IPv4 or IPv6 range in CIDR form (192.0.2.0/24, 2001:db8::/48), or one address."
         ),
     )
-    label = models.CharField(max_length=100, help_text=_("What this range is: “Office”, “VPN”."))
+    label = models.CharField(
+        max_length=100, help_text=_("What this range is: “Office”, “VPN”."), verbose_name=_("label")
+    )
     roles = models.ManyToManyField(
         Role,
         blank=True,
         related_name="+",
         help_text=_("Only people with these roles are held to this entry. None: everybody."),
+        verbose_name=_("roles"),
     )
-    version = models.PositiveSmallIntegerField(editable=False)
-    first_address = models.CharField(max_length=ADDRESS_HEX_LENGTH, editable=False)
-    last_address = models.CharField(max_length=ADDRESS_HEX_LENGTH, editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
+    version = models.PositiveSmallIntegerField(editable=False, verbose_name=_("version"))
+    first_address = models.CharField(
+        max_length=ADDRESS_HEX_LENGTH, editable=False, verbose_name=_("first address")
+    )
+    last_address = models.CharField(
+        max_length=ADDRESS_HEX_LENGTH, editable=False, verbose_name=_("last address")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     objects = TenantQuerySet.as_manager()
 
@@ -537,7 +599,10 @@ class AccessListException(models.Model):
     (travel, a home office while the VPN is down)."""
 
     tenant = models.ForeignKey(
-        Tenant, on_delete=models.CASCADE, related_name="access_list_exceptions"
+        Tenant,
+        on_delete=models.CASCADE,
+        related_name="access_list_exceptions",
+        verbose_name=_("tenant"),
     )
     user = models.ForeignKey(
         "accounts.User",
@@ -546,20 +611,24 @@ class AccessListException(models.Model):
         verbose_name=_("person"),
     )
     expires_at = models.DateTimeField(
-        "until", help_text=_("The exception ends at this moment; at most a year ahead.")
+        _("until"), help_text=_("The exception ends at this moment; at most a year ahead.")
     )
-    reason = models.CharField(max_length=200, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    reason = models.CharField(max_length=200, blank=True, verbose_name=_("reason"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     objects = TenantQuerySet.as_manager()
 
     class Meta:
         ordering = ["-expires_at"]
         verbose_name = _("IP access list exception")
+        verbose_name_plural = _("IP access list exceptions")
         indexes = [models.Index(fields=["user", "expires_at"], name="access_exception_live")]
 
     def __str__(self) -> str:
-        return f"{self.user} until {date_format(self.expires_at, 'DATETIME_FORMAT')}"
+        return gettext("%(person)s until %(at)s") % {
+            "person": self.user,
+            "at": date_format(self.expires_at, "DATETIME_FORMAT"),
+        }
 
     def clean(self) -> None:
         super().clean()

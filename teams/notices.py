@@ -6,6 +6,7 @@ from datetime import timedelta
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext_noop
 
 from audit.client import client_ip
 from teams.models import Tenant
@@ -15,8 +16,10 @@ from teams.selectors import LIFETIME, SINGLE_SIGN_ON_MAX_AGE, unlock_contact_for
 # (anonymous by then) can be told why.
 ENDED_NOTE_KEY = "_portcullis_session_ended"
 
-SESSION_ENDED = "This session was ended. Sign in again to continue."
-SESSION_ENDED_BY_PROVIDER = (
+# Marked, not translated here: it is stored as it is and translated when shown
+# (teams.middleware), in the language of whoever reads it.
+SESSION_ENDED = gettext_noop("This session was ended. Sign in again to continue.")
+SESSION_ENDED_BY_PROVIDER = gettext_noop(
     "You were signed out because your organisation's sign-in ended your session there. "
     "Sign in again to continue."
 )

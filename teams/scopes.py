@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 @dataclass(frozen=True)
@@ -63,16 +64,31 @@ ADMIN_SCOPES: frozenset[str] = frozenset(
 
 @dataclass(frozen=True)
 class BuiltinRole:
+    """A role every tenant is made with. `name` is the stored name (tenant data, in English, the
+    key commands and the seed find it by); `label` is how it is shown, in the reader's language."""
+
     name: str
     scopes: frozenset[str]
+    label: str
 
 
-OWNER = BuiltinRole("Owner", ALL_SCOPES)
-ADMIN = BuiltinRole("Admin", ALL_SCOPES - {ROLES_WRITE, SECURITY_WRITE})
-TECHNICIAN = BuiltinRole("Technician", frozenset())
-READ_ONLY = BuiltinRole("Read-only", frozenset({MEMBERS_READ, AUDIT_READ}))
+OWNER = BuiltinRole("Owner", ALL_SCOPES, pgettext_lazy("role", "Owner"))
+ADMIN = BuiltinRole(
+    "Admin", ALL_SCOPES - {ROLES_WRITE, SECURITY_WRITE}, pgettext_lazy("role", "Admin")
+)
+TECHNICIAN = BuiltinRole("Technician", frozenset(), pgettext_lazy("role", "Technician"))
+READ_ONLY = BuiltinRole(
+    "Read-only", frozenset({MEMBERS_READ, AUDIT_READ}), pgettext_lazy("role", "Read-only")
+)
 
 BUILTIN_ROLES: tuple[BuiltinRole, ...] = (OWNER, ADMIN, TECHNICIAN, READ_ONLY)
+_BUILTIN_LABELS = {role.name: role.label for role in BUILTIN_ROLES}
+
+
+def role_label(*, name: str, is_builtin: bool) -> str:
+    """A role's name as shown: a built-in role's label in the active language (the stored name is
+    left alone), a tenant's own role as its people typed it."""
+    return str(_BUILTIN_LABELS.get(name, name)) if is_builtin else name
 
 
 def scope_choices() -> list[tuple[str, str]]:

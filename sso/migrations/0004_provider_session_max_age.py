@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('sso', '0002_tenant_single_sign_on_required_backfill'),
+        ('sso', '0003_domain_verification'),
     ]
 
     operations = [

@@ -21,7 +21,7 @@ def test_technician_deactivated_in_the_admin_lands_on_sign_in_at_the_next_click(
     owner_page.locator(f'input[name="_selected_action"][value="{technician.pk}"]').check()
     owner_page.locator('select[name="action"]').select_option("deactivate")
     owner_page.get_by_role("button", name="Go").click()
-    expect(owner_page.get_by_text("Deactivated 1 people and ended their sessions.")).to_be_visible()
+    expect(owner_page.get_by_text("Deactivated 1 person and ended their sessions.")).to_be_visible()
 
     technician_page.get_by_role("link", name="Sessions").click()
 

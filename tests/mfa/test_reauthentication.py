@@ -190,7 +190,7 @@ def test_changing_ones_own_role_needs_a_fresh_proof(clock, owner, tenant):
     reauthenticate(client)
     done = change_role(client, [owner], admin_role)
 
-    assert "Gave 1 people the role Admin" in done
+    assert "Gave 1 person the role Admin" in done
     owner.refresh_from_db()
     assert owner.role.name == "Admin"
 

@@ -155,7 +155,7 @@ def test_deactivate_ends_sessions_at_once_with_one_event(owner, technician):
 
     response = act(client, "deactivate", [technician])
 
-    assert "Deactivated 1 people" in response.content.decode()
+    assert "Deactivated 1 person" in response.content.decode()
     technician.refresh_from_db()
     assert not technician.is_active
     assert not UserSession.objects.filter(user=technician).exists()
@@ -218,7 +218,7 @@ def test_change_role_asks_for_the_role_then_changes_it_and_ends_sessions(owner, 
         client, "change_role", [technician], apply="1", role=builtin_role(tenant, scopes.ADMIN).pk
     )
 
-    assert "Gave 1 people the role Admin" in done.content.decode()
+    assert "Gave 1 person the role Admin" in done.content.decode()
     technician.refresh_from_db()
     assert technician.role.name == "Admin"
     assert tech_browser.get("/").status_code == 302
