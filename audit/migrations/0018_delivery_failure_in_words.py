@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('audit', '0018_console_event_types'),
+        ('audit', '0017_invitation_resent_event_type'),
     ]
 
     operations = [
