@@ -459,6 +459,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=17),
     },
     "audit-retention": {"task": "audit.tasks.apply_audit_retention", "schedule": 24 * 60 * 60.0},
+    "checkpoint-audit-chains": {
+        "task": "audit.tasks.checkpoint_audit_chains",
+        "schedule": 3600.0,
+    },
     "ship-audit-events": {"task": "audit.tasks.ship_audit_events", "schedule": BEAT_SWEEP_SECONDS},
     "sweep-recovery-attempts": {
         "task": "support.tasks.sweep_recovery_attempts",

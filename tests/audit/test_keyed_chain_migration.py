@@ -86,8 +86,10 @@ def test_sha256_chains_are_rehashed_under_the_key_and_then_verify(before_keyed_c
     assert {event.hash_key_id for event in events} == {current_chain_key().id}
     assert not {event.hash for event in events} & set(old_hashes)
     assert AuditChain.objects.get(key=tenant.pk).head_hash == events[-1].hash
+    # Today's verify_audit_log reads tables later migrations add (checkpoints, partitions).
+    migrate_to(None)
     out = io.StringIO()
-    call_command("verify_audit_log", stdout=out)
+    call_command("verify_audit_log", "--full", stdout=out)
     assert out.getvalue() == "Audit log intact: 4 events in 1 chains.\n"
 
 
