@@ -36,10 +36,10 @@ def site_role_grants(*, site_role: str, owner_role: str) -> list[str]:
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {site}",
         f"REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON audit_auditevent FROM {site}",
         # Each month of the audit log is a table of its own, which the grant above reached.
-        "DO $$ DECLARE month regclass; BEGIN FOR month IN SELECT inhrelid::regclass "
+        "DO $$ DECLARE month regclass; BEGIN FOR month IN SELECT inhrelid::regclass "  # noqa: S608 - a checked role name
         "FROM pg_inherits WHERE inhparent = 'audit_auditevent'::regclass LOOP "
         "EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON %s FROM %s', "
-        f"month, {site_role!r}::regrole); END LOOP; END $$",  # noqa: S608 - a checked role name
+        f"month, {site_role!r}::regrole); END LOOP; END $$",
         f"GRANT EXECUTE ON FUNCTION audit_events_remove(bigint, bigint) TO {site}",
         f"GRANT EXECUTE ON FUNCTION audit_month_create(date) TO {site}",
         f"GRANT EXECUTE ON FUNCTION audit_month_drop(date) TO {site}",

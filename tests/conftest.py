@@ -46,15 +46,20 @@ def service_missing(message: str) -> None:
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """Transactional tests empty every table with TRUNCATE, which the audit log refuses on
-    PostgreSQL. In the test database alone that one trigger is off; the test of it switches it
-    back on inside its own transaction."""
+    PostgreSQL. In the test database alone that one trigger is off (on the table and its
+    months); the test of it switches it back on inside its own transaction."""
     from django.db import connection
 
     with django_db_blocker.unblock():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
+                # On the table and on each of its monthly partitions, which have their own.
                 cursor.execute(
-                    "ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_no_truncate"
+                    "DO $$ DECLARE part regclass; BEGIN FOR part IN "
+                    "SELECT 'audit_auditevent'::regclass UNION ALL SELECT inhrelid::regclass "
+                    "FROM pg_inherits WHERE inhparent = 'audit_auditevent'::regclass LOOP "
+                    "EXECUTE format('ALTER TABLE %s DISABLE TRIGGER audit_event_no_truncate', "
+                    "part); END LOOP; END $$"
                 )
 
 

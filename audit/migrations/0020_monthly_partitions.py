@@ -20,7 +20,7 @@ from audit.partitions import MONTH_FUNCTIONS, months_ahead_create
 
 CONVERT = """
 ALTER TABLE audit_auditevent RENAME TO audit_auditevent_unpartitioned;
-CREATE SEQUENCE audit_event_id_seq;
+CREATE SEQUENCE IF NOT EXISTS audit_event_id_seq;
 SELECT setval('audit_event_id_seq', COALESCE((SELECT max(id) FROM audit_auditevent_unpartitioned), 0) + 1, false);
 CREATE TABLE audit_auditevent (
     id bigint NOT NULL DEFAULT nextval('audit_event_id_seq'),
@@ -33,7 +33,8 @@ CREATE TABLE audit_auditevent (
     details jsonb NOT NULL,
     actor_id bigint,
     target_id bigint,
-    tenant_id bigint REFERENCES teams_tenant (id) DEFERRABLE INITIALLY DEFERRED,
+    tenant_id bigint CONSTRAINT audit_auditevent_tenant_id_570ea526_fk_teams_tenant_id
+        REFERENCES teams_tenant (id) DEFERRABLE INITIALLY DEFERRED,
     hash varchar(64) NOT NULL,
     sequence bigint NOT NULL CHECK (sequence >= 0),
     hash_key_id varchar(16) NOT NULL
@@ -87,9 +88,56 @@ DROP TABLE audit_auditevent_unpartitioned;
 
 # The head trigger is made after the copy: the heads already say where each chain ends.
 PARTITIONED_TRIGGERS_FIRST = TRIGGERS.split("CREATE TRIGGER audit_event_advance_chain")[0]
-ADVANCE_TRIGGER = "CREATE TRIGGER audit_event_advance_chain" + TRIGGERS.split(
+ADVANCE_TRIGGER = (
     "CREATE TRIGGER audit_event_advance_chain"
-)[1]
+    + TRIGGERS.split("CREATE TRIGGER audit_event_advance_chain")[1]
+)
+
+
+UNPARTITION = """
+DROP FUNCTION audit_month_drop(date);
+DROP FUNCTION audit_month_create(date);
+DROP FUNCTION audit_month_name(date);
+CREATE TABLE audit_auditevent_plain
+    (LIKE audit_auditevent INCLUDING DEFAULTS INCLUDING CONSTRAINTS);
+ALTER SEQUENCE audit_event_id_seq OWNED BY audit_auditevent_plain.id;
+INSERT INTO audit_auditevent_plain SELECT * FROM audit_auditevent;
+DROP TABLE audit_auditevent;
+ALTER TABLE audit_auditevent_plain RENAME TO audit_auditevent;
+ALTER TABLE audit_auditevent
+    ADD CONSTRAINT audit_auditevent_tenant_id_570ea526_fk_teams_tenant_id
+    FOREIGN KEY (tenant_id) REFERENCES teams_tenant (id) DEFERRABLE INITIALLY DEFERRED;
+"""
+
+# The plain table's keys: the id alone, and each chain's sequences unique.
+PLAIN_INDEXES = (
+    INDEXES.replace("PRIMARY KEY (id, created_at)", "PRIMARY KEY (id)")
+    .replace(
+        "CREATE INDEX audit_platform_chain_sequence",
+        "CREATE UNIQUE INDEX audit_platform_chain_sequence",
+    )
+    .replace(
+        "CREATE INDEX audit_tenant_chain_sequence",
+        "CREATE UNIQUE INDEX audit_tenant_chain_sequence",
+    )
+)
+PLAIN_TRIGGERS = TRIGGERS.replace(
+    """CREATE TRIGGER audit_event_no_truncate
+    BEFORE TRUNCATE ON audit_auditevent_default
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_event_refuse_change();
+""",
+    "",
+)
+
+
+def unpartition(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute(UNPARTITION)
+        cursor.execute(PLAIN_INDEXES)
+        cursor.execute(PLAIN_TRIGGERS)
 
 
 def partition(apps, schema_editor):
@@ -114,6 +162,4 @@ class Migration(migrations.Migration):
         ("audit", "0019_audit_checkpoints"),
     ]
 
-    # No way back: turning the partitions into one table again is a copy nobody needs.
-    operations = [migrations.RunPython(partition, migrations.RunPython.noop)]
-
+    operations = [migrations.RunPython(partition, unpartition)]
