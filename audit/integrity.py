@@ -54,6 +54,21 @@ POSTGRES_SEGMENT_ROWS = (
     "target_label, host(ip), user_agent, details::text "
     "FROM audit_auditevent WHERE {tenant} AND sequence BETWEEN %s AND %s ORDER BY sequence"
 )
+# Many small chains in one statement: each chain's rows from its first sequence on. On a table
+# partitioned by month, planning a statement costs more than reading a few hundred rows, so
+# chains with few events to check (the hourly check's, or a thousand small tenants') are read a
+# batch at a time rather than a statement each.
+POSTGRES_BATCH_ROWS = (
+    "SELECT e.tenant_id, e.id, e.sequence, e.hash, e.hash_key_id, "  # noqa: S608 - ours
+    f"concat('[{HASH_VERSION},', e.tenant_id::text, ',', e.sequence, ',', e.event, "
+    """',"', to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '",', """
+    "coalesce(e.actor_id::text, 'null'), ','), e.actor_label, "
+    "coalesce(e.target_id::text, 'null'), e.target_label, host(e.ip), e.user_agent, "
+    "e.details::text FROM unnest(%s::bigint[], %s::bigint[]) AS wanted(tenant_id, first) "
+    "JOIN audit_auditevent AS e ON e.tenant_id = wanted.tenant_id "
+    "AND e.sequence >= wanted.first ORDER BY e.tenant_id, e.sequence"
+)
+BATCH_CHAINS = 2000
 ORM_FIELDS = (
     "tenant_id",
     "event",
@@ -94,6 +109,8 @@ class Segment:
     first: int
     last: int
     anchor: str | None
+    # About how many events it holds (its chain's head as loaded bounds the last one).
+    size: int = 0
 
 
 @dataclass(frozen=True)
@@ -234,6 +251,7 @@ def _segments(
             first=first,
             last=firsts[index + 1] - 1 if index + 1 < len(firsts) else BEYOND_ANY_SEQUENCE,
             anchor=anchor if index == 0 else None,
+            size=min(SEGMENT_SIZE, max(chain.length - first + 1, 0)),
         )
         for index, first in enumerate(firsts)
     ]
@@ -248,6 +266,11 @@ def _postgres_rows(segment: Segment, read_from: int) -> Iterator[tuple[int, int,
             POSTGRES_SEGMENT_ROWS.format(tenant=tenant), [*params, read_from, segment.last]
         )
         rows = cursor.fetchall()
+    return _postgres_finished(rows)
+
+
+def _postgres_finished(rows: list[tuple]) -> Iterator[tuple[int, int, str, str, str]]:
+    """Rows as PostgreSQL spelled them, their canonical content finished in Python."""
     escape = encode_basestring_ascii
     ips: dict[str | None, str] = {None: "null"}
     details_seen: dict[str, str] = {}
@@ -287,15 +310,41 @@ def _orm_rows(segment: Segment, read_from: int) -> Iterator[tuple[int, int, str,
 
 def segment_check(segment: Segment) -> SegmentResult:
     """Check one segment's links against the stored hashes; stop at the first wrong one."""
-    keys = {key_id: key.secret for key_id, key in chain_keys().items()}
     read_from = segment.first if segment.anchor is not None else segment.first - 1
     reader = _postgres_rows if connection.vendor == "postgresql" else _orm_rows
+    return _rows_check(segment, reader(segment, read_from))
+
+
+def batch_check(segments: tuple[Segment, ...]) -> list[SegmentResult]:
+    """Check whole small chains (each one segment from its anchor), read in one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            POSTGRES_BATCH_ROWS,
+            [[segment.tenant_id for segment in segments], [segment.first for segment in segments]],
+        )
+        rows = cursor.fetchall()
+    by_tenant: dict[int, list[tuple]] = {}
+    for row in rows:
+        by_tenant.setdefault(row[0], []).append(row[1:])
+    return [
+        _rows_check(segment, _postgres_finished(by_tenant.get(segment.tenant_id, [])))
+        for segment in segments
+    ]
+
+
+def unit_check(unit: Segment | tuple[Segment, ...]) -> list[SegmentResult]:
+    """One piece of work for a process: a segment, or a batch of small chains."""
+    return batch_check(unit) if isinstance(unit, tuple) else [segment_check(unit)]
+
+
+def _rows_check(segment: Segment, rows: Iterator[tuple[int, int, str, str, str]]) -> SegmentResult:
+    keys = {key_id: key.secret for key_id, key in chain_keys().items()}
     previous_hash = segment.anchor
     expected = segment.first if segment.anchor is not None else None
     previous_sequence = None if segment.anchor is None else segment.first - 1
     checked = 0
     digest = hmac.digest
-    for pk, sequence, stored, key_id, content in reader(segment, read_from):
+    for pk, sequence, stored, key_id, content in rows:
         if expected is None:
             # The row before the segment: the anchor of its first link.
             expected = segment.first
@@ -348,15 +397,44 @@ def _problem_text(problem: tuple[int, int, str, int | None], previous_sequence: 
     return f"{name} does not match its hash: it, or the link before it, was changed"
 
 
+def _work_units(segments: list[Segment]) -> list[Segment | tuple[Segment, ...]]:
+    """The segments in order, small whole chains on PostgreSQL gathered into batches of up to
+    `BATCH_CHAINS` chains and about `SEGMENT_SIZE` events."""
+    if connection.vendor != "postgresql":
+        return list(segments)
+    units: list[Segment | tuple[Segment, ...]] = []
+    batch: list[Segment] = []
+    events = 0
+    for segment in segments:
+        whole_chain = segment.anchor is not None and segment.last == BEYOND_ANY_SEQUENCE
+        if whole_chain and segment.tenant_id is not None:
+            batch.append(segment)
+            events += segment.size
+            if len(batch) >= BATCH_CHAINS or events >= SEGMENT_SIZE:
+                units.append(tuple(batch))
+                batch, events = [], 0
+            continue
+        if batch:
+            units.append(tuple(batch))
+            batch, events = [], 0
+        units.append(segment)
+    if batch:
+        units.append(tuple(batch))
+    return units
+
+
 def _segment_results(segments: list[Segment], *, parallel: bool) -> Iterator[SegmentResult]:
+    units = _work_units(segments)
     if not parallel:
-        yield from map(segment_check, segments)
+        for unit in units:
+            yield from unit_check(unit)
         return
     # Forked workers must open connections of their own, never share the parent's socket.
     connections.close_all()
     context = multiprocessing.get_context("fork")
     with context.Pool(processes=os.cpu_count() or 1, initializer=_worker_start) as pool:
-        yield from pool.imap(segment_check, segments)
+        for results in pool.imap(unit_check, units):
+            yield from results
 
 
 def _worker_start() -> None:
