@@ -16,6 +16,7 @@ from django.test import Client, override_settings
 
 from config.celery import app as celery_app
 from teams import scopes
+from tests.audit.helpers import NO_TRUNCATE_TRIGGERS_OFF
 from tests.factories import DEFAULT_PASSWORD, TenantFactory, TOTPDeviceFactory, UserFactory
 from tests.range_server import RangeServer
 from tests.signing_in import VERIFY, sign_in
@@ -53,14 +54,7 @@ def django_db_setup(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                # On the table and on each of its monthly partitions, which have their own.
-                cursor.execute(
-                    "DO $$ DECLARE part regclass; BEGIN FOR part IN "
-                    "SELECT 'audit_auditevent'::regclass UNION ALL SELECT inhrelid::regclass "
-                    "FROM pg_inherits WHERE inhparent = 'audit_auditevent'::regclass LOOP "
-                    "EXECUTE format('ALTER TABLE %s DISABLE TRIGGER audit_event_no_truncate', "
-                    "part); END LOOP; END $$"
-                )
+                cursor.execute(NO_TRUNCATE_TRIGGERS_OFF)
 
 
 @pytest.fixture(scope="session", autouse=True)
