@@ -45,7 +45,9 @@ test: $(INSTALLED)
 	$(TEST_ENV) $(BIN)/pytest $(PYTEST_ARGS)
 
 # Figures, not a test: needs PostgreSQL and Redis (start them as .ci/run does). It makes and
-# drops its own database; see docs/performance.md. BENCH_ARGS="--parts 1,3" runs some parts.
+# drops its own database; see docs/performance.md. BENCH_ARGS="--parts 1,3" runs some parts;
+# BENCH_ARGS="--parts 6" the audit log at platform scale (10 million events over 1,000 tenants,
+# --scale-events/--scale-tenants to change that; bench/results-scale.json).
 bench: $(INSTALLED)
 	$(TEST_ENV) $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(TEST_ENV) EMAIL_ALLOW_TEST_DOMAINS=1 \

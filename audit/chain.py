@@ -221,6 +221,31 @@ def checkpoint_signature_valid(*, signature: str, chain: int, sequence: int, has
     return hmac.compare_digest(expected, signature)
 
 
+def verified_checkpoint_message(
+    *, chain: int, sequence: int, hash: str, events: int, recorded_at: datetime, reason: str
+) -> bytes:
+    return (
+        f"verified-checkpoint\n{chain}:{sequence}:{hash}:{events}:"
+        f"{canonical_time(recorded_at)}:{reason}"
+    ).encode()
+
+
+def verified_checkpoint_signature(*, key: ChainKey, **fields: Any) -> str:
+    """An `AuditCheckpoint`'s signature, `<key id>:<HMAC>` over everything it says."""
+    digest = hmac.digest(key.secret, verified_checkpoint_message(**fields), "sha256")
+    return f"{key.id}:{digest.hex()}"
+
+
+def verified_checkpoint_valid(*, signature: str, **fields: Any) -> bool:
+    """Whether a checkpoint was signed by a key this site knows (current or a fallback)."""
+    key_id, _, _ = signature.partition(":")
+    key = chain_keys().get(key_id)
+    if key is None:
+        return False
+    expected = verified_checkpoint_signature(key=key, **fields)
+    return hmac.compare_digest(expected, signature)
+
+
 def chain_key(tenant_id: int | None) -> int:
     """Each tenant's events form one chain; platform events (no tenant) form chain 0."""
     return tenant_id or 0

@@ -101,6 +101,8 @@ class AuditEventType(models.IntegerChoices):
     AUDIT_WEBHOOK_REMOVED = 811, _("Audit webhook removed")
     AUDIT_WEBHOOK_SECRET_ROTATED = 812, _("Audit webhook secret replaced")
     AUDIT_WEBHOOK_TEST_SENT = 813, _("Audit webhook test event sent")
+    AUDIT_CHAIN_BROKEN = 820, _("Audit chain found broken")
+    AUDIT_MONTHS_REMOVED = 821, _("Old months of the audit log removed")
 
     # Refused requests (audit/refusals.py): at most one a minute per person or IP and path,
     # and a few a minute per person or IP across paths, then one count of those suppressed.

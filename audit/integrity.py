@@ -1,5 +1,9 @@
 """Checking the hash chains: every event matches its link, and every chain is whole.
 
+By default a chain is checked from its last signed checkpoint (`AuditCheckpoint`, recorded by
+the hourly verification and at retention cuts), so the cost follows what is new; `full` checks
+from the chain's start. A checkpoint that doesn't carry a valid signature is a break.
+
 Every link is recomputed, and that is fast because each check needs only the stored hash of the
 event before, not a recomputed one: if every event's link is the HMAC of the stored previous
 link and its own content, the whole chain is intact. So a chain splits into segments checked
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii
 
 from django.db import connection, connections
+from django.db.models import Max
 
 from audit.chain import (
     GENESIS_HASH,
@@ -27,8 +32,9 @@ from audit.chain import (
     chain_keys,
     checkpoint_signature_valid,
     event_content,
+    verified_checkpoint_valid,
 )
-from audit.models import AuditChain, AuditEvent
+from audit.models import AuditChain, AuditCheckpoint, AuditEvent
 from teams.models import Tenant
 
 SEGMENT_SIZE = 50_000
@@ -48,6 +54,21 @@ POSTGRES_SEGMENT_ROWS = (
     "target_label, host(ip), user_agent, details::text "
     "FROM audit_auditevent WHERE {tenant} AND sequence BETWEEN %s AND %s ORDER BY sequence"
 )
+# Many small chains in one statement: each chain's rows from its first sequence on. On a table
+# partitioned by month, planning a statement costs more than reading a few hundred rows, so
+# chains with few events to check (the hourly check's, or a thousand small tenants') are read a
+# batch at a time rather than a statement each.
+POSTGRES_BATCH_ROWS = (
+    "SELECT e.tenant_id, e.id, e.sequence, e.hash, e.hash_key_id, "  # noqa: S608 - ours
+    f"concat('[{HASH_VERSION},', e.tenant_id::text, ',', e.sequence, ',', e.event, "
+    """',"', to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '",', """
+    "coalesce(e.actor_id::text, 'null'), ','), e.actor_label, "
+    "coalesce(e.target_id::text, 'null'), e.target_label, host(e.ip), e.user_agent, "
+    "e.details::text FROM unnest(%s::bigint[], %s::bigint[]) AS wanted(tenant_id, first) "
+    "JOIN audit_auditevent AS e ON e.tenant_id = wanted.tenant_id "
+    "AND e.sequence >= wanted.first ORDER BY e.tenant_id, e.sequence"
+)
+BATCH_CHAINS = 2000
 ORM_FIELDS = (
     "tenant_id",
     "event",
@@ -67,6 +88,11 @@ class ChainReport:
     label: str
     checked: int
     problem: str | None = None
+    # Where the check began and the last link it found good (the verified head).
+    started_at: int = 0
+    last_sequence: int = 0
+    last_hash: str = GENESIS_HASH
+    from_checkpoint: bool = False
 
     @property
     def intact(self) -> bool:
@@ -83,6 +109,8 @@ class Segment:
     first: int
     last: int
     anchor: str | None
+    # About how many events it holds (its chain's head as loaded bounds the last one).
+    size: int = 0
 
 
 @dataclass(frozen=True)
@@ -118,6 +146,80 @@ def chains_to_verify(*, tenant: Tenant | None = None) -> list[tuple[Tenant | Non
     return chains
 
 
+@dataclass(frozen=True)
+class ChainStart:
+    """Where a chain's check begins: after `sequence`, whose link is `hash`."""
+
+    sequence: int
+    hash: str
+    from_checkpoint: bool = False
+    problem: str | None = None
+
+
+def last_checkpoints(chain_keys_wanted: list[int] | None = None) -> dict[int, AuditCheckpoint]:
+    """Each chain's newest checkpoint, by chain key (two queries, however many chains)."""
+    rows = AuditCheckpoint.objects.all()
+    if chain_keys_wanted is not None:
+        rows = rows.filter(chain_key__in=chain_keys_wanted)
+    newest = rows.values("chain_key").annotate(newest=Max("id")).values_list("newest", flat=True)
+    return {
+        checkpoint.chain_key: checkpoint
+        for checkpoint in AuditCheckpoint.objects.filter(id__in=list(newest))
+    }
+
+
+def checkpoint_valid(checkpoint: AuditCheckpoint) -> bool:
+    return verified_checkpoint_valid(
+        signature=checkpoint.signature,
+        chain=checkpoint.chain_key,
+        sequence=checkpoint.sequence,
+        hash=checkpoint.hash,
+        events=checkpoint.events,
+        recorded_at=checkpoint.recorded_at,
+        reason=checkpoint.reason,
+    )
+
+
+def _forged_checkpoint_text(checkpoint: AuditCheckpoint) -> str:
+    return (
+        f"the checkpoint at sequence {checkpoint.sequence} "
+        f"({checkpoint.recorded_at:%Y-%m-%d %H:%M:%S} UTC) is not signed with this site's audit "
+        "chain key: it was forged or changed"
+    )
+
+
+def chain_start(chain: AuditChain, checkpoint: AuditCheckpoint | None) -> ChainStart:
+    """The retention checkpoint, or the later signed checkpoint when one is given."""
+    start = ChainStart(
+        sequence=chain.checkpoint_sequence, hash=chain.checkpoint_hash or GENESIS_HASH
+    )
+    if checkpoint is None:
+        return start
+    if not checkpoint_valid(checkpoint):
+        return ChainStart(sequence=0, hash="", problem=_forged_checkpoint_text(checkpoint))
+    if checkpoint.sequence <= chain.checkpoint_sequence:
+        return start
+    if checkpoint.sequence > chain.length:
+        return ChainStart(
+            sequence=0,
+            hash="",
+            problem=(
+                f"a checkpoint says the chain reached sequence {checkpoint.sequence} but its "
+                f"head says {chain.length}: events were removed from its end"
+            ),
+        )
+    return ChainStart(sequence=checkpoint.sequence, hash=checkpoint.hash, from_checkpoint=True)
+
+
+def _checkpoints_forged(keys: list[int]) -> dict[int, str]:
+    """For a full check: the first checkpoint of each chain that doesn't verify."""
+    forged: dict[int, str] = {}
+    for checkpoint in AuditCheckpoint.objects.filter(chain_key__in=keys).order_by("id"):
+        if checkpoint.chain_key not in forged and not checkpoint_valid(checkpoint):
+            forged[checkpoint.chain_key] = _forged_checkpoint_text(checkpoint)
+    return forged
+
+
 def _checkpoint_problem(chain: AuditChain) -> str | None:
     if not chain.checkpoint_sequence:
         return None
@@ -134,11 +236,14 @@ def _checkpoint_problem(chain: AuditChain) -> str | None:
     )
 
 
-def _segments(chain: AuditChain, tenant: Tenant | None) -> list[Segment]:
-    """The chain cut into segments. The last one reads on past the head, so rows beyond what
-    the head says are seen too."""
-    start = chain.checkpoint_sequence + 1
-    anchor = chain.checkpoint_hash if chain.checkpoint_sequence else GENESIS_HASH
+def _segments(
+    chain: AuditChain, tenant: Tenant | None, begin: ChainStart | None = None
+) -> list[Segment]:
+    """The chain cut into segments from `begin` (default: its retention checkpoint). The last
+    one reads on past the head, so rows beyond what the head says are seen too."""
+    begin = begin or chain_start(chain, None)
+    start = begin.sequence + 1
+    anchor = begin.hash
     firsts = list(range(start, max(chain.length, start) + 1, SEGMENT_SIZE))
     return [
         Segment(
@@ -146,6 +251,7 @@ def _segments(chain: AuditChain, tenant: Tenant | None) -> list[Segment]:
             first=first,
             last=firsts[index + 1] - 1 if index + 1 < len(firsts) else BEYOND_ANY_SEQUENCE,
             anchor=anchor if index == 0 else None,
+            size=min(SEGMENT_SIZE, max(chain.length - first + 1, 0)),
         )
         for index, first in enumerate(firsts)
     ]
@@ -160,6 +266,11 @@ def _postgres_rows(segment: Segment, read_from: int) -> Iterator[tuple[int, int,
             POSTGRES_SEGMENT_ROWS.format(tenant=tenant), [*params, read_from, segment.last]
         )
         rows = cursor.fetchall()
+    return _postgres_finished(rows)
+
+
+def _postgres_finished(rows: list[tuple]) -> Iterator[tuple[int, int, str, str, str]]:
+    """Rows as PostgreSQL spelled them, their canonical content finished in Python."""
     escape = encode_basestring_ascii
     ips: dict[str | None, str] = {None: "null"}
     details_seen: dict[str, str] = {}
@@ -199,15 +310,41 @@ def _orm_rows(segment: Segment, read_from: int) -> Iterator[tuple[int, int, str,
 
 def segment_check(segment: Segment) -> SegmentResult:
     """Check one segment's links against the stored hashes; stop at the first wrong one."""
-    keys = {key_id: key.secret for key_id, key in chain_keys().items()}
     read_from = segment.first if segment.anchor is not None else segment.first - 1
     reader = _postgres_rows if connection.vendor == "postgresql" else _orm_rows
+    return _rows_check(segment, reader(segment, read_from))
+
+
+def batch_check(segments: tuple[Segment, ...]) -> list[SegmentResult]:
+    """Check whole small chains (each one segment from its anchor), read in one statement."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            POSTGRES_BATCH_ROWS,
+            [[segment.tenant_id for segment in segments], [segment.first for segment in segments]],
+        )
+        rows = cursor.fetchall()
+    by_tenant: dict[int, list[tuple]] = {}
+    for row in rows:
+        by_tenant.setdefault(row[0], []).append(row[1:])
+    return [
+        _rows_check(segment, _postgres_finished(by_tenant.get(segment.tenant_id, [])))
+        for segment in segments
+    ]
+
+
+def unit_check(unit: Segment | tuple[Segment, ...]) -> list[SegmentResult]:
+    """One piece of work for a process: a segment, or a batch of small chains."""
+    return batch_check(unit) if isinstance(unit, tuple) else [segment_check(unit)]
+
+
+def _rows_check(segment: Segment, rows: Iterator[tuple[int, int, str, str, str]]) -> SegmentResult:
+    keys = {key_id: key.secret for key_id, key in chain_keys().items()}
     previous_hash = segment.anchor
     expected = segment.first if segment.anchor is not None else None
     previous_sequence = None if segment.anchor is None else segment.first - 1
     checked = 0
     digest = hmac.digest
-    for pk, sequence, stored, key_id, content in reader(segment, read_from):
+    for pk, sequence, stored, key_id, content in rows:
         if expected is None:
             # The row before the segment: the anchor of its first link.
             expected = segment.first
@@ -260,15 +397,44 @@ def _problem_text(problem: tuple[int, int, str, int | None], previous_sequence: 
     return f"{name} does not match its hash: it, or the link before it, was changed"
 
 
+def _work_units(segments: list[Segment]) -> list[Segment | tuple[Segment, ...]]:
+    """The segments in order, small whole chains on PostgreSQL gathered into batches of up to
+    `BATCH_CHAINS` chains and about `SEGMENT_SIZE` events."""
+    if connection.vendor != "postgresql":
+        return list(segments)
+    units: list[Segment | tuple[Segment, ...]] = []
+    batch: list[Segment] = []
+    events = 0
+    for segment in segments:
+        whole_chain = segment.anchor is not None and segment.last == BEYOND_ANY_SEQUENCE
+        if whole_chain and segment.tenant_id is not None:
+            batch.append(segment)
+            events += segment.size
+            if len(batch) >= BATCH_CHAINS or events >= SEGMENT_SIZE:
+                units.append(tuple(batch))
+                batch, events = [], 0
+            continue
+        if batch:
+            units.append(tuple(batch))
+            batch, events = [], 0
+        units.append(segment)
+    if batch:
+        units.append(tuple(batch))
+    return units
+
+
 def _segment_results(segments: list[Segment], *, parallel: bool) -> Iterator[SegmentResult]:
+    units = _work_units(segments)
     if not parallel:
-        yield from map(segment_check, segments)
+        for unit in units:
+            yield from unit_check(unit)
         return
     # Forked workers must open connections of their own, never share the parent's socket.
     connections.close_all()
     context = multiprocessing.get_context("fork")
     with context.Pool(processes=os.cpu_count() or 1, initializer=_worker_start) as pool:
-        yield from pool.imap(segment_check, segments)
+        for results in pool.imap(unit_check, units):
+            yield from results
 
 
 def _worker_start() -> None:
@@ -282,24 +448,33 @@ def chains_verify(
     chains: list[tuple[Tenant | None, AuditChain]],
     *,
     progress: Callable[[int, int], None] | None = None,
+    full: bool = True,
 ) -> list[ChainReport]:
-    """Walk each chain from its start (or retention checkpoint) to its head; report on each.
+    """Walk each chain to its head from its start, or with `full=False` from its last signed
+    checkpoint; report on each.
 
     A chain's report names its first event that doesn't match: a sequence gap (events removed),
     a key the site doesn't know, or a link that isn't the HMAC of its content and the previous
-    link (an event changed, or one before it). Then the head is checked against the last event,
-    which shows events cut off the end. `progress(chain index, events checked in it)` is called
-    as segments finish. Large logs on PostgreSQL are checked by a process per core.
+    link (an event changed, or one before it). A checkpoint that isn't signed with a key the
+    site knows is a break too. Then the head is checked against the last event, which shows
+    events cut off the end. `progress(chain index, events checked in it)` is called as
+    segments finish. Large logs on PostgreSQL are checked by a process per core.
     """
+    keys = [chain.key for _, chain in chains]
+    checkpoints = {} if full else last_checkpoints(keys if len(keys) < 1000 else None)
+    forged = _checkpoints_forged(keys) if full else {}
     plans: list[tuple[int, Segment]] = []
     reports: dict[int, ChainReport] = {}
+    starts: dict[int, ChainStart] = {}
     for index, (tenant, chain) in enumerate(chains):
-        problem = _checkpoint_problem(chain)
+        begin = chain_start(chain, checkpoints.get(chain.key))
+        problem = _checkpoint_problem(chain) or begin.problem or forged.get(chain.key)
         if problem:
             reports[index] = ChainReport(label=chain_label(tenant), checked=0, problem=problem)
             continue
-        plans.extend((index, segment) for segment in _segments(chain, tenant))
-    total = sum(max(chain.length - chain.checkpoint_sequence, 0) for _, chain in chains)
+        starts[index] = begin
+        plans.extend((index, segment) for segment in _segments(chain, tenant, begin))
+    total = sum(max(chains[index][1].length - begin.sequence, 0) for index, begin in starts.items())
     parallel = (
         connection.vendor == "postgresql"
         and total >= PARALLEL_MIN_EVENTS
@@ -330,17 +505,35 @@ def chains_verify(
     for index, (tenant, chain) in enumerate(chains):
         if index in reports:
             continue
-        checked, last_sequence, last_hash = state.get(
-            index, (0, chain.checkpoint_sequence, chain.checkpoint_hash or GENESIS_HASH)
-        )
+        begin = starts[index]
+        checked, last_sequence, last_hash = state.get(index, (0, begin.sequence, begin.hash))
         problem = None
-        if last_sequence != chain.length or last_hash != chain.head_hash:
+        if (last_sequence != chain.length or last_hash != chain.head_hash) and not _grew_meanwhile(
+            chain, last_sequence
+        ):
             problem = (
                 f"the chain ends at sequence {last_sequence} but its head says "
                 f"{chain.length}: events were removed from its end"
             )
-        reports[index] = ChainReport(label=chain_label(tenant), checked=checked, problem=problem)
+        reports[index] = ChainReport(
+            label=chain_label(tenant),
+            checked=checked,
+            problem=problem,
+            started_at=begin.sequence,
+            last_sequence=last_sequence,
+            last_hash=last_hash,
+            from_checkpoint=begin.from_checkpoint,
+        )
     return [reports[index] for index in range(len(chains))]
+
+
+def _grew_meanwhile(chain: AuditChain, last_sequence: int) -> bool:
+    """Whether events were recorded while the chain was checked: the walk read past the head
+    as it was loaded, and the head has since moved at least as far. A live site's chains grow
+    under a check; that is no break."""
+    if last_sequence <= chain.length or not chain.pk:
+        return False
+    return AuditChain.objects.filter(key=chain.key, length__gte=last_sequence).exists()
 
 
 def chain_verify(*, tenant: Tenant | None, chain: AuditChain) -> ChainReport:

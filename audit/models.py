@@ -192,6 +192,39 @@ class AuditChain(models.Model):
         return f"Audit chain {self.key} ({self.length} events)"
 
 
+class AuditCheckpoint(models.Model):
+    """A signed note that one chain was verified up to here: its head, how many events it then
+    held, and when.
+
+    The hourly verification (`audit_chains_checkpoint`) starts each chain from its last
+    checkpoint, so its cost follows what is new, then records a checkpoint at the head it
+    verified; retention records one at each cut. `signature` is `<key id>:<HMAC>` under the
+    audit chain key over all of it (audit/chain.py), so rows written with the database alone
+    can't vouch for a changed chain: `verify_audit_log` reports a checkpoint that doesn't
+    verify as a break.
+    """
+
+    class Reason(models.TextChoices):
+        VERIFIED = "verified", "Verified up to the head"
+        RETENTION = "retention", "Retention cut"
+
+    chain_key = models.PositiveBigIntegerField()
+    sequence = models.PositiveBigIntegerField()
+    hash = models.CharField(max_length=64)
+    # Events the chain held at the checkpoint (after retention, fewer than `sequence`).
+    events = models.PositiveBigIntegerField()
+    recorded_at = models.DateTimeField()
+    reason = models.CharField(max_length=10, choices=Reason.choices)
+    signature = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["chain_key", "-id"]
+        indexes = [models.Index(fields=["chain_key", "-id"], name="audit_checkpoint_chain")]
+
+    def __str__(self) -> str:
+        return f"Checkpoint of chain {self.chain_key} at {self.sequence}"
+
+
 class AuditWebhook(models.Model):
     """A tenant's own receiver of its audit events: an HTTPS address, signed with a secret.
 

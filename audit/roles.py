@@ -35,7 +35,14 @@ def site_role_grants(*, site_role: str, owner_role: str) -> list[str]:
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO {site}",
         f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO {site}",
         f"REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON audit_auditevent FROM {site}",
+        # Each month of the audit log is a table of its own, which the grant above reached.
+        "DO $$ DECLARE month regclass; BEGIN FOR month IN SELECT inhrelid::regclass "  # noqa: S608 - a checked role name
+        "FROM pg_inherits WHERE inhparent = 'audit_auditevent'::regclass LOOP "
+        "EXECUTE format('REVOKE UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER ON %s FROM %s', "
+        f"month, {site_role!r}::regrole); END LOOP; END $$",
         f"GRANT EXECUTE ON FUNCTION audit_events_remove(bigint, bigint) TO {site}",
+        f"GRANT EXECUTE ON FUNCTION audit_month_create(date) TO {site}",
+        f"GRANT EXECUTE ON FUNCTION audit_month_drop(date) TO {site}",
         # Tables later migrations create are the site's to use too (the audit table is not new).
         f"ALTER DEFAULT PRIVILEGES FOR ROLE {owner} IN SCHEMA public "
         f"GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {site}",
@@ -61,6 +68,11 @@ UNION ALL
 SELECT 'holds ' || privilege || ' on audit_auditevent'
   FROM unnest(ARRAY['UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER']) AS privilege
  WHERE has_table_privilege(%(site)s, 'audit_auditevent', privilege)
+UNION ALL
+SELECT 'holds ' || privilege || ' on ' || inhrelid::regclass::text
+  FROM pg_inherits, unnest(ARRAY['UPDATE', 'DELETE', 'TRUNCATE', 'TRIGGER']) AS privilege
+ WHERE inhparent = 'audit_auditevent'::regclass
+   AND has_table_privilege(%(site)s, inhrelid, privilege)
 """
 
 

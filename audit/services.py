@@ -12,7 +12,7 @@ from django.db import connection, transaction
 from django.http import HttpRequest
 from django.utils import timezone
 
-from audit import shipping
+from audit import checkpoints, shipping
 from audit.chain import (
     GENESIS_HASH,
     HASH_VERSION,
@@ -439,7 +439,8 @@ def audit_retention_apply(*, tenant: Tenant, now: datetime | None = None) -> int
     The oldest events go first, in batches of one transaction each, so the chain always starts
     at a checkpoint: the sequence and hash of the last removed event, signed with the
     chain key, from which `verify_audit_log` checks the rest. Events from the first one at or
-    after the cutoff onwards are all kept. One AUDIT_RETENTION_APPLIED event records the run.
+    after the cutoff onwards are all kept. One AUDIT_RETENTION_APPLIED event records the run,
+    and the chain, checked since its last checkpoint, gets a signed checkpoint at its head.
     """
     if not tenant.audit_retention_months:
         return 0
@@ -500,4 +501,7 @@ def audit_retention_apply(*, tenant: Tenant, now: datetime | None = None) -> int
                         "checkpoint_sequence": up_to,
                     },
                 )
-                return removed_total
+                break
+    # Outside the chain's lock: recording may go on while the rest of the chain is checked.
+    checkpoints.retention_cut_checkpoint(tenant=tenant, now=timezone.now())
+    return removed_total

@@ -1,6 +1,6 @@
 from celery import shared_task
 
-from audit import services, shipping
+from audit import checkpoints, partitions, services, shipping
 from teams.models import Tenant
 
 
@@ -25,3 +25,16 @@ def ship_audit_events() -> None:
     """Every minute, and after each commit that recorded events: send the audit log on to the
     syslog receiver and tenants' webhooks (audit/shipping.py)."""
     shipping.deliveries_ship()
+
+
+@shared_task(ignore_result=True)
+def checkpoint_audit_chains() -> None:
+    """Hourly: check each chain since its last checkpoint, sign a new one, alert on a break."""
+    checkpoints.audit_chains_checkpoint()
+
+
+@shared_task(ignore_result=True)
+def maintain_audit_months() -> None:
+    """Daily, on PostgreSQL: make the months ahead, drop those no chain needs any more."""
+    partitions.audit_months_ensure()
+    partitions.audit_months_remove()

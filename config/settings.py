@@ -471,6 +471,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=17),
     },
     "audit-retention": {"task": "audit.tasks.apply_audit_retention", "schedule": 24 * 60 * 60.0},
+    "audit-months": {"task": "audit.tasks.maintain_audit_months", "schedule": 24 * 60 * 60.0},
+    "checkpoint-audit-chains": {
+        "task": "audit.tasks.checkpoint_audit_chains",
+        "schedule": 3600.0,
+    },
     "ship-audit-events": {"task": "audit.tasks.ship_audit_events", "schedule": BEAT_SWEEP_SECONDS},
     "sweep-recovery-attempts": {
         "task": "support.tasks.sweep_recovery_attempts",
@@ -504,6 +509,9 @@ AUDIT_SYSLOG_CA_FILE = env.str("AUDIT_SYSLOG_CA_FILE", default="")
 # loopback and link-local addresses are allowed too (tests, a receiver inside one's network).
 AUDIT_WEBHOOK_ALLOW_LOCAL = env.bool("AUDIT_WEBHOOK_ALLOW_LOCAL", default=False)
 AUDIT_SHIPPING_TIMEOUT = env.float("AUDIT_SHIPPING_TIMEOUT", default=5.0)
+# How long platform events (those of no tenant) are kept, in months; unset keeps them forever,
+# and then no month of the audit log is ever dropped (audit/partitions.py, docs/audit.md).
+AUDIT_PLATFORM_RETENTION_MONTHS = env.int("AUDIT_PLATFORM_RETENTION_MONTHS", default=None)
 
 # Account recovery requests ("Can't sign in?"): see support/.
 RECOVERY_LIMIT_PER_EMAIL = env.int("RECOVERY_LIMIT_PER_EMAIL", default=3)

@@ -7,3 +7,9 @@ class OutboxConfig(AppConfig):
 
     name = "outbox"
     verbose_name = _("Mail outbox")
+
+    def ready(self) -> None:
+        from audit import checkpoints
+        from outbox import services
+
+        checkpoints.chain_break_listener_register(services.audit_chain_broken_mail)

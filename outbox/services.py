@@ -1,11 +1,12 @@
 """The mail outbox: every outgoing mail is a row first, and is sent from the row after commit."""
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from celery import Task
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.template import Context
@@ -37,6 +38,18 @@ def mail_enqueue(*, to: str, kind: str, context: dict) -> OutboxMail:
     )
     task_queue_on_commit(tasks.send_outbox_mail, mail.pk)
     return mail
+
+
+def audit_chain_broken_mail(*, label: str, problem: str, found_at: datetime) -> None:
+    """Tell every operator (active superuser with an address) that an audit chain broke;
+    registered with audit's hourly check in `OutboxConfig.ready()`."""
+    operators = get_user_model().objects.filter(is_active=True, is_superuser=True).exclude(email="")
+    for email in operators.order_by("pk").values_list("email", flat=True):
+        mail_enqueue(
+            to=email,
+            kind="audit_chain_broken",
+            context={"label": label, "problem": problem, "found_at": found_at},
+        )
 
 
 def _render_plain(template_name: str, context: dict) -> str:

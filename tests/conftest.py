@@ -16,6 +16,7 @@ from django.test import Client, override_settings
 
 from config.celery import app as celery_app
 from teams import scopes
+from tests.audit.helpers import NO_TRUNCATE_TRIGGERS_OFF
 from tests.factories import DEFAULT_PASSWORD, TenantFactory, TOTPDeviceFactory, UserFactory
 from tests.range_server import RangeServer
 from tests.signing_in import VERIFY, sign_in
@@ -46,16 +47,14 @@ def service_missing(message: str) -> None:
 @pytest.fixture(scope="session")
 def django_db_setup(django_db_setup, django_db_blocker):
     """Transactional tests empty every table with TRUNCATE, which the audit log refuses on
-    PostgreSQL. In the test database alone that one trigger is off; the test of it switches it
-    back on inside its own transaction."""
+    PostgreSQL. In the test database alone that one trigger is off (on the table and its
+    months); the test of it switches it back on inside its own transaction."""
     from django.db import connection
 
     with django_db_blocker.unblock():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                cursor.execute(
-                    "ALTER TABLE audit_auditevent DISABLE TRIGGER audit_event_no_truncate"
-                )
+                cursor.execute(NO_TRUNCATE_TRIGGERS_OFF)
 
 
 @pytest.fixture(scope="session", autouse=True)

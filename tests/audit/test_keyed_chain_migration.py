@@ -10,6 +10,7 @@ from django.db.migrations.executor import MigrationExecutor
 
 from audit.chain import GENESIS_HASH, current_chain_key, legacy_event_hash
 from audit.models import AuditChain, AuditEvent
+from tests.audit.helpers import NO_TRUNCATE_TRIGGERS_OFF
 
 BEFORE = ("audit", "0011_single_sign_on_event_types")
 KEYED = ("audit", "0012_keyed_chain_and_retention_function")
@@ -33,6 +34,10 @@ def before_keyed_chain(transactional_db):
         if connection.vendor == "postgresql":
             cursor.execute("ALTER TABLE audit_auditevent ENABLE TRIGGER audit_event_append_only")
     migrate_to(None)
+    if connection.vendor == "postgresql":
+        # The partitioned table the last migration made back has its triggers on again.
+        with connection.cursor() as cursor:
+            cursor.execute(NO_TRUNCATE_TRIGGERS_OFF)
 
 
 def legacy_chain(tenant, count: int) -> list[str]:
@@ -86,8 +91,10 @@ def test_sha256_chains_are_rehashed_under_the_key_and_then_verify(before_keyed_c
     assert {event.hash_key_id for event in events} == {current_chain_key().id}
     assert not {event.hash for event in events} & set(old_hashes)
     assert AuditChain.objects.get(key=tenant.pk).head_hash == events[-1].hash
+    # Today's verify_audit_log reads tables later migrations add (checkpoints, partitions).
+    migrate_to(None)
     out = io.StringIO()
-    call_command("verify_audit_log", stdout=out)
+    call_command("verify_audit_log", "--full", stdout=out)
     assert out.getvalue() == "Audit log intact: 4 events in 1 chains.\n"
 
 
