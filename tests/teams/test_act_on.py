@@ -224,6 +224,8 @@ NOT_ACTING_ON_ANOTHER: dict[str, str] = {
     "sso.services.provider_remove": TENANT_SETTING,
     "sso.services.domain_claim": TENANT_SETTING + " (operators only)",
     "sso.services.domain_release": TENANT_SETTING + " (operators only)",
+    "sso.services.claimed_domain_save": TENANT_SETTING
+    + ": the claim row, written inside domain_claim or a DNS verification, which guard it",
     "sso.services.sign_in_through_provider_fail": SIGN_IN,
     "sso.services.sign_in_through_provider": SIGN_IN,
     "sso.services.provider_secrets_reencrypt": SYSTEM_JOB,
