@@ -142,12 +142,10 @@ class AuditWebhookAdmin(admin.ModelAdmin):
         return [*fields, "tenant"] if obj is not None else fields
 
     def get_urls(self):
+        view = self.admin_site.admin_view(self.test_send_view)
+        view.model_admin = self  # as Django's own admin views are marked
         return [
-            path(
-                "<path:object_id>/test/",
-                self.admin_site.admin_view(self.test_send_view),
-                name="audit_auditwebhook_test",
-            ),
+            path("<path:object_id>/test/", view, name="audit_auditwebhook_test"),
             *super().get_urls(),
         ]
 
@@ -164,14 +162,16 @@ class AuditWebhookAdmin(admin.ModelAdmin):
         return super().change_view(request, object_id, form_url, context)
 
     def test_send_view(self, request, object_id) -> HttpResponse:
-        """POST: send the webhook a test event, then back to its page, which shows the result."""
-        if request.method != "POST":
-            return HttpResponseNotAllowed(["POST"])
+        """POST: send the webhook a test event, then back to its page, which shows the result.
+
+        Another tenant's webhook is the same 404 as a missing one, whatever the method."""
         webhook = self.get_object(request, unquote(object_id))
         if webhook is None:
             raise Http404
         if not self.has_change_permission(request, webhook):
             raise PermissionDenied
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
         try:
             audit_webhook_test_send(actor=request.user, webhook=webhook, request=request)
         except ValidationError as refusal:
