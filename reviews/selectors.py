@@ -72,7 +72,9 @@ class AccessReviewRow:
 
     @property
     def flag_labels(self) -> list[str]:
-        return [FLAG_LABELS[flag] for flag in self.flags]
+        # Strings, not lazy labels: the plain-text mail joins them with autoescape off, where
+        # Django's `join` needs real strings.
+        return [str(FLAG_LABELS[flag]) for flag in self.flags]
 
     @property
     def flag_badges(self) -> list[tuple[str, str]]:

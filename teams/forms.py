@@ -193,6 +193,7 @@ class ChangeRoleForm(forms.Form):
     """The admin's "change role" step: which role the selected people get."""
 
     role = RoleChoiceField(
+        label=_("Role"),
         queryset=Role.objects.none(),
         empty_label=None,
         error_messages={"invalid_choice": _("Choose one of the roles listed.")},
