@@ -21,8 +21,8 @@ from scim2_models import (
     Bulk,
     ChangePassword,
     Context,
-    Error,
     EnterpriseUser,
+    Error,
     ETag,
     Filter,
     Group,
@@ -39,15 +39,15 @@ from scim2_models import (
     User,
 )
 
-# Entra sends the enterprise extension's schema with every user, so the User model knows it.
-ScimUser = User[EnterpriseUser]
-
 from accounts.models import User as Person
 from audit.events import AuditEventType
 from audit.refusals import access_refusal_record
 from provisioning import scim, services
 from provisioning.models import DirectoryGroup, ProvisioningToken
 from teams.rules import ActingRefused, OtherTenantRefused
+
+# Entra sends the enterprise extension's schema with every user, so the User model knows it.
+ScimUser = User[EnterpriseUser]
 
 CONTENT_TYPE = "application/scim+json"
 MAX_RESULTS = 200

@@ -3,7 +3,6 @@ from pathlib import Path
 
 import pytest
 
-
 FIXTURES = Path(__file__).parent / "fixtures"
 SCIM = "application/scim+json"
 
