@@ -34,6 +34,7 @@ from scim2_models import (
     PayloadTooLargeException,
     ResourceType,
     SCIMException,
+    ScimPolicy,
     ServiceProviderConfig,
     Sort,
     User,
@@ -50,6 +51,15 @@ from teams.rules import ActingRefused, OtherTenantRefused
 ScimUser = User[EnterpriseUser]
 
 CONTENT_TYPE = "application/scim+json"
+# How far the directories' payloads may depart from RFC 7644, and no further: Entra sends a
+# member to remove as the `value` of a path-less-filter "remove", and expects a replace of
+# emails[type eq "work"].value to make the entry when there is none; attributes we don't keep
+# (Okta's `password`, `locale`) are dropped rather than refused.
+POLICY = ScimPolicy(
+    unknown=ScimPolicy.Unknown.ignore,
+    remove_value_as_filter=ScimPolicy.RemoveValue.apply,
+    unmatched_path_filter=ScimPolicy.UnmatchedPathFilter.create,
+)
 MAX_RESULTS = 200
 
 
@@ -157,7 +167,8 @@ def scim_view(view: Callable) -> Callable:
             return _error(413, PayloadTooLargeException().detail)
         services.token_use(token=token, request=request)
         try:
-            return view(request, token, *args, **kwargs)
+            with POLICY:
+                return view(request, token, *args, **kwargs)
         except SCIMException as error:
             payload = error.to_error()
             return _respond(payload.model_dump(), status=payload.status or 400)
