@@ -332,7 +332,8 @@ def user(request: HttpRequest, token: ProvisioningToken, person_id: str) -> Http
             email=email,
             full_name=scim.full_name_of(changed, before=before),
             external_id=external_id,
-            active=changed.active is not False,
+            # A PUT that leaves `active` out leaves it as it is.
+            active=person.is_active if changed.active is None else changed.active,
             request=request,
         )
     person = _people(token).get(pk=person.pk)
