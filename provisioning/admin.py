@@ -82,6 +82,10 @@ class ProvisioningTokenAdmin(TenantScopedAdmin):
         return False
 
     def save_model(self, request, obj, form, change) -> None:
+        if change:
+            # A made token is never edited (its page is read-only): saving it again changes
+            # nothing, and above all makes no second token.
+            return
         row, token = token_create(
             tenant=obj.tenant,
             name=form.cleaned_data["name"],
@@ -110,7 +114,7 @@ class ProvisioningTokenAdmin(TenantScopedAdmin):
             },
         )
 
-    @admin.action(description=_("Revoke the selected tokens"))
+    @admin.action(description=_("Revoke the selected tokens"), permissions=["change"])
     def revoke(self, request, queryset) -> None:
         for token in queryset:
             token_revoke(token=token, actor=request.user, request=request)

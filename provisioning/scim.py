@@ -167,7 +167,7 @@ def _lookup(node, fields: dict[str, str]) -> Q:
         }
         return _lookup(node.val_filter, sub_fields)
     if isinstance(node, Present):
-        return _lookup_attr(node.attr_path, fields, present=True)
+        return _present(node.attr_path, fields)
     if isinstance(node, Comparison):
         field = _field(node.attr_path, fields)
         value = node.value
@@ -214,7 +214,8 @@ def _field(path, fields: dict[str, str]) -> str:
     return field
 
 
-def _lookup_attr(path, fields: dict[str, str], *, present: bool) -> Q:
+def _present(path, fields: dict[str, str]) -> Q:
+    """`attr pr`: our always-set fields are present for everyone."""
     field = _field(path, fields)
     if field.startswith("=") or field in ("email", "is_active", "pk", "scim_id", "display_name"):
         return Q()

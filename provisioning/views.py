@@ -81,6 +81,9 @@ def _resource(model, ctx: Context = Context.RESOURCE_QUERY_RESPONSE) -> dict:
 
 
 def _payload(request: HttpRequest, model, ctx: Context):
+    # The Content-Length was checked before the view ran; a chunked body has none.
+    if len(request.body) > settings.SCIM_MAX_REQUEST_BYTES:
+        raise PayloadTooLargeException()
     try:
         data = json.loads(request.body or b"{}")
     except ValueError as error:

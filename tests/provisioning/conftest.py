@@ -3,6 +3,9 @@ from pathlib import Path
 
 import pytest
 
+from provisioning.services import token_create
+from tests.sso.conftest import oidc, sso_tenant  # noqa: F401 - single sign-on's fixtures
+
 FIXTURES = Path(__file__).parent / "fixtures"
 SCIM = "application/scim+json"
 
@@ -50,8 +53,6 @@ class Scim:
 
 
 def token_for(tenant, name="Entra ID") -> str:
-    from provisioning.services import token_create
-
     return token_create(tenant=tenant, name=name, actor=None)[1]
 
 

@@ -3,16 +3,23 @@
 from datetime import timedelta
 
 import pytest
+from django.core.management import call_command
+from django.test import Client
 from django.utils import timezone
 
 from accounts.models import User
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from outbox.models import OutboxMail
-from provisioning.models import DirectoryPerson
+from provisioning.models import DirectoryPerson, ProvisioningToken
+from provisioning.services import provisioning_settings_save, token_create, token_revoke
+from sso.models import ProviderIdentity
 from teams.models import RememberedBrowser, UserSession
-from tests.factories import UserFactory
+from teams.tokens import set_password_tokens
+from tests.factories import UserFactory, UserSessionFactory
 from tests.provisioning.conftest import SCIM, Scim, body, token_for
+from tests.signing_in import sign_in
+from tests.sso.test_set_password_links import sso_required
 
 pytestmark = pytest.mark.django_db
 
@@ -52,8 +59,6 @@ def test_the_same_create_twice_is_a_uniqueness_conflict_not_a_second_person(scim
 
 
 def test_joiners_are_mailed_the_invitation_once_the_tenant_turns_it_on(scim, tenant, owner):
-    from provisioning.services import provisioning_settings_save
-
     provisioning_settings_save(tenant=tenant, actor=owner, mail_joiners=True, manage_owners=False)
 
     scim.post("Users", body("okta_create_user"))
@@ -153,11 +158,7 @@ def test_put_replaces_name_and_email(scim):
 
 @pytest.mark.parametrize("shape", ["entra_disable_user", "okta_deactivate_user"])
 def test_deactivating_ends_sessions_browsers_and_links_at_once(scim, technician, shape):
-    from teams.tokens import set_password_tokens
-
     link_token = set_password_tokens.make_token(technician)
-    from tests.factories import UserSessionFactory
-
     UserSessionFactory(user=technician)
     RememberedBrowser.objects.create(
         user=technician,
@@ -195,8 +196,6 @@ def test_deactivating_ends_sessions_browsers_and_links_at_once(scim, technician,
 
 
 def test_delete_deactivates_unlinks_and_keeps_the_history(scim, technician):
-    from sso.models import ProviderIdentity
-
     ProviderIdentity.objects.create(
         tenant=technician.tenant,
         user=technician,
@@ -235,9 +234,6 @@ def test_another_tenants_person_is_a_404_and_an_audited_refusal(scim, other_tena
 
 
 def test_revoked_expired_and_unknown_tokens_are_refused(client, tenant, owner, clock):
-    from provisioning.models import ProvisioningToken
-    from provisioning.services import token_revoke
-
     revoked = token_for(tenant, name="Old")
     token_revoke(token=ProvisioningToken.objects.get(name="Old"), actor=owner)
     expiring = token_for(tenant, name="Soon")
@@ -275,8 +271,6 @@ def test_the_rate_limit_and_size_limit_answer_429_and_413(scim, settings):
 
 
 def test_owners_are_untouchable_unless_the_tenant_allows_and_the_last_stays(scim, owner, tenant):
-    from provisioning.services import provisioning_settings_save
-
     refused = scim.patch(f"Users/{owner.pk}", body("okta_deactivate_user"))
     assert refused.status_code == 403
     owner.refresh_from_db()
@@ -301,8 +295,6 @@ def test_discovery_endpoints(scim):
 
 
 def test_scim_token_command_prints_the_token_once_and_the_base_url(tenant, capsys, client):
-    from django.core.management import call_command
-
     call_command("scim_token", "--tenant", tenant.slug, "--name", "Okta")
 
     printed = capsys.readouterr().out
@@ -310,3 +302,27 @@ def test_scim_token_command_prints_the_token_once_and_the_base_url(tenant, capsy
     assert "/scim/v2/" in printed
     assert Scim(client, token).get("ServiceProviderConfig").status_code == 200
     assert events(AuditEventType.PROVISIONING_TOKEN_CREATED).get().details["token"] == "Okta"
+
+
+def test_joiners_of_a_tenant_requiring_single_sign_on_get_no_password_link(
+    scim, tenant, owner, sso_tenant
+):
+    sso_required(sso_tenant, owner)
+    provisioning_settings_save(tenant=tenant, actor=owner, mail_joiners=True, manage_owners=False)
+
+    assert scim.post("Users", body("okta_create_user")).status_code == 201
+
+    welcome = OutboxMail.objects.get(to="omar.okta@northwind.example")
+    assert "Northwind Login" in welcome.body_text
+    assert "/accounts/reset/" not in welcome.body_text + welcome.body_html
+
+
+def test_saving_a_tokens_page_again_makes_no_second_token(tenant, owner):
+    row, _token = token_create(tenant=tenant, name="Okta", actor=owner)
+    page = f"/admin/provisioning/provisioningtoken/{row.pk}/change/"
+    owner_client = sign_in(Client(), owner)
+
+    assert owner_client.get(page).status_code == 200
+    owner_client.post(page, {"name": "Renamed"})
+
+    assert list(ProvisioningToken.objects.values_list("name", flat=True)) == ["Okta"]
