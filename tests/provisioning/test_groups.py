@@ -112,3 +112,24 @@ def test_scim2_client_creates_finds_and_groups_a_user(tenant, scim_token):
     assert found.resources[0].id == created.id
     assert group.display_name == "Field techs"
     assert client.query(Group, group.id).display_name == "Field techs"
+
+
+def test_okta_renames_a_group_and_a_taken_name_is_a_conflict(scim):
+    group_id = scim.post("Groups", body("okta_create_group")).json()["id"]
+    scim.post("Groups", {**body("okta_create_group"), "displayName": "Readers"})
+
+    renamed = scim.patch(f"Groups/{group_id}", body("okta_rename_group", GROUP_ID=group_id))
+    taken = scim.patch(
+        f"Groups/{group_id}",
+        {
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "displayName", "value": "Readers"}],
+        },
+    )
+    filtered = scim.get("Groups", data={"filter": 'displayName eq "Helpdesk Leads"'}).json()
+
+    assert renamed.status_code == 204
+    assert taken.status_code == 409 and taken.json()["scimType"] == "uniqueness"
+    assert [group["id"] for group in filtered["Resources"]] == [group_id]
+    assert scim.delete(f"Groups/{group_id}").status_code == 204
+    assert scim.get(f"Groups/{group_id}").status_code == 404
