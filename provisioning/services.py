@@ -258,7 +258,11 @@ def group_role_set(
         refuse_granting_more(actor=actor, granted=role.scope_set)
     _refuse_owner_role_unless_allowed(tenant=group.tenant, role=role)
     with transaction.atomic():
-        group = DirectoryGroup.objects.select_for_update().select_related("role").get(pk=group.pk)
+        group = (
+            DirectoryGroup.objects.select_for_update(of=("self",))
+            .select_related("role")
+            .get(pk=group.pk)
+        )
         previous = group.role
         if previous == role:
             return group
@@ -561,7 +565,11 @@ def directory_group_update(
     act_within(actor=actor, tenant=group.tenant, scope=scopes.MEMBERS_WRITE)
     display_name = display_name.strip()
     with transaction.atomic():
-        group = DirectoryGroup.objects.select_for_update().select_related("role").get(pk=group.pk)
+        group = (
+            DirectoryGroup.objects.select_for_update(of=("self",))
+            .select_related("role")
+            .get(pk=group.pk)
+        )
         if (
             display_name != group.display_name
             and DirectoryGroup.objects.for_tenant(group.tenant)

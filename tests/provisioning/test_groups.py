@@ -2,7 +2,9 @@
 scim2-client (the python-scim project's client) against the site's WSGI application."""
 
 import pytest
+from django.core import signals
 from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
 from scim2_client.engines.wsgi import WSGISCIMClient
 from scim2_models import Group, ScimProvider, User
 
@@ -94,9 +96,21 @@ def test_the_last_owner_keeps_the_role_when_leaving_the_owners_group(scim, tenan
     assert refusal.details["reason"] == "last_owner"
 
 
-def test_scim2_client_creates_finds_and_groups_a_user(tenant, scim_token):
+@pytest.fixture
+def site_wsgi_app():
+    """The site's WSGI application, called in the test's own transaction. Django's test client
+    keeps the database connection open across requests by disconnecting `close_old_connections`
+    from the request signals; calling the application directly needs the same."""
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield get_wsgi_application()
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+def test_scim2_client_creates_finds_and_groups_a_user(tenant, scim_token, site_wsgi_app):
     client = WSGISCIMClient(
-        get_wsgi_application(),
+        site_wsgi_app,
         base_url="http://localhost/scim/v2",
         headers={"Authorization": f"Bearer {scim_token}"},
         provider=ScimProvider(models=[User, Group]),
