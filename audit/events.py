@@ -75,6 +75,11 @@ class AuditEventType(models.IntegerChoices):
     ACCESS_REVIEW_COMPLETED = 506, _("Access review completed")
     INVITATION_FOR_EXISTING_ACCOUNT = 507, _("Someone tried to add an address that has an account")
     INVITATION_RESENT = 520, _("Invitation sent again")
+    # SCIM provisioning (provisioning/): what a tenant's directory did to its people, beyond the
+    # people events above, which it records with its own actor ("provisioning: <token name>").
+    DIRECTORY_PERSON_LINKED = 530, _("Person linked to the directory")
+    DIRECTORY_PERSON_REMOVED = 531, _("Person removed by the directory")
+    DIRECTORY_ROLE_NOT_CHANGED = 532, _("Directory's role change not made")
 
     ROLE_CREATED = 600, _("Role created")
     ROLE_EDITED = 601, _("Role edited")
@@ -92,6 +97,12 @@ class AuditEventType(models.IntegerChoices):
     SSO_DOMAIN_VERIFICATION_LOST = 617, _("Domain released: its DNS record is gone")
     SSO_DOMAIN_VERIFICATION_REMOVED = 618, _("Domain verification removed")
     MFA_REQUIREMENT_RELAXED = 620, _("Role no longer requires MFA")
+    PROVISIONING_TOKEN_CREATED = 630, _("Provisioning token made")
+    PROVISIONING_TOKEN_USED = 631, _("Provisioning token used")
+    PROVISIONING_TOKEN_REVOKED = 632, _("Provisioning token revoked")
+    DIRECTORY_GROUP_MAPPED = 633, _("Directory group's role changed")
+    PROVISIONING_SETTINGS_CHANGED = 634, _("Provisioning settings changed")
+    DIRECTORY_GROUP_CHANGED = 635, _("Directory group changed by the directory")
 
     ADMIN_ACTION = 700, _("Admin action")
 
@@ -113,6 +124,8 @@ class AuditEventType(models.IntegerChoices):
     RATE_LIMIT_DROPPED = 904, _("Request dropped by a rate limit")
     REFUSALS_SUPPRESSED = 905, _("Refused requests suppressed")
     OTHER_PERSON_REFUSED = 906, _("Access refused: another person's session, passkey or browser")
+    PROVISIONING_REFUSED = 910, _("Provisioning request refused")
+    PROVISIONING_OTHER_TENANT_REFUSED = 911, _("Provisioning refused: another tenant's resource")
 
 
 REFUSAL_EVENTS = (
@@ -123,4 +136,6 @@ REFUSAL_EVENTS = (
     AuditEventType.RATE_LIMIT_DROPPED,
     AuditEventType.REFUSALS_SUPPRESSED,
     AuditEventType.OTHER_PERSON_REFUSED,
+    AuditEventType.PROVISIONING_REFUSED,
+    AuditEventType.PROVISIONING_OTHER_TENANT_REFUSED,
 )

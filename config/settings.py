@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "sso",
     "support",
     "reviews",
+    "provisioning",
 ]
 
 MIDDLEWARE = [
@@ -223,6 +224,10 @@ AUTH_PASSWORD_VALIDATORS = [
 PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3600)
 # An invitation's set-password link (teams/tokens.py): single use like a reset link, but it
 # lasts long enough for someone invited in the evening to open it the next morning.
+# SCIM provisioning (docs/scim.md): requests a minute per provisioning token, and the largest
+# request body accepted (RFC 7644 §3.12: 413 beyond it).
+SCIM_RATE_LIMIT_PER_MINUTE = env.int("SCIM_RATE_LIMIT_PER_MINUTE", default=600)
+SCIM_MAX_REQUEST_BYTES = env.int("SCIM_MAX_REQUEST_BYTES", default=256 * 1024)
 INVITATION_TIMEOUT = env.int("INVITATION_TIMEOUT", default=3 * 24 * 3600)
 
 LOCKOUT_FAILURES = env.int("LOCKOUT_FAILURES", default=5)

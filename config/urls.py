@@ -18,6 +18,8 @@ urlpatterns = [
     path("accounts/sessions/", include("teams.urls")),
     path("mfa/", include("mfa.urls")),
     path("sso/", include("sso.urls")),
+    # SCIM 2.0 provisioning (provisioning/views.py): a tenant's directory, by bearer token.
+    path("scim/v2/", include("provisioning.urls")),
     # "This wasn't me" belongs to the sign-in alerts (accounts); its emailed path is kept.
     path("audit/not-me/<str:token>/", sign_in_report_view, name="sign_in_report"),
     path("audit/", include("audit.urls")),

@@ -86,6 +86,11 @@ GUIDES: tuple[Guide, ...] = (
         "Microsoft Entra ID or Google Workspace step by step: redirect URI, claims, testing.",
     ),
     Guide(
+        "provisioning",
+        "Adding and removing people from your directory (for owners)",
+        "Entra ID or Okta over SCIM: the token, roles from groups, what the directory can't do.",
+    ),
+    Guide(
         "contact",
         "Who to contact",
         "Your MSP's owners look after your account; here is how to reach them.",

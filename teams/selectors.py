@@ -25,6 +25,7 @@ from accounts.models import User
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from teams import scopes
+from teams.actors import ServiceActor
 from teams.models import (
     AccessListEntry,
     AccessListException,
@@ -202,6 +203,8 @@ def user_scopes(*, user: User) -> frozenset[str]:
     """Every scope the person holds: what they may grant and whom they may manage."""
     if not user.is_active:
         return frozenset()
+    if isinstance(user, ServiceActor):
+        return user.scopes_held
     if user.is_superuser:
         return scopes.ALL_SCOPES
     return user.role.scope_set if user.role_id else frozenset()

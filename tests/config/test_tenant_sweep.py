@@ -25,6 +25,7 @@ from audit.models import AuditEvent
 from mfa.models import PasskeyDevice
 from sso.encryption import secret_encrypt
 from sso.models import IdentityProvider
+from provisioning.models import DirectoryGroup
 from support.guides import GUIDES
 from support.models import RecoveryRequest
 from teams import scopes
@@ -111,6 +112,13 @@ def filled_paths(b_owner, b_event) -> list[str]:
                 user_handle="b-owners-handle",
             ).pk
         ),
+        # SCIM (/scim/v2/): B's person and group, and the discovery endpoints' names.
+        "person_id": str(b_owner.pk),
+        "group_id": str(
+            DirectoryGroup.objects.create(tenant=b_owner.tenant, display_name="B's admins").scim_id
+        ),
+        "schema_id": "urn:ietf:params:scim:schemas:core:2.0:User",
+        "name": "User",
     }
     paths = []
 

@@ -22,6 +22,8 @@ from django.utils import timezone
 from accounts.models import User
 from audit.models import AuditEvent, AuditWebhook
 from audit.webhooks import audit_webhook_set
+from provisioning.models import DirectoryGroup, ProvisioningSettings, ProvisioningToken
+from provisioning.services import provisioning_settings_save, token_create
 from reviews.models import AccessReviewEntry
 from sso.domain_verification import domain_verification_start
 from sso.models import ClaimedDomain, DomainVerification, IdentityProvider, ProviderIdentity
@@ -54,6 +56,9 @@ def tenant_a_rows(model, tenant) -> set:
         ClaimedDomain: ClaimedDomain.objects.filter(tenant=tenant),
         DomainVerification: DomainVerification.objects.filter(tenant=tenant),
         ProviderIdentity: ProviderIdentity.objects.filter(tenant=tenant),
+        ProvisioningToken: ProvisioningToken.objects.filter(tenant=tenant),
+        DirectoryGroup: DirectoryGroup.objects.filter(tenant=tenant),
+        ProvisioningSettings: ProvisioningSettings.objects.filter(tenant=tenant),
         AccessAttempt: AccessAttempt.objects.filter(
             username__in=User.objects.filter(tenant=tenant).values("email")
         ),
@@ -146,6 +151,14 @@ def world(
         subject="contoso-subject",
         email_at_link="tech@contoso.example",
     )
+    for owner_of in (other_owner, owner):
+        token_create(tenant=owner_of.tenant, name=f"{owner_of.tenant.name} directory", actor=None)
+        DirectoryGroup.objects.create(
+            tenant=owner_of.tenant, display_name=f"{owner_of.tenant.name} admins"
+        ).members.add(owner_of)
+        provisioning_settings_save(
+            tenant=owner_of.tenant, actor=owner_of, mail_joiners=True, manage_owners=False
+        )
     sign_in(Client(), other_owner, REMOTE_ADDR="203.0.113.99")
     sign_in(Client(), technician, REMOTE_ADDR="198.51.100.7")
     sign_in(Client(), OperatorFactory(email="root@platform.example"), REMOTE_ADDR="203.0.113.99")
