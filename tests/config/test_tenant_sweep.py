@@ -23,9 +23,9 @@ from django.utils.http import urlsafe_base64_encode
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from mfa.models import PasskeyDevice
+from provisioning.models import DirectoryGroup
 from sso.encryption import secret_encrypt
 from sso.models import IdentityProvider
-from provisioning.models import DirectoryGroup
 from support.guides import GUIDES
 from support.models import RecoveryRequest
 from teams import scopes
