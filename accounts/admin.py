@@ -332,9 +332,12 @@ class UserAdmin(PersonPageMixin, TenantScopedAdmin):
             people,
             lambda person: invitation_resend(person=person, actor=request.user, request=request),
             lambda count: (
-                gettext(
+                ngettext(
+                    "Sent the invitation again to %(count)d person: they have a new link, and the "
+                    "links mailed before it no longer work.",
                     "Sent the invitation again to %(count)d people: each has a new link, and the "
-                    "links mailed before it no longer work."
+                    "links mailed before it no longer work.",
+                    count,
                 )
                 % {"count": count}
             ),

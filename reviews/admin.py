@@ -13,7 +13,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from mfa.admin import password_proof_demanded
-from reviews.feedback import bulk_outcome_announce
+from reviews.feedback import bulk_outcome_announce, review_recorded_message
 from reviews.forms import BULK_ACTIONS
 from reviews.models import AccessReviewEntry
 from reviews.selectors import (
@@ -213,8 +213,7 @@ class AccessReviewAdmin(ReadOnlyScopedAdmin):
             )
             self.message_user(
                 request,
-                _("Access review recorded: %(count)d people reviewed.")
-                % {"count": review.people_reviewed},
+                review_recorded_message(review.people_reviewed),
             )
         return redirect(reverse("admin:reviews_accessreviewentry_changelist"))
 

@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from accounts.models import User
 
@@ -21,3 +22,12 @@ def bulk_outcome_announce(
         messages.error(request, _("%(email)s: %(reason)s") % {"email": email, "reason": reason})
     if not done and not refused:
         messages.info(request, _("Nothing needed changing."))
+
+
+def review_recorded_message(people_reviewed: int) -> str:
+    """What the page and the admin say once a review is recorded."""
+    return ngettext(
+        "Access review recorded: %(count)d person reviewed.",
+        "Access review recorded: %(count)d people reviewed.",
+        people_reviewed,
+    ) % {"count": people_reviewed}

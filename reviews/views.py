@@ -8,7 +8,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts.models import User
-from reviews.feedback import bulk_outcome_announce
+from reviews.feedback import bulk_outcome_announce, review_recorded_message
 from reviews.forms import ACTION_SCOPES, BULK_ACTIONS, AccessReviewFilterForm, BulkActionForm
 from reviews.selectors import access_review_filtered, access_review_last, access_review_rows
 from reviews.services import access_review_complete, people_bulk_act
@@ -103,6 +103,6 @@ def access_review_done(request: HttpRequest) -> HttpResponse:
     review = access_review_complete(tenant=request.user.tenant, actor=request.user, request=request)
     messages.success(
         request,
-        _("Access review recorded: %(count)d people reviewed.") % {"count": review.people_reviewed},
+        review_recorded_message(review.people_reviewed),
     )
     return redirect("reviews:access_review")
