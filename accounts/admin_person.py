@@ -29,7 +29,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import Promise
 from django.utils.html import format_html
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, ngettext, pgettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts import lockout_counters
@@ -399,7 +399,9 @@ class PersonPageMixin:
             return render_to_string("time.html", {"at": at})
 
         if not person.is_active:
-            badge = format_html('<span class="badge">{}</span>', gettext("Deactivated"))
+            badge = format_html(
+                '<span class="badge">{}</span>', pgettext("person status", "Deactivated")
+            )
             if person.deactivated_at is None:
                 return badge
             return format_html(
@@ -408,7 +410,7 @@ class PersonPageMixin:
         if state.locked_until is not None:
             return format_html(
                 '<span class="badge badge-danger">{}</span> {}',
-                gettext("Locked"),
+                pgettext("person status", "Locked"),
                 format_html(gettext("after failed sign-ins, until {}"), when(state.locked_until)),
             )
         lapses_at = state.invitation_lapses_at
@@ -423,7 +425,9 @@ class PersonPageMixin:
                 '<span class="badge badge-warn">{}</span>',
                 format_html(gettext("Invitation lapsed {}"), when(lapses_at)),
             )
-        return format_html('<span class="badge badge-ok">{}</span>', gettext("Active"))
+        return format_html(
+            '<span class="badge badge-ok">{}</span>', pgettext("person status", "Active")
+        )
 
     # --- an action: its confirmation page, then the service
 

@@ -19,7 +19,9 @@ class ProvisioningToken(models.Model):
     tells tokens apart in lists without being enough to use one.
     """
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="+", verbose_name=_("tenant")
+    )
     name = models.CharField(
         _("name"),
         max_length=100,
@@ -61,7 +63,9 @@ class ProvisioningToken(models.Model):
 class ProvisioningSettings(models.Model):
     """A tenant's choices for what its directory may do. No row means the defaults."""
 
-    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="+")
+    tenant = models.OneToOneField(
+        Tenant, on_delete=models.CASCADE, related_name="+", verbose_name=_("tenant")
+    )
     mail_joiners = models.BooleanField(
         _("mail people the directory adds"),
         default=False,
@@ -95,7 +99,9 @@ class DirectoryPerson(models.Model):
     person. `removed_at` is set by a SCIM DELETE: the person is then deactivated and gone
     from the SCIM endpoint, but their account and its audit history stay."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="+", verbose_name=_("tenant")
+    )
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="directory_link"
     )
@@ -116,7 +122,9 @@ class DirectoryPerson(models.Model):
 class DirectoryGroup(models.Model):
     """A group the directory pushes, and the role of this tenant its members get, if any."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    tenant = models.ForeignKey(
+        Tenant, on_delete=models.CASCADE, related_name="+", verbose_name=_("tenant")
+    )
     scim_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     display_name = models.CharField(_("group"), max_length=255)
     external_id = models.CharField(max_length=255, blank=True, editable=False)

@@ -326,7 +326,10 @@ class DomainVerification(models.Model):
         )
 
     tenant = models.ForeignKey(
-        Tenant, on_delete=models.CASCADE, related_name="domain_verifications"
+        Tenant,
+        on_delete=models.CASCADE,
+        related_name="domain_verifications",
+        verbose_name=_("tenant"),
     )
     domain = models.CharField(_("domain"), max_length=253, validators=[validate_domain])
     token = models.CharField(max_length=64, default=verification_token, editable=False)
