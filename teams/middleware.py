@@ -4,7 +4,6 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from django.utils.translation import gettext
 
 from audit.client import client_ip
 from teams import notices
@@ -50,9 +49,7 @@ class SessionLimitsMiddleware:
         if not user.is_authenticated:
             note = request.session.pop(notices.ENDED_NOTE_KEY, None)
             if note:
-                # Stored in English by whoever ended the session; shown in this reader's language
-                # where the catalogue has the sentence.
-                messages.warning(request, gettext(note))
+                messages.warning(request, notices.note_text(note))
             return None
         tracked = (
             UserSession.objects.filter(session_key=request.session.session_key, user=user)
@@ -61,14 +58,16 @@ class SessionLimitsMiddleware:
         )
         if tracked is None:
             logout(request)
-            messages.warning(request, gettext(notices.SESSION_ENDED))
+            messages.warning(request, notices.note_text(notices.SESSION_ENDED))
             return None
         policy = session_policy_for_user(user=user)
         now = timezone.now()
         for reason, limit, since in policy.limits(tracked):
             if now >= since + limit:
                 session_expire(request=request, tracked=tracked, reason=reason)
-                messages.warning(request, notices.session_expired(reason=reason, limit=limit))
+                messages.warning(
+                    request, notices.note_text(notices.session_expired(reason=reason, limit=limit))
+                )
                 return None
         if now - tracked.last_active_at >= TOUCH_INTERVAL:
             session_touch(tracked=tracked, now=now)

@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils.cache import add_never_cache_headers
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext, ngettext
 
 from audit.client import client_ip
 from teams.models import Tenant
@@ -16,48 +16,77 @@ from teams.selectors import LIFETIME, SINGLE_SIGN_ON_MAX_AGE, unlock_contact_for
 # (anonymous by then) can be told why.
 ENDED_NOTE_KEY = "_portcullis_session_ended"
 
-# Marked, not translated here: it is stored as it is and translated when shown
-# (teams.middleware), in the language of whoever reads it.
-SESSION_ENDED = gettext_noop("This session was ended. Sign in again to continue.")
-SESSION_ENDED_BY_PROVIDER = gettext_noop(
-    "You were signed out because your organisation's sign-in ended your session there. "
-    "Sign in again to continue."
-)
+# A note is stored as data ({"kind": ..., and its numbers}), not as a sentence: whoever ended
+# the session wrote it in their own language, and the person reading it may use another.
+# `note_text` words it when shown, in the reader's language.
+ENDED = "ended"
+ENDED_BY_PROVIDER = "ended_by_provider"
+EXPIRED = "expired"
+SESSION_LIMIT = "session_limit"
+
+SESSION_ENDED = {"kind": ENDED}
+SESSION_ENDED_BY_PROVIDER = {"kind": ENDED_BY_PROVIDER}
 
 
-def duration_in_words(duration: timedelta) -> str:
-    minutes = int(duration.total_seconds() // 60)
+def session_expired(*, reason: str, limit: timedelta) -> dict:
+    return {"kind": EXPIRED, "reason": reason, "minutes": int(limit.total_seconds() // 60)}
+
+
+def session_limit_reached(*, limit: int) -> dict:
+    return {"kind": SESSION_LIMIT, "limit": limit}
+
+
+def duration_in_words(minutes: int) -> str:
     hours, minutes = divmod(minutes, 60)
     parts = []
     if hours:
-        parts.append(f"{hours} hour{'s' if hours != 1 else ''}")
+        parts.append(ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours})
     if minutes or not hours:
-        parts.append(f"{minutes} minute{'s' if minutes != 1 else ''}")
+        parts.append(
+            ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
+        )
     return " ".join(parts)
 
 
-def session_expired(*, reason: str, limit: timedelta) -> str:
-    if reason == SINGLE_SIGN_ON_MAX_AGE:
-        return (
-            f"You were signed out because your MSP asks your organisation's sign-in again "
-            f"every {duration_in_words(limit)}. Sign in again to continue."
-        )
-    if reason == LIFETIME:
-        return (
-            f"You were signed out because a session lasts at most {duration_in_words(limit)}. "
+def note_text(note: dict | str) -> str:
+    """The sentence for a stored note, in the active language. A note stored as an English
+    sentence (before notes were data) is translated where the catalogue has it."""
+    if isinstance(note, str):
+        return gettext(note)
+    kind = note.get("kind")
+    if kind == ENDED_BY_PROVIDER:
+        return gettext(
+            "You were signed out because your organisation's sign-in ended your session there. "
             "Sign in again to continue."
         )
-    return (
-        f"You were signed out after {duration_in_words(limit)} without activity. "
-        "Sign in again to continue."
-    )
-
-
-def session_limit_reached(*, limit: int) -> str:
-    return (
-        f"You were signed out here because you signed in elsewhere, and at most {limit} "
-        f"session{'s' if limit != 1 else ''} may be open at once. Sign in again to continue."
-    )
+    if kind == SESSION_LIMIT:
+        limit = note["limit"]
+        return ngettext(
+            "You were signed out here because you signed in elsewhere, and at most "
+            "%(limit)d session may be open at once. Sign in again to continue.",
+            "You were signed out here because you signed in elsewhere, and at most "
+            "%(limit)d sessions may be open at once. Sign in again to continue.",
+            limit,
+        ) % {"limit": limit}
+    if kind == EXPIRED:
+        duration = duration_in_words(note["minutes"])
+        if note["reason"] == SINGLE_SIGN_ON_MAX_AGE:
+            text = gettext(
+                "You were signed out because your MSP asks your organisation's sign-in again "
+                "every %(duration)s. Sign in again to continue."
+            )
+        elif note["reason"] == LIFETIME:
+            text = gettext(
+                "You were signed out because a session lasts at most %(duration)s. "
+                "Sign in again to continue."
+            )
+        else:
+            text = gettext(
+                "You were signed out after %(duration)s without activity. "
+                "Sign in again to continue."
+            )
+        return text % {"duration": duration}
+    return gettext("This session was ended. Sign in again to continue.")
 
 
 def access_list_refusal(request: HttpRequest, *, tenant: Tenant | None) -> HttpResponse:

@@ -189,7 +189,7 @@ def _session_cache_forget(session_keys: list[str]) -> None:
 
 
 def tracked_sessions_delete(
-    tracked: QuerySet[UserSession], *, note: str = notices.SESSION_ENDED
+    tracked: QuerySet[UserSession], *, note: dict = notices.SESSION_ENDED
 ) -> list[tuple[int, str]]:
     """End the given tracked sessions and forget them, in a fixed number of queries however many
     there are. Returns (person id, session key) of each one ended.

@@ -7,10 +7,12 @@ from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.core.management import call_command
 from django.test import Client
+from django.utils import translation
 
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from teams.models import UserSession
+from teams.notices import duration_in_words
 from teams.services.sessions import sessions_expire
 from teams.tasks import expire_idle_sessions
 from tests.factories import OperatorFactory, UserFactory
@@ -186,3 +188,28 @@ def test_beat_runs_the_expiry_every_minute(technician):
 
         assert client.get("/").status_code == 302
     assert not UserSession.objects.exists()
+
+
+def test_the_note_is_worded_in_the_readers_language_not_the_enders(technician, owner):
+    """The note is stored as data: the job (or an English owner) ends the session, and a
+    reader whose browser asks for Spanish is told why in Spanish."""
+    technician.tenant.idle_timeout_minutes = 10
+    technician.tenant.save()
+    with time_machine.travel(START, tick=False) as clock:
+        client = sign_in(Client(HTTP_ACCEPT_LANGUAGE="es"), technician)
+        clock.shift(11 * 60)
+        sessions_expire()
+
+        response = client.get("/", follow=True)
+
+    page = response.content.decode()
+    assert "Se cerró tu sesión tras 10 minutos sin actividad." in page
+    assert "without activity" not in page
+
+
+def test_durations_are_worded_with_plurals_in_each_language():
+    with translation.override("en"):
+        assert duration_in_words(61) == "1 hour 1 minute"
+        assert duration_in_words(120) == "2 hours"
+    with translation.override("es"):
+        assert duration_in_words(90) == "1 hora 30 minutos"

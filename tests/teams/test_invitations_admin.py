@@ -155,7 +155,9 @@ def test_sending_again_mails_a_new_link_and_voids_the_old_one(
 
     response = resend(client, person, django_capture_on_commit_callbacks)
 
-    assert "Sent the invitation again to 1 person: they have a new link" in response.content.decode()
+    assert (
+        "Sent the invitation again to 1 person: they have a new link" in response.content.decode()
+    )
     first, second = mails_to(person.email)
     new_link = link_in(second)
     assert new_link != old_link
