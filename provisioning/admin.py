@@ -10,13 +10,9 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from provisioning.models import DirectoryGroup, ProvisioningSettings, ProvisioningToken
-from provisioning.services import (
-    TOKEN_LIFETIME,
-    group_role_set,
-    provisioning_settings_save,
-    token_create,
-    token_revoke,
-)
+from provisioning.services.groups import group_role_set
+from provisioning.services.settings import provisioning_settings_save
+from provisioning.services.tokens import TOKEN_LIFETIME, token_create, token_revoke
 from teams import scopes
 from teams.sites import TenantScopedAdmin
 

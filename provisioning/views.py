@@ -43,8 +43,25 @@ from scim2_models import (
 from accounts.models import User as Person
 from audit.events import AuditEventType
 from audit.refusals import access_refusal_record
-from provisioning import scim, services
+from provisioning import scim
 from provisioning.models import DirectoryGroup, ProvisioningToken
+from provisioning.services.groups import (
+    directory_group_create,
+    directory_group_delete,
+    directory_group_update,
+)
+from provisioning.services.people import (
+    directory_person_create,
+    directory_person_remove,
+    directory_person_update,
+    provisioning_actor,
+)
+from provisioning.services.tokens import (
+    provisioning_refusal_record,
+    rate_limit_reached,
+    token_digest,
+    token_use,
+)
 from teams.rules import ActingRefused, OtherTenantRefused
 
 # Entra sends the enterprise extension's schema with every user, so the User model knows it.
@@ -103,7 +120,7 @@ def _token_from(request: HttpRequest) -> ProvisioningToken | None:
         return None
     return (
         ProvisioningToken.objects.select_related("tenant")
-        .filter(digest=services.token_digest(presented.strip()))
+        .filter(digest=token_digest(presented.strip()))
         .first()
     )
 
@@ -146,7 +163,7 @@ def scim_view(view: Callable) -> Callable:
             )
         if not token.is_usable():
             reason = "revoked" if token.revoked_at else "expired"
-            services.provisioning_refusal_record(
+            provisioning_refusal_record(
                 event=AuditEventType.PROVISIONING_REFUSED,
                 token=token,
                 request=request,
@@ -157,8 +174,8 @@ def scim_view(view: Callable) -> Callable:
                 f"This provisioning token is {reason}.",
                 **{"WWW-Authenticate": 'Bearer realm="scim", error="invalid_token"'},
             )
-        if services.rate_limit_reached(token=token, per_minute=settings.SCIM_RATE_LIMIT_PER_MINUTE):
-            services.provisioning_refusal_record(
+        if rate_limit_reached(token=token, per_minute=settings.SCIM_RATE_LIMIT_PER_MINUTE):
+            provisioning_refusal_record(
                 event=AuditEventType.RATE_LIMIT_DROPPED,
                 token=token,
                 request=request,
@@ -168,7 +185,7 @@ def scim_view(view: Callable) -> Callable:
         length = int(request.headers.get("Content-Length") or 0)
         if length > settings.SCIM_MAX_REQUEST_BYTES:
             return _error(413, PayloadTooLargeException().detail)
-        services.token_use(token=token, request=request)
+        token_use(token=token, request=request)
         try:
             with POLICY:
                 return view(request, token, *args, **kwargs)
@@ -234,7 +251,7 @@ def _group(request: HttpRequest, token: ProvisioningToken, group_id: str) -> Dir
 def _refuse_if_other_tenants(request, token, rows) -> None:
     """Another tenant's resource is the same 404 as a missing one, and an audited refusal."""
     if rows is not None and rows.exclude(tenant=token.tenant).exists():
-        services.provisioning_refusal_record(
+        provisioning_refusal_record(
             event=AuditEventType.PROVISIONING_OTHER_TENANT_REFUSED,
             token=token,
             request=request,
@@ -274,7 +291,7 @@ def _listed(request: HttpRequest, rows, serialise, model) -> HttpResponse:
 
 @scim_view
 def users(request: HttpRequest, token: ProvisioningToken) -> HttpResponse:
-    actor = services.provisioning_actor(token=token)
+    actor = provisioning_actor(token=token)
     if request.method == "GET":
         rows = _people(token)
         if request.GET.get("filter"):
@@ -285,7 +302,7 @@ def users(request: HttpRequest, token: ProvisioningToken) -> HttpResponse:
     if request.method != "POST":
         return _error(405, "Use GET or POST.")
     resource = _payload(request, ScimUser, Context.RESOURCE_CREATION_REQUEST)
-    person = services.directory_person_create(
+    person = directory_person_create(
         tenant=token.tenant,
         actor=actor,
         email=scim.sign_in_email_of(resource),
@@ -305,13 +322,13 @@ def users(request: HttpRequest, token: ProvisioningToken) -> HttpResponse:
 
 @scim_view
 def user(request: HttpRequest, token: ProvisioningToken, person_id: str) -> HttpResponse:
-    actor = services.provisioning_actor(token=token)
+    actor = provisioning_actor(token=token)
     person = _person(request, token, person_id)
     current = scim.user_resource(person, location=_user_location(person))
     if request.method == "GET":
         return _respond(_resource(current))
     if request.method == "DELETE":
-        services.directory_person_remove(person=person, actor=actor, request=request)
+        directory_person_remove(person=person, actor=actor, request=request)
         return HttpResponse(status=204)
     if request.method == "PUT":
         changed = _payload(request, ScimUser, Context.RESOURCE_REPLACEMENT_REQUEST)
@@ -329,7 +346,7 @@ def user(request: HttpRequest, token: ProvisioningToken, person_id: str) -> Http
     if email == current.user_name:
         email = scim.email_changed_by_emails(changed, current) or email
     with transaction.atomic():
-        person = services.directory_person_update(
+        person = directory_person_update(
             person=person,
             actor=actor,
             email=email,
@@ -356,7 +373,7 @@ def _members(token: ProvisioningToken, resource: Group) -> list[Person]:
 
 @scim_view
 def groups(request: HttpRequest, token: ProvisioningToken) -> HttpResponse:
-    actor = services.provisioning_actor(token=token)
+    actor = provisioning_actor(token=token)
     if request.method == "GET":
         rows = DirectoryGroup.objects.for_tenant(token.tenant).prefetch_related("members")
         if request.GET.get("filter"):
@@ -373,7 +390,7 @@ def groups(request: HttpRequest, token: ProvisioningToken) -> HttpResponse:
     if request.method != "POST":
         return _error(405, "Use GET or POST.")
     resource = _payload(request, Group, Context.RESOURCE_CREATION_REQUEST)
-    group = services.directory_group_create(
+    group = directory_group_create(
         tenant=token.tenant,
         actor=actor,
         display_name=resource.display_name or "",
@@ -393,13 +410,13 @@ def groups(request: HttpRequest, token: ProvisioningToken) -> HttpResponse:
 
 @scim_view
 def group(request: HttpRequest, token: ProvisioningToken, group_id: str) -> HttpResponse:
-    actor = services.provisioning_actor(token=token)
+    actor = provisioning_actor(token=token)
     row = _group(request, token, group_id)
     current = scim.group_resource(row, location=_group_location(row))
     if request.method == "GET":
         return _respond(_resource(current))
     if request.method == "DELETE":
-        services.directory_group_delete(group=row, actor=actor, request=request)
+        directory_group_delete(group=row, actor=actor, request=request)
         return HttpResponse(status=204)
     if request.method == "PUT":
         changed = _payload(request, Group, Context.RESOURCE_REPLACEMENT_REQUEST)
@@ -409,7 +426,7 @@ def group(request: HttpRequest, token: ProvisioningToken, group_id: str) -> Http
         patch.patch(changed)
     else:
         return _error(405, "Use GET, PUT, PATCH or DELETE.")
-    row = services.directory_group_update(
+    row = directory_group_update(
         group=row,
         actor=actor,
         display_name=changed.display_name or row.display_name,

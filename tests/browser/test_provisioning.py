@@ -11,7 +11,7 @@ from playwright.sync_api import expect
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from provisioning.models import DirectoryGroup, ProvisioningToken
-from provisioning.services import token_digest
+from provisioning.services.tokens import token_digest
 from tests.signing_in import sign_in_on_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioning.services import token_create
+from provisioning.services.tokens import token_create
 from tests.sso.conftest import oidc, sso_tenant  # noqa: F401 - single sign-on's fixtures
 
 FIXTURES = Path(__file__).parent / "fixtures"

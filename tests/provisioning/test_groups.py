@@ -11,7 +11,8 @@ from scim2_models import Group, ScimProvider, User
 from audit.events import AuditEventType
 from audit.models import AuditEvent
 from provisioning.models import DirectoryGroup
-from provisioning.services import group_role_set, provisioning_settings_save
+from provisioning.services.groups import group_role_set
+from provisioning.services.settings import provisioning_settings_save
 from teams import scopes
 from tests.factories import builtin_role
 from tests.provisioning.conftest import body

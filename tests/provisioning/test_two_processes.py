@@ -9,7 +9,7 @@ import pytest
 from django.contrib.auth.hashers import Argon2PasswordHasher
 
 from accounts.models import User
-from provisioning.services import token_create
+from provisioning.services.tokens import token_create
 from teams.models import RememberedBrowser, UserSession
 from tests.factories import DEFAULT_PASSWORD, TOTPDeviceFactory, UserFactory
 from tests.live_site import Browser, Processes, site_env

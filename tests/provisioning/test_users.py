@@ -12,7 +12,8 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from outbox.models import OutboxMail
 from provisioning.models import DirectoryPerson, ProvisioningToken
-from provisioning.services import provisioning_settings_save, token_create, token_revoke
+from provisioning.services.settings import provisioning_settings_save
+from provisioning.services.tokens import token_create, token_revoke
 from sso.models import ProviderIdentity
 from teams.models import RememberedBrowser, UserSession
 from teams.tokens import set_password_tokens

@@ -26,7 +26,7 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from mfa.services import mfa_factors_reset
 from outbox.models import OutboxMail
-from provisioning.services import directory_person_remove, directory_person_update
+from provisioning.services.people import directory_person_remove, directory_person_update
 from reviews.services import people_bulk_act
 from sso.models import ProviderIdentity
 from sso.services import identity_unlink
@@ -144,7 +144,7 @@ GUARDED: dict[str, Door] = {
     ),
     "support.services.recovery_request_handle": Door(_recovery_decline),
     "sso.services.identity_unlink": Door(_identity_unlink),
-    "provisioning.services.directory_person_update": Door(
+    "provisioning.services.people.directory_person_update": Door(
         lambda actor, person: directory_person_update(
             person=person,
             actor=actor,
@@ -154,7 +154,7 @@ GUARDED: dict[str, Door] = {
             active=False,
         )
     ),
-    "provisioning.services.directory_person_remove": Door(
+    "provisioning.services.people.directory_person_remove": Door(
         lambda actor, person: directory_person_remove(person=person, actor=actor)
     ),
     "reviews.services.people_bulk_act:deactivate": _bulk("deactivate"),
@@ -249,24 +249,26 @@ NOT_ACTING_ON_ANOTHER: dict[str, str] = {
     ),
     "sso.services.logout_token_refuse": NO_PERSON + ": records a refused logout token",
     "sso.services.logout_refusals_exceeded": NO_PERSON + ": a rate limit's count",
-    "provisioning.services.token_digest": STEP,
-    "provisioning.services.token_create": TENANT_SETTING,
-    "provisioning.services.token_revoke": TENANT_SETTING,
-    "provisioning.services.token_use": NO_PERSON + ": notes a token's use",
-    "provisioning.services.provisioning_refusal_record": NO_PERSON + ": records a refusal",
-    "provisioning.services.rate_limit_reached": NO_PERSON + ": counts a token's requests",
-    "provisioning.services.provisioning_settings_for": NO_PERSON + ": reads a tenant's settings",
-    "provisioning.services.provisioning_settings_save": TENANT_SETTING,
-    "provisioning.services.provisioning_actor": NO_PERSON + ": builds the directory's actor",
-    "provisioning.services.role_from_groups": NO_PERSON + ": reads a person's mapped groups",
-    "provisioning.services.directory_person_create": NO_PERSON + ": makes one (person_create)",
+    "provisioning.services.tokens.token_digest": STEP,
+    "provisioning.services.tokens.token_create": TENANT_SETTING,
+    "provisioning.services.tokens.token_revoke": TENANT_SETTING,
+    "provisioning.services.tokens.token_use": NO_PERSON + ": notes a token's use",
+    "provisioning.services.tokens.provisioning_refusal_record": NO_PERSON + ": records a refusal",
+    "provisioning.services.tokens.rate_limit_reached": NO_PERSON + ": counts a token's requests",
+    "provisioning.services.settings.provisioning_settings_for": NO_PERSON
+    + ": reads a tenant's settings",
+    "provisioning.services.settings.provisioning_settings_save": TENANT_SETTING,
+    "provisioning.services.people.provisioning_actor": NO_PERSON + ": builds the directory's actor",
+    "provisioning.services.groups.role_from_groups": NO_PERSON + ": reads a person's mapped groups",
+    "provisioning.services.people.directory_person_create": NO_PERSON
+    + ": makes one (person_create)",
     # These change people's roles only through person_role_change (walked above), for each
     # member whose groups now give another role; refusals are recorded, not raised.
-    "provisioning.services.roles_follow_groups": STEP,
-    "provisioning.services.group_role_set": TENANT_SETTING,
-    "provisioning.services.directory_group_create": TENANT_SETTING,
-    "provisioning.services.directory_group_update": TENANT_SETTING,
-    "provisioning.services.directory_group_delete": TENANT_SETTING,
+    "provisioning.services.groups.roles_follow_groups": STEP,
+    "provisioning.services.groups.group_role_set": TENANT_SETTING,
+    "provisioning.services.groups.directory_group_create": TENANT_SETTING,
+    "provisioning.services.groups.directory_group_update": TENANT_SETTING,
+    "provisioning.services.groups.directory_group_delete": TENANT_SETTING,
 }
 
 MODULES = (
@@ -281,7 +283,10 @@ MODULES = (
     "support.services",
     "reviews.services",
     "sso.services",
-    "provisioning.services",
+    "provisioning.services.tokens",
+    "provisioning.services.settings",
+    "provisioning.services.people",
+    "provisioning.services.groups",
 )
 
 

@@ -23,7 +23,8 @@ from accounts.models import User
 from audit.models import AuditEvent, AuditWebhook
 from audit.webhooks import audit_webhook_set
 from provisioning.models import DirectoryGroup, ProvisioningSettings, ProvisioningToken
-from provisioning.services import provisioning_settings_save, token_create
+from provisioning.services.settings import provisioning_settings_save
+from provisioning.services.tokens import token_create
 from reviews.models import AccessReviewEntry
 from sso.domain_verification import domain_verification_start
 from sso.models import ClaimedDomain, DomainVerification, IdentityProvider, ProviderIdentity

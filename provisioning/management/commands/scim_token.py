@@ -2,7 +2,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from provisioning.services import token_create
+from provisioning.services.tokens import token_create
 from teams.models import Tenant
 
 

@@ -1,0 +1,1 @@
+"""Provisioning's writes: tokens, settings, people and groups: a module per concern."""
