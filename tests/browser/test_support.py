@@ -109,7 +109,7 @@ def test_locked_out_technician_asks_for_help_and_the_owner_unlocks_them(
     owner_page = new_page()
     sign_in_on_page(owner_page, owner.email, password)
     expect(owner_page.get_by_role("heading", name="Your account")).to_be_visible()
-    owner_page.get_by_role("link", name="Recovery requests").click()
+    owner_page.get_by_role("link", name="Recovery requests", exact=True).click()
     owner_page.get_by_role("link", name="Handle").click()
     expect(owner_page.get_by_text("First check it's really them, out of band.")).to_be_visible()
     expect(owner_page.get_by_text("Fat-fingered it, sorry")).to_be_visible()

@@ -178,6 +178,8 @@ def test_a_malformed_field_encryption_key_is_an_error():
 HOST_COOKIES = """
 import django, json
 django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
 from django.conf import settings
 from django.test import Client
 from django.test.utils import setup_test_environment
@@ -209,8 +211,11 @@ print(json.dumps({
 
 def test_cookies_carry_the_host_prefix_under_tls_only():
     """`__Host-` cookies are refused by browsers unless Secure, for `/`, with no Domain."""
+    # The sign-in page reads the tenants (whether any offers a passkey alone): a database of the
+    # script's own, in memory.
     result = run_python(
         HOST_COOKIES,
+        DATABASE_URL="sqlite://:memory:",
         SECRET_KEY=PRODUCTION_KEY,
         USE_TLS="1",
         ALLOWED_HOSTS="portcullis.example",
@@ -233,6 +238,7 @@ def test_cookies_carry_the_host_prefix_under_tls_only():
 
     plain = run_python(
         HOST_COOKIES.replace("secure=True", "secure=False"),
+        DATABASE_URL="sqlite://:memory:",
         SECRET_KEY=PRODUCTION_KEY,
         USE_TLS="0",
         ALLOWED_HOSTS="portcullis.example",

@@ -31,6 +31,8 @@ NOT_SECRET = {
     "audit.auditevent.hash_key_id": "names which chain key linked the event, not the key",
     "audit.auditchain.head_hash": "the newest event's link, which that event carries too",
     "audit.auditchain.checkpoint_hash": "a link of the chain, signed and published",
+    "audit.auditcheckpoint.hash": "the link a checkpoint vouches for, which its event carries",
+    "sso.domainverification.token": "published by design, in the domain's public TXT record",
     "mfa.passkeydevice.credential_id": "the passkey's id, handed to every browser that asks",
     "mfa.passkeydevice.public_key": "a public key",
 }

@@ -61,7 +61,7 @@ def test_a_person_is_warned_a_week_ahead_once_then_deactivated(
     run_daily(1, django_capture_on_commit_callbacks)
     [warning] = mail.outbox
     assert warning.to == ["idle@northwind.example"]
-    assert warning.subject == "Your Northwind IT account will be deactivated on 9 June 2026"
+    assert warning.subject == "Your Northwind IT account will be deactivated on 9 Jun 2026"
     assert f"{settings.SITE_URL}/accounts/login/" in warning.body
     assert "We never ask for your password by email" in warning.body
 
