@@ -63,11 +63,15 @@ def test_owners_reach_it_from_the_navigation_and_see_every_group(owner_browser):
         "Single sign-on",
         "Passwords",
         "Audit",
+        "Provisioning from your directory",
     ):
         assert f">{heading}</h2>" in page
     assert "Not enforced" in page
     assert 'href="/admin/sso/identityprovider/add/"' in page
     assert "None set up." in page
+    for provisioning_page in ("provisioningtoken", "directorygroup", "provisioningsettings"):
+        assert f'href="/admin/provisioning/{provisioning_page}/"' in page
+        assert owner_browser.get(f"/admin/provisioning/{provisioning_page}/").status_code == 200
 
 
 def test_people_without_security_write_are_refused(client_signed_in):
