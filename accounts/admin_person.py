@@ -37,7 +37,8 @@ from accounts.models import User
 from accounts.services import lockout_unlock, password_reset_link_send
 from audit.devices import device_from_user_agent
 from audit.events import AuditEventType
-from audit.selectors import sign_in_method_label, sign_ins_for_user
+from audit.selectors import sign_ins_for_user
+from audit.sign_in_methods import sign_in_method_label
 from teams.forms import ChangeRoleForm
 from teams.models import Role
 from teams.proofs import fresh_proof_demand, proof_is_fresh
@@ -379,7 +380,7 @@ class PersonPageMixin:
                 {
                     "event": event,
                     "succeeded": event.event == AuditEventType.SIGN_IN_SUCCEEDED,
-                    "method": sign_in_method_label(event.details)
+                    "method": sign_in_method_label(event)
                     if event.event == AuditEventType.SIGN_IN_SUCCEEDED
                     else "",
                     "device": str(device_from_user_agent(event.user_agent)),

@@ -4,8 +4,6 @@ from functools import cached_property
 
 from django.core.paginator import Paginator
 from django.db.models import OuterRef, Q, QuerySet, Subquery
-from django.utils.translation import gettext
-from django.utils.translation import gettext_lazy as _
 
 from accounts.models import User
 from audit.devices import Device, device_from_user_agent
@@ -127,31 +125,6 @@ class SignInRow:
     device: Device
     unusual: bool
     reported: bool
-
-
-# How a successful sign-in's event names its second factor (`second_factor` in its details,
-# written by accounts' sign-in completion), in words. audit sits below accounts, so the kinds
-# are spelled here rather than imported.
-SIGN_IN_METHODS = {
-    "totp": _("password + app"),
-    "passkey": _("passkey"),
-    "backup_code": _("backup code"),
-    "remembered_browser": _("remembered browser"),
-    "none": _("password"),
-}
-
-
-def sign_in_method_label(details: dict | None) -> str:
-    """How a sign-in was made, in words, from its event's details: "password + app",
-    "passkey", "backup code", "remembered browser", "via Microsoft"; "" when the details don't
-    say (events recorded before the second factor was named)."""
-    details = details if isinstance(details, dict) else {}
-    via = details.get("via")
-    provider = via.get("provider") if isinstance(via, dict) else None
-    if provider:
-        return gettext("via %(provider)s") % {"provider": provider}
-    method = SIGN_IN_METHODS.get(details.get("second_factor"))
-    return str(method) if method is not None else ""
 
 
 def sign_ins_for_user(*, user: User) -> QuerySet[AuditEvent]:

@@ -85,7 +85,7 @@ def test_the_page_shows_status_factors_sessions_browsers_and_sign_ins(owner_brow
     assert "Authenticator app" in page and "10 left" in page
     assert "198.51.100.7" in page and "203.0.113.9" in page and "Firefox on Linux" in page
     assert "Remembered browsers" in page
-    assert "password + app" in page
+    assert "Password + authenticator app" in page
     for action in ("role", "reset-link", "end-sessions", "forget-browsers", "deactivate"):
         assert action_url(person, action) in page
     assert action_url(person, "reset-two-factor") in page
@@ -236,7 +236,7 @@ def test_a_viewer_without_the_scopes_sees_the_person_and_no_action(read_only, pe
 
     page = browser.get(page_of(person)).content.decode()
 
-    assert "198.51.100.7" in page and "password + app" in page
+    assert "198.51.100.7" in page and "Password + authenticator app" in page
     assert "/manage/" not in page
     for action in ACTIONS:
         assert browser.get(action_url(person, action)).status_code == 404
