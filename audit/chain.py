@@ -25,6 +25,7 @@ as the retired key stays in `AUDIT_CHAIN_KEY_FALLBACKS`. Chains hashed before th
 import hashlib
 import hmac
 import ipaddress
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -191,6 +192,31 @@ def content_from_parts(
 def link_hash(*, key: ChainKey, previous_hash: str, content: str) -> str:
     """HMAC-SHA256 under the chain key over the previous link and this event's content."""
     return hmac.digest(key.secret, f"{previous_hash}\n{content}".encode("ascii"), "sha256").hex()
+
+
+_INNER_PAD = bytes(value ^ 0x36 for value in range(256))
+_OUTER_PAD = bytes(value ^ 0x5C for value in range(256))
+
+
+def link_hasher(secret: bytes) -> Callable[[str, str], str]:
+    """`link_hash` for many links under one key, as a function of the previous link and the
+    content. HMAC hashes the key's two padded blocks before every message (RFC 2104); a check
+    of a million links makes those two states once and copies them, which halves its cost."""
+    block = hashlib.sha256().block_size
+    padded = (hashlib.sha256(secret).digest() if len(secret) > block else secret).ljust(
+        block, b"\0"
+    )
+    inner = hashlib.sha256(padded.translate(_INNER_PAD))
+    outer = hashlib.sha256(padded.translate(_OUTER_PAD))
+
+    def hasher(previous_hash: str, content: str) -> str:
+        inner_hash = inner.copy()
+        inner_hash.update(f"{previous_hash}\n{content}".encode("ascii"))
+        outer_hash = outer.copy()
+        outer_hash.update(inner_hash.digest())
+        return outer_hash.hexdigest()
+
+    return hasher
 
 
 def event_hash(*, previous_hash: str, key: ChainKey | None = None, **fields: Any) -> str:

@@ -11,76 +11,52 @@ independently, in parallel processes once the log is large, each reading its row
 with most of the canonical serialisation done by PostgreSQL (audit/chain.py says what it is).
 """
 
-import hmac
-import json
 import multiprocessing
 import os
 import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from json.encoder import encode_basestring_ascii
+from functools import partial
+from operator import attrgetter
 
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.db.models import Max
 
+from audit import chain_runs
 from audit.chain import (
     GENESIS_HASH,
-    HASH_VERSION,
-    canonical_ip,
-    canonical_json,
     chain_key,
     chain_keys,
     checkpoint_signature_valid,
     event_content,
+    link_hasher,
     verified_checkpoint_valid,
 )
+from audit.chain_runs import ORM_FIELDS, POSTGRES_ROW_COLUMNS, Run, postgres_finished
 from audit.models import AuditChain, AuditCheckpoint, AuditEvent
 from teams.models import Tenant
 
 SEGMENT_SIZE = 50_000
 # Below this many events in all, one process: starting more costs more than it saves.
 PARALLEL_MIN_EVENTS = 200_000
-DETAILS_CACHE_SIZE = 100_000
 BEYOND_ANY_SEQUENCE = 2**62
 
-# The content of audit/chain.py's `event_content` up to the actor's label, spelled by
-# PostgreSQL: numbers, nulls and the time in the canonical form. Labels, the IP address, the user
-# agent and the details are finished in Python, whose JSON escaping is the canonical one.
 POSTGRES_SEGMENT_ROWS = (
-    "SELECT id, sequence, hash, hash_key_id, "  # noqa: S608 - the names are ours
-    f"concat('[{HASH_VERSION},', coalesce(tenant_id::text, 'null'), ',', sequence, ',', event, "
-    """',"', to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '",', """
-    "coalesce(actor_id::text, 'null'), ','), actor_label, coalesce(target_id::text, 'null'), "
-    "target_label, host(ip), user_agent, details::text "
-    "FROM audit_auditevent WHERE {tenant} AND sequence BETWEEN %s AND %s ORDER BY sequence"
+    f"SELECT {POSTGRES_ROW_COLUMNS} FROM audit_auditevent AS e "  # noqa: S608 - ours
+    "WHERE {tenant} AND e.sequence BETWEEN %s AND %s ORDER BY e.sequence"
 )
-# Many small chains in one statement: each chain's rows from its first sequence on. On a table
-# partitioned by month, planning a statement costs more than reading a few hundred rows, so
-# chains with few events to check (the hourly check's, or a thousand small tenants') are read a
-# batch at a time rather than a statement each.
+# Many small chains in one statement: each chain's rows from its first sequence on, read
+# through its index (a lateral join, so the planner can't choose to scan every month). On a
+# table partitioned by month, planning a statement costs more than reading a few hundred rows,
+# so chains with few events to check (the hourly check's, or a thousand small tenants') are
+# read a batch at a time rather than a statement each.
 POSTGRES_BATCH_ROWS = (
-    "SELECT e.tenant_id, e.id, e.sequence, e.hash, e.hash_key_id, "  # noqa: S608 - ours
-    f"concat('[{HASH_VERSION},', e.tenant_id::text, ',', e.sequence, ',', e.event, "
-    """',"', to_char(e.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '",', """
-    "coalesce(e.actor_id::text, 'null'), ','), e.actor_label, "
-    "coalesce(e.target_id::text, 'null'), e.target_label, host(e.ip), e.user_agent, "
-    "e.details::text FROM unnest(%s::bigint[], %s::bigint[]) AS wanted(tenant_id, first) "
-    "JOIN audit_auditevent AS e ON e.tenant_id = wanted.tenant_id "
-    "AND e.sequence >= wanted.first ORDER BY e.tenant_id, e.sequence"
+    "SELECT e.* FROM unnest(%s::bigint[], %s::bigint[]) AS wanted(tenant_id, first) "  # noqa: S608 - ours
+    f"CROSS JOIN LATERAL (SELECT {POSTGRES_ROW_COLUMNS} FROM audit_auditevent AS e "
+    "WHERE e.tenant_id = wanted.tenant_id AND e.sequence >= wanted.first "
+    "ORDER BY e.sequence) AS e"
 )
 BATCH_CHAINS = 2000
-ORM_FIELDS = (
-    "tenant_id",
-    "event",
-    "created_at",
-    "actor_id",
-    "actor_label",
-    "target_id",
-    "target_label",
-    "ip",
-    "user_agent",
-    "details",
-)
 
 
 @dataclass(frozen=True)
@@ -257,45 +233,20 @@ def _segments(
     ]
 
 
-def _postgres_rows(segment: Segment, read_from: int) -> Iterator[tuple[int, int, str, str, str]]:
-    """(id, sequence, stored hash, key id, canonical content) of each event, in order."""
-    tenant = "tenant_id IS NULL" if segment.tenant_id is None else "tenant_id = %s"
+def _postgres_rows(segment: Segment, read_from: int) -> Iterator[tuple]:
+    """(chain, id, sequence, stored hash, key id, canonical content) of each event, in order."""
+    tenant = "e.tenant_id IS NULL" if segment.tenant_id is None else "e.tenant_id = %s"
     params = [] if segment.tenant_id is None else [segment.tenant_id]
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
         cursor.execute(
             POSTGRES_SEGMENT_ROWS.format(tenant=tenant), [*params, read_from, segment.last]
         )
         rows = cursor.fetchall()
-    return _postgres_finished(rows)
+    return postgres_finished(rows)
 
 
-def _postgres_finished(rows: list[tuple]) -> Iterator[tuple[int, int, str, str, str]]:
-    """Rows as PostgreSQL spelled them, their canonical content finished in Python."""
-    escape = encode_basestring_ascii
-    ips: dict[str | None, str] = {None: "null"}
-    details_seen: dict[str, str] = {}
-    for row in rows:
-        pk, sequence, stored, key_id, head, actor_label, target_id, target_label = row[:8]
-        ip, agent, details = row[8:]
-        address = ips.get(ip)
-        if address is None:
-            address = ips[ip] = escape(canonical_ip(ip))
-        canonical_details = details_seen.get(details)
-        if canonical_details is None:
-            if len(details_seen) >= DETAILS_CACHE_SIZE:
-                details_seen.clear()
-            canonical_details = details_seen[details] = canonical_json(json.loads(details))
-        yield (
-            pk,
-            sequence,
-            stored,
-            key_id,
-            f"{head}{escape(actor_label)},{target_id},{escape(target_label)},{address},"
-            f"{escape(agent)},{canonical_details}]",
-        )
-
-
-def _orm_rows(segment: Segment, read_from: int) -> Iterator[tuple[int, int, str, str, str]]:
+def _orm_rows(segment: Segment, read_from: int) -> Iterator[tuple]:
     rows = (
         AuditEvent.objects.filter(
             tenant_id=segment.tenant_id, sequence__gte=read_from, sequence__lte=segment.last
@@ -303,9 +254,10 @@ def _orm_rows(segment: Segment, read_from: int) -> Iterator[tuple[int, int, str,
         .order_by("sequence")
         .values_list("pk", "sequence", "hash", "hash_key_id", *ORM_FIELDS)
     )
+    chain = chain_key(segment.tenant_id)
     for pk, sequence, stored, key_id, *values in rows.iterator(chunk_size=SEGMENT_SIZE):
         fields = dict(zip(ORM_FIELDS, values, strict=True))
-        yield pk, sequence, stored, key_id, event_content(sequence=sequence, **fields)
+        yield chain, pk, sequence, stored, key_id, event_content(sequence=sequence, **fields)
 
 
 def segment_check(segment: Segment) -> SegmentResult:
@@ -317,18 +269,18 @@ def segment_check(segment: Segment) -> SegmentResult:
 
 def batch_check(segments: tuple[Segment, ...]) -> list[SegmentResult]:
     """Check whole small chains (each one segment from its anchor), read in one statement."""
-    with connection.cursor() as cursor:
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL jit = off")
         cursor.execute(
             POSTGRES_BATCH_ROWS,
             [[segment.tenant_id for segment in segments], [segment.first for segment in segments]],
         )
         rows = cursor.fetchall()
     by_tenant: dict[int, list[tuple]] = {}
-    for row in rows:
-        by_tenant.setdefault(row[0], []).append(row[1:])
+    for row in postgres_finished(rows):
+        by_tenant.setdefault(row[0], []).append(row)
     return [
-        _rows_check(segment, _postgres_finished(by_tenant.get(segment.tenant_id, [])))
-        for segment in segments
+        _rows_check(segment, iter(by_tenant.get(segment.tenant_id, []))) for segment in segments
     ]
 
 
@@ -337,14 +289,13 @@ def unit_check(unit: Segment | tuple[Segment, ...]) -> list[SegmentResult]:
     return batch_check(unit) if isinstance(unit, tuple) else [segment_check(unit)]
 
 
-def _rows_check(segment: Segment, rows: Iterator[tuple[int, int, str, str, str]]) -> SegmentResult:
-    keys = {key_id: key.secret for key_id, key in chain_keys().items()}
+def _rows_check(segment: Segment, rows: Iterator[tuple]) -> SegmentResult:
+    hashers = {key_id: link_hasher(key.secret) for key_id, key in chain_keys().items()}
     previous_hash = segment.anchor
     expected = segment.first if segment.anchor is not None else None
     previous_sequence = None if segment.anchor is None else segment.first - 1
     checked = 0
-    digest = hmac.digest
-    for pk, sequence, stored, key_id, content in rows:
+    for _, pk, sequence, stored, key_id, content in rows:
         if expected is None:
             # The row before the segment: the anchor of its first link.
             expected = segment.first
@@ -358,15 +309,15 @@ def _rows_check(segment: Segment, rows: Iterator[tuple[int, int, str, str, str]]
                 last_hash=previous_hash,
                 problem=(pk, sequence, "gap", previous_sequence),
             )
-        key = keys.get(key_id)
-        if key is None:
+        hasher = hashers.get(key_id)
+        if hasher is None:
             return SegmentResult(
                 checked=checked,
                 last_sequence=previous_sequence,
                 last_hash=previous_hash,
                 problem=(pk, sequence, f"key:{key_id}", previous_sequence),
             )
-        if digest(key, f"{previous_hash}\n{content}".encode("ascii"), "sha256").hex() != stored:
+        if hasher(previous_hash, content) != stored:
             return SegmentResult(
                 checked=checked,
                 last_sequence=previous_sequence,
@@ -389,6 +340,8 @@ def _problem_text(problem: tuple[int, int, str, int | None], previous_sequence: 
     name = _event_name(pk, sequence)
     if kind == "gap":
         return f"{name} follows sequence {previous_sequence}: the events between were removed"
+    if kind == "repeat":
+        return f"{name} repeats sequence {sequence}: an event was added to the chain"
     if kind.startswith("key:"):
         return (
             f"{name} was hashed with a key this site doesn't have (key id {kind[4:]}): list the "
@@ -463,7 +416,6 @@ def chains_verify(
     keys = [chain.key for _, chain in chains]
     checkpoints = {} if full else last_checkpoints(keys if len(keys) < 1000 else None)
     forged = _checkpoints_forged(keys) if full else {}
-    plans: list[tuple[int, Segment]] = []
     reports: dict[int, ChainReport] = {}
     starts: dict[int, ChainStart] = {}
     for index, (tenant, chain) in enumerate(chains):
@@ -473,35 +425,15 @@ def chains_verify(
             reports[index] = ChainReport(label=chain_label(tenant), checked=0, problem=problem)
             continue
         starts[index] = begin
-        plans.extend((index, segment) for segment in _segments(chain, tenant, begin))
     total = sum(max(chains[index][1].length - begin.sequence, 0) for index, begin in starts.items())
     parallel = (
         connection.vendor == "postgresql"
         and total >= PARALLEL_MIN_EVENTS
         and not connection.in_atomic_block
     )
-    results = _segment_results([segment for _, segment in plans], parallel=parallel)
-    state: dict[int, tuple[int, int, str]] = {}
-    for (index, segment), result in zip(plans, results, strict=True):
-        if index in reports:
-            continue
-        tenant, chain = chains[index]
-        checked, last_sequence, last_hash = state.get(
-            index, (0, segment.first - 1, segment.anchor or GENESIS_HASH)
-        )
-        if result.problem is not None:
-            previous = result.problem[3] if result.problem[3] is not None else last_sequence
-            reports[index] = ChainReport(
-                label=chain_label(tenant),
-                checked=checked + result.checked,
-                problem=_problem_text(result.problem, previous),
-            )
-            continue
-        if result.last_sequence is not None:
-            last_sequence, last_hash = result.last_sequence, result.last_hash
-        state[index] = (checked + result.checked, last_sequence, last_hash)
-        if progress is not None:
-            progress(index, checked + result.checked)
+    # Checking many chains whole, reading the log once as it lies beats reading chain by chain.
+    walk = _runs_walk if full and len(starts) > 1 else _segments_walk
+    state = walk(chains, starts, reports, parallel=parallel, progress=progress)
     for index, (tenant, chain) in enumerate(chains):
         if index in reports:
             continue
@@ -525,6 +457,119 @@ def chains_verify(
             from_checkpoint=begin.from_checkpoint,
         )
     return [reports[index] for index in range(len(chains))]
+
+
+ChainState = dict[int, tuple[int, int, str]]
+
+
+def _segments_walk(
+    chains: list[tuple[Tenant | None, AuditChain]],
+    starts: dict[int, ChainStart],
+    reports: dict[int, ChainReport],
+    *,
+    parallel: bool,
+    progress: Callable[[int, int], None] | None,
+) -> ChainState:
+    """Each chain read from its start through its index, in segments; returns how far each
+    intact chain was checked (events, last sequence, last link) and reports the broken ones."""
+    plans = [
+        (index, segment)
+        for index, begin in starts.items()
+        for segment in _segments(chains[index][1], chains[index][0], begin)
+    ]
+    results = _segment_results([segment for _, segment in plans], parallel=parallel)
+    state: ChainState = {}
+    for (index, segment), result in zip(plans, results, strict=True):
+        if index in reports:
+            continue
+        tenant, chain = chains[index]
+        checked, last_sequence, last_hash = state.get(
+            index, (0, segment.first - 1, segment.anchor or GENESIS_HASH)
+        )
+        if result.problem is not None:
+            previous = result.problem[3] if result.problem[3] is not None else last_sequence
+            reports[index] = ChainReport(
+                label=chain_label(tenant),
+                checked=checked + result.checked,
+                problem=_problem_text(result.problem, previous),
+            )
+            continue
+        if result.last_sequence is not None:
+            last_sequence, last_hash = result.last_sequence, result.last_hash
+        state[index] = (checked + result.checked, last_sequence, last_hash)
+        if progress is not None:
+            progress(index, checked + result.checked)
+    return state
+
+
+def _runs_walk(
+    chains: list[tuple[Tenant | None, AuditChain]],
+    starts: dict[int, ChainStart],
+    reports: dict[int, ChainReport],
+    *,
+    parallel: bool,
+    progress: Callable[[int, int], None] | None,
+) -> ChainState:
+    """`_segments_walk` for a full check of many chains: every month read once in the order
+    its rows lie (audit/chain_runs.py), then each chain's runs joined from its start."""
+    firsts = {chains[index][1].key: begin.sequence + 1 for index, begin in starts.items()}
+    runs_by_chain: dict[int, list[Run]] = {}
+    for runs in _month_runs(firsts, parallel=parallel):
+        for run in runs:
+            runs_by_chain.setdefault(run.chain, []).append(run)
+    hashers = {key_id: link_hasher(key.secret) for key_id, key in chain_keys().items()}
+    state: ChainState = {}
+    for index, begin in starts.items():
+        tenant, chain = chains[index]
+        checked, last_sequence, last_hash = 0, begin.sequence, begin.hash
+        problem = None
+        for run in sorted(runs_by_chain.get(chain.key, []), key=attrgetter("first_sequence")):
+            problem = _joint_problem(run, last_sequence, last_hash, hashers)
+            if problem is None and run.problem is not None:
+                checked += run.problem[1] - run.first_sequence
+                problem = (*run.problem, run.problem[1] - 1)
+            if problem is not None:
+                break
+            checked += run.last_sequence - run.first_sequence + 1
+            last_sequence, last_hash = run.last_sequence, run.last_hash
+        if problem is not None:
+            reports[index] = ChainReport(
+                label=chain_label(tenant),
+                checked=checked,
+                problem=_problem_text(problem, problem[3]),
+            )
+            continue
+        state[index] = (checked, last_sequence, last_hash)
+        if progress is not None:
+            progress(index, checked)
+    return state
+
+
+def _month_runs(firsts: dict[int, int], *, parallel: bool) -> Iterator[list[Run]]:
+    tables = chain_runs.month_tables()
+    if not parallel:
+        for table in tables:
+            yield chain_runs.runs_read(table, firsts)
+        return
+    connections.close_all()
+    context = multiprocessing.get_context("fork")
+    with context.Pool(processes=os.cpu_count() or 1, initializer=_worker_start) as pool:
+        yield from pool.imap_unordered(partial(chain_runs.runs_read, firsts=firsts), tables)
+
+
+def _joint_problem(
+    run: Run, last_sequence: int, last_hash: str, hashers: dict[str, Callable[[str, str], str]]
+) -> tuple[int, int, str, int] | None:
+    """What is wrong where `run` meets the checked chain before it, if anything."""
+    if run.first_sequence != last_sequence + 1:
+        kind = "gap" if run.first_sequence > last_sequence else "repeat"
+        return run.first_id, run.first_sequence, kind, last_sequence
+    hasher = hashers.get(run.first_key_id)
+    if hasher is None:
+        return run.first_id, run.first_sequence, f"key:{run.first_key_id}", last_sequence
+    if hasher(last_hash, run.first_content) != run.first_hash:
+        return run.first_id, run.first_sequence, "hash", last_sequence
+    return None
 
 
 def _grew_meanwhile(chain: AuditChain, last_sequence: int) -> bool:
