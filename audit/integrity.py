@@ -6,9 +6,10 @@ from the chain's start. A checkpoint that doesn't carry a valid signature is a b
 
 Every link is recomputed, and that is fast because each check needs only the stored hash of the
 event before, not a recomputed one: if every event's link is the HMAC of the stored previous
-link and its own content, the whole chain is intact. So a chain splits into segments checked
-independently, in parallel processes once the log is large, each reading its rows in one query
-with most of the canonical serialisation done by PostgreSQL (audit/chain.py says what it is).
+link and its own content, the whole chain is intact. So the log is read in pieces checked
+independently, in parallel processes once it is large: a full check of many chains reads each
+month once as its rows lie and joins each chain's runs (audit/chain_runs.py); other checks read
+each chain from its start through its index, long chains in segments, small ones in batches.
 """
 
 import multiprocessing
@@ -38,7 +39,7 @@ from teams.models import Tenant
 
 SEGMENT_SIZE = 50_000
 # Below this many events in all, one process: starting more costs more than it saves.
-PARALLEL_MIN_EVENTS = 200_000
+PARALLEL_MIN_EVENTS = 50_000
 BEYOND_ANY_SEQUENCE = 2**62
 
 POSTGRES_SEGMENT_ROWS = (
