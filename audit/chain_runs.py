@@ -165,6 +165,10 @@ def _postgres_rows(table: str, firsts: dict[int, int]) -> Iterator[tuple]:
     # A server-side cursor lives in a transaction; a month's rows are read, never held.
     with transaction.atomic():
         with connection.cursor() as setting:
+            # A month dropped by retention since the list was read held nothing wanted.
+            setting.execute("SELECT to_regclass(%s)", [table])
+            if setting.fetchone()[0] is None:
+                return
             # Compiling the scan of a large month costs more than it saves.
             setting.execute("SET LOCAL jit = off")
         with connection.connection.cursor(name="audit_month_rows", binary=True) as cursor:
