@@ -24,9 +24,9 @@ DECLARE
     counters integer := coalesce(array_length(counter_kinds, 1), 0);
     row_ids integer[] := array_fill(NULL::integer, ARRAY[greatest(counters, 1)]);
     live boolean[] := array_fill(false, ARRAY[greatest(counters, 1)]);
+    has_older boolean[] := array_fill(false, ARRAY[greatest(counters, 1)]);
     refused boolean := false;
     found_row record;
-    older integer[];
     counted integer;
     created_id integer;
 BEGIN
@@ -57,17 +57,7 @@ BEGIN
             out_locked_until := found_row.expires_at;
             RETURN NEXT;
         END IF;
-        IF found_row.rows_of_counter > 1 THEN
-            -- Older rows of the same counter (axes' own handler could leave some behind).
-            SELECT array_agg(a.id) INTO older FROM axes_accessattempt a
-            WHERE a.id <> found_row.id
-              AND ((account_keys[i] IS NOT NULL AND a.username = account_keys[i] AND a.ip_address IS NULL)
-                OR (account_keys[i] IS NULL AND a.username IS NULL AND a.ip_address = client_ips[i]::inet));
-            IF NOT refused THEN
-                DELETE FROM axes_accessattemptexpiration WHERE access_attempt_id = ANY(older);
-                DELETE FROM axes_accessattempt WHERE id = ANY(older);
-            END IF;
-        END IF;
+        has_older[i] := found_row.rows_of_counter > 1;
     END LOOP;
     IF refused THEN
         RETURN;
@@ -76,6 +66,18 @@ BEGIN
     -- Count one more in each (an expired counter starts again at 1 in its own row), relative
     -- to what the row holds, and move or make its expiration.
     FOR i IN 1 .. counters LOOP
+        IF has_older[i] THEN
+            -- Older rows of the same counter (axes' own handler could leave some behind).
+            DELETE FROM axes_accessattemptexpiration WHERE access_attempt_id IN (
+                SELECT a.id FROM axes_accessattempt a
+                WHERE a.id <> row_ids[i]
+                  AND ((account_keys[i] IS NOT NULL AND a.username = account_keys[i] AND a.ip_address IS NULL)
+                    OR (account_keys[i] IS NULL AND a.username IS NULL AND a.ip_address = client_ips[i]::inet)));
+            DELETE FROM axes_accessattempt a
+            WHERE a.id <> row_ids[i]
+              AND ((account_keys[i] IS NOT NULL AND a.username = account_keys[i] AND a.ip_address IS NULL)
+                OR (account_keys[i] IS NULL AND a.username IS NULL AND a.ip_address = client_ips[i]::inet));
+        END IF;
         counted := NULL;
         IF row_ids[i] IS NOT NULL THEN
             UPDATE axes_accessattempt SET
