@@ -8,12 +8,12 @@ Attempts refused by a lock are not counted and don't extend it. An expired count
 at 1 in the same row; a counter given back to zero keeps its row until it expires, when the
 periodic clean-up (`clean_expired_lockouts`) deletes it.
 
-What it costs (docs/performance.md): taking the slots is one transaction of the counters' lock
-(one statement for both), one read of both rows, an INSERT of the rows that don't exist, an
-UPDATE of those that do and one upsert of their expirations (on PostgreSQL the UPDATE and the
-upsert are one statement). Giving back takes no lock: every write of a count is relative to
-the row it changes (on SQLite a transaction holds the whole database anyway), so the rows' own
-locks order them. `accounts.lockout` uses these per request.
+What it costs (docs/performance.md): taking the slots is one transaction of the counters' lock,
+one read of both rows, an INSERT of the rows that don't exist, an UPDATE of those that do and
+one upsert of their expirations; on PostgreSQL all of that is one statement in autocommit (the
+`lockout_slots_take` function, accounts migration 0014). Giving back takes no lock: every
+write of a count is relative to the row it changes (on SQLite a transaction holds the whole
+database anyway), so the rows' own locks order them. `accounts.lockout` uses these per request.
 """
 
 import math
