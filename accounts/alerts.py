@@ -109,7 +109,12 @@ def _mail_context(*, user: User, event: AuditEvent) -> dict:
 
 
 def sign_in_unusual_check(
-    *, request: HttpRequest, user: User, sign_in: AuditEvent, began_at: float
+    *,
+    request: HttpRequest,
+    user: User,
+    sign_in: AuditEvent,
+    began_at: float,
+    first_sign_in: bool = False,
 ) -> AuditEvent | None:
     """Flag the sign-in just recorded (`sign_in`, its SIGN_IN_SUCCEEDED event) if both its
     device and its network are new to the person. `began_at` (a timestamp) is when its attempt
@@ -120,12 +125,16 @@ def sign_in_unusual_check(
     when neither its device (browser family and operating system) nor its network (/24 or /64)
     was seen in the person's successful sign-ins of the last 90 days. A person's very first
     sign-in has nothing to compare with and is not flagged; a first sign-in after 90 quiet days
-    is. One query for a person with recent sign-ins, two otherwise.
+    is. One query for a person with recent sign-ins, two otherwise, none with `first_sign_in`
+    (the person had no `last_login` before this sign-in, which every completed sign-in sets
+    before its event is recorded, so there is no earlier sign-in to find).
 
     An unusual sign-in records UNUSUAL_SIGN_IN and mails the person the time, IP and device
     with a "this wasn't me" link; owners get a copy when the tenant asks for one.
     """
     current = sign_in
+    if first_sign_in:
+        return None
     with transaction.atomic(savepoint=False):
         earlier = AuditEvent.objects.filter(
             target=user, event=AuditEventType.SIGN_IN_SUCCEEDED

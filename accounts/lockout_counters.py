@@ -8,12 +8,12 @@ Attempts refused by a lock are not counted and don't extend it. An expired count
 at 1 in the same row; a counter given back to zero keeps its row until it expires, when the
 periodic clean-up (`clean_expired_lockouts`) deletes it.
 
-What it costs (docs/performance.md): taking the slots is one transaction of the counters' lock
-(one statement for both), one read of both rows, an INSERT of the rows that don't exist, an
-UPDATE of those that do and one upsert of their expirations (on PostgreSQL the UPDATE and the
-upsert are one statement). Giving back takes no lock: every write of a count is relative to
-the row it changes (on SQLite a transaction holds the whole database anyway), so the rows' own
-locks order them. `accounts.lockout` uses these per request.
+What it costs (docs/performance.md): taking the slots is one transaction of the counters' lock,
+one read of both rows, an INSERT of the rows that don't exist, an UPDATE of those that do and
+one upsert of their expirations; on PostgreSQL all of that is one statement in autocommit (the
+`lockout_slots_take` function, accounts migration 0014). Giving back takes no lock: every
+write of a count is relative to the row it changes (on SQLite a transaction holds the whole
+database anyway), so the rows' own locks order them. `accounts.lockout` uses these per request.
 """
 
 import math
@@ -240,8 +240,13 @@ def take_slots(counters: list[Counter], *, path: str = "") -> Attempt:
 
     Under the counters' lock: one read of both rows; one INSERT of the rows that don't exist;
     then one UPDATE of those that do (an expired counter starts again at 1 in its own row) and
-    one upsert of every row's expiration, which PostgreSQL does in one statement.
+    one upsert of every row's expiration. On PostgreSQL all of it is one statement, the
+    `lockout_slots_take` function (accounts migration 0014), in place of five.
     """
+    if not counters:
+        return Attempt(counters=counters, numbers={}, ends_at=timezone.now() + lock_duration())
+    if connection.vendor == "postgresql":
+        return _take_slots_in_one_statement(counters, path=path)
     with transaction.atomic():
         hold(counters)
         now = timezone.now()
@@ -270,65 +275,44 @@ def take_slots(counters: list[Counter], *, path: str = "") -> Attempt:
             for counter in counters
             if counter.kind not in rows
         )
-        if counters and connection.vendor == "postgresql":
-            numbers.update(_count_and_extend(rows, live, created, now=now, ends_at=ends_at))
-        elif counters:
-            _count_and_extend_portable(rows, numbers, created, now=now, ends_at=ends_at)
+        _count_and_extend_portable(rows, numbers, created, now=now, ends_at=ends_at)
         row_ids = {kind: row.pk for kind, row in rows.items()}
         for row in created:
             row_ids[_row_counter(row, counters).kind] = row.pk
     return Attempt(counters=counters, numbers=numbers, ends_at=ends_at, row_ids=row_ids)
 
 
-# One statement on PostgreSQL: count one more in the existing rows (an expired counter starts
-# again at 1), move or make every row's expiration, and return the new counts. The counts are
-# relative (`failures_since_start + 1`), so a right secret settled meanwhile, whose UPDATE
-# takes no advisory lock, is never lost; the rows' own locks order the two.
-_COUNT_AND_EXTEND = """
-WITH counted AS (
-    UPDATE {attempt} SET
-        failures_since_start = CASE WHEN id = ANY(%(restart)s) THEN 1
-            ELSE failures_since_start + 1 END,
-        attempt_time = %(now)s
-    WHERE id = ANY(%(ids)s)
-    RETURNING id, failures_since_start
-), extended AS (
-    INSERT INTO {expiration} (access_attempt_id, expires_at)
-    SELECT id, %(ends_at)s FROM counted
-    UNION ALL SELECT unnest(%(created)s::integer[]), %(ends_at)s
-    ON CONFLICT (access_attempt_id) DO UPDATE SET expires_at = EXCLUDED.expires_at
-)
-SELECT id, failures_since_start FROM counted
-""".strip()
-
-
-def _count_and_extend(
-    rows: dict[str, AccessAttempt],
-    live: dict[str, AccessAttempt],
-    created: list[AccessAttempt],
-    *,
-    now: datetime,
-    ends_at: datetime,
-) -> dict[str, int]:
-    """PostgreSQL: the counting UPDATE and the expirations' upsert in one statement; returns
-    the counters' new numbers (by kind) of the rows that existed."""
-    kind_of = {row.pk: kind for kind, row in rows.items()}
-    sql = _COUNT_AND_EXTEND.format(
-        attempt=connection.ops.quote_name(AccessAttempt._meta.db_table),
-        expiration=connection.ops.quote_name(AccessAttemptExpiration._meta.db_table),
-    )
+def _take_slots_in_one_statement(counters: list[Counter], *, path: str) -> Attempt:
+    """PostgreSQL: the same steps under the same advisory locks, in one round trip. Outside a
+    transaction the call is its own, so the locks end when its counts are committed, as the
+    portable path's `atomic()` does; inside one they are held until it ends, as there."""
+    now = timezone.now()
+    ends_at = now + lock_duration()
     with connection.cursor() as cursor:
         cursor.execute(
-            sql,
-            {
-                "ids": list(kind_of),
-                "restart": [row.pk for kind, row in rows.items() if kind not in live],
-                "now": now,
-                "ends_at": ends_at,
-                "created": [row.pk for row in created],
-            },
+            "SELECT * FROM lockout_slots_take("
+            "%s::text[], %s::text[], %s::text[], %s::integer[], %s::text[], %s, %s, %s)",
+            [
+                [counter.kind for counter in counters],
+                [counter.key if counter.kind == ACCOUNT else None for counter in counters],
+                [counter.key if counter.kind == NETWORK else None for counter in counters],
+                [counter.limit for counter in counters],
+                [counter.lock_name for counter in counters],
+                path,
+                now,
+                ends_at,
+            ],
         )
-        return {kind_of[pk]: number for pk, number in cursor.fetchall()}
+        results = cursor.fetchall()
+    locks = [Lock(until, network=kind == NETWORK) for kind, _, _, until in results if until]
+    if locks:
+        return Attempt(counters=counters, numbers={}, refused_by=latest_lock(locks))
+    return Attempt(
+        counters=counters,
+        numbers={kind: number for kind, _, number, _ in results},
+        ends_at=ends_at,
+        row_ids={kind: row_id for kind, row_id, _, _ in results},
+    )
 
 
 def _count_and_extend_portable(

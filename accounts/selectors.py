@@ -1,5 +1,6 @@
 from datetime import datetime, timedelta
 
+from django.core.cache import cache
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
@@ -9,6 +10,10 @@ from teams.models import Tenant
 
 # Failures left before a lock from which the sign-in page warns.
 LOCK_WARNING_FROM = 2
+# Whether any tenant allows a passkey alone, for sign-in pages that know no tenant: cached, and
+# forgotten when a tenant is saved (accounts/receivers.py); the lifetime bounds anything else.
+PASSKEY_OFFERED_ANYWHERE_CACHE_KEY = "accounts:passkey_sign_in_offered_anywhere"
+PASSKEY_OFFERED_ANYWHERE_SECONDS = 300
 
 
 def password_change_reason(*, user: User) -> str | None:
@@ -46,10 +51,29 @@ def passkey_sign_in_offered(*, tenant: Tenant | None) -> bool:
     tenant allows it, so a person would do the fingerprint and then be refused. The page
     knows no one before the email is typed; it knows the tenant this browser last signed in
     to (`remembered_tenant`), and with none, whether any tenant allows it at all.
+
+    The latter is read from the cache: the page is the sign-in's first request, and the
+    answer changes only when a tenant's settings do.
     """
     if tenant is not None:
         return tenant.passwordless_sign_in
-    return Tenant.objects.filter(passwordless_sign_in=True).exists()
+    try:
+        offered = cache.get(PASSKEY_OFFERED_ANYWHERE_CACHE_KEY)
+    except Exception:  # noqa: BLE001 - any cache failure falls back to the database
+        return Tenant.objects.filter(passwordless_sign_in=True).exists()
+    if offered is None:
+        offered = Tenant.objects.filter(passwordless_sign_in=True).exists()
+        cache.set(PASSKEY_OFFERED_ANYWHERE_CACHE_KEY, offered, PASSKEY_OFFERED_ANYWHERE_SECONDS)
+    return offered
+
+
+def passkey_sign_in_offered_forget() -> None:
+    """With the cache down, the next page asks the database anyway (see above); a stale
+    answer left in a cache that comes back ends with its lifetime."""
+    try:
+        cache.delete(PASSKEY_OFFERED_ANYWHERE_CACHE_KEY)
+    except Exception:  # noqa: BLE001 - see above
+        return
 
 
 # --- the owner's to-dos (config/todos.py): each narrows a queryset of people the caller

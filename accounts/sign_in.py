@@ -258,6 +258,7 @@ def _sign_in_complete(*, request: HttpRequest, attempt: SignInAttempt, user: Use
         attempt_forget(request)
         _read.pop(request, None)
         now = timezone.now()
+        first_sign_in = user.last_login is None
         if not User.objects.filter(pk=user.pk, is_active=True).update(last_login=now):
             return reverse(settings.LOGIN_URL)
         user.last_login = now
@@ -292,7 +293,11 @@ def _sign_in_complete(*, request: HttpRequest, attempt: SignInAttempt, user: Use
             },
         )
         sign_in_unusual_check(
-            request=request, user=user, sign_in=signed_in, began_at=attempt.began_at
+            request=request,
+            user=user,
+            sign_in=signed_in,
+            began_at=attempt.began_at,
+            first_sign_in=first_sign_in,
         )
     return None
 

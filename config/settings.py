@@ -151,6 +151,8 @@ TEMPLATES = [
                 "config.context_processors.site",
                 "teams.context_processors.admin_access",
             ],
+            # `{% reuse %}`: fragments rendered once per process (config/fragments.py).
+            "libraries": {"reuse": "config.fragments"},
         },
     },
 ]

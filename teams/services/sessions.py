@@ -44,6 +44,31 @@ SESSION_STORE_GRACE = timedelta(hours=1)
 SESSION_CACHE_DELETE_SLICE = 5000
 
 
+def _tracked_session_create(**values) -> tuple[UserSession, int]:
+    """INSERT a tracked session and count the person's other sessions in the same statement
+    (a subquery in its RETURNING), so that a sign-in under its cap needs no query for it. The
+    caller holds the person's row, so the count is every other committed session of theirs."""
+    session = UserSession(**values)
+    fields = [field for field in UserSession._meta.concrete_fields if not field.primary_key]
+    quote = connection.ops.quote_name
+    table = quote(UserSession._meta.db_table)
+    sql = (
+        f"INSERT INTO {table} ({', '.join(quote(field.column) for field in fields)}) "  # noqa: S608 - names from the model
+        f"VALUES ({', '.join(['%s'] * len(fields))}) RETURNING {table}.id, "
+        f"(SELECT COUNT(*) FROM {table} others WHERE others.user_id = {table}.user_id "
+        f"AND others.id <> {table}.id)"
+    )
+    params = [
+        field.get_db_prep_save(field.pre_save(session, add=True), connection) for field in fields
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        session.pk, others = cursor.fetchone()
+    session._state.adding = False
+    session._state.db = connection.alias
+    return session, others
+
+
 def session_track(
     *,
     request: HttpRequest,
@@ -82,7 +107,7 @@ def session_track(
             list(User.objects.select_for_update().filter(pk=user.pk).values_list("pk"))
         policy = session_policy_for_user(user=user)
         now = timezone.now()
-        tracked = UserSession.objects.create(
+        tracked, others = _tracked_session_create(
             tenant=user.tenant,
             user=user,
             session_key=key,
@@ -94,10 +119,14 @@ def session_track(
             provider_subject=provider_session.get("subject", ""),
             provider_sid=provider_session.get("sid", ""),
         )
-        oldest = list(
-            UserSession.objects.filter(user=user)
-            .order_by("-started_at", "-id")
-            .values_list("pk", flat=True)[policy.max_sessions :]
+        oldest = (
+            list(
+                UserSession.objects.filter(user=user)
+                .order_by("-started_at", "-id")
+                .values_list("pk", flat=True)[policy.max_sessions :]
+            )
+            if others >= policy.max_sessions
+            else []
         )
         ended = (
             len(

@@ -1,3 +1,4 @@
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -364,3 +365,30 @@ def test_twenty_parallel_wrong_passwords_never_let_a_21st_right_one_in(
     assert sorted(statuses) == [200] * 4 + [429] * 16
     assert sign_in_attempt(Client(), technician.email, password).status_code == 429
     assert AuditEvent.objects.filter(event=AuditEventType.ACCOUNT_LOCKED).count() == 1
+
+
+def test_older_rows_of_a_counter_go_and_the_newest_counts_on(client, technician):
+    """Rows axes' own handler could leave beside a counter's row are past use: the next attempt
+    deletes them and counts on in the newest row."""
+    old, newest = (
+        AccessAttempt.objects.create(
+            username=technician.email,
+            ip_address=None,
+            user_agent=agent,
+            http_accept="",
+            path_info="",
+            get_data="",
+            post_data="",
+            failures_since_start=3,
+        )
+        for agent in ("old", "newest")
+    )
+    AccessAttempt.objects.filter(pk=old.pk).update(
+        attempt_time=newest.attempt_time - timedelta(hours=1)
+    )
+
+    sign_in_attempt(client, technician.email, WRONG)
+    sign_in_attempt(client, technician.email, WRONG)
+
+    rows = AccessAttempt.objects.filter(username=technician.email, ip_address__isnull=True)
+    assert list(rows.values_list("pk", "failures_since_start")) == [(newest.pk, 2)]

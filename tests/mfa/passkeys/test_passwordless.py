@@ -91,6 +91,10 @@ def test_sign_in_page_offers_no_passkey_alone_where_it_would_be_refused(
     browser.post("/accounts/logout/")
     assert "Use a passkey" not in browser.get(LOGIN).content.decode()
 
+    other_tenant.passwordless_sign_in = False
+    other_tenant.save()
+    assert "Use a passkey" not in Client().get(LOGIN).content.decode(), "asked again when saved"
+
 
 def test_off_by_default(user_with_passkey, authenticator):
     client = Client()
