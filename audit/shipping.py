@@ -18,7 +18,8 @@ cursor on every chain, the platform's included; a tenant's webhook has one on it
   until the destination takes them (retention aside: what it removes first isn't sent).
 - **When.** `ship_audit_events` runs every minute (beat) and is queued after each commit that
   recorded events, if any destination is set up (deciding that costs the request no database
-  statement: whether any webhook exists is kept in the shared cache).
+  statement: whether any webhook exists is kept in the shared cache, and each process believes
+  what it read for `WEBHOOKS_EXIST_REMEMBERED_SECONDS`).
 
 Syslog messages are RFC 5424 (facility 13, "log audit", severity notice), with the event as
 JSON in the message and its tenant, sequence and hash as structured data, framed by octet
