@@ -181,7 +181,7 @@ EVENT_COLUMNS = (
     "user_agent",
 )
 INSERT_COLUMNS = (
-    "INSERT INTO audit_auditevent (tenant_id, event, actor_id, actor_label, target_id, "
+    'INSERT INTO "audit_auditevent" (tenant_id, event, actor_id, actor_label, target_id, '
     "target_label, ip, user_agent, details, sequence, hash, created_at, hash_key_id) "
 )
 
@@ -237,7 +237,7 @@ EVENT_INSERT = {
 }
 EVENT_INSERT_GUESSED = (
     "WITH head AS ("  # noqa: S608 - no value in the text
-    "INSERT INTO audit_auditchain AS chain (key, tenant_id, length, head_hash, "
+    'INSERT INTO "audit_auditchain" AS chain (key, tenant_id, length, head_hash, '
     "checkpoint_sequence, checkpoint_hash, checkpoint_signature) "
     "VALUES (%s, %s, 0, %s, 0, '', '') "
     "ON CONFLICT (key) DO UPDATE SET length = chain.length RETURNING length, head_hash"
