@@ -256,8 +256,8 @@ def _event_insert(values: tuple, *, details: dict[str, Any]) -> AuditEvent:
     the head and then inserts. With one, a single statement locks the head and inserts the event
     linked onto the guessed head if that is the head: this process wrote the last link unless
     another writer, a bulk job or a rollback moved the head since. Otherwise the statement
-    returns the head as locked and the insert follows, as without a guess. The time is taken
-    after the guess is read, so it is never earlier than the guessed head's event.
+    returns the head as locked and the insert follows, as without a guess. A guessed event's
+    time is taken after the guess is read, so it is never earlier than the guessed head's.
     """
     tenant_id = values[0]
     key = chain_key(tenant_id)
@@ -267,12 +267,12 @@ def _event_insert(values: tuple, *, details: dict[str, Any]) -> AuditEvent:
     ip = IP_FIELD.get_db_prep_save(values[6], connection)
     stored = (*values[:6], ip, values[7], details_json)
     guess = _heads_linked.get(key) if vendor == "postgresql" else None
-    created_at = timezone.now()
     with connection.cursor() as cursor:
         if guess is None:
             length, head_hash = chain_lock(tenant_id=tenant_id)
         else:
             length, head_hash = guess
+            created_at = timezone.now()
             link = _link(values, details_json, length + 1, head_hash, created_at, hash_key)
             cursor.execute(
                 EVENT_INSERT_GUESSED,
@@ -294,7 +294,9 @@ def _event_insert(values: tuple, *, details: dict[str, Any]) -> AuditEvent:
                 return _event_made(
                     values, details, length + 1, link, created_at, hash_key, event_id
                 )
-            created_at = timezone.now()
+        # Taken once the head is locked: a writer that waited for it comes after the one it
+        # waited for, in time as in the chain.
+        created_at = timezone.now()
         link = _link(values, details_json, length + 1, head_hash, created_at, hash_key)
         row = [
             *stored,
