@@ -106,16 +106,18 @@ class AuditEvent(models.Model):
         indexes = [
             # The trail: newest first within a tenant, optionally narrowed by one filter.
             models.Index(fields=["tenant", "-created_at", "-id"], name="audit_tenant_time"),
-            # Events with no actor (the system's) or no address (bulk jobs, tasks) are never
-            # looked up by one, so these indexes leave them out: a bulk job of 100,000 events
-            # writes three fewer index entries per event.
+            # Events with no actor (the system's), no target or no address (bulk jobs, tasks)
+            # are never looked up by one, so these indexes leave them out: a bulk job of 100,000
+            # events writes three fewer index entries per event, a system event five fewer.
             models.Index(
                 fields=["tenant", "actor", "-created_at", "-id"],
                 name="audit_tenant_by_actor",
                 condition=models.Q(actor__isnull=False),
             ),
             models.Index(
-                fields=["tenant", "target", "-created_at", "-id"], name="audit_tenant_target_time"
+                fields=["tenant", "target", "-created_at", "-id"],
+                name="audit_tenant_by_target",
+                condition=models.Q(target__isnull=False),
             ),
             models.Index(fields=["tenant", "event", "-created_at"], name="audit_tenant_event_time"),
             models.Index(
@@ -124,7 +126,11 @@ class AuditEvent(models.Model):
                 condition=models.Q(ip__isnull=False),
             ),
             # A person's own sign-in history and the sign-in checks.
-            models.Index(fields=["target", "event", "-created_at"], name="audit_target_event_time"),
+            models.Index(
+                fields=["target", "event", "-created_at"],
+                name="audit_target_by_event",
+                condition=models.Q(target__isnull=False),
+            ),
             # Operators read across tenants.
             models.Index(fields=["-created_at", "-id"], name="audit_time"),
             # An operator's person filter, across tenants.

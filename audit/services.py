@@ -23,7 +23,6 @@ from audit.chain import (
     checkpoint_signature,
     content_from_parts,
     current_chain_key,
-    event_content,
     link_hash,
 )
 from audit.client import USER_AGENT_MAX_LENGTH, client_ip, user_agent
@@ -33,6 +32,8 @@ from teams.models import Tenant
 
 CONTROL_CHARACTERS = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)}
 LABEL_MAX_LENGTH = AuditEvent._meta.get_field("actor_label").max_length
+IP_FIELD = AuditEvent._meta.get_field("ip")
+EVENT_ATTNAMES = [field.attname for field in AuditEvent._meta.concrete_fields]
 # Large enough that bulk jobs take one INSERT (100,000 events make a JSON document of about
 # 40 MB); beyond it, one more per batch bounds the memory a run takes.
 BULK_BATCH_SIZE = 250_000
@@ -169,29 +170,6 @@ def _details_json(details: dict[str, Any] | None, known: dict[str, str]) -> str:
     return text
 
 
-def _event_fields(
-    *,
-    spec: AuditEventSpec,
-    sequence: int,
-    previous_hash: str,
-    created_at: datetime,
-    key: ChainKey,
-) -> dict[str, Any]:
-    """The stored columns of one event, its hash and the id of the key it was made with
-    included."""
-    fields = dict(zip(EVENT_COLUMNS, _event_values(spec), strict=True))
-    fields.update(
-        details=escape_control_characters(spec.details or {}),
-        created_at=created_at,
-        sequence=sequence,
-    )
-    fields["hash"] = link_hash(
-        key=key, previous_hash=previous_hash, content=event_content(**fields)
-    )
-    fields["hash_key_id"] = key.id
-    return fields
-
-
 EVENT_COLUMNS = (
     "tenant_id",
     "event",
@@ -201,6 +179,10 @@ EVENT_COLUMNS = (
     "target_label",
     "ip",
     "user_agent",
+)
+INSERT_COLUMNS = (
+    'INSERT INTO "audit_auditevent" (tenant_id, event, actor_id, actor_label, target_id, '
+    "target_label, ip, user_agent, details, sequence, hash, created_at, hash_key_id) "
 )
 
 
@@ -219,29 +201,175 @@ def audit_event_record(
     person acted upon. Callers pass no secrets in `details`: never a password, code or token.
 
     The event joins the caller's transaction without a savepoint, so it commits or rolls back
-    with the change it describes, and if it can't be written the change fails too. It costs two
-    queries: locking the chain's head (which returns the previous hash) and the insert (a
-    trigger moves the head). The head stays locked until the caller's transaction ends, so
-    keep long work out of a transaction after recording. Once it commits, the event is shipped
-    on to the syslog receiver and the tenant's webhook, if set up (audit/shipping.py).
+    with the change it describes, and if it can't be written the change fails too. It costs at
+    most two queries: locking the chain's head (which returns the previous hash) and the insert
+    (a trigger moves the head); on PostgreSQL one, when this process wrote the chain's head
+    (`_event_insert`). The head stays locked until the caller's transaction ends, so keep long
+    work out of a transaction after recording. Once it commits, the event is shipped on to the
+    syslog receiver and the tenant's webhook, if set up (audit/shipping.py).
     """
-    spec = AuditEventSpec(
-        event=event, tenant=tenant, actor=actor, target=target, request=request, details=details
-    )
-    with transaction.atomic(savepoint=False):
-        length, head_hash = chain_lock(tenant_id=spec.tenant.pk if spec.tenant else None)
-        record = AuditEvent(
-            **_event_fields(
-                spec=spec,
-                sequence=length + 1,
-                previous_hash=head_hash,
-                created_at=timezone.now(),
-                key=current_chain_key(),
-            )
+    values = _event_values(
+        AuditEventSpec(
+            event=event, tenant=tenant, actor=actor, target=target, request=request, details=None
         )
-        record.save(force_insert=True)
+    )
+    escaped = escape_control_characters(details or {})
+    with transaction.atomic(savepoint=False):
+        record = _event_insert(values, details=escaped)
         transaction.on_commit(shipping.shipping_kick)
     return record
+
+
+# The head this process last linked onto each chain, by chain key: a guess at where the chain
+# ends, which the database checks under the head's lock before the event goes in (so a stale
+# guess costs a second query, never a wrong link). Bounded: a process recording for more
+# chains than this starts again.
+_heads_linked: dict[int, tuple[int, str]] = {}
+HEADS_LINKED_MAX = 10_000
+
+# One event's insert, returning its id. On PostgreSQL the guessed form also locks the chain's
+# head (creating it on first use, as `chains_lock` does) and inserts only if the head is the
+# one guessed; either way it returns the head as locked.
+EVENT_INSERT = {
+    "postgresql": INSERT_COLUMNS
+    + "VALUES (%s, %s, %s, %s, %s, %s, %s::inet, %s, %s::jsonb, %s, %s, %s, %s) RETURNING id",
+    "sqlite": INSERT_COLUMNS + "VALUES (" + ", ".join(["%s"] * 13) + ") RETURNING id",
+}
+EVENT_INSERT_GUESSED = (
+    "WITH head AS ("  # noqa: S608 - no value in the text
+    'INSERT INTO "audit_auditchain" AS chain (key, tenant_id, length, head_hash, '
+    "checkpoint_sequence, checkpoint_hash, checkpoint_signature) "
+    "VALUES (%s, %s, 0, %s, 0, '', '') "
+    "ON CONFLICT (key) DO UPDATE SET length = chain.length RETURNING length, head_hash"
+    "), inserted AS ("
+    + INSERT_COLUMNS
+    + "SELECT %s, %s, %s, %s, %s, %s, %s::inet, %s, %s::jsonb, %s, %s, %s, %s FROM head "
+    "WHERE head.length = %s AND head.head_hash = %s RETURNING id"
+    ") SELECT head.length, head.head_hash, (SELECT id FROM inserted) FROM head"
+)
+
+
+def _event_insert(values: tuple, *, details: dict[str, Any]) -> AuditEvent:
+    """Link one event (`_event_values`, and its escaped details) onto its chain and insert it.
+
+    Without a guess, or where a guess can't be checked in the statement (SQLite), this locks
+    the head and then inserts. With one, a single statement locks the head and inserts the event
+    linked onto the guessed head if that is the head: this process wrote the last link unless
+    another writer, a bulk job or a rollback moved the head since. Otherwise the statement
+    returns the head as locked and the insert follows, as without a guess. A guessed event's
+    time is taken after the guess is read, so it is never earlier than the guessed head's.
+    """
+    tenant_id = values[0]
+    key = chain_key(tenant_id)
+    hash_key = current_chain_key()
+    details_json = canonical_json(details)
+    vendor = connection.vendor
+    ip = IP_FIELD.get_db_prep_save(values[6], connection)
+    stored = (*values[:6], ip, values[7], details_json)
+    guess = _heads_linked.get(key) if vendor == "postgresql" else None
+    with connection.cursor() as cursor:
+        if guess is None:
+            length, head_hash = chain_lock(tenant_id=tenant_id)
+        else:
+            length, head_hash = guess
+            created_at = timezone.now()
+            link = _link(values, details_json, length + 1, head_hash, created_at, hash_key)
+            cursor.execute(
+                EVENT_INSERT_GUESSED,
+                [
+                    key,
+                    tenant_id,
+                    GENESIS_HASH,
+                    *stored,
+                    length + 1,
+                    link,
+                    created_at,
+                    hash_key.id,
+                    length,
+                    head_hash,
+                ],
+            )
+            length, head_hash, event_id = cursor.fetchone()
+            if event_id is not None:
+                return _event_made(
+                    values, details, length + 1, link, created_at, hash_key, event_id
+                )
+        # Taken once the head is locked: a writer that waited for it comes after the one it
+        # waited for, in time as in the chain.
+        created_at = timezone.now()
+        link = _link(values, details_json, length + 1, head_hash, created_at, hash_key)
+        row = [
+            *stored,
+            length + 1,
+            link,
+            connection.ops.adapt_datetimefield_value(created_at),
+            hash_key.id,
+        ]
+        if vendor in EVENT_INSERT:
+            cursor.execute(EVENT_INSERT[vendor], row)
+            event_id = cursor.fetchone()[0]
+        else:
+            record = AuditEvent(
+                **dict(zip(EVENT_COLUMNS, values, strict=True)),
+                details=details,
+                sequence=length + 1,
+                hash=link,
+                created_at=created_at,
+                hash_key_id=hash_key.id,
+            )
+            record.save(force_insert=True)
+            event_id = record.pk
+    return _event_made(values, details, length + 1, link, created_at, hash_key, event_id)
+
+
+def _link(
+    values: tuple,
+    details_json: str,
+    sequence: int,
+    previous_hash: str,
+    created_at: datetime,
+    hash_key: ChainKey,
+) -> str:
+    return link_hash(
+        key=hash_key,
+        previous_hash=previous_hash,
+        content=content_from_parts(
+            HASH_VERSION,
+            values[0],
+            sequence,
+            values[1],
+            canonical_time(created_at),
+            *values[2:],
+            details_json,
+        ),
+    )
+
+
+def _event_made(
+    values: tuple,
+    details: dict[str, Any],
+    sequence: int,
+    link: str,
+    created_at: datetime,
+    hash_key: ChainKey,
+    event_id: int,
+) -> AuditEvent:
+    """The event as inserted, as the ORM would have returned it; remembered as its chain's
+    head."""
+    if len(_heads_linked) >= HEADS_LINKED_MAX:
+        _heads_linked.clear()
+    _heads_linked[chain_key(values[0])] = (sequence, link)
+    row = dict(zip(EVENT_COLUMNS, values, strict=True))
+    row.update(
+        id=event_id,
+        details=details,
+        sequence=sequence,
+        hash=link,
+        created_at=created_at,
+        hash_key_id=hash_key.id,
+    )
+    # As a row read back: the model's positional form, several times faster than keywords.
+    return AuditEvent.from_db(connection.alias, None, [row[name] for name in EVENT_ATTNAMES])
 
 
 def audit_events_record_bulk(
@@ -361,10 +489,6 @@ class PersonRef(NamedTuple):
 
 # One INSERT per batch, its rows one JSON array of arrays (which both databases parse faster
 # than the driver spells out arrays). Every row of a batch shares `created_at` and the key id.
-INSERT_COLUMNS = (
-    "INSERT INTO audit_auditevent (tenant_id, event, actor_id, actor_label, target_id, "
-    "target_label, ip, user_agent, details, sequence, hash, created_at, hash_key_id) "
-)
 INSERT_FROM_JSON = {
     "postgresql": INSERT_COLUMNS  # noqa: S608 - no value in the text
     + (

@@ -18,7 +18,8 @@ cursor on every chain, the platform's included; a tenant's webhook has one on it
   until the destination takes them (retention aside: what it removes first isn't sent).
 - **When.** `ship_audit_events` runs every minute (beat) and is queued after each commit that
   recorded events, if any destination is set up (deciding that costs the request no database
-  statement: whether any webhook exists is kept in the shared cache).
+  statement: whether any webhook exists is kept in the shared cache, and each process believes
+  what it read for `WEBHOOKS_EXIST_REMEMBERED_SECONDS`).
 
 Syslog messages are RFC 5424 (facility 13, "log audit", severity notice), with the event as
 JSON in the message and its tenant, sequence and hash as structured data, framed by octet
@@ -32,6 +33,7 @@ import json
 import logging
 import socket
 import ssl
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
@@ -397,20 +399,39 @@ def _failed(cursor: AuditDelivery, failure: DeliveryFailed) -> None:
 # --- after each commit
 
 
+# How long a process believes what it last read or wrote of whether webhooks exist, so that
+# recording many events costs no cache round trip each. A webhook set in another process is
+# seen within this, and the minute's run ships whatever a kick missed meanwhile.
+WEBHOOKS_EXIST_REMEMBERED_SECONDS = 10.0
+_webhooks_exist_read: tuple[float, bool] | None = None
+
+
 def webhooks_exist() -> bool:
-    """Whether any tenant has a webhook, as the shared cache remembers it: no database
-    statement in the request that records an event. The webhook services and every shipping run
-    keep it up to date; if the cache has lost it, the next run (within a minute) restores it."""
+    """Whether any tenant has a webhook, as the shared cache remembers it (and this process, for
+    `WEBHOOKS_EXIST_REMEMBERED_SECONDS`): no database statement in the request that records an
+    event. The webhook services and every shipping run keep it up to date; if the cache has
+    lost it, the next run (within a minute) restores it."""
+    global _webhooks_exist_read  # noqa: PLW0603 - one value per process, by design
+    now = time.monotonic()
+    if _webhooks_exist_read is not None and now - _webhooks_exist_read[0] < (
+        WEBHOOKS_EXIST_REMEMBERED_SECONDS
+    ):
+        return _webhooks_exist_read[1]
     try:
-        return bool(cache.get(WEBHOOKS_EXIST_CACHE_KEY, False))
+        exist = bool(cache.get(WEBHOOKS_EXIST_CACHE_KEY, False))
     except Exception:  # noqa: BLE001 - any cache backend's connection error
         return False
+    _webhooks_exist_read = (now, exist)
+    return exist
 
 
 def webhooks_exist_refresh() -> None:
+    global _webhooks_exist_read  # noqa: PLW0603 - one value per process, by design
     # If the cache is down, the next shipping run tries again.
     with contextlib.suppress(Exception):
-        cache.set(WEBHOOKS_EXIST_CACHE_KEY, AuditWebhook.objects.exists(), None)
+        exist = AuditWebhook.objects.exists()
+        _webhooks_exist_read = (time.monotonic(), exist)
+        cache.set(WEBHOOKS_EXIST_CACHE_KEY, exist, None)
 
 
 def shipping_kick() -> None:

@@ -81,3 +81,37 @@ def test_concurrent_single_and_bulk_writers_on_a_new_chain():
     chain = AuditChain.objects.get(key=tenant.pk)
     assert chain.length == 4 * 40 + 4 * 10
     assert chain_verify(tenant=tenant, chain=chain).intact
+
+
+def test_recording_again_onto_a_head_this_process_wrote_takes_one_query(
+    django_assert_num_queries,
+):
+    tenant = TenantFactory(name="Steady MSP")
+    audit_event_record(event=AuditEventType.ADMIN_ACTION, actor=None, tenant=tenant)
+
+    with transaction.atomic(), django_assert_num_queries(1):
+        second = audit_event_record(event=AuditEventType.ADMIN_ACTION, actor=None, tenant=tenant)
+
+    assert second.sequence == 2
+    assert AuditEvent.objects.get(pk=second.pk).hash == second.hash
+    chain = AuditChain.objects.get(key=tenant.pk)
+    assert (chain.length, chain.head_hash) == (2, second.hash)
+    assert chain_verify(tenant=tenant, chain=chain).intact
+
+
+def test_a_head_moved_elsewhere_or_rolled_back_is_linked_onto_all_the_same():
+    tenant = TenantFactory(name="Shared MSP")
+    audit_event_record(event=AuditEventType.ADMIN_ACTION, actor=None, tenant=tenant)
+    audit_events_record_bulk([AuditEventSpec(event=AuditEventType.SESSION_EXPIRED, tenant=tenant)])
+    after_bulk = audit_event_record(event=AuditEventType.ADMIN_ACTION, actor=None, tenant=tenant)
+    with pytest.raises(RuntimeError), transaction.atomic():
+        audit_event_record(event=AuditEventType.ADMIN_ACTION, actor=None, tenant=tenant)
+        raise RuntimeError("the change failed")
+    after_rollback = audit_event_record(
+        event=AuditEventType.ADMIN_ACTION, actor=None, tenant=tenant
+    )
+
+    assert (after_bulk.sequence, after_rollback.sequence) == (3, 4)
+    chain = AuditChain.objects.get(key=tenant.pk)
+    assert (chain.length, chain.head_hash) == (4, after_rollback.hash)
+    assert chain_verify(tenant=tenant, chain=chain).intact
