@@ -155,6 +155,15 @@ class AuditEvent(models.Model):
             "Audit events can't be deleted; only the retention task removes old ones."
         )
 
+    def get_event_display(self) -> str:
+        """The event type in words, as Django's own would say it. Django's builds a dictionary
+        of every type's label, translating each, on every call: most of the trail's time went
+        there."""
+        try:
+            return str(AuditEventType(self.event).label)
+        except ValueError:
+            return str(self.event)
+
 
 class AuditChain(models.Model):
     """The head of one hash chain: the lock writers queue on, and where the chain ends.

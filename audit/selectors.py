@@ -38,7 +38,9 @@ class CappedPaginator(Paginator):
     @cached_property
     def _bounded_count(self) -> int:
         if isinstance(self.object_list, QuerySet):
-            return self.object_list[: self.cap + 1].count()
+            # Unordered, so PostgreSQL reads any index the filters match, month after month,
+            # instead of merging the months in time order (or sorting them) to count them.
+            return self.object_list.order_by()[: self.cap + 1].count()
         return self.object_list.count_up_to(self.cap + 1)
 
     @cached_property
@@ -79,8 +81,14 @@ class PersonTrail:
         keys: set[tuple] = set()
         for side in self.sides:
             keys.update(side.order_by(*self.ORDER).values_list("created_at", "id")[:stop])
-        ids = [pk for _, pk in sorted(keys, reverse=True)[start:stop]]
-        by_id = self.events.in_bulk(ids)
+        page = sorted(keys, reverse=True)[start:stop]
+        if not page:
+            return []
+        ids = [pk for _, pk in page]
+        # The page's times bound the read, so PostgreSQL looks the ids up in the months they
+        # fall in only, not in every month's index.
+        span = self.events.filter(created_at__gte=page[-1][0], created_at__lte=page[0][0])
+        by_id = span.in_bulk(ids)
         return [by_id[pk] for pk in ids]
 
 

@@ -1,10 +1,13 @@
 import csv
 import io
+import json
 from datetime import UTC, datetime
 
 import pytest
 import time_machine
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 
 from audit.events import AuditEventType
 from audit.models import AuditEvent
@@ -84,6 +87,20 @@ def test_filter_by_event_type(owner_client, history):
     assert "Sign-in failed" in page
     assert "Person deactivated</td>" not in page
     assert "1 event," in page
+
+
+def test_event_filter_keeps_its_choice_among_every_event_type(owner_client, history):
+    page = rows_of(owner_client.get(TRAIL, {"event": AuditEventType.SIGN_IN_FAILED}))
+
+    failed = AuditEventType.SIGN_IN_FAILED.value
+    assert f'<option value="{failed}" selected>Sign-in failed</option>' in page
+    assert '<option value="">All events</option>' in page
+    assert page.count("<option value=") >= len(AuditEventType.choices) + 1
+
+
+def test_an_events_type_in_words_is_its_label_or_its_number_when_unknown():
+    assert AuditEvent(event=AuditEventType.SIGN_IN_FAILED).get_event_display() == "Sign-in failed"
+    assert AuditEvent(event=65535).get_event_display() == "65535"
 
 
 def test_filter_by_person_matches_actor_or_target(owner_client, history, owner, technician):
@@ -239,6 +256,40 @@ def test_export_escapes_spreadsheet_formulas(owner_client, tenant):
     assert all(
         not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for row in rows for cell in row
     )
+
+
+def test_export_quotes_commas_quotes_and_line_breaks_as_csv_does(owner_client, tenant, owner):
+    details = {"note": 'one, "two"\nthree', "ünï": ["x", 1.5, None], "a": {"z": 1, "b": True}}
+    audit_event_record(
+        event=AuditEventType.ADMIN_ACTION, actor=owner, tenant=tenant, details=details
+    )
+
+    rows = export_rows(owner_client.get(EXPORT))
+
+    (row,) = [row for row in rows[1:] if row[3] == str(AuditEventType.ADMIN_ACTION.value)]
+    assert len(row) == 12
+    stored = AuditEvent.objects.get(event=AuditEventType.ADMIN_ACTION).details
+    assert row[9] == json.dumps(stored, sort_keys=True, ensure_ascii=False)
+    assert ", " in row[9] and '"' in row[9] and "ü" in row[9]
+    assert row[4] == owner.email
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_export_reads_inside_a_transaction_so_postgresql_streams_its_rows(owner, tenant):
+    """Outside a transaction the server-side cursor would be declared WITH HOLD, which makes
+    PostgreSQL run the whole query and store every row before the first is sent."""
+    client = sign_in(Client(), owner, **FROM_THE_OFFICE)
+    for _ in range(3):
+        audit_event_record(event=AuditEventType.ADMIN_ACTION, actor=owner, tenant=tenant)
+
+    with CaptureQueriesContext(connection) as queries:
+        rows = export_rows(client.get(EXPORT))
+
+    declared = [query["sql"] for query in queries if query["sql"].startswith("DECLARE")]
+    assert declared
+    assert not any("WITH HOLD" in sql for sql in declared)
+    assert len([row for row in rows if row[3] == str(AuditEventType.ADMIN_ACTION.value)]) == 3
 
 
 def test_csv_cells_starting_with_formula_characters_are_prefixed():
