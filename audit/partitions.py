@@ -17,11 +17,12 @@ checkpoint, so a month goes only after the site, holding the chain key, has sign
 SQLite keeps one table and deletes rows, as before.
 """
 
+import logging
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.db import OperationalError, transaction
 from django.db import connection as default_connection
-from django.db import transaction
 from django.utils import timezone
 
 from audit import services
@@ -31,6 +32,13 @@ from audit.models import AuditChain
 from teams.models import Tenant
 
 MONTHS_AHEAD = 3
+# How long dropping a month may wait for readers of the log (a CSV export streaming to a slow
+# client holds its months while it runs). While the drop waits, every write to the log queues
+# behind it, so it gives up soon and the next day's run tries again.
+MONTH_DROP_LOCK_WAIT = "2s"
+LOCK_NOT_AVAILABLE = "55P03"
+
+logger = logging.getLogger(__name__)
 
 MONTH_FUNCTIONS = """
 CREATE FUNCTION audit_month_name(month date) RETURNS text LANGUAGE sql IMMUTABLE AS $$
@@ -183,7 +191,15 @@ def audit_months_remove(*, now: datetime | None = None) -> int:
     for first in month_partitions():
         if month_after(first) > needed:
             break
-        removed += _month_remove(first)
+        try:
+            removed += _month_remove(first)
+        except OperationalError as error:
+            if getattr(error.__cause__, "sqlstate", None) != LOCK_NOT_AVAILABLE:
+                raise
+            logger.warning(
+                "Audit month %s is being read; it will be dropped on a later run", f"{first:%Y-%m}"
+            )
+            break
     return removed
 
 
@@ -192,6 +208,7 @@ def _month_remove(first: datetime) -> int:
     name = f"audit_auditevent_y{first.year:04d}m{first.month:02d}"
     key = current_chain_key()
     with transaction.atomic(), default_connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL lock_timeout = '{MONTH_DROP_LOCK_WAIT}'")
         # A table with deferred foreign-key checks pending can't be dropped: run them now.
         cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute(

@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 
 import pytest
 import time_machine
-from django.db import connection
 from django.test import RequestFactory
 
 from audit import integrity
@@ -15,7 +14,6 @@ from audit.events import AuditEventType
 from audit.models import AuditEvent
 from audit.partitions import audit_months_ensure
 from audit.services import audit_event_record
-from tests.audit.helpers import NO_TRUNCATE_TRIGGERS_OFF
 from tests.audit.test_partitions import partition_of
 from tests.audit.test_verify import raw_sql, verify, verify_fails
 
@@ -111,15 +109,6 @@ def test_an_added_copy_of_an_event_is_found_by_the_full_check(tenant, other_tena
     assert f"tenant {tenant.slug}: event #" in err
     assert "(sequence 1," in err
     assert "repeats sequence 1: an event was added to the chain" in err
-
-
-@pytest.fixture
-def months_emptied_after(transactional_db):
-    """The months a test makes get the no-truncate trigger; the test database switches it off
-    on them too, so the test's tables can be emptied after it."""
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute(NO_TRUNCATE_TRIGGERS_OFF)
 
 
 def record_months(tenant, other_tenant) -> dict[str, list[AuditEvent]]:

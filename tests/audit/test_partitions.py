@@ -4,12 +4,14 @@ the site role's reach (docs/audit.md, "Partitions")."""
 import io
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 import time_machine
 from django.core.management import call_command
 from django.db import DatabaseError, connection
 from django.test import override_settings
 
+from audit import partitions
 from audit.checkpoints import audit_chains_checkpoint
 from audit.events import AuditEventType
 from audit.models import AuditEvent
@@ -74,6 +76,31 @@ def test_months_are_made_ahead_and_dropped_once_no_chain_needs_them(tenant, othe
     assert not AuditEvent.objects.filter(pk=old[0].pk).exists()
     removed = AuditEvent.objects.get(event=AuditEventType.AUDIT_MONTHS_REMOVED)
     assert removed.details == {"month": "2030-01", "removed": 3, "chains_cut": 2}
+    assert "Audit log intact" in verify("--full")
+
+
+def test_a_month_being_read_is_dropped_on_a_later_run_without_holding_up_writes(
+    months_emptied_after, tenant, monkeypatch
+):
+    """An export streaming January holds it; the drop gives up after its short wait (writes
+    queue behind a waiting drop), and a later run drops it."""
+    monkeypatch.setattr(partitions, "MONTH_DROP_LOCK_WAIT", "200ms")
+    audit_months_ensure(now=datetime(2030, 1, 15, tzinfo=UTC))
+    record_at(datetime(2030, 1, 10, tzinfo=UTC), tenant, 2)
+    tenant.audit_retention_months = 1
+    tenant.save()
+    with (
+        override_settings(AUDIT_PLATFORM_RETENTION_MONTHS=1),
+        psycopg.connect(**connection.get_connection_params()) as reader,
+    ):
+        reader.execute("SELECT count(*) FROM audit_auditevent_y2030m01").fetchone()
+        assert audit_months_remove(now=datetime(2030, 4, 15, tzinfo=UTC)) == 0
+        assert datetime(2030, 1, 1, tzinfo=UTC) in month_partitions()
+        assert not AuditEvent.objects.filter(event=AuditEventType.AUDIT_MONTHS_REMOVED).exists()
+
+        reader.rollback()
+        assert audit_months_remove(now=datetime(2030, 4, 15, tzinfo=UTC)) == 2
+    assert datetime(2030, 1, 1, tzinfo=UTC) not in month_partitions()
     assert "Audit log intact" in verify("--full")
 
 
