@@ -17,6 +17,7 @@ import os
 import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import partial
 from operator import attrgetter
 
@@ -41,10 +42,15 @@ SEGMENT_SIZE = 50_000
 # Below this many events in all, one process: starting more costs more than it saves.
 PARALLEL_MIN_EVENTS = 50_000
 BEYOND_ANY_SEQUENCE = 2**62
+# How long before a checkpoint was recorded an event after it may be timed: one recorded in a
+# transaction that began before the check and committed after it, or by a server whose clock is
+# behind. The default run reads only the months from then on; a chain that looks broken so is
+# read again from its checkpoint whatever the time, so this costs speed when wrong, never truth.
+CHECKPOINT_TIME_MARGIN = timedelta(days=1)
 
 POSTGRES_SEGMENT_ROWS = (
     f"SELECT {POSTGRES_ROW_COLUMNS} FROM audit_auditevent AS e "  # noqa: S608 - ours
-    "WHERE {tenant} AND e.sequence BETWEEN %s AND %s ORDER BY e.sequence"
+    "WHERE {tenant} AND e.sequence BETWEEN %s AND %s{since} ORDER BY e.sequence"
 )
 # Many small chains in one statement: each chain's rows from its first sequence on, read
 # through its index (a lateral join, so the planner can't choose to scan every month). On a
@@ -54,7 +60,7 @@ POSTGRES_SEGMENT_ROWS = (
 POSTGRES_BATCH_ROWS = (
     "SELECT e.* FROM unnest(%s::bigint[], %s::bigint[]) AS wanted(tenant_id, first) "  # noqa: S608 - ours
     f"CROSS JOIN LATERAL (SELECT {POSTGRES_ROW_COLUMNS} FROM audit_auditevent AS e "
-    "WHERE e.tenant_id = wanted.tenant_id AND e.sequence >= wanted.first "
+    "WHERE e.tenant_id = wanted.tenant_id AND e.sequence >= wanted.first{since} "
     "ORDER BY e.sequence) AS e"
 )
 BATCH_CHAINS = 2000
@@ -88,6 +94,8 @@ class Segment:
     anchor: str | None
     # About how many events it holds (its chain's head as loaded bounds the last one).
     size: int = 0
+    # Read only events recorded from then on: the months before aren't searched.
+    since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -131,6 +139,8 @@ class ChainStart:
     hash: str
     from_checkpoint: bool = False
     problem: str | None = None
+    # When the checkpoint it starts from was recorded.
+    recorded_at: datetime | None = None
 
 
 def last_checkpoints(chain_keys_wanted: list[int] | None = None) -> dict[int, AuditCheckpoint]:
@@ -185,7 +195,12 @@ def chain_start(chain: AuditChain, checkpoint: AuditCheckpoint | None) -> ChainS
                 f"head says {chain.length}: events were removed from its end"
             ),
         )
-    return ChainStart(sequence=checkpoint.sequence, hash=checkpoint.hash, from_checkpoint=True)
+    return ChainStart(
+        sequence=checkpoint.sequence,
+        hash=checkpoint.hash,
+        from_checkpoint=True,
+        recorded_at=checkpoint.recorded_at,
+    )
 
 
 def _checkpoints_forged(keys: list[int]) -> dict[int, str]:
@@ -214,7 +229,11 @@ def _checkpoint_problem(chain: AuditChain) -> str | None:
 
 
 def _segments(
-    chain: AuditChain, tenant: Tenant | None, begin: ChainStart | None = None
+    chain: AuditChain,
+    tenant: Tenant | None,
+    begin: ChainStart | None = None,
+    *,
+    since: datetime | None = None,
 ) -> list[Segment]:
     """The chain cut into segments from `begin` (default: its retention checkpoint). The last
     one reads on past the head, so rows beyond what the head says are seen too."""
@@ -229,6 +248,7 @@ def _segments(
             last=firsts[index + 1] - 1 if index + 1 < len(firsts) else BEYOND_ANY_SEQUENCE,
             anchor=anchor if index == 0 else None,
             size=min(SEGMENT_SIZE, max(chain.length - first + 1, 0)),
+            since=since,
         )
         for index, first in enumerate(firsts)
     ]
@@ -240,8 +260,10 @@ def _postgres_rows(segment: Segment, read_from: int) -> Iterator[tuple]:
     params = [] if segment.tenant_id is None else [segment.tenant_id]
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL jit = off")
+        since, since_params = _since_clause(segment.since)
         cursor.execute(
-            POSTGRES_SEGMENT_ROWS.format(tenant=tenant), [*params, read_from, segment.last]
+            POSTGRES_SEGMENT_ROWS.format(tenant=tenant, since=since),
+            [*params, read_from, segment.last, *since_params],
         )
         rows = cursor.fetchall()
     return postgres_finished(rows)
@@ -272,9 +294,15 @@ def batch_check(segments: tuple[Segment, ...]) -> list[SegmentResult]:
     """Check whole small chains (each one segment from its anchor), read in one statement."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL jit = off")
+        bounds = [segment.since for segment in segments]
+        since, since_params = _since_clause(None if None in bounds else min(bounds))
         cursor.execute(
-            POSTGRES_BATCH_ROWS,
-            [[segment.tenant_id for segment in segments], [segment.first for segment in segments]],
+            POSTGRES_BATCH_ROWS.format(since=since),
+            [
+                [segment.tenant_id for segment in segments],
+                [segment.first for segment in segments],
+                *since_params,
+            ],
         )
         rows = cursor.fetchall()
     by_tenant: dict[int, list[tuple]] = {}
@@ -283,6 +311,11 @@ def batch_check(segments: tuple[Segment, ...]) -> list[SegmentResult]:
     return [
         _rows_check(segment, iter(by_tenant.get(segment.tenant_id, []))) for segment in segments
     ]
+
+
+def _since_clause(since: datetime | None) -> tuple[str, list[datetime]]:
+    """A bound on the event time as a constant, so the planner leaves out earlier months."""
+    return ("", []) if since is None else (" AND e.created_at >= %s", [since])
 
 
 def unit_check(unit: Segment | tuple[Segment, ...]) -> list[SegmentResult]:
@@ -414,6 +447,25 @@ def chains_verify(
     events cut off the end. `progress(chain index, events checked in it)` is called as
     segments finish. Large logs on PostgreSQL are checked by a process per core.
     """
+    reports = _chains_walk(chains, progress=progress, full=full, bounded=not full)
+    if not full:
+        # A chain that looks broken when only its recent months are read is read whole from
+        # its checkpoint, and that reading's report stands: the months left out were a guess.
+        again = [index for index, report in enumerate(reports) if not report.intact]
+        if again:
+            redone = _chains_walk([chains[index] for index in again], full=False, bounded=False)
+            for index, report in zip(again, redone, strict=True):
+                reports[index] = report
+    return reports
+
+
+def _chains_walk(
+    chains: list[tuple[Tenant | None, AuditChain]],
+    *,
+    full: bool,
+    bounded: bool,
+    progress: Callable[[int, int], None] | None = None,
+) -> list[ChainReport]:
     keys = [chain.key for _, chain in chains]
     checkpoints = {} if full else last_checkpoints(keys if len(keys) < 1000 else None)
     forged = _checkpoints_forged(keys) if full else {}
@@ -432,9 +484,18 @@ def chains_verify(
         and total >= PARALLEL_MIN_EVENTS
         and not connection.in_atomic_block
     )
-    # Checking many chains whole, reading the log once as it lies beats reading chain by chain.
-    walk = _runs_walk if full and len(starts) > 1 else _segments_walk
-    state = walk(chains, starts, reports, parallel=parallel, progress=progress)
+    if full and len(starts) > 1:
+        # Checking many chains whole, reading the log once as it lies beats chain by chain.
+        state = _runs_walk(chains, starts, reports, parallel=parallel, progress=progress)
+    else:
+        since = {
+            index: begin.recorded_at - CHECKPOINT_TIME_MARGIN
+            for index, begin in starts.items()
+            if bounded and begin.recorded_at is not None
+        }
+        state = _segments_walk(
+            chains, starts, reports, since=since, parallel=parallel, progress=progress
+        )
     for index, (tenant, chain) in enumerate(chains):
         if index in reports:
             continue
@@ -468,15 +529,17 @@ def _segments_walk(
     starts: dict[int, ChainStart],
     reports: dict[int, ChainReport],
     *,
+    since: dict[int, datetime],
     parallel: bool,
     progress: Callable[[int, int], None] | None,
 ) -> ChainState:
-    """Each chain read from its start through its index, in segments; returns how far each
-    intact chain was checked (events, last sequence, last link) and reports the broken ones."""
+    """Each chain read from its start through its index, in segments (only events timed from
+    `since` on, where given); returns how far each intact chain was checked (events, last
+    sequence, last link) and reports the broken ones."""
     plans = [
         (index, segment)
         for index, begin in starts.items()
-        for segment in _segments(chains[index][1], chains[index][0], begin)
+        for segment in _segments(chains[index][1], chains[index][0], begin, since=since.get(index))
     ]
     results = _segment_results([segment for _, segment in plans], parallel=parallel)
     state: ChainState = {}

@@ -88,6 +88,30 @@ def test_a_change_before_the_checkpoint_needs_full_and_one_after_it_is_found_by_
     assert f"event #{after[1].pk} (sequence 5," in verify_fails()
 
 
+def record_at(moment: datetime, tenant, count: int) -> list[AuditEvent]:
+    with time_machine.travel(moment, tick=False):
+        return record(tenant, count)
+
+
+def test_the_default_run_reads_events_timed_well_before_its_checkpoint(tenant):
+    """It reads only the months from a day before the checkpoint on; an event committed after
+    the check but timed days before it (a long transaction, a clock behind) is still checked,
+    and one moved out of those months is still found."""
+    record_at(datetime(2030, 3, 1, tzinfo=UTC), tenant, 2)
+    with time_machine.travel(datetime(2030, 3, 10, tzinfo=UTC), tick=False):
+        audit_chains_checkpoint()
+    late = record_at(datetime(2030, 3, 5, tzinfo=UTC), tenant, 2)
+    record_at(datetime(2030, 3, 11, tzinfo=UTC), tenant, 1)
+
+    assert "Audit log intact: 3 events" in verify()
+
+    raw_sql(
+        "UPDATE audit_auditevent SET created_at = %s WHERE id = %s",
+        [datetime(2030, 1, 2, tzinfo=UTC), late[1].pk],
+    )
+    assert f"event #{late[1].pk} (sequence 4," in verify_fails()
+
+
 def test_a_forged_checkpoint_is_reported_like_a_broken_event(tenant):
     events = record(tenant, 3)
     audit_chains_checkpoint()
