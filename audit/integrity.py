@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from operator import attrgetter
 
+import psycopg
 from django.db import connection, connections, transaction
 from django.db.models import Max
 
@@ -258,15 +259,26 @@ def _postgres_rows(segment: Segment, read_from: int) -> Iterator[tuple]:
     """(chain, id, sequence, stored hash, key id, canonical content) of each event, in order."""
     tenant = "e.tenant_id IS NULL" if segment.tenant_id is None else "e.tenant_id = %s"
     params = [] if segment.tenant_id is None else [segment.tenant_id]
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL jit = off")
-        since, since_params = _since_clause(segment.since)
-        cursor.execute(
+    since, since_params = _since_clause(segment.since)
+    return postgres_finished(
+        _postgres_fetched(
             POSTGRES_SEGMENT_ROWS.format(tenant=tenant, since=since),
             [*params, read_from, segment.last, *since_params],
         )
-        rows = cursor.fetchall()
-    return postgres_finished(rows)
+    )
+
+
+def _postgres_fetched(query: str, params: list) -> list[tuple]:
+    """The rows of one statement, in binary (numbers need no parsing), with no JIT (compiling
+    costs more than a few thousand rows take)."""
+    with transaction.atomic():
+        with connection.cursor() as setting:
+            setting.execute("SET LOCAL jit = off")
+        # Binary results need the parameters bound by the server (an unnamed statement, which
+        # transaction pooling allows), not the client-side binding Django's cursors use.
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(query, params, binary=True)
+            return cursor.fetchall()
 
 
 def _orm_rows(segment: Segment, read_from: int) -> Iterator[tuple]:
@@ -292,19 +304,16 @@ def segment_check(segment: Segment) -> SegmentResult:
 
 def batch_check(segments: tuple[Segment, ...]) -> list[SegmentResult]:
     """Check whole small chains (each one segment from its anchor), read in one statement."""
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL jit = off")
-        bounds = [segment.since for segment in segments]
-        since, since_params = _since_clause(None if None in bounds else min(bounds))
-        cursor.execute(
-            POSTGRES_BATCH_ROWS.format(since=since),
-            [
-                [segment.tenant_id for segment in segments],
-                [segment.first for segment in segments],
-                *since_params,
-            ],
-        )
-        rows = cursor.fetchall()
+    bounds = [segment.since for segment in segments]
+    since, since_params = _since_clause(None if None in bounds else min(bounds))
+    rows = _postgres_fetched(
+        POSTGRES_BATCH_ROWS.format(since=since),
+        [
+            [segment.tenant_id for segment in segments],
+            [segment.first for segment in segments],
+            *since_params,
+        ],
+    )
     by_tenant: dict[int, list[tuple]] = {}
     for row in postgres_finished(rows):
         by_tenant.setdefault(row[0], []).append(row)
