@@ -9,9 +9,11 @@ here against the stored hash before it, and only each run's first link is left t
 runs meet (across months, or where rows came out of order), in audit/integrity.py.
 """
 
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import partial
 from json.encoder import encode_basestring_ascii
 
 from django.db import connection, transaction
@@ -37,7 +39,7 @@ VALUES_CACHED = 100_000
 # core, so PostgreSQL sends the columns and Python spells.
 POSTGRES_ROW_COLUMNS = (
     "coalesce(e.tenant_id, 0), e.id, e.sequence, e.hash, e.hash_key_id, "
-    "coalesce(e.tenant_id::text, 'null'), e.event::text, (e.created_at AT TIME ZONE 'UTC')::text, "
+    "e.event::text, (e.created_at AT TIME ZONE 'UTC')::text, "
     "coalesce(e.actor_id::text, 'null'), e.actor_label, coalesce(e.target_id::text, 'null'), "
     "e.target_label, host(e.ip), e.user_agent, e.details::text"
 )
@@ -173,8 +175,10 @@ def _postgres_rows(table: str, firsts: dict[int, int]) -> Iterator[tuple]:
             setting.execute("SET LOCAL jit = off")
         with connection.connection.cursor(name="audit_month_rows", binary=True) as cursor:
             cursor.execute(query)
-            while rows := cursor.fetchmany(FETCH_ROWS):
-                yield from postgres_finished(rows, firsts)
+            batches = iter(partial(cursor.fetchmany, FETCH_ROWS), [])
+            # From every chain's start, every row is wanted: no need to ask of each.
+            wanted = firsts if any(first > 1 for first in firsts.values()) else None
+            yield from postgres_finished(itertools.chain.from_iterable(batches), wanted)
 
 
 def postgres_finished(rows, firsts: dict[int, int] | None = None) -> Iterator[tuple]:
@@ -192,7 +196,6 @@ def postgres_finished(rows, firsts: dict[int, int] | None = None) -> Iterator[tu
         sequence,
         stored,
         key_id,
-        tenant,
         event,
         time,
         actor,
@@ -225,7 +228,7 @@ def postgres_finished(rows, firsts: dict[int, int] | None = None) -> Iterator[tu
             sequence,
             stored,
             key_id,
-            f'[{HASH_VERSION},{tenant},{sequence},{event},"{time[:10]}T{time[11:19]}.'
+            f'[{HASH_VERSION},{chain or "null"},{sequence},{event},"{time[:10]}T{time[11:19]}.'
             f'{time[20:26]:0<6}Z",{actor},{escape(actor_label)},{target},'
             f"{escape(target_label)},{address},{escape(agent)},{canonical_details}]",
         )
