@@ -22,6 +22,7 @@ as the retired key stays in `AUDIT_CHAIN_KEY_FALLBACKS`. Chains hashed before th
 `legacy_event_hash` stays for that migration.
 """
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -192,6 +193,17 @@ def content_from_parts(
 def link_hash(*, key: ChainKey, previous_hash: str, content: str) -> str:
     """HMAC-SHA256 under the chain key over the previous link and this event's content."""
     return hmac.digest(key.secret, f"{previous_hash}\n{content}".encode("ascii"), "sha256").hex()
+
+
+def link_hashers() -> dict[str, Callable[[str, str], str]]:
+    """`link_hasher` of every key this site knows, by key id; made once per set of keys, not
+    for every chain or segment a check reads."""
+    return _link_hashers(tuple((key_id, key.secret) for key_id, key in chain_keys().items()))
+
+
+@functools.lru_cache(maxsize=4)
+def _link_hashers(keys: tuple[tuple[str, bytes], ...]) -> dict[str, Callable[[str, str], str]]:
+    return {key_id: link_hasher(secret) for key_id, secret in keys}
 
 
 _INNER_PAD = bytes(value ^ 0x36 for value in range(256))

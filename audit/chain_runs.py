@@ -23,9 +23,8 @@ from audit.chain import (
     canonical_ip,
     canonical_json,
     chain_key,
-    chain_keys,
     event_content,
-    link_hasher,
+    link_hashers,
 )
 from audit.models import AuditEvent
 
@@ -121,7 +120,7 @@ def month_tables() -> list[str]:
 def runs_read(table: str, firsts: dict[int, int]) -> list[Run]:
     """The runs of one month's rows (or the whole table's) of the chains in `firsts`, each
     chain from the sequence given; every link inside a run checked."""
-    hashers = {key_id: link_hasher(key.secret) for key_id, key in chain_keys().items()}
+    hashers = link_hashers()
     open_runs: dict[int, _OpenRun] = {}
     runs: list[Run] = []
     for row in _rows(table, firsts):

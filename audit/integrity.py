@@ -29,10 +29,9 @@ from audit import chain_runs
 from audit.chain import (
     GENESIS_HASH,
     chain_key,
-    chain_keys,
     checkpoint_signature_valid,
     event_content,
-    link_hasher,
+    link_hashers,
     verified_checkpoint_valid,
 )
 from audit.chain_runs import ORM_FIELDS, POSTGRES_ROW_COLUMNS, Run, postgres_finished
@@ -333,7 +332,7 @@ def unit_check(unit: Segment | tuple[Segment, ...]) -> list[SegmentResult]:
 
 
 def _rows_check(segment: Segment, rows: Iterator[tuple]) -> SegmentResult:
-    hashers = {key_id: link_hasher(key.secret) for key_id, key in chain_keys().items()}
+    hashers = link_hashers()
     previous_hash = segment.anchor
     expected = segment.first if segment.anchor is not None else None
     previous_sequence = None if segment.anchor is None else segment.first - 1
@@ -590,7 +589,7 @@ def _runs_walk(
     for runs in _month_runs(firsts, parallel=parallel):
         for run in runs:
             runs_by_chain.setdefault(run.chain, []).append(run)
-    hashers = {key_id: link_hasher(key.secret) for key_id, key in chain_keys().items()}
+    hashers = link_hashers()
     state: ChainState = {}
     for index, begin in starts.items():
         tenant, chain = chains[index]
